@@ -1,0 +1,78 @@
+"""The one validation pass: rules that span fields, checked before any engine, learner or GPU is touched."""
+
+from __future__ import annotations
+
+from rlvr.config.loader import ConfigError
+from rlvr.config.schema import VLLM_LORA_RANKS, MethodConfig, SweepConfig, TrialConfig
+
+BENCHMARKS = ("aime24", "aime25", "amc23", "math500", "minerva_math", "olympiadbench")
+
+
+def _method_problems(method: MethodConfig, rollout_engine: str, prefix: str) -> list[str]:
+    from rlvr.peft_methods.registry import check_method_config, method_names
+
+    if method.name not in method_names():
+        return [f"{prefix}.name: {method.name!r} is not a known method; allowed: {', '.join(method_names())}"]
+    problems = [f"{prefix}.{p}" for p in check_method_config(method)]
+    if rollout_engine == "vllm" and method.rank is not None and method.rank > max(VLLM_LORA_RANKS):
+        problems.append(f"{prefix}.rank: {method.rank} exceeds vLLM's largest max_lora_rank {max(VLLM_LORA_RANKS)}")
+    return problems
+
+
+def trial_problems(cfg: TrialConfig, prefix: str = "") -> list[str]:
+    """Every cross-field problem of a trial config, each as 'field.path: value and what is allowed'."""
+    p: list[str] = []
+    algo, roll, learner = cfg.algorithm, cfg.rollout, cfg.learner
+    p += _method_problems(cfg.method, roll.engine, f"{prefix}method")
+    if algo.loss == "dr_grpo" and algo.scale_rewards:
+        p.append(f"{prefix}algorithm.scale_rewards: true is not allowed with loss dr_grpo (Dr.GRPO drops the std scaling); set it to false")
+    if algo.clip_eps_high < algo.clip_eps_low:
+        p.append(f"{prefix}algorithm.clip_eps_high: {algo.clip_eps_high} is below clip_eps_low {algo.clip_eps_low}")
+    if algo.overlong == "soft" and algo.overlong_buffer >= roll.max_new_tokens:
+        p.append(f"{prefix}algorithm.overlong_buffer: {algo.overlong_buffer} must be below rollout.max_new_tokens {roll.max_new_tokens}")
+    batch = algo.prompts_per_step * algo.group_size
+    if batch % algo.mini_batches:
+        p.append(f"{prefix}algorithm.mini_batches: {algo.mini_batches} does not divide the rollout batch of {batch} completions")
+    elif (batch // algo.mini_batches) % learner.num_learners:
+        p.append(f"{prefix}learner.num_learners: {learner.num_learners} does not divide a mini-batch of {batch // algo.mini_batches} completions")
+    if learner.backend == "torch" and learner.zero_stage not in (0,) and learner.num_learners > 1:
+        p.append(f"{prefix}learner.backend: torch has no ZeRO sharding; use deepspeed for num_learners > 1")
+    tiny = cfg.model.tiny
+    if tiny is not None:
+        need = cfg.data.max_prompt_tokens + roll.max_new_tokens
+        if need > tiny.max_position_embeddings:
+            p.append(
+                f"{prefix}rollout.max_new_tokens: {roll.max_new_tokens} plus data.max_prompt_tokens "
+                f"{cfg.data.max_prompt_tokens} exceeds the tiny model's max_position_embeddings {tiny.max_position_embeddings}"
+            )
+        if cfg.eval.benchmarks and cfg.eval.max_new_tokens + cfg.data.max_prompt_tokens > tiny.max_position_embeddings:
+            p.append(f"{prefix}eval.max_new_tokens: {cfg.eval.max_new_tokens} is too long for the tiny model's context")
+    for i, b in enumerate(cfg.eval.benchmarks):
+        if b.hub_name is None and not b.name.startswith("synthetic:") and b.name not in BENCHMARKS:
+            p.append(f"{prefix}eval.benchmarks[{i}].name: {b.name!r} is not a shipped benchmark; allowed: {', '.join(BENCHMARKS)}, synthetic:<task>, or set hub_name")
+    if cfg.data.source.startswith("synthetic:"):
+        from rlvr.data.synthetic import TASKS
+
+        task = cfg.data.source.split(":", 1)[1]
+        if task not in TASKS:
+            p.append(f"{prefix}data.source: synthetic task {task!r} is unknown; allowed: {', '.join('synthetic:' + t for t in TASKS)}")
+    if cfg.checkpoint.every_steps > cfg.steps:
+        p.append(f"{prefix}checkpoint.every_steps: {cfg.checkpoint.every_steps} is more than steps {cfg.steps}; no checkpoint would be written")
+    return p
+
+
+def validate_trial(cfg: TrialConfig, source: str) -> None:
+    problems = trial_problems(cfg)
+    if problems:
+        raise ConfigError(f"{source}: invalid configuration ({len(problems)} problem(s)):\n  " + "\n  ".join(problems))
+
+
+def validate_sweep(cfg: SweepConfig, source: str) -> None:
+    """Check every trial the grid expands to, naming the grid entry that is at fault."""
+    from rlvr.sweep.grid import expand
+
+    problems: list[str] = []
+    for spec in expand(cfg):
+        problems += [f"trial {spec.trial_id} ({spec.label}): {x}" for x in trial_problems(spec.config)]
+    if problems:
+        raise ConfigError(f"{source}: invalid configuration ({len(problems)} problem(s)):\n  " + "\n  ".join(problems))

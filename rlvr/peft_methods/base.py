@@ -1,0 +1,63 @@
+"""The contract between the method registry and its users (learner, trial, analysis).
+
+``rlvr.peft_methods.registry.build_policy(model, method_cfg, total_steps)`` returns an object with this
+interface. This module imports no torch at run time, so configs and the sweep controller can use the
+capability flags on any machine.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from rlvr.sync.update import PolicyUpdate, Route
+
+if TYPE_CHECKING:
+    import torch
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    """Torch-free facts about a method: what config validation and `rlvr methods` need."""
+
+    name: str
+    group: str  # baseline, structural, efficiency, svd_init, ablation, other, extra
+    route: Route  # how an inference engine is fed: native LoRA, converted to LoRA, or merged weights
+    has_rank: bool
+    options: frozenset[str] = frozenset()  # keys allowed in MethodConfig.options
+    description: str = ""
+
+
+class Policy(Protocol):
+    """A trainable model built for one method, plus everything the learner needs around it."""
+
+    info: MethodInfo
+    model: "torch.nn.Module"  # peft model, or the base itself for full fine-tuning / LN tuning
+
+    def make_optimizer(self, lr: float, weight_decay: float, betas: tuple[float, float]) -> "torch.optim.Optimizer":
+        """AdamW (or the method's optimizer: LoRA+ ratios, LoRA-FA frozen A) over the trainable parameters."""
+
+    def extra_loss(self) -> "torch.Tensor | None":
+        """Regulariser to add to the RL loss (AdaLoRA's orthogonality penalty), or None."""
+
+    def after_optimizer_step(self, step: int) -> None:
+        """Per-step hook (AdaLoRA's update_and_allocate)."""
+
+    def disable_adapter(self) -> AbstractContextManager:
+        """Context in which the model computes the reference policy (adapter off)."""
+
+    def trainable_state_dict(self) -> dict[str, "torch.Tensor"]:
+        """Everything that defines the trained policy beyond the pristine base (for checkpoints)."""
+
+    def load_trainable_state_dict(self, state: dict[str, "torch.Tensor"]) -> None:
+        """Inverse of trainable_state_dict."""
+
+    def export(self, version: int, include_base: bool) -> PolicyUpdate:
+        """The engine's view of the current policy along ``info.route``; ``include_base`` forces residual base weights."""
+
+    def effective_weights(self) -> dict[str, "torch.Tensor"]:
+        """W_t of every adapted module (HF names, fp32), residual-aware; with the pristine base gives dW."""
+
+    def record(self) -> dict[str, Any]:
+        """Resolved, verified adapter config and trainable-parameter counts for the trial record."""
