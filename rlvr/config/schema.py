@@ -133,6 +133,7 @@ class RewardConfig(Section):
     kind: Literal["math_verify"] = Field("math_verify", description="Correctness checker.")
     workers: int = Field(2, ge=1, description="Verifier subprocesses per reward worker.")
     timeout_s: float = Field(5.0, gt=0, description="Hard deadline per item; a stuck item scores 0 and its worker is replaced.")
+    extraction: Literal["study", "lenient"] = Field("study", description="Answer extraction: study (boxed/LaTeX only) or lenient (also 'Answer: x' and bare expressions).")
     format_weight: float = Field(0.0, ge=0, description="Weight of the optional format reward (0 disables it).")
     num_actors: int = Field(1, ge=1, description="Ray reward actors per trial.")
 
