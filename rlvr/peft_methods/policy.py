@@ -1,0 +1,248 @@
+"""AdapterPolicy: one built, verified method with its optimizer, hooks, checkpoint state and engine export.
+
+Pristine weights: for the merged and converted routes the original weights of adapted modules are copied to
+CPU in fp32 before anything can change them; every export is computed from that copy, and the learner's own
+weights are never merged or unmerged in place (repeated bf16 merge/unmerge drifts the base, TRL issue 6688).
+The native route ships adapter tensors only, so it reads the frozen base directly.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Iterator
+
+from rlvr.config.schema import MethodConfig
+from rlvr.peft_methods.build import ADAPTER, build_adapted, jsonable, tuner_layers, verify_adapted
+from rlvr.peft_methods.registry import MethodSpec, method_info
+from rlvr.peft_methods.weights import adalora_as_lora, effective_linear, effective_norm, lora_factors, to_bytes
+from rlvr.sync.update import PolicyUpdate, Route
+
+if TYPE_CHECKING:
+    import torch
+
+_PEFT_PREFIX = "base_model.model."
+_INIT = "residual_init."  # checkpoint keys of the initial factors a residual base is derived from
+
+
+class AdapterPolicy:
+    """The Policy protocol of rlvr.peft_methods.base for any registry method."""
+
+    def __init__(self, model: "torch.nn.Module", spec: MethodSpec, cfg: MethodConfig, total_steps: int):
+        import torch
+
+        self.spec, self.cfg, self.info = spec, cfg, method_info(spec.name)
+        base_params = sum(p.numel() for p in model.parameters())
+        self.dtype = next(model.parameters()).dtype
+        full = spec.config_class is None
+        # Residual inits rewrite W during get_peft_model, so their copy must be taken before building.
+        early = {n: p.detach().float().cpu().clone() for n, p in model.named_parameters()} if spec.residual_init or full else {}
+        self.model = build_adapted(model, spec, cfg, total_steps)
+        self.layers = tuner_layers(self.model)
+        self.pristine: dict[str, torch.Tensor] = {}
+        """Original fp32 weights by HF name (the adapted modules'; every tensor's for full FT)."""
+        if full:
+            self.pristine = early
+        elif spec.route != "native":
+            self.pristine = {f"{m}.weight": early.get(f"{m}.weight", self._base_weight(m).detach().float().cpu().clone())
+                             for m in self.layers}
+        self._init: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        if spec.residual_init:
+            self._init = {m: tuple(t.clone() for t in lora_factors(layer)) for m, layer in self.layers.items()}
+            self._write_residual_base()
+        self._record = verify_adapted(self.model, spec, cfg, base_params)
+
+    # ---- training -------------------------------------------------------------------------------------
+    def make_optimizer(self, lr: float, weight_decay: float, betas: tuple[float, float]) -> "torch.optim.Optimizer":
+        import torch
+
+        lr = self.cfg.lr if self.cfg.lr is not None else lr
+        if self.spec.optimizer == "loraplus":
+            from peft.optimizers import create_loraplus_optimizer
+
+            ratio = self.cfg.options.get("loraplus_lr_ratio", self.spec.policy_options["loraplus_lr_ratio"])
+            return create_loraplus_optimizer(self.model, torch.optim.AdamW, lr=lr, loraplus_lr_ratio=ratio,
+                                             weight_decay=weight_decay, betas=betas)
+        if self.spec.optimizer == "lorafa":
+            from peft.optimizers import create_lorafa_optimizer
+
+            pc = self.model.peft_config[ADAPTER]
+            opt = create_lorafa_optimizer(self.model, r=pc.r, lora_alpha=pc.lora_alpha, lr=lr, weight_decay=weight_decay)
+            for group in opt.param_groups:
+                group["betas"] = betas
+            return opt
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, betas=betas)
+
+    def extra_loss(self) -> "torch.Tensor | None":
+        """AdaLoRA's orthogonality penalty, as peft adds it when labels are passed (an RL loss passes none)."""
+        if self.spec.lora_form != "adalora":
+            return None
+        import torch
+
+        terms = []
+        for layer in self.layers.values():
+            a, b = layer.lora_A[ADAPTER], layer.lora_B[ADAPTER]
+            for cov in (a @ a.T, b.T @ b):
+                terms.append(torch.norm(cov - torch.eye(*cov.shape, device=cov.device, dtype=cov.dtype), p="fro"))
+        return self.model.peft_config[ADAPTER].orth_reg_weight * torch.stack(terms).mean()
+
+    def after_optimizer_step(self, step: int) -> None:
+        """Call after optimizer.step() and before zero_grad(): AdaLoRA's budget reads the gradients."""
+        if self.spec.lora_form == "adalora":
+            self.model.base_model.update_and_allocate(step)
+
+    def disable_adapter(self):
+        """The reference policy: the ORIGINAL model (pristine W even where the adapter sits on a residual)."""
+        if self.spec.config_class is None:
+            return self._swapped({n: w for n, w in self.pristine.items()})
+        if self.spec.residual_init:
+            return _both(self.model.disable_adapter(), self._swapped(self.pristine, layered=True))
+        return self.model.disable_adapter()
+
+    # ---- checkpoint state -----------------------------------------------------------------------------
+    def trainable_state_dict(self) -> dict[str, "torch.Tensor"]:
+        if self.spec.config_class is None:
+            return {n: t.detach().clone() for n, t in self.model.state_dict().items()}
+        state = {}
+        for m, layer in self.layers.items():
+            for k, t in layer.state_dict().items():
+                if not k.startswith("base_layer."):
+                    state[f"{m}.{k}"] = t.detach().clone()
+        for m, (a, b) in self._init.items():
+            state[f"{_INIT}{m}.A"], state[f"{_INIT}{m}.B"] = a.clone(), b.clone()
+        return state
+
+    def load_trainable_state_dict(self, state: dict[str, "torch.Tensor"]) -> None:
+        if self.spec.config_class is None:
+            self.model.load_state_dict(state)
+            return
+        per_layer: dict[str, dict[str, Any]] = {m: {} for m in self.layers}
+        for key, t in state.items():
+            if key.startswith(_INIT):
+                m, which = key[len(_INIT):].rsplit(".", 1)
+                a, b = self._init[m]
+                self._init[m] = (t.float(), b) if which == "A" else (a, t.float())
+                continue
+            m = next((m for m in per_layer if key.startswith(m + ".")), None)
+            if m is None:
+                raise KeyError(f"{key}: not a tensor of any adapted module of {self.spec.name}")
+            per_layer[m][key[len(m) + 1:]] = t
+        for m, sub in per_layer.items():
+            unexpected = self.layers[m].load_state_dict(sub, strict=False).unexpected_keys
+            if unexpected:
+                raise KeyError(f"{m}: unexpected tensors {unexpected} for {self.spec.name}")
+        if self._init:
+            self._write_residual_base()
+
+    # ---- engine views ---------------------------------------------------------------------------------
+    def effective_weights(self) -> dict[str, "torch.Tensor"]:
+        if self.spec.config_class is None:
+            return {n: p.detach().float().cpu() for n, p in self.model.named_parameters()}
+        out = {}
+        for m, layer in self.layers.items():
+            if hasattr(layer, "ln_tuning_layers"):
+                out[f"{m}.weight"] = effective_norm(layer).cpu()
+            else:
+                out[f"{m}.weight"] = effective_linear(layer, self._adapter_base(m))[0].cpu()
+        return out
+
+    def export(self, version: int, include_base: bool, route: Route | None = None) -> PolicyUpdate:
+        """The policy along ``route`` (default: the method's); any method can go merged, no other detour."""
+        own = self.info.route
+        route = route or own
+        if route != own and route != "merged":
+            raise ValueError(f"{self.spec.name}: cannot export as {route}; its route is {own} (merged is always possible)")
+        meta = {"method": self.spec.name, "route": route}
+        if route == "merged":
+            return PolicyUpdate(version, "merged", base_weights=to_bytes(self._merged_weights()), meta=meta)
+        tensors, config = self._lora_form()
+        base = None
+        if self.spec.residual_init and (include_base or version == 0):
+            base = to_bytes({f"{m}.weight": self._adapter_base(m).to(self.dtype) for m in self.layers})
+        return PolicyUpdate(version, route, lora_tensors=to_bytes(tensors), lora_config=config, base_weights=base, meta=meta)
+
+    def record(self) -> dict[str, Any]:
+        return dict(self._record)
+
+    # ---- internals ------------------------------------------------------------------------------------
+    def _base_weight(self, module: str) -> "torch.Tensor":
+        return self.layers[module].get_base_layer().weight
+
+    def _adapter_base(self, module: str) -> "torch.Tensor":
+        """fp32 weight the adapter sits on: pristine W, or the residual W - s B0 A0."""
+        w = self.pristine.get(f"{module}.weight")
+        if w is None:
+            return self._base_weight(module).detach().float()
+        if module in self._init:
+            a, b = self._init[module]
+            return w - self.layers[module].scaling[ADAPTER] * (b @ a)
+        return w
+
+    def _write_residual_base(self) -> None:
+        import torch
+
+        with torch.no_grad():
+            for m in self.layers:
+                self._base_weight(m).copy_(self._adapter_base(m))
+
+    def _merged_weights(self) -> dict[str, "torch.Tensor"]:
+        """Changed tensors only, HF names, model dtype."""
+        if self.spec.config_class is None:
+            return {n: p.detach().to(self.dtype) for n, p in self.model.named_parameters()
+                    if not torch_equal(p.detach().float().cpu(), self.pristine[n])}
+        out = {}
+        for m, layer in self.layers.items():
+            if hasattr(layer, "ln_tuning_layers"):
+                out[f"{m}.weight"] = effective_norm(layer).to(self.dtype)
+                continue
+            w, b = effective_linear(layer, self._adapter_base(m))
+            out[f"{m}.weight"] = w.to(self.dtype)
+            base_bias = layer.get_base_layer().bias
+            if b is not None and not torch_equal(b, base_bias.detach().float()):
+                out[f"{m}.bias"] = b.to(self.dtype)
+        return out
+
+    def _lora_form(self) -> tuple[dict[str, "torch.Tensor"], dict[str, Any]]:
+        """Plain LoRA tensors (peft key names, fp32) and the LoraConfig dict a saved adapter would carry."""
+        from peft import LoraConfig
+
+        pc = self.model.peft_config[ADAPTER]
+        tensors = {}
+        for m, layer in self.layers.items():
+            a, b = adalora_as_lora(layer) if self.spec.lora_form == "adalora" else lora_factors(layer)
+            tensors[f"{_PEFT_PREFIX}{m}.lora_A.weight"], tensors[f"{_PEFT_PREFIX}{m}.lora_B.weight"] = a, b
+        targets = sorted({m.rsplit(".", 1)[-1] for m in self.layers})
+        if self.spec.lora_form == "adalora":
+            # Scaling is folded into B, so alpha = r gives the plain LoRA scaling 1.
+            config = LoraConfig(r=pc.init_r, lora_alpha=pc.init_r, target_modules=targets, task_type="CAUSAL_LM")
+        else:
+            config = LoraConfig(r=pc.r, lora_alpha=pc.lora_alpha, use_rslora=pc.use_rslora,
+                                target_modules=targets, task_type="CAUSAL_LM")
+        return tensors, jsonable(config.to_dict())
+
+    @contextmanager
+    def _swapped(self, weights: dict[str, "torch.Tensor"], layered: bool = False) -> Iterator[None]:
+        """Temporarily point parameters at other tensors (the originals are kept, not copied back)."""
+        targets = {n: self._base_weight(n.removesuffix(".weight")) if layered else self.model.get_parameter(n)
+                   for n in weights}
+        saved = {n: p.data for n, p in targets.items()}
+        try:
+            for n, p in targets.items():
+                p.data = weights[n].to(device=p.device, dtype=p.dtype)
+            yield
+        finally:
+            for n, p in targets.items():
+                p.data = saved[n]
+
+
+def torch_equal(a: "torch.Tensor", b: "torch.Tensor") -> bool:
+    import torch
+
+    return a.shape == b.shape and bool(torch.equal(a.to(b.device), b))
+
+
+@contextmanager
+def _both(first, second) -> Iterator[None]:
+    with first, second:
+        yield
+

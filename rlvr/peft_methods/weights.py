@@ -1,0 +1,75 @@
+"""Weight math for export: effective weights of adapted modules and LoRA forms, all in fp32, nothing in place.
+
+The effective weight of an adapted linear layer is read off its own forward pass: with dropout off and the
+base bias zeroed, ``layer(I)`` is ``W_eff^T`` for every method whose adapted layer stays linear in x (LoRA,
+DoRA, VeRA, IA3, MiSS, OFT, BOFT, HRA, LoHa, LoKr, FourierFT, RandLoRA, RoAd, DeLoRA, SHiRA, ...). This
+uses peft's own forward instead of re-deriving each method's merge formula, and never touches the
+learner's weights: the base weight is swapped for the pristine fp32 copy inside ``functional_call``.
+"""
+
+from __future__ import annotations
+
+from itertools import chain
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
+ADAPTER = "default"
+
+
+def effective_linear(layer: "torch.nn.Module", base_weight: "torch.Tensor") -> tuple["torch.Tensor", "torch.Tensor | None"]:
+    """(W_eff, b_eff) in fp32 of an adapted linear layer sitting on ``base_weight`` (fp32)."""
+    import torch
+    from torch.func import functional_call
+
+    device = next(layer.parameters()).device
+    state = {n: t.detach().float() if t.is_floating_point() else t
+             for n, t in chain(layer.named_parameters(), layer.named_buffers())}
+    state["base_layer.weight"] = base_weight.to(device)
+    bias = state.get("base_layer.bias")
+    was_training = layer.training
+    layer.eval()
+    try:
+        with torch.no_grad():
+            if bias is not None:
+                state["base_layer.bias"] = torch.zeros_like(bias)
+            eye = torch.eye(base_weight.shape[1], device=device)
+            weight = functional_call(layer, state, (eye,)).T.contiguous()
+            if bias is None:
+                return weight, None
+            # Some methods rescale the bias too (IA3, RoAd on biased projections): read it off f(0).
+            state["base_layer.bias"] = bias
+            eff_bias = functional_call(layer, state, (torch.zeros(1, base_weight.shape[1], device=device),))[0]
+            return weight, eff_bias
+    finally:
+        layer.train(was_training)
+
+
+def effective_norm(layer: "torch.nn.Module") -> "torch.Tensor":
+    """The trained copy of a norm layer under LN tuning."""
+    return layer.ln_tuning_layers[ADAPTER].weight.detach().float()
+
+
+def adalora_as_lora(layer: "torch.nn.Module") -> tuple["torch.Tensor", "torch.Tensor"]:
+    """AdaLoRA's B (A * E) * s / (ranknum + 1e-5) as a plain LoRA (A', B') with scaling 1, masked ranks as zeros."""
+    scale = layer.scaling[ADAPTER] / (layer.ranknum[ADAPTER].item() + 1e-5)
+    a = (layer.lora_A[ADAPTER] * layer.lora_E[ADAPTER]).detach().float()
+    b = layer.lora_B[ADAPTER].detach().float() * scale
+    return a, b
+
+
+def lora_factors(layer: "torch.nn.Module") -> tuple["torch.Tensor", "torch.Tensor"]:
+    return layer.lora_A[ADAPTER].weight.detach().float(), layer.lora_B[ADAPTER].weight.detach().float()
+
+
+def to_bytes(tensors: dict[str, "torch.Tensor"]) -> bytes:
+    from safetensors.torch import save
+
+    return save({k: v.detach().contiguous().cpu() for k, v in tensors.items()})
+
+
+def from_bytes(data: bytes) -> dict[str, "torch.Tensor"]:
+    from safetensors.torch import load
+
+    return load(data)
