@@ -1,0 +1,107 @@
+"""The sweep's ledger: one JSON object per trial in ``<run>/ledger/<trial_id>.json``, replaced whole on change.
+
+Only the controller holding the lease writes it; anyone with access to the storage may read it (``rlvr status``).
+A record's ``history`` keeps one entry per attempt, so a reader can see where and why each attempt ended.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+from rlvr.sweep.grid import TrialSpec
+from rlvr.sweep.storage import RunStorage
+
+Status = Literal["pending", "running", "done", "failed"]
+# How an attempt ended. Only "failed" counts against max_attempts: the others are not the trial's fault.
+Outcome = Literal["done", "failed", "preempted", "stopped", "interrupted"]
+
+
+def new_record(spec: TrialSpec) -> dict[str, Any]:
+    return {
+        "trial_id": spec.trial_id,
+        "label": spec.label,
+        "status": "pending",
+        "attempts": 0,
+        "step": 0,
+        "reward": None,
+        "last_checkpoint": None,
+        "started_at": None,
+        "finished_at": None,
+        "duration_s": 0.0,
+        "error": None,
+        "final": {},
+        "node": None,
+        "history": [],
+    }
+
+
+def failures(record: dict[str, Any]) -> int:
+    return sum(1 for h in record["history"] if h["outcome"] == "failed")
+
+
+class Ledger:
+    """Read and update trial records; every update is one whole-object write."""
+
+    def __init__(self, storage: RunStorage):
+        self.storage = storage
+
+    def _rel(self, trial_id: str) -> str:
+        return f"ledger/{trial_id}.json"
+
+    def get(self, trial_id: str) -> dict[str, Any] | None:
+        return self.storage.read_json(self._rel(trial_id))
+
+    def all(self) -> dict[str, dict[str, Any]]:
+        records = (self.storage.read_json(f"ledger/{name}") for name in self.storage.list_names("ledger", ".json"))
+        return {r["trial_id"]: r for r in records if r is not None}
+
+    def put(self, record: dict[str, Any]) -> dict[str, Any]:
+        self.storage.write_json(self._rel(record["trial_id"]), record)
+        return record
+
+    def update(self, trial_id: str, **fields: Any) -> dict[str, Any]:
+        record = self.get(trial_id)
+        if record is None:
+            raise KeyError(f"ledger has no trial {trial_id}")
+        record.update(fields)
+        return self.put(record)
+
+    def sync(self, specs: list[TrialSpec]) -> dict[str, dict[str, Any]]:
+        """Records for every spec: new trials are added as pending, and trials left ``running`` by a controller
+        that died are returned to pending (their attempt ends as ``interrupted``)."""
+        records = self.all()
+        for spec in specs:
+            rec = records.get(spec.trial_id)
+            if rec is None:
+                records[spec.trial_id] = self.put(new_record(spec))
+            elif rec["status"] == "running":
+                records[spec.trial_id] = self.put(end_attempt(rec, "interrupted", "controller died while it ran"))
+        return records
+
+
+def start_attempt(record: dict[str, Any], node: str | None) -> dict[str, Any]:
+    now = time.time()
+    record.update(status="running", attempts=record["attempts"] + 1, node=node, error=None)
+    record["started_at"] = record["started_at"] or now
+    record["history"].append({"attempt": record["attempts"], "node": node, "started_at": now, "outcome": None})
+    return record
+
+
+def end_attempt(record: dict[str, Any], outcome: Outcome, error: str | None = None, max_attempts: int | None = None) -> dict[str, Any]:
+    """Close the open attempt; the trial becomes done, failed (out of attempts) or pending again."""
+    now = time.time()
+    last = record["history"][-1] if record["history"] else None
+    if last is not None and last["outcome"] is None:
+        last.update(outcome=outcome, ended_at=now, error=error)
+        record["duration_s"] = record["duration_s"] + now - last["started_at"]
+    if outcome == "done":
+        status: Status = "done"
+    elif outcome == "failed" and max_attempts is not None and failures(record) >= max_attempts:
+        status = "failed"
+    else:
+        status = "pending"
+    record.update(status=status, error=error)
+    if status in ("done", "failed"):
+        record["finished_at"] = now
+    return record

@@ -1,0 +1,227 @@
+"""Runs a sweep's pending trials on Ray: one placement group and one task per attempt, retries are ours.
+
+Each attempt is a Ray task (max_retries=0) inside a placement group sized from the trial's config, with
+placement_group_capture_child_tasks so the actors the trial creates land in its bundles. Groups are asked for
+one at a time in ledger order; while one waits for room, no later trial jumps the queue. A failed attempt
+(exception, worker or node death) is retried from the trial's last checkpoint until max_attempts failures.
+
+Stopping: SIGTERM or Ctrl-C to the controller cancels the running tasks without force, which raises SIGINT
+in each; the task turns that into the SIGTERM the trial handles by checkpointing, waits up to ``stop_grace_s``
+and marks the trials pending. Running the same sweep again resumes them; done trials are never re-run.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import ray
+from ray.util.placement_group import PlacementGroup, placement_group, placement_group_table, remove_placement_group
+from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+from rlvr.config.schema import SweepConfig, TrialConfig
+from rlvr.sweep.grid import TrialSpec
+from rlvr.sweep.ledger import Ledger, end_attempt, start_attempt
+from rlvr.sweep.resources import trial_bundles
+from rlvr.sweep.storage import RunStorage
+
+log = logging.getLogger("rlvr.sweep")
+
+TrialFn = Callable[[TrialConfig, str], dict]
+
+
+def _sigint_as_sigterm(signum: int, frame: Any) -> None:
+    """ray.cancel raises SIGINT in the task; hand it to the trial's SIGTERM handler so it checkpoints."""
+    handler = signal.getsignal(signal.SIGTERM)
+    if callable(handler):
+        handler(signal.SIGTERM, frame)
+    else:
+        raise KeyboardInterrupt
+
+
+@ray.remote(max_retries=0)
+def _attempt(trial_fn: TrialFn, cfg_json: str, trial_dir: str) -> dict:
+    signal.signal(signal.SIGINT, _sigint_as_sigterm)
+    return trial_fn(TrialConfig.model_validate_json(cfg_json), trial_dir)
+
+
+def _is_preemption(err: BaseException) -> bool:
+    # Matched by name so that any trial function's own TrialPreempted counts, without importing it here.
+    cause = err.cause if isinstance(err, ray.exceptions.RayTaskError) else err
+    return any(c.__name__ == "TrialPreempted" for c in type(cause).__mro__)
+
+
+def _describe(err: BaseException) -> str:
+    if isinstance(err, ray.exceptions.RayTaskError):
+        return f"{type(err.cause).__name__}: {err.cause}"
+    return f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"
+
+
+@dataclass
+class _Attempt:
+    spec: TrialSpec
+    pg: PlacementGroup
+    ready: ray.ObjectRef
+    task: ray.ObjectRef | None = None
+    progress_seen: dict = field(default_factory=dict)
+
+
+class SweepScheduler:
+    """Drives pending trials to done or failed, writing every change to the ledger."""
+
+    def __init__(
+        self,
+        cfg: SweepConfig,
+        specs: list[TrialSpec],
+        storage: RunStorage,
+        trial_fn: TrialFn,
+        on_change: Callable[[dict[str, dict]], None] = lambda records: None,
+        poll_s: float = 0.5,
+        stop_grace_s: float = 120.0,
+    ):
+        self.cfg = cfg
+        self.specs = specs
+        self.storage = storage
+        self.ledger = Ledger(storage)
+        self.trial_fn = trial_fn
+        self.on_change = on_change
+        self.poll_s = poll_s
+        self.stop_grace_s = stop_grace_s
+        self.stop_requested = threading.Event()
+        self.records: dict[str, dict] = {}
+        self.running: dict[str, _Attempt] = {}
+        self.placing: _Attempt | None = None
+        self._requested: list[dict[str, float]] | None = None
+
+    def trial_dir(self, spec: TrialSpec) -> str:
+        return self.storage.uri_of(f"trials/{spec.trial_id}")
+
+    def request_stop(self, *_: Any) -> None:
+        self.stop_requested.set()
+
+    def run(self) -> dict[str, dict]:
+        self.records = self.ledger.sync(self.specs)
+        previous = {s: signal.signal(s, self.request_stop) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            while not self.stop_requested.is_set() and (self._pending() or self.running or self.placing):
+                self._place_next()
+                self._collect(self.poll_s)
+                self._refresh_progress()
+                self._autoscale()
+                self.on_change(self.records)
+            if self.stop_requested.is_set():
+                self._stop_all()
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
+            self._release_autoscaler()
+            self.on_change(self.records)
+        return self.records
+
+    def _pending(self) -> list[TrialSpec]:
+        busy = set(self.running) | ({self.placing.spec.trial_id} if self.placing else set())
+        return [s for s in self.specs if self.records[s.trial_id]["status"] == "pending" and s.trial_id not in busy]
+
+    def _bundles(self, spec: TrialSpec) -> list[dict[str, float]]:
+        return trial_bundles(spec.config, self.cfg.cpus_per_trial)
+
+    def _place_next(self) -> None:
+        if self.placing is None:
+            limit = self.cfg.max_concurrent
+            pending = self._pending()
+            if pending and (limit is None or len(self.running) < limit):
+                spec = pending[0]
+                pg = placement_group(self._bundles(spec), strategy="PACK", name=f"trial-{spec.trial_id}")
+                self.placing = _Attempt(spec, pg, pg.ready())
+        if self.placing is not None and ray.wait([self.placing.ready], timeout=0)[0]:
+            self._launch(self.placing)
+            self.placing = None
+
+    def _launch(self, att: _Attempt) -> None:
+        spec = att.spec
+        node = placement_group_table(att.pg)["bundles_to_node_id"].get(0)
+        strategy = PlacementGroupSchedulingStrategy(att.pg, placement_group_bundle_index=0, placement_group_capture_child_tasks=True)
+        att.task = _attempt.options(num_cpus=self.cfg.cpus_per_trial, scheduling_strategy=strategy, name=f"trial {spec.label}").remote(
+            self.trial_fn, spec.config.model_dump_json(), self.trial_dir(spec)
+        )
+        rec = start_attempt(self.records[spec.trial_id], node)
+        rec["history"][-1]["start_step"] = rec["step"]
+        self.records[spec.trial_id] = self.ledger.put(rec)
+        self.running[spec.trial_id] = att
+        log.info("trial_started id=%s label=%s attempt=%d node=%s", spec.trial_id, spec.label, rec["attempts"], node)
+
+    def _collect(self, timeout: float) -> None:
+        refs = {att.task: tid for tid, att in self.running.items()}
+        if not refs:
+            time.sleep(timeout)
+            return
+        finished, _ = ray.wait(list(refs), num_returns=len(refs), timeout=timeout)
+        for ref in finished:
+            self._finish(refs[ref], ref)
+
+    def _finish(self, tid: str, ref: ray.ObjectRef) -> None:
+        att = self.running.pop(tid)
+        rec = self.records[tid]
+        try:
+            final = ray.get(ref)
+        except ray.exceptions.RayError as err:
+            stopping = self.stop_requested.is_set()
+            outcome = "stopped" if stopping else "preempted" if _is_preemption(err) else "failed"
+            rec = end_attempt(rec, outcome, _describe(err), self.cfg.max_attempts)
+        else:
+            rec = end_attempt(rec, "done", None, self.cfg.max_attempts)
+            rec["final"] = final
+        remove_placement_group(att.pg)
+        self._read_progress(rec)
+        self.records[tid] = self.ledger.put(rec)
+        log.info("trial_ended id=%s status=%s attempts=%d step=%s error=%s", tid, rec["status"], rec["attempts"], rec["step"], rec["error"])
+
+    def _read_progress(self, rec: dict) -> bool:
+        """Copy the trial's own progress file (step, reward, checkpoint) into its record; True if it moved."""
+        progress = self.storage.read_json(f"trials/{rec['trial_id']}/progress.json")
+        if not progress or progress.get("step") == rec["step"] and progress.get("reward") == rec.get("reward"):
+            return False
+        rec.update(step=progress["step"], reward=progress.get("reward"))
+        if progress.get("checkpoint"):
+            rec["last_checkpoint"] = progress["checkpoint"]
+        return True
+
+    def _refresh_progress(self) -> None:
+        for tid in self.running:
+            if self._read_progress(self.records[tid]):
+                self.records[tid] = self.ledger.put(self.records[tid])
+
+    def _autoscale(self) -> None:
+        if self.cfg.autoscale:
+            from ray.autoscaler.sdk import request_resources
+
+            waiting = self._pending() + ([self.placing.spec] if self.placing else [])
+            bundles = [b for spec in [a.spec for a in self.running.values()] + waiting for b in self._bundles(spec)]
+            if bundles != self._requested:
+                request_resources(bundles=bundles)
+                self._requested = bundles
+
+    def _release_autoscaler(self) -> None:
+        if self.cfg.autoscale:
+            from ray.autoscaler.sdk import request_resources
+
+            request_resources(bundles=[])
+
+    def _stop_all(self) -> None:
+        """Ask every running trial to checkpoint, wait for them, and leave them pending for the next run."""
+        log.info("sweep_stopping running=%d grace_s=%s", len(self.running), self.stop_grace_s)
+        if self.placing is not None:
+            remove_placement_group(self.placing.pg)
+            self.placing = None
+        for att in self.running.values():
+            ray.cancel(att.task, force=False, recursive=False)
+        deadline = time.time() + self.stop_grace_s
+        while self.running and time.time() < deadline:
+            self._collect(min(self.poll_s, max(deadline - time.time(), 0)))
+        for tid in list(self.running):
+            ray.cancel(self.running[tid].task, force=True)
+            self._finish(tid, self.running[tid].task)
