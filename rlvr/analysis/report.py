@@ -1,0 +1,179 @@
+"""A run's report: one self-contained HTML page (figures embedded as base64 PNG) and a Markdown twin.
+
+Sections: overview, the study's table, accuracy against trainable parameters, training curves, spectral
+analysis, the study's published numbers, and the trials with their states. Every section renders from what
+the run has so far; what is missing is named, never drawn as zero.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from rlvr.analysis import plots
+from rlvr.analysis.published import PUBLISHED_AVERAGE, STUDY
+from rlvr.analysis.rundir import RunDir
+from rlvr.analysis.study import MISSING, frontier_points, group_trials, study_table, trial_rows
+
+CSS = """
+body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1400px; padding: 0 1em; color: #222; }
+table { border-collapse: collapse; font-size: 12px; margin: 0.5em 0 1em; }
+th, td { border: 1px solid #ccc; padding: 3px 7px; text-align: right; white-space: nowrap; }
+th { background: #f3f3f3; } td:nth-child(-n+3) { text-align: left; }
+img.plot { max-width: 100%; display: block; margin: 0.5em 0; border: 1px solid #eee; }
+p.note { color: #666; font-size: 12px; }
+"""
+
+
+@dataclass
+class Section:
+    """One part of the report: prose, an optional table and figures (name -> PNG bytes)."""
+
+    key: str
+    title: str
+    text: str = ""
+    table: tuple[list[str], list[list[str]]] | None = None
+    figures: dict[str, bytes] = field(default_factory=dict)
+
+    def html(self) -> str:
+        body = [f'<section id="{self.key}"><h2>{html.escape(self.title)}</h2>']
+        if self.text:
+            body.append(f'<p class="note">{html.escape(self.text)}</p>')
+        if self.table:
+            head, rows = self.table
+            body.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>")
+            body += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows]
+            body.append("</table>")
+        for name, png in self.figures.items():
+            data = base64.b64encode(png).decode()
+            body.append(f'<img class="plot" alt="{html.escape(name)}" src="data:image/png;base64,{data}">')
+        return "\n".join(body + ["</section>"])
+
+    def markdown(self) -> str:
+        body = [f"## {self.title}", ""]
+        if self.text:
+            body += [self.text, ""]
+        if self.table:
+            head, rows = self.table
+            body.append("| " + " | ".join(head) + " |")
+            body.append("|" + "|".join("---" if i < 3 else "---:" for i in range(len(head))) + "|")
+            body += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
+            body.append("")
+        body += [f"![{name}](figures/{name}.png)" for name in self.figures]
+        return "\n".join(body)
+
+
+def _short(model: str | None) -> str:
+    return (model or "?").rstrip("/").rsplit("/", 1)[-1]
+
+
+def _trial_names(rows: list[dict[str, Any]]) -> dict[str, tuple[str | None, str]]:
+    """trial_id -> (model, configuration name) as the study table names it."""
+    return {t["trial_id"]: (g.model, g.name) for g in group_trials(rows) for t in g.trials}
+
+
+def _overview(run: RunDir, rows: list[dict[str, Any]]) -> Section:
+    sweep = run.sweep_config() or {}
+    counts = Counter(r.get("status") or "pending" for r in rows)
+    states = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no trials yet"
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return Section("overview", "Overview", f"Run {sweep.get('name', _short(run.uri))} at {run.uri}: "
+                   f"{len(rows)} trials ({states}). Generated {when}.")
+
+
+def _results(rows: list[dict[str, Any]]) -> Section:
+    text = ("Accuracy in percent; mean ± std over seeds where several finished. 'running', 'pending' or 'failed' "
+            f"mark configurations with no finished trial, {MISSING} a benchmark not evaluated. Δ LoRA: points of "
+            f"average accuracy against LoRA on the same model. Published: the study's average ({STUDY}).")
+    return Section("results", "Results", text, table=study_table(rows))
+
+
+def _frontier(rows: list[dict[str, Any]], palette: dict[str, Any]) -> Section:
+    points = frontier_points(rows)
+    if not points:
+        return Section("frontier", "Accuracy against trainable parameters",
+                       "No finished trial has both an evaluated average and a trainable-parameter count yet.")
+    return Section("frontier", "Accuracy against trainable parameters",
+                   "Each point is one configuration (mean over seeds); the shaded area lies under the Pareto frontier.",
+                   figures={"frontier": plots.frontier_figure(points, palette)})
+
+
+def _by_model(run: RunDir, rows: list[dict[str, Any]], read) -> dict[str, list[tuple[str, Any]]]:
+    """model -> [(configuration name, what ``read`` returns for a trial)], trials where it returns nothing left out."""
+    out: dict[str, list[tuple[str, Any]]] = {}
+    for trial_id, (model, name) in sorted(_trial_names(rows).items(), key=lambda kv: kv[1][1]):
+        data = read(run.trial(trial_id))
+        if data is not None and len(data):
+            out.setdefault(_short(model), []).append((name, data))
+    return out
+
+
+def _curves(run: RunDir, rows: list[dict[str, Any]], palette: dict[str, Any]) -> Section:
+    series = _by_model(run, rows, lambda t: t.metrics())
+    if not series:
+        return Section("curves", "Training curves", "No trial has logged metrics yet.")
+    figures = {f"curves_{model}": plots.curves_figure(s, palette, model) for model, s in series.items()}
+    return Section("curves", "Training curves", "One line per trial (seeds share a colour).", figures=figures)
+
+
+def _spectral(run: RunDir, rows: list[dict[str, Any]], palette: dict[str, Any]) -> Section:
+    series = _by_model(run, rows, lambda t: t.spectral())
+    if not series:
+        return Section("spectral", "Spectral analysis", "No spectral data in this run: run "
+                       f"`rlvr analyze spectral {run.uri}` to compute it from the trials' checkpoints.")
+    text = ("Means over adapted modules at each checkpoint. Energy share: ||U_k^T ΔW V_k||² / ||ΔW||² for W0's "
+            "top-k singular vectors, against what a random ΔW puts there (dashed). SVD-initialised methods that "
+            "collapse update inside the principal subspace; the study's claim is that RLVR learns off it.")
+    figures = {f"spectral_{model}": plots.spectral_figure(s, palette, model) for model, s in series.items()}
+    return Section("spectral", "Spectral analysis", text, figures=figures)
+
+
+def _published() -> Section:
+    rows = [[_short(model), method, f"{acc:.1f}"] for model, table in PUBLISHED_AVERAGE.items()
+            for method, acc in sorted(table.items(), key=lambda kv: -kv[1])]
+    return Section("published", "Published reference", f"Average accuracy over math benchmarks in {STUDY}.",
+                   table=(["model", "method", "average %"], rows))
+
+
+def _trials(run: RunDir, rows: list[dict[str, Any]]) -> Section:
+    ledger = run.ledger()
+    table = []
+    for r in rows:
+        entry = ledger.get(r["trial_id"], {})
+        steps = r.get("steps_done", entry.get("step"))
+        table.append([r["trial_id"], r.get("label") or MISSING, r.get("status") or "pending",
+                      MISSING if steps is None else str(steps), str(entry.get("attempts", MISSING)),
+                      str(entry.get("error") or "")])
+    return Section("trials", "Trials", table=(["trial", "label", "status", "steps", "attempts", "error"], table))
+
+
+def build_report(run_dir: str, out_dir: str | Path) -> tuple[Path, Path]:
+    """Write ``report.html`` (self-contained) and ``report.md`` (figures under ``figures/``) for a run.
+
+    ``run_dir`` is a local path or a pyarrow filesystem URI; ``out_dir`` a local folder. Returns both paths.
+    """
+    run = RunDir(str(run_dir))
+    if not run.exists("") or not (run.exists("ledger") or run.exists("trials") or run.exists("results.parquet")):
+        raise FileNotFoundError(f"{run_dir}: not a sweep run directory (expected ledger/, trials/ or results.parquet)")
+    rows = trial_rows(run)
+    palette = plots.colors([name for _, name in _trial_names(rows).values()])
+    sections = [_overview(run, rows), _results(rows), _frontier(rows, palette), _curves(run, rows, palette),
+                _spectral(run, rows, palette), _published(), _trials(run, rows)]
+    out = Path(out_dir)
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    for s in sections:
+        for name, png in s.figures.items():
+            (out / "figures" / f"{name}.png").write_bytes(png)
+    title = f"rlvr report: {_short(run.uri)}"
+    page = (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>\n"
+            + "\n".join(s.html() for s in sections) + "\n</body></html>\n")
+    html_path, md_path = out / "report.html", out / "report.md"
+    html_path.write_text(page)
+    md_path.write_text(f"# {title}\n\n" + "\n\n".join(s.markdown() for s in sections) + "\n")
+    return html_path, md_path

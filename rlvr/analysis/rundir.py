@@ -1,0 +1,136 @@
+"""Reads a sweep run's storage layout (local path or pyarrow filesystem URI) for analysis and reports.
+
+The trial and sweep code write the layout; this module reads it, and writes only a trial's ``analysis/``
+folder. Missing files come back as ``None`` or empty, never as errors: a report of a run in progress must show
+what exists.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+import yaml
+
+from rlvr.sweep.storage import RunStorage
+
+_STEP_DIR = re.compile(r"^step_(\d+)$")
+
+
+class Folder:
+    """A run or trial folder: typed reads on top of RunStorage."""
+
+    def __init__(self, uri: str):
+        self.store = RunStorage(str(uri))
+        self.uri = self.store.uri
+
+    def exists(self, rel: str) -> bool:
+        return self.store.exists(rel)
+
+    def subfolders(self, rel: str) -> list[str]:
+        selector = pafs.FileSelector(self.store.path(rel), allow_not_found=True)
+        infos = self.store.fs.get_file_info(selector)
+        return sorted(i.base_name for i in infos if i.type == pafs.FileType.Directory)
+
+    def read_text(self, rel: str) -> str | None:
+        data = self.store.read_bytes(rel)
+        return None if data is None else data.decode()
+
+    def read_yaml(self, rel: str) -> Any:
+        text = self.read_text(rel)
+        return None if text is None else yaml.safe_load(text)
+
+    def read_jsonl(self, rel: str) -> list[dict[str, Any]]:
+        # A running trial may have a half-written last line: keep the complete ones.
+        rows = []
+        for line in (self.read_text(rel) or "").splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return rows
+
+    def read_parquet(self, rel: str) -> pa.Table | None:
+        data = self.store.read_bytes(rel)
+        return None if data is None else pq.read_table(io.BytesIO(data))
+
+    def write_parquet(self, rel: str, table: pa.Table) -> str:
+        sink = io.BytesIO()
+        pq.write_table(table, sink)
+        self.store.write_bytes(rel, sink.getvalue())
+        return self.store.uri_of(rel)
+
+
+class TrialDir(Folder):
+    """``<run_dir>/trials/<trial_id>/``."""
+
+    @property
+    def trial_id(self) -> str:
+        return self.uri.rsplit("/", 1)[-1]
+
+    def config(self):
+        """The resolved TrialConfig, or None when config.yaml is not there yet."""
+        from rlvr.config.loader import build
+        from rlvr.config.schema import TrialConfig
+
+        data = self.read_yaml("config.yaml")
+        return None if data is None else build(TrialConfig, data, self.store.uri_of("config.yaml"))
+
+    def record(self) -> dict[str, Any] | None:
+        return self.store.read_json("record.json")
+
+    def metrics(self) -> list[dict[str, Any]]:
+        return self.read_jsonl("metrics.jsonl")
+
+    def eval_summary(self) -> pa.Table | None:
+        return self.read_parquet("eval/summary.parquet")
+
+    def checkpoint_steps(self) -> list[int]:
+        """Steps whose checkpoint holds a trainable state, ascending."""
+        steps = []
+        for name in self.subfolders("checkpoints"):
+            m = _STEP_DIR.match(name)
+            if m and self.exists(f"checkpoints/{name}/trainable.safetensors"):
+                steps.append(int(m.group(1)))
+        return sorted(steps)
+
+    def trainable_state(self, step: int) -> dict[str, Any]:
+        from safetensors.torch import load
+
+        data = self.store.read_bytes(f"checkpoints/step_{step:06d}/trainable.safetensors")
+        if data is None:
+            raise FileNotFoundError(f"{self.uri}: no checkpoint at step {step}; available: {self.checkpoint_steps()}")
+        return load(data)
+
+    def spectral(self) -> pa.Table | None:
+        return self.read_parquet("analysis/spectral.parquet")
+
+
+class RunDir(Folder):
+    """``<run_dir>/``: the sweep's config, ledger, results table and trial folders."""
+
+    def sweep_config(self) -> dict[str, Any] | None:
+        return self.read_yaml("sweep.yaml")
+
+    def ledger(self) -> dict[str, dict[str, Any]]:
+        """trial_id -> ledger entry."""
+        out = {}
+        for name in self.store.list_names("ledger", ".json"):
+            entry = self.store.read_json(f"ledger/{name}") or {}
+            out[entry.get("trial_id", name.removesuffix(".json"))] = entry
+        return out
+
+    def results(self) -> pa.Table | None:
+        return self.read_parquet("results.parquet")
+
+    def trial_ids(self) -> list[str]:
+        """Every trial the ledger or the trials/ folder knows, sorted."""
+        return sorted(set(self.ledger()) | set(self.subfolders("trials")))
+
+    def trial(self, trial_id: str) -> TrialDir:
+        return TrialDir(self.store.uri_of(f"trials/{trial_id}"))

@@ -1,0 +1,93 @@
+"""The HTML + Markdown report of a synthetic run, checked as files and as a page rendered by headless Chromium."""
+
+import html
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from rlvr.analysis.report import build_report
+
+from .fake_run import make_run
+
+SECTIONS = ["overview", "results", "frontier", "curves", "spectral", "published", "trials"]
+PLOTTED = ["frontier", "curves", "spectral"]
+CHROMIUM = Path("/usr/bin/chromium")
+# Runs after every image has loaded and records what the browser made of each section.
+PROBE = """<script>
+window.addEventListener('load', () => {
+  const out = [...document.querySelectorAll('section')].map(s => ({
+    id: s.id, title: s.querySelector('h2').textContent,
+    images: [...s.querySelectorAll('img')].map(i => [i.naturalWidth, i.naturalHeight, i.src.length])}));
+  const pre = document.createElement('pre'); pre.id = 'probe'; pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+});
+</script>"""
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    root = tmp_path_factory.mktemp("report")
+    return build_report(str(make_run(root)), root / "out")
+
+
+def test_html_has_every_section_with_embedded_figures(report):
+    page = report[0].read_text()
+    assert [s for s in SECTIONS if f'<section id="{s}">' in page] == SECTIONS
+    for key in PLOTTED:
+        section = page.split(f'<section id="{key}">')[1].split("</section>")[0]
+        assert re.search(r'src="data:image/png;base64,[A-Za-z0-9+/=]{2000,}"', section), key
+    text = re.sub(r'src="data:[^"]*"', "", page)
+    assert not re.search(r"\bnan\b", text, re.I), "a missing value leaked into the page as NaN"
+
+
+def test_markdown_links_figures_that_exist(report):
+    md_path = report[1]
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md_path.read_text())
+    assert len(links) == 3
+    for link in links:
+        assert (md_path.parent / link).stat().st_size > 2000
+
+
+def test_missing_spectral_data_is_stated(tmp_path):
+    html_path, md_path = build_report(str(make_run(tmp_path, with_spectral=False)), tmp_path / "out")
+    section = html_path.read_text().split('<section id="spectral">')[1].split("</section>")[0]
+    assert "No spectral data" in section and "<img" not in section
+    assert "rlvr analyze spectral" in md_path.read_text()
+
+
+def test_a_folder_that_is_not_a_run_is_refused(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not a sweep run directory"):
+        build_report(str(tmp_path), tmp_path / "out")
+
+
+def _chromium(*args: str, cwd: Path) -> str:
+    cmd = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+           f"--user-data-dir={cwd / 'profile'}", "--virtual-time-budget=10000", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True).stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed at /usr/bin/chromium (apt-get install -y chromium)")
+def test_page_renders_every_section_with_nonempty_plots_in_chromium(report, tmp_path):
+    page = tmp_path / "probe.html"
+    page.write_text(report[0].read_text().replace("</body>", PROBE + "</body>"))
+    dom = _chromium("--dump-dom", page.as_uri(), cwd=tmp_path)
+    probe = re.search(r'<pre id="probe">(.*?)</pre>', dom, re.S)
+    assert probe, "the probe script did not run"
+    sections = {s["id"]: s for s in json.loads(html.unescape(probe.group(1)))}
+    assert list(sections) == SECTIONS
+    for key in PLOTTED:
+        assert sections[key]["images"], key
+        for width, height, src_len in sections[key]["images"]:
+            assert width > 200 and height > 100 and src_len > 2000, key
+
+    shot = tmp_path / "shot.png"
+    _chromium(f"--screenshot={shot}", "--window-size=1400,2400", report[0].as_uri(), cwd=tmp_path)
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(shot)
+    assert pixels.shape[:2] == (2400, 1400) and pixels[..., :3].std() > 0.05, "the screenshot is blank"
