@@ -150,10 +150,15 @@ class RewardPool:
         results: list[RewardResult | None] = [None] * len(items)
         pending = deque(range(len(items)))
         while pending or any(w.job for w in self._workers):
-            for w in self._workers:
+            for w in list(self._workers):
                 if w.ready and w.job is None and pending:
                     i = pending.popleft()
-                    w.conn.send((items[i].completion, items[i].gold, items[i].truncated))
+                    try:
+                        w.conn.send((items[i].completion, items[i].gold, items[i].truncated))
+                    except OSError:  # it died while idle: the item goes to its replacement
+                        pending.appendleft(i)
+                        self._replace(w)
+                        continue
                     w.job = (i, time.monotonic() + self.cfg.timeout_s)
             now = time.monotonic()
             horizon = [w.job[1] - now for w in self._workers if w.job]
@@ -163,14 +168,14 @@ class RewardPool:
                 if not w.ready:
                     self._await_ready(w)
                     continue
-                i = w.job[0]
                 try:
                     out = w.conn.recv()
-                except (EOFError, OSError):  # killed by the kernel, e.g. past its memory limit
+                except (EOFError, OSError):  # killed from outside, e.g. by the kernel past its memory limit
                     out = {"error": f"verifier died (exit code {w.proc.exitcode})"}
-                    w = self._replace(w)
-                w.job = None
-                results[i] = self._finish(items[i], out)
+                    self._replace(w)
+                if w.job is not None:
+                    results[w.job[0]] = self._finish(items[w.job[0]], out)
+                    w.job = None
             now = time.monotonic()
             for w in list(self._workers):
                 if w.job and now >= w.job[1]:

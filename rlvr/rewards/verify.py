@@ -54,12 +54,13 @@ def normalise(answer: str) -> str:
 
 @lru_cache(maxsize=8192)
 def parse_gold(gold: str) -> tuple | None:
-    """The parsed gold answer, or None when math-verify finds nothing in it (then a string match decides)."""
+    """The parsed gold answer, or None when math-verify yields no expression from it, only its raw text
+    (then a normalised string match decides)."""
     from math_verify import parse
 
     text = gold.strip().strip("$")
     parsed = parse(text if "\\boxed" in text else f"\\boxed{{{text}}}", parsing_timeout=None)
-    return tuple(parsed) if parsed else None
+    return tuple(parsed) if any(not isinstance(p, str) for p in parsed) else None
 
 
 def score(completion: str, gold: str, truncated: bool, extraction: str) -> dict:
