@@ -1,0 +1,133 @@
+"""How gradients become an optimizer step: plain torch, or DeepSpeed ZeRO. All DeepSpeed code lives here.
+
+Both backends take gradients that are already correctly normalised for one optimizer step: the learner
+calls ``backward`` once per micro-batch, then ``step`` once. DeepSpeed averages gradients over ranks; the
+learner scales its loss by the world size to undo that (see ``Learner``).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any, Callable, Protocol
+
+import torch
+
+from rlvr.config.schema import TrialConfig
+
+
+class Backend(Protocol):
+    """One data-parallel rank's optimizer machinery."""
+
+    module: torch.nn.Module  # call this for forward passes
+
+    def backward(self, loss: torch.Tensor) -> None:
+        """Accumulate this micro-batch's gradients."""
+
+    def step(self, before_zero_grad: Callable[[], None]) -> float:
+        """Clip, step, run the hook, zero the gradients; returns the gradient norm before clipping."""
+
+    def optimizer_state(self) -> dict[str, Any]:
+        """This rank's optimizer state (a live view: copy before keeping it)."""
+
+    def load_optimizer_state(self, state: dict[str, Any]) -> None:
+        """Inverse of optimizer_state, after the trainable weights are loaded into the model."""
+
+
+class TorchBackend:
+    """A plain optimizer loop for one rank (CPU runs and tests)."""
+
+    def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, max_grad_norm: float, world_size: int):
+        if world_size != 1:
+            raise ValueError(f"learner.backend: torch runs one rank, got num_learners={world_size}; use deepspeed")
+        self.module, self.optimizer, self.max_grad_norm = model, optimizer, max_grad_norm
+        self._params = [p for g in optimizer.param_groups for p in g["params"]]
+
+    def backward(self, loss: torch.Tensor) -> None:
+        loss.backward()
+
+    def step(self, before_zero_grad: Callable[[], None]) -> float:
+        norm = torch.nn.utils.clip_grad_norm_(self._params, self.max_grad_norm)
+        self.optimizer.step()
+        before_zero_grad()  # AdaLoRA's allocation reads the gradients
+        self.optimizer.zero_grad(set_to_none=True)
+        return float(norm)
+
+    def optimizer_state(self) -> dict[str, Any]:
+        return self.optimizer.state_dict()
+
+    def load_optimizer_state(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("", 0))
+        return s.getsockname()[1]
+
+
+def init_process_group(rank: int, world_size: int, master_addr: str, master_port: int, device: torch.device) -> None:
+    """Join the data-parallel group through DeepSpeed (gloo on CPU, nccl on GPU); a no-op when already joined."""
+    import deepspeed
+
+    if torch.distributed.is_initialized():
+        return
+    os.environ.update(
+        MASTER_ADDR=master_addr, MASTER_PORT=str(master_port), RANK=str(rank), WORLD_SIZE=str(world_size), LOCAL_RANK="0"
+    )
+    deepspeed.init_distributed(dist_backend="nccl" if device.type == "cuda" else "gloo", auto_mpi_discovery=False, verbose=False)
+
+
+class DeepSpeedBackend:
+    """DeepSpeed engine around the policy's own optimizer instance (so LoRA+/LoRA-FA groups survive)."""
+
+    def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, cfg: TrialConfig):
+        import deepspeed
+
+        stage = cfg.learner.zero_stage
+        if stage == 3:
+            # export and checkpoints read whole parameters on rank 0 alone; ZeRO-3 would need every rank to gather
+            raise ValueError("learner.zero_stage: 3 is not supported by the learner; use 0, 1 or 2")
+        config = {
+            "train_micro_batch_size_per_gpu": cfg.learner.micro_batch_size,
+            "gradient_accumulation_steps": 1,
+            # the learner owns the boundary: backward() per micro-batch, step() once per mini-batch
+            "managed_gradient_accumulation": False,
+            "gradient_clipping": cfg.algorithm.max_grad_norm,
+            "zero_optimization": {"stage": stage},
+            "bf16": {"enabled": cfg.model.dtype == "bfloat16"},
+            "fp16": {"enabled": cfg.model.dtype == "float16"},
+            "zero_allow_untested_optimizer": True,
+            "steps_per_print": 2**31 - 1,
+        }
+        self.engine, *_ = deepspeed.initialize(model=model, optimizer=optimizer, config=config)
+        self.module = self.engine
+
+    def backward(self, loss: torch.Tensor) -> None:
+        self.engine.backward(loss, scale_wrt_gas=False)
+
+    def step(self, before_zero_grad: Callable[[], None]) -> float:
+        self.engine.step()
+        # ZeRO keeps gradients in its own partitions and clears them inside step(): hooks see none here
+        before_zero_grad()
+        norm = self.engine.get_global_grad_norm()
+        return float(norm) if norm is not None else float("nan")
+
+    def optimizer_state(self) -> dict[str, Any]:
+        return self.engine.optimizer.state_dict()
+
+    def load_optimizer_state(self, state: dict[str, Any]) -> None:
+        from deepspeed.runtime.base_optimizer import ZeROOptimizer
+
+        opt = self.engine.optimizer
+        if isinstance(opt, ZeROOptimizer):
+            # restore the fp32 master partition too, or the next step would overwrite the loaded weights
+            opt.load_state_dict([state], load_from_fp32_weights=True)
+        else:
+            opt.load_state_dict(state)
+
+
+def build_backend(cfg: TrialConfig, model: torch.nn.Module, optimizer: torch.optim.Optimizer, world_size: int) -> Backend:
+    if cfg.learner.backend == "deepspeed":
+        return DeepSpeedBackend(model, optimizer, cfg)
+    return TorchBackend(model, optimizer, cfg.algorithm.max_grad_norm, world_size)

@@ -1,0 +1,239 @@
+"""One data-parallel learner rank: the policy, its optimizer and schedule, and the RL update on a rollout batch.
+
+A step reads top to bottom in ``train_step``: score the batch once under the sampling policy (old logprobs,
+and the reference with adapters off when a KL term is on), then ``ppo_epochs`` passes of ``mini_batches``
+optimizer steps, each accumulating micro-batch gradients normalised by the whole mini-batch across ranks.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+import torch
+
+from rlvr.algorithms.losses import loss_normaliser, policy_loss
+from rlvr.config.schema import TrialConfig
+from rlvr.learner.backends import build_backend, free_port, init_process_group
+from rlvr.learner.batch import RolloutBatch, collate
+from rlvr.sync.update import PolicyUpdate
+
+
+def _resolve_device(choice: str) -> torch.device:
+    if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda", 0)  # Ray gives each learner actor its own visible GPU
+    return torch.device("cpu")
+
+
+def _to_cpu_copy(tree: Any) -> Any:
+    """A detached CPU snapshot of nested state (state_dicts hold live tensors that later steps mutate)."""
+    if isinstance(tree, torch.Tensor):
+        return tree.detach().to("cpu", copy=True)
+    if isinstance(tree, dict):
+        return {k: _to_cpu_copy(v) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(_to_cpu_copy(v) for v in tree)
+    return copy.deepcopy(tree)
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, schedule: str, warmup: int, total: int):
+    """Linear warmup, then constant / cosine to 0 / linear to 0 over the remaining ``total - warmup`` steps."""
+    from torch.optim import lr_scheduler as S
+
+    rest = max(total - warmup, 1)
+    main = {
+        "constant": lambda: S.ConstantLR(optimizer, factor=1.0, total_iters=0),
+        "cosine": lambda: S.CosineAnnealingLR(optimizer, T_max=rest),
+        "linear": lambda: S.LinearLR(optimizer, start_factor=1.0, end_factor=0.0, total_iters=rest),
+    }[schedule]
+    if warmup == 0:
+        return main()
+    warm = S.LinearLR(optimizer, start_factor=1.0 / (warmup + 1), end_factor=1.0, total_iters=warmup)
+    return S.SequentialLR(optimizer, [warm, main()], milestones=[warmup])
+
+
+class Learner:
+    """Rank ``rank`` of ``world_size``; ranks > 1 (or the DeepSpeed backend) join a process group at
+    ``master_addr:master_port`` (a free local port when world_size is 1)."""
+
+    def __init__(
+        self,
+        trial_cfg: TrialConfig,
+        model_path: str,
+        rank: int = 0,
+        world_size: int = 1,
+        master_addr: str = "127.0.0.1",
+        master_port: int | None = None,
+    ):
+        from transformers import AutoModelForCausalLM
+
+        from rlvr.peft_methods.registry import build_policy
+
+        self.cfg, self.rank, self.world_size = trial_cfg, rank, world_size
+        self.device = _resolve_device(trial_cfg.learner.device)
+        if self.device.type == "cpu":
+            torch.set_num_threads(trial_cfg.learner.threads)
+        if trial_cfg.learner.backend == "deepspeed" or world_size > 1:
+            port = master_port if master_port is not None else free_port()
+            init_process_group(rank, world_size, master_addr, port, self.device)
+
+        # same seed on every rank: adapter initialisation must agree before the first step
+        torch.manual_seed(trial_cfg.seed)
+        dtype = getattr(torch, trial_cfg.model.dtype)
+        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype).to(self.device)
+        if trial_cfg.learner.gradient_checkpointing:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        algo = trial_cfg.algorithm
+        self.policy = build_policy(model, trial_cfg.method, total_steps=trial_cfg.steps * algo.ppo_epochs * algo.mini_batches)
+        lr = trial_cfg.method.lr or algo.lr
+        self.optimizer = self.policy.make_optimizer(lr, algo.weight_decay, tuple(algo.betas))
+        self.scheduler = build_scheduler(self.optimizer, algo.lr_schedule, algo.warmup_steps, trial_cfg.steps)
+        self.backend = build_backend(trial_cfg, self.policy.model, self.optimizer, world_size)
+        # per-rank dropout streams
+        torch.manual_seed(trial_cfg.seed + rank)
+        self.step = 0  # train_step calls (policy versions)
+        self.optimizer_steps = 0
+
+    # ---- scoring -------------------------------------------------------------------------------------
+
+    def _token_logprobs(self, t: dict[str, torch.Tensor], temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-probabilities of the targets and (detached) token entropies, on the [B, T-1] grid."""
+        logits = self.backend.module(input_ids=t["input_ids"], attention_mask=t["attention_mask"]).logits[:, :-1].float()
+        if temperature > 0:
+            logits = logits / temperature
+        lse = torch.logsumexp(logits, dim=-1)
+        logp = logits.gather(-1, t["targets"].unsqueeze(-1)).squeeze(-1) - lse
+        with torch.no_grad():
+            entropy = lse - (torch.softmax(logits, dim=-1) * logits).sum(-1)
+        return logp, entropy
+
+    @torch.no_grad()
+    def _score_frozen(self, t: dict[str, torch.Tensor]) -> None:
+        """Old logprobs (the sampling policy) and the reference logprobs, deterministic (no dropout)."""
+        temperature = self.cfg.rollout.temperature
+        self.policy.model.eval()
+        if not self._on_policy():
+            t["old_logp"] = self._token_logprobs(t, temperature)[0]
+        if self.cfg.algorithm.kl_coef > 0:
+            with self.policy.disable_adapter():
+                t["ref_logp"] = self._token_logprobs(t, temperature)[0]
+        self.policy.model.train()
+
+    def _on_policy(self) -> bool:
+        # one optimizer step per batch: the sampling policy is the current one, so old = logp.detach()
+        return self.cfg.algorithm.ppo_epochs == 1 and self.cfg.algorithm.mini_batches == 1
+
+    @torch.no_grad()
+    def logprobs(self, prompt_ids: list[int], completion_ids: list[int]) -> list[float]:
+        """The current policy's log-probabilities of ``completion_ids`` after ``prompt_ids`` (temperature 1)."""
+        batch = RolloutBatch([list(prompt_ids)], [list(completion_ids)], [[0.0] * len(completion_ids)], [0.0], [True])
+        t = collate(batch, self.device)
+        self.policy.model.eval()
+        logp = self._token_logprobs(t, 0.0)[0]
+        self.policy.model.train()
+        start = len(prompt_ids) - 1
+        return logp[0, start : start + len(completion_ids)].tolist()
+
+    # ---- the update ----------------------------------------------------------------------------------
+
+    def _global(self, value: float) -> float:
+        if self.world_size == 1:
+            return value
+        x = torch.tensor([value], dtype=torch.float64, device=self.device)
+        torch.distributed.all_reduce(x)
+        return float(x.item())
+
+    def train_step(self, batch: RolloutBatch) -> dict[str, float]:
+        """One policy update from this rank's share of a rollout batch; returns token-weighted metrics."""
+        algo = self.cfg.algorithm
+        mbs = self.cfg.learner.micro_batch_size
+        dr_norm = algo.dr_grpo_norm or self.cfg.rollout.max_new_tokens
+        plan = []  # per mini-batch: (micro-batch tensors, global normaliser)
+        for mini in batch.chunks(algo.mini_batches):
+            micros = [collate(m, self.device) for m in mini.chunks(max(1, math.ceil(len(mini) / mbs)))]
+            for t in micros:
+                self._score_frozen(t)
+            local = sum(loss_normaliser(algo.loss, t["loss_mask"], dr_norm) for t in micros)
+            plan.append((micros, self._global(local)))
+
+        sums: dict[str, float] = {}
+        tokens = 0
+        ratio_max, ratio_min, losses, norms = -math.inf, math.inf, [], []
+        self.policy.model.train()
+        for _ in range(algo.ppo_epochs):
+            for micros, normaliser in plan:
+                step_loss = 0.0
+                extra = self.policy.extra_loss()
+                for i, t in enumerate(micros):
+                    logp, entropy = self._token_logprobs(t, self.cfg.rollout.temperature)
+                    out = policy_loss(
+                        logp,
+                        logp.detach() if self._on_policy() else t["old_logp"],
+                        t["engine_logprobs"],
+                        t["advantages"],
+                        t["loss_mask"],
+                        algo,
+                        max(normaliser, 1e-8),
+                        ref_logp=t.get("ref_logp"),
+                        entropy=entropy,
+                    )
+                    # DeepSpeed averages gradients over ranks; the normaliser is already global
+                    loss = out.loss * self.world_size
+                    if i == 0 and extra is not None:
+                        loss = loss + extra
+                    self.backend.backward(loss)
+                    step_loss += out.loss.item()
+                    tokens += out.tokens
+                    for k, v in out.metrics.items():
+                        sums[k] = sums.get(k, 0.0) + v * out.tokens
+                    ratio_max = max(ratio_max, out.metrics["ratio_max"])
+                    ratio_min = min(ratio_min, out.metrics["ratio_min"])
+                self.optimizer_steps += 1
+                norms.append(self.backend.step(lambda: self.policy.after_optimizer_step(self.optimizer_steps)))
+                losses.append(step_loss)
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.scheduler.step()
+        self.step += 1
+        metrics = {k: v / max(tokens, 1) for k, v in sums.items()}
+        metrics.update(
+            loss=sum(losses) / len(losses),
+            grad_norm=sum(norms) / len(norms),
+            ratio_max=ratio_max,
+            ratio_min=ratio_min,
+            lr=lr,
+            tokens=float(tokens // algo.ppo_epochs),
+            step=float(self.step),
+        )
+        return metrics
+
+    # ---- export and checkpoint state -----------------------------------------------------------------
+
+    def export(self, version: int, include_base: bool) -> PolicyUpdate:
+        return self.policy.export(version, include_base)
+
+    def state(self, with_weights: bool = True) -> dict[str, Any]:
+        """Everything a resumed run needs to continue exactly: weights, optimizer, schedule, counters, RNG."""
+        state = {
+            "optimizer": _to_cpu_copy(self.backend.optimizer_state()),
+            "scheduler": _to_cpu_copy(self.scheduler.state_dict()),
+            "step": self.step,
+            "optimizer_steps": self.optimizer_steps,
+            "rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state() if self.device.type == "cuda" else None,
+        }
+        if with_weights:
+            state["trainable"] = _to_cpu_copy(self.policy.trainable_state_dict())
+        return state
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        for key in ("trainable", "optimizer", "scheduler", "step", "optimizer_steps", "rng"):
+            if key not in state:
+                raise ValueError(f"learner state: missing {key!r}; pass a dict made by Learner.state()")
+        self.policy.load_trainable_state_dict({k: v.to(self.device) for k, v in state["trainable"].items()})
+        self.backend.load_optimizer_state(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.step, self.optimizer_steps = state["step"], state["optimizer_steps"]
+        torch.set_rng_state(state["rng"])
+        if state["cuda_rng"] is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"])
