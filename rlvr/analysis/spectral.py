@@ -137,6 +137,10 @@ def describe_name(name: str) -> tuple[str, int | None]:
     return stem.rsplit(".", 1)[-1], int(layer.group(1)) if layer else None
 
 
+def _analyzed(name: str, weight: torch.Tensor) -> bool:
+    return weight.dim() == 2 and describe_name(name)[1] is not None
+
+
 def analyze_weights(
     base: dict[str, torch.Tensor],
     current: dict[str, torch.Tensor],
@@ -144,15 +148,17 @@ def analyze_weights(
     k: int = DEFAULT_K,
     svd_cache: dict[str, SVD] | None = None,
 ) -> list[dict]:
-    """One row per matrix in ``current`` (W_t by HF name) against ``base`` (W0); vectors (norm scales) are skipped.
+    """One row per decoder-layer matrix in ``current`` (W_t by HF name) against ``base`` (W0).
 
-    ``svd_cache`` keeps W0's SVDs between calls, since the base is the same at every step of a trial.
+    Vectors (norm scales) and matrices outside the decoder layers (embeddings, lm_head, which only full
+    fine-tuning changes and whose vocabulary-sized SVD would dominate the cost) are skipped. ``svd_cache``
+    keeps W0's SVDs between calls, since the base is the same at every step of a trial.
     """
     svd_cache = {} if svd_cache is None else svd_cache
     rows = []
     for name in sorted(current):
         Wt = current[name]
-        if Wt.dim() != 2:
+        if not _analyzed(name, Wt):
             continue
         if name not in base:
             raise KeyError(f"effective weight {name!r} has no base weight; base names look like {next(iter(base), '-')!r}")
@@ -191,7 +197,7 @@ def _load_base_and_policy(trial: TrialDir):
         raise FileNotFoundError(f"{trial.uri}: no config.yaml; is this a trial directory (<run>/trials/<trial_id>)?")
     model = load_model(cfg.model, resolve_model_path(cfg.model), "cpu")
     # PiSSA/MiLoRA rewrite the base into a residual when the adapter is built: copy W0 first.
-    base = {name: p.detach().float().clone() for name, p in model.state_dict().items() if p.dim() == 2}
+    base = {name: p.detach().float().clone() for name, p in model.state_dict().items() if _analyzed(name, p)}
     return base, build_policy(model, cfg.method, cfg.steps)
 
 

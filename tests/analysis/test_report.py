@@ -91,3 +91,18 @@ def test_page_renders_every_section_with_nonempty_plots_in_chromium(report, tmp_
 
     pixels = matplotlib.image.imread(shot)
     assert pixels.shape[:2] == (2400, 1400) and pixels[..., :3].std() > 0.05, "the screenshot is blank"
+
+
+def test_report_command_defaults_to_a_report_folder_inside_a_local_run(tmp_path):
+    from rlvr.analysis.cli import report_command
+
+    run = make_run(tmp_path, with_spectral=False)
+    html_path, md_path = report_command(str(run))
+    assert html_path == run / "report" / "report.html" and md_path.exists()
+
+
+def test_spectral_command_refuses_a_folder_that_is_neither_trial_nor_run(tmp_path):
+    from rlvr.analysis.cli import spectral_command
+
+    with pytest.raises(FileNotFoundError, match="neither a trial directory"):
+        spectral_command(str(tmp_path))

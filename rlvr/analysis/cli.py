@@ -1,0 +1,38 @@
+"""The two analysis commands with plain arguments, for the `rlvr` CLI to wire up: `report RUN` and
+`analyze spectral TARGET`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+
+from rlvr.analysis.report import build_report
+from rlvr.analysis.rundir import Folder
+from rlvr.analysis.spectral import DEFAULT_K, analyze_run, analyze_trial
+
+
+def report_command(run_dir: str, out_dir: str | None = None) -> tuple[Path, Path]:
+    """Build the report of ``run_dir``; by default into ``<run_dir>/report`` for a local run, else ``./report``."""
+    if out_dir is None:
+        out_dir = str(Path(run_dir) / "report") if "://" not in run_dir else "report"
+    html_path, md_path = build_report(run_dir, out_dir)
+    print(f"report: {html_path} and {md_path}")
+    return html_path, md_path
+
+
+def spectral_command(target: str, steps: list[int] | None = None, k: int = DEFAULT_K) -> pa.Table:
+    """Spectral analysis of a trial directory (it has config.yaml) or of every trial of a run directory."""
+    if k < 1:
+        raise ValueError(f"k: {k} must be at least 1 (the dimension of W0's top singular subspace)")
+    folder = Folder(target)
+    if folder.exists("config.yaml"):
+        table = analyze_trial(target, steps, k)
+        where = f"{target}/analysis/spectral.parquet"
+    elif folder.exists("trials"):
+        table = analyze_run(target, k, steps)
+        where = f"analysis/spectral.parquet of {len(set(table.column('trial_id').to_pylist())) if table.num_rows else 0} trials"
+    else:
+        raise FileNotFoundError(f"{target}: neither a trial directory (config.yaml) nor a run directory (trials/)")
+    print(f"spectral: {table.num_rows} rows written to {where}")
+    return table
