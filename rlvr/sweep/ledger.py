@@ -84,7 +84,7 @@ def start_attempt(record: dict[str, Any], node: str | None) -> dict[str, Any]:
     now = time.time()
     record.update(status="running", attempts=record["attempts"] + 1, node=node, error=None)
     record["started_at"] = record["started_at"] or now
-    record["history"].append({"attempt": record["attempts"], "node": node, "started_at": now, "outcome": None})
+    record["history"].append({"attempt": record["attempts"], "node": node, "started_at": now, "start_step": record["step"], "outcome": None})
     return record
 
 

@@ -149,7 +149,6 @@ class SweepScheduler:
             self.trial_fn, spec.config.model_dump_json(), self.trial_dir(spec)
         )
         rec = start_attempt(self.records[spec.trial_id], node)
-        rec["history"][-1]["start_step"] = rec["step"]
         self.records[spec.trial_id] = self.ledger.put(rec)
         self.running[spec.trial_id] = att
         log.info("trial_started id=%s label=%s attempt=%d node=%s", spec.trial_id, spec.label, rec["attempts"], node)

@@ -44,6 +44,7 @@ def smoke_trial(cfg: TrialConfig, trial_dir: str, step_s: float | None = None, f
     for step in range(len(applied) + 1, cfg.steps + 1):
         if stop:
             checkpoint = _checkpoint(storage, applied)
+            storage.write_json("progress.json", {"step": len(applied), "reward": len(applied) / cfg.steps, "checkpoint": checkpoint})
             raise TrialPreempted(f"stopped at step {len(applied)}; checkpoint {checkpoint}")
         if first_attempt and step == fail_at:
             raise RuntimeError(f"injected failure at step {step} (RLVR_SMOKE_FAIL_AT)")

@@ -1,0 +1,32 @@
+"""Sweep controller entrypoint for the Ray Job API, run on the cluster's head node:
+
+    ray job submit --runtime-env-json '{"env_vars": {...}}' -- python ray_jobs/sweep.py CONFIG [a.b=value ...]
+        [--dry-run] [--wait] [--trial-fn module:function]
+
+CONFIG is a name under configs/sweeps/ or a path. Re-submitting the same command resumes the run.
+"""
+
+import argparse
+import sys
+
+import ray
+
+from rlvr.sweep.cli import sweep_command
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("config", help="sweep config name (configs/sweeps/) or path")
+    parser.add_argument("overrides", nargs="*", help="a.b.c=value overrides of the sweep config")
+    parser.add_argument("--dry-run", action="store_true", help="print trials and their resources; start nothing")
+    parser.add_argument("--wait", action="store_true", help="wait for another controller's lease to go stale instead of refusing")
+    parser.add_argument("--trial-fn", default=None, help="module:function run per trial (default rlvr.trial.runner:run_trial; "
+                        "rlvr.sweep.smoke:smoke_trial checks a cluster without models)")
+    args = parser.parse_args(argv)
+    if not args.dry_run:
+        ray.init(address="auto")
+    return sweep_command(args.config, args.overrides, args.dry_run, args.wait, args.trial_fn)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

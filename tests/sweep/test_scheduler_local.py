@@ -1,0 +1,84 @@
+"""The scheduler on a one-node local Ray: retries from checkpoints, the attempt limit, concurrency, and a
+graceful stop (SIGTERM to the controller) followed by a resume that re-runs nothing already done."""
+
+import functools
+import os
+import signal
+import threading
+
+import pytest
+import ray
+
+from rlvr.config.schema import CheckpointConfig, SweepConfig, TrialConfig
+from rlvr.sweep.controller import ledger_records, run_sweep
+from rlvr.sweep.smoke import smoke_trial
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray(tmp_path_factory):
+    os.environ["RAY_AUTH_MODE"] = "disabled"
+    ray.init(address="local", include_dashboard=False, num_cpus=8, _temp_dir=str(tmp_path_factory.mktemp("ray")))
+    yield
+    ray.shutdown()
+
+
+def _sweep(tmp_path, name, seeds, steps=12, **kw) -> SweepConfig:
+    base = TrialConfig(steps=steps, checkpoint=CheckpointConfig(every_steps=4))
+    return SweepConfig(name=name, storage=str(tmp_path), seeds=seeds, base=base, **kw)
+
+
+def _overlap(records) -> int:
+    """Most attempts that ran at the same moment."""
+    events = sorted(e for r in records.values() for h in r["history"] for e in ((h["started_at"], 1), (h["ended_at"], -1)))
+    best = now = 0
+    for _, d in events:
+        now += d
+        best = max(best, now)
+    return best
+
+
+def test_failed_attempts_resume_from_checkpoint_within_max_concurrent(tmp_path):
+    cfg = _sweep(tmp_path, "retry", seeds=[1, 2, 3], max_attempts=2, max_concurrent=2, autoscale=True)
+    table = run_sweep(cfg, trial_fn=functools.partial(smoke_trial, step_s=0.02, fail_at=6))
+    records = ledger_records(cfg)
+    assert table.column("status").to_pylist() == ["done"] * 3
+    for r in records.values():
+        assert r["attempts"] == 2 and [h["outcome"] for h in r["history"]] == ["failed", "done"]
+        assert "injected failure at step 6" in r["history"][0]["error"]
+        assert r["final"]["applied"] == list(range(1, 13)), "a step was lost or applied twice"
+        assert r["history"][1]["start_step"] >= 4
+    assert _overlap(records) <= 2
+
+
+def test_trial_is_failed_after_max_attempts_failures(tmp_path):
+    cfg = _sweep(tmp_path, "give-up", seeds=[1], max_attempts=1)
+    table = run_sweep(cfg, trial_fn=functools.partial(smoke_trial, step_s=0.0, fail_at=2))
+    [rec] = ledger_records(cfg).values()
+    assert table.column("status").to_pylist() == ["failed"]
+    assert rec["attempts"] == 1 and rec["error"].startswith("RuntimeError: injected failure")
+
+
+def test_sigterm_checkpoints_running_trials_and_rerun_resumes_without_redoing_done_ones(tmp_path):
+    cfg = _sweep(tmp_path, "stop", seeds=[1, 2, 3], steps=30, max_concurrent=2)
+    trial = functools.partial(smoke_trial, step_s=0.1, fail_at=0)
+    timer = threading.Timer(4.0, os.kill, (os.getpid(), signal.SIGTERM))
+    timer.start()
+    first = run_sweep(cfg, trial_fn=trial)
+    timer.join()
+    after_stop = ledger_records(cfg)
+    assert set(first.column("status").to_pylist()) <= {"pending", "done"}
+    stopped = [r for r in after_stop.values() if r["history"] and r["history"][-1]["outcome"] == "stopped"]
+    assert stopped and all(r["status"] == "pending" and r["last_checkpoint"] for r in stopped)
+    done_before = {tid for tid, r in after_stop.items() if r["status"] == "done"}
+
+    second = run_sweep(cfg, trial_fn=trial)
+    records = ledger_records(cfg)
+    assert second.column("status").to_pylist() == ["done"] * 3
+    for tid, r in records.items():
+        assert r["final"]["applied"] == list(range(1, 31))
+        if tid in done_before:
+            assert r["attempts"] == after_stop[tid]["attempts"]
+    for r in stopped:
+        assert records[r["trial_id"]]["history"][-1]["start_step"] > 0, "a stopped trial restarted from scratch"
