@@ -33,12 +33,3 @@ def trial_cfg(**over) -> TrialConfig:
         setattr(section, leaf, value)
     return cfg
 
-
-@pytest.fixture(autouse=True)
-def lora_test_policy(monkeypatch):
-    """Until the method registry's policy lands, learners build the minimal peft-LoRA policy of the tests."""
-    import rlvr.peft_methods.registry as registry
-
-    from .lora_policy import build_policy
-
-    monkeypatch.setattr(registry, "build_policy", build_policy)
