@@ -30,15 +30,16 @@ _LAYER = re.compile(r"(?:^|\.)layers\.(\d+)\.")
 
 @dataclass(frozen=True)
 class SVD:
-    """Thin SVD of a matrix: W = U diag(S) Vh."""
+    """Thin SVD of a matrix, W = U diag(S) Vh, optionally with only the top-k singular vectors kept."""
 
     U: torch.Tensor
     S: torch.Tensor
     Vh: torch.Tensor
 
     @classmethod
-    def of(cls, W: torch.Tensor) -> "SVD":
-        return cls(*torch.linalg.svd(W.float(), full_matrices=False))
+    def of(cls, W: torch.Tensor, k: int | None = None) -> "SVD":
+        U, S, Vh = torch.linalg.svd(W.float(), full_matrices=False)
+        return cls(U[:, :k], S, Vh[:k]) if k else cls(U, S, Vh)
 
 
 def effective_rank(s: torch.Tensor) -> float:
@@ -97,14 +98,14 @@ def spectral_drift(s0: torch.Tensor, st: torch.Tensor) -> float:
 
 
 def module_metrics(W0: torch.Tensor, Wt: torch.Tensor, k: int = DEFAULT_K, base: SVD | None = None) -> dict:
-    """All spectral numbers of one module; ``base`` is W0's SVD when the caller caches it across steps."""
+    """All spectral numbers of one module; ``base`` is W0's SVD (top-k vectors suffice) when the caller caches it."""
     if W0.shape != Wt.shape or W0.dim() != 2:
         raise ValueError(f"module_metrics needs two matrices of one shape, got {tuple(W0.shape)} and {tuple(Wt.shape)}")
     W0, Wt = W0.float(), Wt.float()
     m, n = W0.shape
     k = min(k, m, n)
-    base = base or SVD.of(W0)
-    cur = SVD.of(Wt)
+    base = base or SVD.of(W0, k)
+    cur = SVD.of(Wt, k)
     dW = Wt - W0
     s_dw = torch.linalg.svdvals(dW)
     energy = subspace_energy(dW, base.U[:, :k], base.Vh[:k].T)
@@ -147,12 +148,14 @@ def analyze_weights(
     step: int,
     k: int = DEFAULT_K,
     svd_cache: dict[str, SVD] | None = None,
+    device: str = "cpu",
 ) -> list[dict]:
     """One row per decoder-layer matrix in ``current`` (W_t by HF name) against ``base`` (W0).
 
     Vectors (norm scales) and matrices outside the decoder layers (embeddings, lm_head, which only full
     fine-tuning changes and whose vocabulary-sized SVD would dominate the cost) are skipped. ``svd_cache``
-    keeps W0's SVDs between calls, since the base is the same at every step of a trial.
+    keeps W0's SVDs (top-k vectors only) between calls, since the base is the same at every step of a trial.
+    The SVDs run on ``device``; the inputs may stay on the CPU.
     """
     svd_cache = {} if svd_cache is None else svd_cache
     rows = []
@@ -162,10 +165,11 @@ def analyze_weights(
             continue
         if name not in base:
             raise KeyError(f"effective weight {name!r} has no base weight; base names look like {next(iter(base), '-')!r}")
+        W0, Wt = base[name].to(device), Wt.to(device)
         if name not in svd_cache:
-            svd_cache[name] = SVD.of(base[name])
+            svd_cache[name] = SVD.of(W0, k)
         module, layer = describe_name(name)
-        metrics = module_metrics(base[name], Wt, k, svd_cache[name])
+        metrics = module_metrics(W0, Wt, k, svd_cache[name])
         rows.append({"step": step, "param": name, "module": module, "layer": layer, **metrics})
     return rows
 
@@ -202,11 +206,12 @@ def _load_base_and_policy(trial: TrialDir):
 
 
 def analyze_trial(trial_dir: str | TrialDir, steps: Iterable[int] | None = None, k: int = DEFAULT_K,
-                  write: bool = True) -> pa.Table:
+                  write: bool = True, device: str = "auto") -> pa.Table:
     """Spectral rows (step, param, module, layer, metrics) for a trial's checkpoints (all, or ``steps``).
 
     Each checkpoint is loaded into the method's policy rebuilt with ``build_policy``; its ``effective_weights``
     (residual-aware for PiSSA/MiLoRA) are W_t. With ``write``, the table goes to ``analysis/spectral.parquet``.
+    The model stays on the CPU; the SVDs run on ``device`` ("auto": a GPU when there is one).
     """
     trial = trial_dir if isinstance(trial_dir, TrialDir) else TrialDir(trial_dir)
     available = trial.checkpoint_steps()
@@ -216,21 +221,22 @@ def analyze_trial(trial_dir: str | TrialDir, steps: Iterable[int] | None = None,
         raise ValueError(f"{trial.uri}: steps {missing} have no checkpoint; available steps: {available or 'none'}")
     if not wanted:
         raise FileNotFoundError(f"{trial.uri}: no checkpoints with trainable.safetensors under checkpoints/")
-    torch.set_num_threads(1)
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     base, policy = _load_base_and_policy(trial)
     cache: dict[str, SVD] = {}
     rows = []
     with torch.no_grad():
         for step in wanted:
             policy.load_trainable_state_dict(trial.trainable_state(step))
-            rows += analyze_weights(base, policy.effective_weights(), step, k, cache)
+            rows += analyze_weights(base, policy.effective_weights(), step, k, cache, device)
     table = rows_to_table(rows)
     if write:
         trial.write_parquet("analysis/spectral.parquet", table)
     return table
 
 
-def analyze_run(run_dir: str, k: int = DEFAULT_K, steps: Iterable[int] | None = None) -> pa.Table:
+def analyze_run(run_dir: str, k: int = DEFAULT_K, steps: Iterable[int] | None = None, device: str = "auto") -> pa.Table:
     """analyze_trial for every trial of a run that has checkpoints (those of ``steps`` it has, when given).
 
     The rows gain a ``trial_id`` column; each trial's own table is written to its analysis/ folder.
@@ -243,6 +249,6 @@ def analyze_run(run_dir: str, k: int = DEFAULT_K, steps: Iterable[int] | None = 
         chosen = available if steps is None else sorted(set(steps) & set(available))
         if not chosen:
             continue
-        table = analyze_trial(trial, chosen, k)
+        table = analyze_trial(trial, chosen, k, device=device)
         tables.append(table.add_column(0, "trial_id", pa.array([trial_id] * table.num_rows, pa.string())))
     return pa.concat_tables(tables) if tables else pa.table({})
