@@ -4,24 +4,30 @@ from __future__ import annotations
 
 import logging
 
-from rlvr.config.loader import load_sweep
+from rlvr.config.loader import ConfigError, load_sweep
 from rlvr.sweep.controller import load_trial_fn, run_sweep
 from rlvr.sweep.lease import LeaseHeld
 from rlvr.sweep.progress import status_table
 
-EXIT_OK, EXIT_FAILED, EXIT_UNFINISHED, EXIT_LEASE = 0, 1, 3, 4
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_UNFINISHED, EXIT_LEASE = 0, 1, 2, 3, 4
 
 
 def sweep_command(
     config: str, overrides: list[str] = (), dry_run: bool = False, wait: bool = False, trial_fn: str | None = None
 ) -> int:
-    """Run or resume a sweep: 0 all trials done, 1 some failed, 3 stopped with trials pending, 4 run held by another controller."""
+    """Run or resume a sweep. Exit codes: 0 all trials done, 1 some failed, 2 bad config, 3 stopped with trials
+    pending, 4 the run is held by another controller."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    cfg = load_sweep(config, list(overrides))
+    log = logging.getLogger("rlvr.sweep")
+    try:
+        cfg = load_sweep(config, list(overrides))
+    except ConfigError as e:
+        log.error("%s", e)
+        return EXIT_CONFIG
     try:
         table = run_sweep(cfg, dry_run=dry_run, wait_for_lease=wait, trial_fn=None if dry_run else load_trial_fn(trial_fn))
     except LeaseHeld as e:
-        logging.getLogger("rlvr.sweep").error("%s", e)
+        log.error("%s", e)
         return EXIT_LEASE
     if dry_run:
         return EXIT_OK

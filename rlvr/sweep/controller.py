@@ -12,6 +12,8 @@ Layout of a run (shared with the report code)::
 from __future__ import annotations
 
 import importlib
+import math
+import os
 
 import pyarrow as pa
 import ray
@@ -24,7 +26,7 @@ from rlvr.sweep.grid import TrialSpec, expand
 from rlvr.sweep.lease import ControllerLease
 from rlvr.sweep.ledger import Ledger
 from rlvr.sweep.progress import SWEEP_YAML, LiveTable
-from rlvr.sweep.resources import describe, total, trial_bundles
+from rlvr.sweep.resources import describe, total, trial_bundles, unplaceable
 from rlvr.sweep.results import results_table, write_results
 from rlvr.sweep.scheduler import SweepScheduler, TrialFn
 from rlvr.sweep.storage import RunStorage
@@ -62,6 +64,22 @@ def _print_dry_run(cfg: SweepConfig, specs: list[TrialSpec], console: Console) -
     console.print(table)
 
 
+def _check_placeable(cfg: SweepConfig, specs: list[TrialSpec]) -> None:
+    """Fail now, not after an endless wait, when a trial cannot fit the cluster and no autoscaler will grow it."""
+    nodes = [n["Resources"] for n in ray.nodes() if n["Alive"]]
+    problems = []
+    for s in specs:
+        why = unplaceable(trial_bundles(s.config, cfg.cpus_per_trial), nodes)
+        if why:
+            problems.append(f"trial {s.trial_id} ({s.label}): {why}")
+    if problems:
+        raise RuntimeError(
+            "trials that can never be placed on this Ray cluster (set autoscale: true for an autoscaling cluster, "
+            "add nodes, or lower rollout.num_engines / learner.num_learners / reward.num_actors / cpus_per_trial):\n  "
+            + "\n  ".join(problems)
+        )
+
+
 def run_sweep(
     cfg: SweepConfig,
     dry_run: bool = False,
@@ -88,7 +106,11 @@ def run_sweep(
     try:
         storage.write_bytes(SWEEP_YAML, dump(cfg).encode())
         if not ray.is_initialized():
-            ray.init()
+            # A local cluster declares enough CPUs for the largest trial: its actors mostly wait on each other.
+            need = max(total(trial_bundles(s.config, cfg.cpus_per_trial)).get("CPU", 1) for s in specs)
+            ray.init(num_cpus=max(os.cpu_count() or 1, int(math.ceil(need))))
+        if not cfg.autoscale:
+            _check_placeable(cfg, specs)
         last_statuses: dict[str, str] = {}
 
         with LiveTable({s.trial_id: s.config.steps for s in specs}, cfg.name, console) as live:
