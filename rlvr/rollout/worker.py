@@ -1,0 +1,36 @@
+"""A Ray actor around one rollout engine; placement (num_cpus, num_gpus) comes from the caller's .options()."""
+
+from __future__ import annotations
+
+import ray
+
+from rlvr.rollout.registry import make_engine
+from rlvr.rollout.types import Completion, SamplingSpec
+from rlvr.sync.update import PolicyUpdate
+
+
+@ray.remote
+class RolloutWorker:
+    """Thin shell: every call goes straight to the engine built by make_engine."""
+
+    def __init__(self, engine: str, threads: int = 1, **engine_kwargs):
+        import torch
+
+        # Before the engine starts: vLLM's CPU worker forbids changing it afterwards.
+        torch.set_num_threads(threads)
+        self.engine = make_engine(engine, **engine_kwargs)
+
+    def generate(self, prompts: list[list[int]], spec: SamplingSpec) -> list[list[Completion]]:
+        return self.engine.generate(prompts, spec)
+
+    def load_policy(self, update: PolicyUpdate) -> None:
+        self.engine.load_policy(update)
+
+    def score(self, prompt: list[int], completion: list[int]) -> list[float]:
+        return self.engine.score(prompt, completion)
+
+    def version(self) -> int | None:
+        return self.engine.version
+
+    def close(self) -> None:
+        self.engine.close()
