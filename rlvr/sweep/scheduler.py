@@ -224,3 +224,15 @@ class SweepScheduler:
         for tid in list(self.running):
             ray.cancel(self.running[tid].task, force=True)
             self._finish(tid, self.running[tid].task)
+
+
+def run_placed(cfg: TrialConfig, trial_dir: str, trial_fn: TrialFn, cpus_per_trial: float = 1.0) -> dict:
+    """One trial outside a sweep (ray_jobs/trial.py): in its own placement group, no ledger, no retries."""
+    pg = placement_group(trial_bundles(cfg, cpus_per_trial), strategy="PACK", name=f"trial-{cfg.name}")
+    try:
+        ray.get(pg.ready())
+        strategy = PlacementGroupSchedulingStrategy(pg, placement_group_bundle_index=0, placement_group_capture_child_tasks=True)
+        ref = _attempt.options(num_cpus=cpus_per_trial, scheduling_strategy=strategy).remote(trial_fn, cfg.model_dump_json(), trial_dir)
+        return ray.get(ref)
+    finally:
+        remove_placement_group(pg)
