@@ -95,9 +95,14 @@ def test_analyze_run_covers_every_trial_with_checkpoints(lora_trial):
     assert set(table.column("step").to_pylist()) == {4}
 
 
-def test_pissa_update_of_B_lives_in_the_principal_input_subspace_of_W0(tmp_path, base_path):
-    # PiSSA's A starts as W0's top-r right singular vectors, so moving only B keeps dW = dB A0 inside them.
-    _write_trial(tmp_path / "pissa", base_path, "pissa", _perturb_B)
-    rows = analyze_trial(str(tmp_path / "pissa"), k=RANK, write=False).to_pylist()
+@pytest.mark.parametrize("method, inside", [("pissa", True), ("milora", False)])
+def test_svd_init_update_of_B_lives_where_the_init_put_A(tmp_path, base_path, method, inside):
+    # PiSSA's A starts as W0's top-r right singular vectors, MiLoRA's as its bottom-r ones; moving only B keeps
+    # dW = dB A0 in A0's row space: all of it inside W0's principal input subspace for PiSSA, none for MiLoRA.
+    _write_trial(tmp_path / method, base_path, method, _perturb_B)
+    rows = analyze_trial(str(tmp_path / method), k=RANK, write=False).to_pylist()
     for r in rows:
-        assert r["energy_right"] > 0.9 > 5 * r["baseline_right"]
+        if inside:
+            assert r["energy_right"] > 0.9 > 5 * r["baseline_right"]
+        else:
+            assert r["energy_right"] < 0.01
