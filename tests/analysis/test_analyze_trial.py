@@ -4,15 +4,13 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from rlvr.analysis.spectral import analyze_run, analyze_trial
 from rlvr.config.loader import dump
 from rlvr.config.schema import MethodConfig, ModelConfig, TinyModelConfig, TrialConfig
+from rlvr.models.tiny import build_model, build_tokenizer, save_tiny
+from rlvr.peft_methods.registry import build_policy
 
 pytestmark = pytest.mark.slow
-pytest.importorskip("rlvr.models.loading", reason="rlvr.models.loading (the lead's model loader) is not there yet")
-
-from rlvr.analysis.spectral import analyze_run, analyze_trial  # noqa: E402
-from rlvr.models.tiny import build_model, build_tokenizer, save_tiny  # noqa: E402
-from rlvr.peft_methods.registry import build_policy  # noqa: E402
 
 RANK, ALPHA = 4, 8.0
 TARGETS = ["q_proj", "v_proj"]
