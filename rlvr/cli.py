@@ -1,0 +1,190 @@
+"""The `rlvr` command line. Each command parses arguments and calls one function of the package."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Optional
+
+import typer
+
+from rlvr.config.loader import ConfigError
+
+app = typer.Typer(
+    help="RL with verifiable rewards: compare PEFT methods, then train with the best.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+model_app = typer.Typer(help="Tiny models for CPU runs: build and pretrain.", no_args_is_help=True)
+config_app = typer.Typer(help="Load, validate and print configs.", no_args_is_help=True)
+analyze_app = typer.Typer(help="Analyses of trained policies.", no_args_is_help=True)
+app.add_typer(model_app, name="model")
+app.add_typer(config_app, name="config")
+app.add_typer(analyze_app, name="analyze")
+
+Overrides = typer.Argument(None, help="Overrides as a.b.c=value.")
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@app.callback()
+def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress at INFO level.")) -> None:
+    _setup_logging(verbose)
+
+
+@app.command()
+def doctor() -> None:
+    """Versions of the stack, the device vLLM will use, and Ray's status."""
+    from rlvr.doctor import run_doctor
+
+    raise typer.Exit(run_doctor())
+
+
+@model_app.command("build-tiny")
+def build_tiny(
+    out: str = typer.Argument(..., help="Directory to write the model and tokenizer to."),
+    config: str = typer.Option("tiny", help="Model config (configs/models/NAME.yaml or a path)."),
+) -> None:
+    """Build a randomly initialised tiny Qwen2 with its character tokenizer and chat template."""
+    from pathlib import Path
+
+    from rlvr.config.loader import build, find_config, load_raw
+    from rlvr.config.schema import ModelConfig
+    from rlvr.models.tiny import build_model, build_tokenizer, save_tiny
+
+    path = find_config(config, "models")
+    cfg = build(ModelConfig, load_raw(path), str(path))
+    if cfg.tiny is None:
+        raise ConfigError(f"{path}: tiny: this model config has no tiny section")
+    save_tiny(build_model(cfg.tiny), build_tokenizer(), Path(out))
+    typer.echo(f"wrote {out}")
+
+
+@model_app.command("pretrain")
+def pretrain_cmd(
+    config: str = typer.Argument("tiny", help="Model config with a tiny section."),
+    overrides: Optional[list[str]] = Overrides,
+) -> None:
+    """Pretrain the tiny base on its synthetic task (cached by config) and print time and accuracy."""
+    import json
+
+    from rlvr.config.loader import build, find_config, load_raw
+    from rlvr.config.schema import ModelConfig
+    from rlvr.models.pretrain import ensure_tiny
+
+    path = find_config(config, "models")
+    cfg = build(ModelConfig, load_raw(path, overrides or []), str(path))
+    if cfg.tiny is None:
+        raise ConfigError(f"{path}: tiny: this model config has no tiny section")
+    out = ensure_tiny(cfg.tiny)
+    stats = json.loads((out / "pretrain.json").read_text())
+    typer.echo(f"{out}\n" + json.dumps({k: v for k, v in stats.items() if k != "config"}, indent=2))
+
+
+@config_app.command("show")
+def config_show(
+    kind: str = typer.Argument(..., help="trial or sweep."),
+    name: str = typer.Argument(..., help="Config name or path."),
+    overrides: Optional[list[str]] = Overrides,
+) -> None:
+    """Print the resolved, validated config."""
+    from rlvr.config.loader import dump, load_sweep, load_trial
+
+    loaders = {"trial": load_trial, "sweep": load_sweep}
+    if kind not in loaders:
+        raise ConfigError(f"kind: {kind!r} is not one of trial, sweep")
+    typer.echo(dump(loaders[kind](name, overrides or [])))
+
+
+@app.command()
+def methods(
+    model: str = typer.Option("tiny", help="Model config whose parameters are counted."),
+    preset: str = typer.Option("uniform", help="Method preset: paper or uniform."),
+) -> None:
+    """Table of PEFT methods: group, modules, rank, trainable parameters and % of the model, sync route."""
+    from rlvr.config.loader import build, find_config, load_raw
+    from rlvr.config.schema import ModelConfig
+    from rlvr.peft_methods.table import format_methods_table, methods_table
+
+    path = find_config(model, "models")
+    cfg = build(ModelConfig, load_raw(path), str(path))
+    format_methods_table(methods_table(cfg, preset))
+
+
+@app.command()
+def train(config: str = typer.Argument(..., help="Trial config name or path."), overrides: Optional[list[str]] = Overrides) -> None:
+    """Run one trial (resumes from its newest checkpoint)."""
+    from rlvr.trial.cli import train_command
+
+    train_command(config, overrides or [])
+
+
+@app.command()
+def sweep(
+    config: str = typer.Argument("demo-cpu", help="Sweep config name or path."),
+    overrides: Optional[list[str]] = Overrides,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the trial table with resources and exit."),
+    wait: bool = typer.Option(False, "--wait", help="Wait for another controller's lease instead of refusing."),
+) -> None:
+    """Run a sweep on the current Ray cluster (local if none); re-running resumes it."""
+    from rlvr.sweep.cli import sweep_command
+
+    sweep_command(config, overrides or [], dry_run=dry_run, wait=wait)
+
+
+@app.command()
+def status(run: str = typer.Argument(..., help="Run directory or URI (<storage>/<sweep name>).")) -> None:
+    """Print the trial table of a run from its ledger."""
+    from rlvr.sweep.cli import status_command
+
+    status_command(run)
+
+
+@app.command("eval")
+def eval_cmd(
+    model: str = typer.Option("tiny", help="Model config name or path."),
+    adapter: Optional[str] = typer.Option(None, help="Trial checkpoint directory to evaluate."),
+    benchmarks: list[str] = typer.Option(["math500"], help="Benchmark names (repeat the option)."),
+    k: Optional[int] = typer.Option(None, help="Samples per problem (default: the study's per benchmark)."),
+    limit: Optional[int] = typer.Option(None, help="Only the first N problems of each benchmark."),
+    engine: str = typer.Option("vllm", help="vllm or hf."),
+    max_new_tokens: Optional[int] = typer.Option(None, help="Completion limit (default: the study's)."),
+    out: str = typer.Option("runs/eval", help="Directory for samples and summary Parquet files."),
+) -> None:
+    """Evaluate a model on benchmarks: Avg@k and Pass@k per benchmark."""
+    from rlvr.eval.cli import eval_command
+
+    eval_command(model=model, adapter=adapter, benchmarks=benchmarks, k=k, limit=limit, engine=engine,
+                 max_new_tokens=max_new_tokens, out=out)
+
+
+@analyze_app.command("spectral")
+def analyze_spectral(target: str = typer.Argument(..., help="A trial directory or a run directory.")) -> None:
+    """Spectral analysis of the updates (dW = W_t - W_0) at the kept checkpoints."""
+    from rlvr.analysis.cli import spectral_command
+
+    spectral_command(target)
+
+
+@app.command()
+def report(
+    run: str = typer.Argument(..., help="Run directory."),
+    out: Optional[str] = typer.Option(None, help="Output directory (default: <run>/report)."),
+) -> None:
+    """Write the HTML + Markdown report of a run."""
+    from rlvr.analysis.cli import report_command
+
+    report_command(run, out)
+
+
+def main() -> None:
+    try:
+        app()
+    except ConfigError as e:
+        typer.echo(f"error: {e}", err=True)
+        sys.exit(2)
