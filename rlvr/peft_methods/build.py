@@ -63,6 +63,11 @@ def build_adapted(model: "torch.nn.Module", spec: MethodSpec, cfg: MethodConfig,
         kw["init_lora_weights"] = True
     config = getattr(peft, spec.config_class)(task_type="CAUSAL_LM", **kw)
     adapted = peft.get_peft_model(model, config)
+    for name, p in adapted.named_parameters():
+        if ".ranknum." in name:
+            # AdaLoRA's rank count is a constant stored as a Parameter; peft's move to the meta device re-wraps
+            # it as a trainable one, which would count it and hand it to the optimizer.
+            p.requires_grad_(False)
     if spec.init == "milora" and initialize:
         from rlvr.peft_methods.milora import milora_init
 
@@ -88,8 +93,12 @@ def _same(want: Any, got: Any) -> bool:
     return want == got
 
 
-def verify_adapted(model: "torch.nn.Module", spec: MethodSpec, cfg: MethodConfig, base_params: int) -> dict[str, Any]:
-    """Raise AdapterMismatch unless the model is what ``cfg`` asked for; return the verified record."""
+def verify_adapted(model: "torch.nn.Module", spec: MethodSpec, cfg: MethodConfig, base_params: int,
+                   initialized: bool = True) -> dict[str, Any]:
+    """Raise AdapterMismatch unless the model is what ``cfg`` asked for; return the verified record.
+
+    ``initialized=False`` matches a build_adapted(initialize=False) model, whose data-dependent init was skipped.
+    """
     problems: list[str] = []
     params = dict(model.named_parameters())
     trainable = [n for n, p in params.items() if p.requires_grad]
@@ -105,6 +114,8 @@ def verify_adapted(model: "torch.nn.Module", spec: MethodSpec, cfg: MethodConfig
         record.update(rank=None, modules=["*"], peft_config=None)
     else:
         want = peft_kwargs(spec, cfg)
+        if not initialized and want.get("init_lora_weights") in _DATA_DEPENDENT_INITS:
+            want["init_lora_weights"] = True
         pc = getattr(model, "peft_config", {}).get(ADAPTER)
         if type(pc).__name__ != spec.config_class:
             raise AdapterMismatch(f"{spec.name}: asked for a {spec.config_class}, the model has {type(pc).__name__}")
