@@ -32,6 +32,7 @@ from rlvr.sweep.storage import RunStorage
 log = logging.getLogger("rlvr.sweep")
 
 TrialFn = Callable[[TrialConfig, str], dict]
+PLACE_WAIT_S = 0.1  # long enough for a group that fits to be placed, short enough not to stall the poll loop
 
 
 def _sigint_as_sigterm(signum: int, frame: Any) -> None:
@@ -130,14 +131,18 @@ class SweepScheduler:
         return trial_bundles(spec.config, self.cfg.cpus_per_trial)
 
     def _place_next(self) -> None:
-        if self.placing is None:
-            limit = self.cfg.max_concurrent
-            pending = self._pending()
-            if pending and (limit is None or len(self.running) < limit):
+        """Start every trial whose group the cluster can place now; stop at the first one that must wait."""
+        while True:
+            if self.placing is None:
+                limit = self.cfg.max_concurrent
+                pending = self._pending()
+                if not pending or (limit is not None and len(self.running) >= limit):
+                    return
                 spec = pending[0]
                 pg = placement_group(self._bundles(spec), strategy="PACK", name=f"trial-{spec.trial_id}")
                 self.placing = _Attempt(spec, pg, pg.ready())
-        if self.placing is not None and ray.wait([self.placing.ready], timeout=0)[0]:
+            if not ray.wait([self.placing.ready], timeout=PLACE_WAIT_S)[0]:
+                return
             self._launch(self.placing)
             self.placing = None
 
@@ -154,11 +159,14 @@ class SweepScheduler:
         log.info("trial_started id=%s label=%s attempt=%d node=%s", spec.trial_id, spec.label, rec["attempts"], node)
 
     def _collect(self, timeout: float) -> None:
+        """Finish attempts that ended; return early too when the group being placed becomes ready."""
         refs = {att.task: tid for tid, att in self.running.items()}
-        if not refs:
+        watch = list(refs) + ([self.placing.ready] if self.placing else [])
+        if not watch:
             time.sleep(timeout)
             return
-        finished, _ = ray.wait(list(refs), num_returns=len(refs), timeout=timeout)
+        ray.wait(watch, num_returns=1, timeout=timeout)
+        finished = ray.wait(list(refs), num_returns=len(refs), timeout=0)[0] if refs else []
         for ref in finished:
             self._finish(refs[ref], ref)
 

@@ -5,6 +5,7 @@ import functools
 import os
 import signal
 import threading
+import time
 
 import pytest
 import ray
@@ -61,12 +62,21 @@ def test_trial_is_failed_after_max_attempts_failures(tmp_path):
 
 
 def test_sigterm_checkpoints_running_trials_and_rerun_resumes_without_redoing_done_ones(tmp_path):
-    cfg = _sweep(tmp_path, "stop", seeds=[1, 2, 3], steps=30, max_concurrent=2)
+    cfg = _sweep(tmp_path, "stop", seeds=[1, 2, 3], steps=30, max_concurrent=1)
     trial = functools.partial(smoke_trial, step_s=0.1, fail_at=0)
-    timer = threading.Timer(4.0, os.kill, (os.getpid(), signal.SIGTERM))
-    timer.start()
+
+    def stop_when_one_is_done_and_one_checkpointed():
+        while True:
+            records = ledger_records(cfg).values() if os.path.isdir(tmp_path / "stop" / "ledger") else []
+            if any(r["status"] == "done" for r in records) and any(r["status"] == "running" and r["last_checkpoint"] for r in records):
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=stop_when_one_is_done_and_one_checkpointed, daemon=True)
+    watcher.start()
     first = run_sweep(cfg, trial_fn=trial)
-    timer.join()
+    watcher.join()
     after_stop = ledger_records(cfg)
     assert set(first.column("status").to_pylist()) <= {"pending", "done"}
     stopped = [r for r in after_stop.values() if r["history"] and r["history"][-1]["outcome"] == "stopped"]
