@@ -32,6 +32,7 @@ class HFEngine:
         self.base = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, model_cfg.dtype), **load)
         self.base.to(self.device).eval()
         self.model = self.base  # the base, or a PeftModel around it while an adapter is served
+        self._base_names = set(self.base.state_dict())  # peft renames wrapped weights while an adapter is in
         eos = self.base.generation_config.eos_token_id
         self.eos_ids = set(eos if isinstance(eos, list) else [eos])
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else min(self.eos_ids)
@@ -99,7 +100,7 @@ class HFEngine:
 
         check_servable(update, self.max_lora_rank)
         weights = load(update.base_weights) if update.base_weights is not None else {}
-        unknown = sorted(set(weights) - set(self.base.state_dict()))
+        unknown = sorted(set(weights) - self._base_names)
         if unknown:
             raise UnservableUpdate(f"policy v{update.version}: base_weights has {len(unknown)} tensor(s) the model lacks, e.g. {unknown[:3]}")
         if self.model is not self.base:

@@ -125,7 +125,7 @@ class VLLMEngine:
                       self._pristine_files or [], previous_id),
             )
         except Exception as e:
-            raise AdapterRejected(f"policy v{update.version} ({update.route}): vLLM rejected the update: {e}") from e
+            raise AdapterRejected(f"policy v{update.version} ({update.route}): vLLM rejected the update: {type(e).__name__}: {e}") from e
         if lora_id is not None:
             self._next_lora_id += 1
             # The path is never read (the adapter is already registered); vLLM only requires one.

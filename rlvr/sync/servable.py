@@ -95,7 +95,7 @@ def _config_problems(config: dict[str, Any], max_lora_rank: int | None) -> list[
 
 
 def _tensor_problems(shapes: dict[str, list[int]], max_lora_rank: int | None) -> list[str]:
-    p = []
+    p = [] if shapes else ["lora_tensors: no tensors (was the adapter merged or unloaded before export?)"]
     extra = [k for k in shapes if not _LORA_KEY.search(k)]
     if extra:
         p.append(f"lora_tensors: {len(extra)} non-LoRA tensor(s) such as {extra[:3]}; vLLM serves lora_A/lora_B only")

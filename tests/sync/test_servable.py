@@ -74,3 +74,10 @@ def test_served_rank_rounds_up_to_vllm_slots():
     assert [served_lora_rank(r) for r in (1, 2, 8, 9, 300, 512)] == [1, 8, 8, 16, 320, 512]
     with pytest.raises(ValueError, match="max_lora_rank: 513 exceeds"):
         served_lora_rank(513)
+
+
+def test_an_empty_adapter_is_rejected():
+    empty = update()
+    empty.lora_tensors = save({})
+    with pytest.raises(UnservableUpdate, match="lora_tensors: no tensors"):
+        check_servable(empty, 8)
