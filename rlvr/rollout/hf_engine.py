@@ -108,7 +108,8 @@ class HFEngine:
         self.base.load_state_dict(weights, strict=False)
         self.model = self.base
         if update.has_adapter:
-            config = LoraConfig.from_peft_type(**{**update.lora_config, "inference_mode": True})
+            # The shipped tensors replace the initial A and B, so use the init without side effects on the base.
+            config = LoraConfig.from_peft_type(**{**update.lora_config, "init_lora_weights": True, "inference_mode": True})
             self.model = get_peft_model(self.base, config).eval()
             result = set_peft_model_state_dict(self.model, load(update.lora_tensors))
             if result.unexpected_keys:

@@ -16,6 +16,10 @@ class PolicyUpdate:
       LoraConfig as a dict); a converted route also sets ``base_weights`` when the engine's base must change
       (PiSSA/MiLoRA residual base, sent once with the first version and after a restore).
     - merged: ``base_weights`` only: base + delta computed in fp32 from a pristine base, HF parameter names.
+
+    ``base_weights`` must hold every tensor that differs from the pristine base, in every version that has
+    any: engines may reset unlisted tensors that share a layer with listed ones to the pristine checkpoint
+    (vLLM reloads q/k/v and gate/up as one packed layer).
     """
 
     version: int
