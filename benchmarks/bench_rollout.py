@@ -28,12 +28,16 @@ def _updates(model_path: str, rank: int):
 
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
     torch.manual_seed(0)
-    peft_model = get_peft_model(model, LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=ALL_LINEAR, init_lora_weights=False))
-    lora_tensors, lora_config = save(get_peft_model_state_dict(peft_model)), peft_model.peft_config["default"].to_dict()
-    native = lambda v: PolicyUpdate(v, "native", lora_tensors, lora_config)
-    merged_weights = {k: v.contiguous() for k, v in peft_model.merge_and_unload().state_dict().items() if k.endswith("proj.weight")}
-    merged = lambda v: PolicyUpdate(v, "merged", base_weights=save(merged_weights))
-    return native, merged
+    config = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=ALL_LINEAR, init_lora_weights=False)
+    peft_model = get_peft_model(model, config)
+    lora_tensors = save(get_peft_model_state_dict(peft_model))
+    lora_config = peft_model.peft_config["default"].to_dict()
+    merged_state = peft_model.merge_and_unload().state_dict()
+    merged_weights = save({k: v.contiguous() for k, v in merged_state.items() if k.endswith("proj.weight")})
+    return (
+        lambda v: PolicyUpdate(v, "native", lora_tensors, lora_config),
+        lambda v: PolicyUpdate(v, "merged", base_weights=merged_weights),
+    )
 
 
 def _throughput(engine, prompts, tokens: int, repeats: int) -> float:

@@ -102,7 +102,9 @@ class HFEngine:
         weights = load(update.base_weights) if update.base_weights is not None else {}
         unknown = sorted(set(weights) - self._base_names)
         if unknown:
-            raise UnservableUpdate(f"policy v{update.version}: base_weights has {len(unknown)} tensor(s) the model lacks, e.g. {unknown[:3]}")
+            raise UnservableUpdate(
+                f"policy v{update.version}: base_weights has {len(unknown)} tensor(s) the model lacks, e.g. {unknown[:3]}"
+            )
         if self.model is not self.base:
             self.base = self.model.unload()  # takes the adapter layers out without merging them
         self.base.load_state_dict(weights, strict=False)
@@ -113,7 +115,9 @@ class HFEngine:
             self.model = get_peft_model(self.base, config).eval()
             result = set_peft_model_state_dict(self.model, load(update.lora_tensors))
             if result.unexpected_keys:
-                raise UnservableUpdate(f"policy v{update.version}: adapter tensors match no module, e.g. {result.unexpected_keys[:3]}")
+                raise UnservableUpdate(
+                    f"policy v{update.version}: adapter tensors match no module, e.g. {result.unexpected_keys[:3]}"
+                )
         self.version = update.version
 
     def close(self) -> None:

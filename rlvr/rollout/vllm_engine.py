@@ -74,14 +74,21 @@ class VLLMEngine:
     def generate(self, prompts: list[list[int]], spec: SamplingSpec) -> list[list[Completion]]:
         from vllm import SamplingParams
 
-        params = SamplingParams(
-            n=spec.n,
-            temperature=spec.temperature,
-            top_p=spec.top_p,
-            max_tokens=spec.max_new_tokens,
-            seed=spec.seed,
-            logprobs=0,
-        )
+        if not prompts:
+            return []
+        # vLLM seeds the k-th sample of a request with seed + k: disjoint seeds per prompt keep repeated
+        # prompts (a group sent as n copies) from sampling identical completions.
+        params = [
+            SamplingParams(
+                n=spec.n,
+                temperature=spec.temperature,
+                top_p=spec.top_p,
+                max_tokens=spec.max_new_tokens,
+                seed=None if spec.seed is None else spec.seed + i * spec.n,
+                logprobs=0,
+            )
+            for i in range(len(prompts))
+        ]
         # One LoRARequest (or None) for the whole call: never a mixed batch.
         outputs = self.llm.generate(
             [{"prompt_token_ids": p} for p in prompts], params, lora_request=self._lora_request, use_tqdm=False
@@ -125,7 +132,9 @@ class VLLMEngine:
                       self._pristine_files or [], previous_id),
             )
         except Exception as e:
-            raise AdapterRejected(f"policy v{update.version} ({update.route}): vLLM rejected the update: {type(e).__name__}: {e}") from e
+            raise AdapterRejected(
+                f"policy v{update.version} ({update.route}): vLLM rejected the update: {type(e).__name__}: {e}"
+            ) from e
         if lora_id is not None:
             self._next_lora_id += 1
             # The path is never read (the adapter is already registered); vLLM only requires one.

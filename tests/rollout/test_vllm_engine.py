@@ -150,3 +150,11 @@ def test_probe_raises_when_the_engine_serves_an_older_version(vllm_engine, tiny_
     new = lora_policy(hf_model(tiny_path), seed=14)  # the learner moved on; the engine never got it
     with pytest.raises(StaleEngineError, match=f"policy v{old_version + 1}"):
         check_sync(served, hf_logprobs(new, prompt, completion), 1e-3, old_version + 1)
+
+
+def test_seeded_sampling_repeats_and_repeated_prompts_get_different_samples(vllm_engine, prompts):
+    spec = SamplingSpec(n=2, temperature=1.0, max_new_tokens=16, seed=3)
+    samples = [c.token_ids for g in vllm_engine.generate([prompts[0]] * 2, spec) for c in g]
+    assert [c.token_ids for g in vllm_engine.generate([prompts[0]] * 2, spec) for c in g] == samples
+    assert len({tuple(s) for s in samples}) == 4
+    assert vllm_engine.generate([], spec) == []
