@@ -156,3 +156,10 @@ def test_adalora_reallocates_rank_and_still_exports_exactly(tmp_path):
     update = policy.export(8, include_base=False)
     served = PeftModel.from_pretrained(tiny_model(), write_adapter(update, tmp_path / "a"))
     assert (_logits(served) - _logits(policy.model)).abs().max() < TOL
+
+
+@pytest.mark.parametrize("name", method_names())
+def test_every_export_passes_the_engines_servable_check(name):
+    from rlvr.sync.servable import check_servable
+
+    check_servable(_trained(name).export(0, include_base=True), max_lora_rank=8)
