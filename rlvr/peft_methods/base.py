@@ -53,8 +53,10 @@ class Policy(Protocol):
     def load_trainable_state_dict(self, state: dict[str, "torch.Tensor"]) -> None:
         """Inverse of trainable_state_dict."""
 
-    def export(self, version: int, include_base: bool) -> PolicyUpdate:
-        """The engine's view of the current policy along ``info.route``; ``include_base`` forces residual base weights."""
+    def export(self, version: int, include_base: bool, route: Route | None = None) -> PolicyUpdate:
+        """The engine's view of the current policy along ``route`` (default ``info.route``; any method may go
+        "merged", no other detour is allowed); ``include_base`` forces the residual base weights (always sent
+        with version 0)."""
 
     def effective_weights(self) -> dict[str, "torch.Tensor"]:
         """W_t of every adapted module (HF names, fp32), residual-aware; with the pristine base gives dW."""
