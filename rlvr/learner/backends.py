@@ -30,8 +30,8 @@ class Backend(Protocol):
     def optimizer_state(self) -> dict[str, Any]:
         """This rank's optimizer state (a live view: copy before keeping it)."""
 
-    def load_optimizer_state(self, state: dict[str, Any]) -> None:
-        """Inverse of optimizer_state, after the trainable weights are loaded into the model."""
+    def load_optimizer_state(self, state: dict[str, Any], rank: int) -> None:
+        """Inverse of optimizer_state (of this ``rank``), after the trainable weights are loaded into the model."""
 
 
 class TorchBackend:
@@ -56,7 +56,7 @@ class TorchBackend:
     def optimizer_state(self) -> dict[str, Any]:
         return self.optimizer.state_dict()
 
-    def load_optimizer_state(self, state: dict[str, Any]) -> None:
+    def load_optimizer_state(self, state: dict[str, Any], rank: int) -> None:
         self.optimizer.load_state_dict(state)
 
 
@@ -88,6 +88,12 @@ class DeepSpeedBackend:
         if stage == 3:
             # export and checkpoints read whole parameters on rank 0 alone; ZeRO-3 would need every rank to gather
             raise ValueError("learner.zero_stage: 3 is not supported by the learner; use 0, 1 or 2")
+        if stage > 0 and type(optimizer).__module__.split(".")[0] != "torch":
+            # ZeRO hands the optimizer flat partitions: a per-matrix optimizer (LoRA-FA's) silently degrades
+            raise ValueError(
+                f"learner.zero_stage: {stage} flattens parameters, which {type(optimizer).__name__} cannot handle; "
+                "use zero_stage 0 or backend torch for this method"
+            )
         config = {
             "train_micro_batch_size_per_gpu": cfg.learner.micro_batch_size,
             "gradient_accumulation_steps": 1,
@@ -110,19 +116,20 @@ class DeepSpeedBackend:
         self.engine.step()
         # ZeRO keeps gradients in its own partitions and clears them inside step(): hooks see none here
         before_zero_grad()
-        norm = self.engine.get_global_grad_norm()
+        norm = self.engine.get_global_grad_norm()  # DeepSpeed keeps none at ZeRO stage 0 in fp32
         return float(norm) if norm is not None else float("nan")
 
     def optimizer_state(self) -> dict[str, Any]:
         return self.engine.optimizer.state_dict()
 
-    def load_optimizer_state(self, state: dict[str, Any]) -> None:
+    def load_optimizer_state(self, state: dict[str, Any], rank: int) -> None:
         from deepspeed.runtime.base_optimizer import ZeROOptimizer
 
         opt = self.engine.optimizer
         if isinstance(opt, ZeROOptimizer):
             # restore the fp32 master partition too, or the next step would overwrite the loaded weights
-            opt.load_state_dict([state], load_from_fp32_weights=True)
+            # ZeRO reads entry dp_rank of a per-rank list (rigid checkpoints: only its own)
+            opt.load_state_dict([None] * rank + [state], load_from_fp32_weights=True)
         else:
             opt.load_state_dict(state)
 

@@ -231,7 +231,7 @@ class Learner:
             if key not in state:
                 raise ValueError(f"learner state: missing {key!r}; pass a dict made by Learner.state()")
         self.policy.load_trainable_state_dict({k: v.to(self.device) for k, v in state["trainable"].items()})
-        self.backend.load_optimizer_state(state["optimizer"])
+        self.backend.load_optimizer_state(state["optimizer"], self.rank)
         self.scheduler.load_state_dict(state["scheduler"])
         self.step, self.optimizer_steps = state["step"], state["optimizer_steps"]
         torch.set_rng_state(state["rng"])

@@ -1,0 +1,126 @@
+"""Learner ranks as Ray actors, and the data-parallel group the trial controller talks to.
+
+``LearnerActor`` is a thin shell over ``Learner``; ``LearnerGroup`` places N of them, has rank 0 choose the
+rendezvous address, splits each rollout batch so that every rank holds its slice of every mini-batch, and
+averages the ranks' metrics. The learners themselves keep the loss normaliser global (all-reduced).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ray
+
+from rlvr.config.schema import TrialConfig
+from rlvr.learner.batch import RolloutBatch
+from rlvr.sync.update import PolicyUpdate
+
+
+class LearnerActor:
+    """One rank: ``setup`` builds the Learner once every rank knows the rendezvous address."""
+
+    def rendezvous(self) -> tuple[str, int]:
+        from rlvr.learner.backends import free_port
+
+        return ray.util.get_node_ip_address(), free_port()
+
+    def setup(self, trial_cfg: TrialConfig, model_path: str, rank: int, world_size: int, addr: str, port: int) -> None:
+        from rlvr.learner.learner import Learner
+
+        self.learner = Learner(trial_cfg, model_path, rank, world_size, addr, port)
+
+    def train_step(self, batch: RolloutBatch) -> dict[str, float]:
+        return self.learner.train_step(batch)
+
+    def logprobs(self, prompt_ids: list[int], completion_ids: list[int]) -> list[float]:
+        return self.learner.logprobs(prompt_ids, completion_ids)
+
+    def export(self, version: int, include_base: bool) -> PolicyUpdate:
+        return self.learner.export(version, include_base)
+
+    def state(self, with_weights: bool) -> dict[str, Any]:
+        return self.learner.state(with_weights)
+
+    def record(self) -> dict[str, Any]:
+        return self.learner.policy.record()
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.learner.load_state(state)
+
+
+class LearnerGroup:
+    """``num_learners`` data-parallel ranks. ``placement`` is an optional Ray placement group whose bundles
+    ``bundle_offset .. bundle_offset + num_learners - 1`` hold the ranks (one per bundle)."""
+
+    def __init__(
+        self,
+        trial_cfg: TrialConfig,
+        model_path: str,
+        num_learners: int | None = None,
+        placement: Any = None,
+        bundle_offset: int = 0,
+    ):
+        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+        self.cfg = trial_cfg
+        self.world_size = num_learners or trial_cfg.learner.num_learners
+        gpus = trial_cfg.model.gpus_per_learner
+        actors = []
+        for rank in range(self.world_size):
+            options: dict[str, Any] = {"num_cpus": trial_cfg.learner.threads, "num_gpus": gpus}
+            if placement is not None:
+                options["scheduling_strategy"] = PlacementGroupSchedulingStrategy(placement, placement_group_bundle_index=bundle_offset + rank)
+            actors.append(ray.remote(LearnerActor).options(**options).remote())
+        self.actors = actors
+        addr, port = ray.get(actors[0].rendezvous.remote())
+        ray.get([a.setup.remote(trial_cfg, model_path, r, self.world_size, addr, port) for r, a in enumerate(actors)])
+
+    def train_step(self, batch: RolloutBatch) -> dict[str, float]:
+        """One update on the whole rollout batch, with metrics of the whole batch."""
+        mini = self.cfg.algorithm.mini_batches
+        if len(batch) % (mini * self.world_size):
+            raise ValueError(
+                f"rollout batch: {len(batch)} completions do not split into {mini} mini-batches x {self.world_size} learners"
+            )
+        per_rank = ray.get([a.train_step.remote(batch.shard(r, self.world_size, mini)) for r, a in enumerate(self.actors)])
+        tokens = sum(m["tokens"] for m in per_rank)
+        # token-mean metrics weigh ranks by tokens; each rank's loss is its share of the global normaliser
+        out = {k: sum(m[k] * m["tokens"] for m in per_rank) / max(tokens, 1) for k in per_rank[0]}
+        out.update(
+            tokens=tokens,
+            loss=sum(m["loss"] for m in per_rank),
+            ratio_max=max(m["ratio_max"] for m in per_rank),
+            ratio_min=min(m["ratio_min"] for m in per_rank),
+            **{k: per_rank[0][k] for k in ("grad_norm", "lr", "step")},
+        )
+        return out
+
+    def logprobs(self, prompt_ids: list[int], completion_ids: list[int]) -> list[float]:
+        return ray.get(self.actors[0].logprobs.remote(prompt_ids, completion_ids))
+
+    def export(self, version: int, include_base: bool) -> PolicyUpdate:
+        return ray.get(self.actors[0].export.remote(version, include_base))
+
+    def record(self) -> dict[str, Any]:
+        """The verified method record (resolved adapter config, trainable counts) of rank 0's policy."""
+        return ray.get(self.actors[0].record.remote())
+
+    def state(self) -> dict[str, Any]:
+        """Rank 0's full state plus the other ranks' own optimizer partitions and RNG (weights are shared)."""
+        states = ray.get([a.state.remote(r == 0) for r, a in enumerate(self.actors)])
+        return {"world_size": self.world_size, "ranks": states}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        if state.get("world_size") != self.world_size:
+            raise ValueError(
+                f"learner group state: saved with {state.get('world_size')} learners, this group has {self.world_size}; "
+                "resume with the same learner.num_learners"
+            )
+        ranks = state["ranks"]
+        weights = ranks[0]["trainable"]
+        ray.get([a.load_state.remote({**s, "trainable": weights}) for a, s in zip(self.actors, ranks)])
+
+    def close(self) -> None:
+        for a in self.actors:
+            ray.kill(a)
+        self.actors = []
