@@ -42,7 +42,7 @@ class LearnerActor:
         return self.learner.state(with_weights)
 
     def record(self) -> dict[str, Any]:
-        return self.learner.policy.record()
+        return self.learner.record()
 
     def load_state(self, state: dict[str, Any]) -> None:
         self.learner.load_state(state)

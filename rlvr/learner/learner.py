@@ -66,8 +66,7 @@ class Learner:
         master_addr: str = "127.0.0.1",
         master_port: int | None = None,
     ):
-        from transformers import AutoModelForCausalLM
-
+        from rlvr.models.loading import load_model
         from rlvr.peft_methods.registry import build_policy
 
         self.cfg, self.rank, self.world_size = trial_cfg, rank, world_size
@@ -80,8 +79,7 @@ class Learner:
 
         # same seed on every rank: adapter initialisation must agree before the first step
         torch.manual_seed(trial_cfg.seed)
-        dtype = getattr(torch, trial_cfg.model.dtype)
-        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype).to(self.device)
+        model = load_model(trial_cfg.model, model_path, self.device)
         if trial_cfg.learner.gradient_checkpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         algo = trial_cfg.algorithm
@@ -211,6 +209,10 @@ class Learner:
 
     def export(self, version: int, include_base: bool) -> PolicyUpdate:
         return self.policy.export(version, include_base)
+
+    def record(self) -> dict[str, Any]:
+        """The policy's resolved, verified adapter config and parameter counts (for the trial record)."""
+        return self.policy.record()
 
     def state(self, with_weights: bool = True) -> dict[str, Any]:
         """Everything a resumed run needs to continue exactly: weights, optimizer, schedule, counters, RNG."""

@@ -98,3 +98,19 @@ def test_scheduler_warms_up_linearly_then_decays_by_cosine():
         opt.step()
         sched.step()
     assert lrs == pytest.approx([1 / 3, 2 / 3, 1.0, 0.8535534, 0.5, 0.1464466], abs=1e-6)
+
+
+def test_adalora_trains_with_its_penalty_and_rank_allocation_hook(tiny_path):
+    over = {"learner.backend": "torch", "method.name": "adalora", "method.rank": 16, "method.alpha": None,
+            "method.target_modules": None}
+    learner = Learner(trial_cfg(**over), tiny_path)
+    assert learner.policy.extra_loss() is not None
+    for _ in range(2):
+        m = learner.train_step(fixed_batch())
+    assert learner.optimizer_steps == 2 and m["grad_norm"] > 0
+
+
+def test_zero_sharding_refuses_an_optimizer_that_works_per_matrix(tiny_path):
+    over = {"learner.backend": "deepspeed", "learner.zero_stage": 2, "method.name": "lora_fa", "method.alpha": None}
+    with pytest.raises(ValueError, match="learner.zero_stage: 2 .*LoraFAOptimizer"):
+        Learner(trial_cfg(**over), tiny_path)
