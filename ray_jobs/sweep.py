@@ -9,8 +9,6 @@ CONFIG is a name under configs/sweeps/ or a path. Re-submitting the same command
 import argparse
 import sys
 
-import ray
-
 from rlvr.sweep.cli import sweep_command
 
 
@@ -23,9 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trial-fn", default=None, help="module:function run per trial (default rlvr.trial.runner:run_trial; "
                         "rlvr.sweep.smoke:smoke_trial checks a cluster without models)")
     args = parser.parse_args(argv)
-    if not args.dry_run:
-        ray.init(address="auto")
-    return sweep_command(args.config, args.overrides, args.dry_run, args.wait, args.trial_fn)
+    return sweep_command(args.config, args.overrides, args.dry_run, args.wait, args.trial_fn, address="auto")
 
 
 if __name__ == "__main__":

@@ -13,10 +13,16 @@ EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_UNFINISHED, EXIT_LEASE = 0, 1, 2, 3, 4
 
 
 def sweep_command(
-    config: str, overrides: list[str] = (), dry_run: bool = False, wait: bool = False, trial_fn: str | None = None
+    config: str,
+    overrides: list[str] = (),
+    dry_run: bool = False,
+    wait: bool = False,
+    trial_fn: str | None = None,
+    address: str | None = None,
 ) -> int:
-    """Run or resume a sweep. Exit codes: 0 all trials done, 1 some failed, 2 bad config, 3 stopped with trials
-    pending, 4 the run is held by another controller."""
+    """Run or resume a sweep on the Ray cluster at ``address`` ("auto" on a cluster node; None starts a private
+    local Ray). Exit codes: 0 all trials done, 1 some failed, 2 bad config, 3 stopped with trials pending,
+    4 the run is held by another controller."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     log = logging.getLogger("rlvr.sweep")
     try:
@@ -24,6 +30,10 @@ def sweep_command(
     except ConfigError as e:
         log.error("%s", e)
         return EXIT_CONFIG
+    if address and not dry_run:
+        import ray
+
+        ray.init(address=address)
     try:
         table = run_sweep(cfg, dry_run=dry_run, wait_for_lease=wait, trial_fn=None if dry_run else load_trial_fn(trial_fn))
     except LeaseHeld as e:

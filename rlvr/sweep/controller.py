@@ -106,9 +106,11 @@ def run_sweep(
     try:
         storage.write_bytes(SWEEP_YAML, dump(cfg).encode())
         if not ray.is_initialized():
-            # A local cluster declares enough CPUs for the largest trial: its actors mostly wait on each other.
+            from rlvr.trial.local_ray import init_local_ray
+
+            # Declared CPUs fit the largest trial: on one machine its actors mostly wait on each other.
             need = max(total(trial_bundles(s.config, cfg.cpus_per_trial)).get("CPU", 1) for s in specs)
-            ray.init(num_cpus=max(os.cpu_count() or 1, int(math.ceil(need))))
+            init_local_ray(num_cpus=max(8, os.cpu_count() or 1, math.ceil(need)))
         if not cfg.autoscale:
             _check_placeable(cfg, specs)
         last_statuses: dict[str, str] = {}
