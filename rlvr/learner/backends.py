@@ -88,6 +88,10 @@ class DeepSpeedBackend:
         if stage == 3:
             # export and checkpoints read whole parameters on rank 0 alone; ZeRO-3 would need every rank to gather
             raise ValueError("learner.zero_stage: 3 is not supported by the learner; use 0, 1 or 2")
+        if stage == 0 and cfg.model.dtype != "float32":
+            # measured: DeepSpeed wraps the optimizer in FP16_UnfusedOptimizer here, whose updates differ from
+            # torch and from ZeRO 1/2 (which agree with each other)
+            raise ValueError(f"learner.zero_stage: 0 with model.dtype {cfg.model.dtype} is not supported; use zero_stage 1 or 2")
         if stage > 0 and type(optimizer).__module__.split(".")[0] != "torch":
             # ZeRO hands the optimizer flat partitions: a per-matrix optimizer (LoRA-FA's) silently degrades
             raise ValueError(

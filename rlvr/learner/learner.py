@@ -145,6 +145,8 @@ class Learner:
     def train_step(self, batch: RolloutBatch) -> dict[str, float]:
         """One policy update from this rank's share of a rollout batch; returns token-weighted metrics."""
         algo = self.cfg.algorithm
+        if len(batch) < algo.mini_batches:
+            raise ValueError(f"rollout batch: {len(batch)} completions cannot fill algorithm.mini_batches={algo.mini_batches}")
         mbs = self.cfg.learner.micro_batch_size
         dr_norm = algo.dr_grpo_norm or self.cfg.rollout.max_new_tokens
         plan = []  # per mini-batch: (micro-batch tensors, global normaliser)
