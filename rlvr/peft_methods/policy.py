@@ -47,7 +47,7 @@ class AdapterPolicy:
                              for m in self.layers}
         self._init: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         if spec.residual_init:
-            self._init = {m: tuple(t.clone() for t in lora_factors(layer)) for m, layer in self.layers.items()}
+            self._init = {m: tuple(t.cpu().clone() for t in lora_factors(layer)) for m, layer in self.layers.items()}
             self._write_residual_base()
         self._record = verify_adapted(self.model, spec, cfg, base_params)
 
@@ -121,7 +121,8 @@ class AdapterPolicy:
             if key.startswith(_INIT):
                 m, which = key[len(_INIT):].rsplit(".", 1)
                 a, b = self._init[m]
-                self._init[m] = (t.float(), b) if which == "A" else (a, t.float())
+                # Kept on the CPU beside the pristine weights they are subtracted from.
+                self._init[m] = (t.float().cpu(), b) if which == "A" else (a, t.float().cpu())
                 continue
             m = next((m for m in per_layer if key.startswith(m + ".")), None)
             if m is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from rlvr.config.loader import build, config_root, load_raw
-from rlvr.config.schema import MethodConfig, ModelConfig
+from rlvr.config.schema import ALL_LINEAR, MethodConfig, ModelConfig
 from rlvr.peft_methods.registry import SPECS
 
 _COUNT_STEPS = 1000  # AdaLoRA needs a schedule length; it does not change the parameter layout
@@ -64,16 +64,21 @@ def methods_table(model_cfg: ModelConfig, preset: str, methods: list[str] | None
     return rows
 
 
-def format_methods_table(rows: list[dict[str, Any]]):
-    """A rich Table of methods_table rows."""
+def format_methods_table(rows: list[dict[str, Any]], console=None):
+    """Print methods_table rows as a rich table (on ``console``, default stdout) and return the Table."""
+    from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"PEFT methods ({rows[0]['preset']} preset)" if rows else "PEFT methods")
+    table = Table(title=f"PEFT methods ({rows[0]['preset']} preset)" if rows else "PEFT methods",
+                  caption="modules: all = " + ",".join(m.removesuffix("_proj") for m in ALL_LINEAR))
     for col, justify in (("method", "left"), ("group", "left"), ("modules", "left"), ("rank", "right"),
-                         ("trainable", "right"), ("% of model", "right"), ("sync route", "left")):
-        table.add_column(col, justify=justify)
+                         ("trainable", "right"), ("% model", "right"), ("route", "left")):
+        table.add_column(col, justify=justify, no_wrap=col not in ("group", "modules"))
     for r in rows:
-        table.add_row(r["method"], r["group"], r["modules"], "-" if r["rank"] is None else str(r["rank"]),
+        names = r["modules"].split(",")
+        modules = "all" if set(names) == set(ALL_LINEAR) else ",".join(m.removesuffix("_proj") for m in names)
+        table.add_row(r["method"], r["group"], modules, "-" if r["rank"] is None else str(r["rank"]),
                       "n/a" if r["trainable_params"] is None else f"{r['trainable_params']:,}",
                       "n/a" if r["pct_of_model"] is None else f"{r['pct_of_model']:.3f}", r["route"])
+    (console or Console()).print(table)
     return table

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from rich.console import Console
 
 from rlvr.config.loader import build, find_config, load_raw
 from rlvr.config.schema import ModelConfig
@@ -32,7 +33,9 @@ def test_tiny_model_table_lists_every_paper_method_verified():
     assert [r["method"] for r in rows][:3] == ["full", "lora", "dora"] and len(rows) == 14
     assert all(r["trainable_params"] > 0 for r in rows)
     assert next(r for r in rows if r["method"] == "full")["pct_of_model"] == 100.0
-    assert format_methods_table(rows).row_count == 14
+    console = Console(record=True, width=160)
+    assert format_methods_table(rows, console).row_count == 14
+    assert "lora_rank1" in console.export_text()
 
 
 def test_unknown_preset_is_named():
