@@ -147,7 +147,7 @@ class RolloutConfig(Section):
     temperature: float = Field(1.0, ge=0, description="Sampling temperature for training rollouts.")
     top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling for training rollouts.")
     gpu_memory_utilization: float = Field(0.5, gt=0, le=1, description="vLLM's share of GPU memory.")
-    kv_cache_gib: float = Field(1.0, gt=0, description="vLLM CPU KV cache (VLLM_CPU_KVCACHE_SPACE).")
+    kv_cache_gib: int = Field(1, ge=1, description="vLLM CPU KV cache in whole GiB (VLLM_CPU_KVCACHE_SPACE).")
     max_model_len: int | None = Field(None, gt=0, description="vLLM context; None is prompt + completion limits.")
     enforce_eager: bool = Field(True, description="Skip CUDA graphs / torch.compile (much faster start on CPU).")
     sync_route: Literal["auto", "native", "converted", "merged"] = Field("auto", description="Weight-sync route; auto asks the method registry.")
@@ -220,6 +220,7 @@ class TrialConfig(Section):
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig, description="Checkpoints.")
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Metric sinks.")
     output_dir: str = Field("runs", description="Local path or pyarrow filesystem URI under which the trial directory lives.")
+    max_actor_restarts: int = Field(3, ge=0, description="Dead engine/reward/learner actors the trial rebuilds from its last checkpoint before failing.")
 
 
 class SweepConfig(Section):

@@ -49,7 +49,11 @@ class VLLMEngine:
                          "tensor_parallel_size": max(1, model_cfg.gpus_per_engine)}
         else:
             _cpu_engine_env(rollout_cfg)
-            placement = {"distributed_executor_backend": "uni"}
+            # Seeded requests crash vLLM-CPU when a prefill is chunked ("CPU Generator does not use offset"):
+            # a token budget that fits every running sequence's whole prompt keeps prefills in one piece.
+            max_seqs = 256
+            placement = {"distributed_executor_backend": "uni", "max_num_seqs": max_seqs,
+                         "max_num_batched_tokens": max_seqs * (rollout_cfg.max_model_len or 2048)}
         self.max_lora_rank = served_lora_rank(max_lora_rank) if max_lora_rank is not None else None
         lora = {"enable_lora": True, "max_lora_rank": self.max_lora_rank, "max_loras": 1} if self.max_lora_rank else {}
         self.llm = LLM(

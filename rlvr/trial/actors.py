@@ -1,0 +1,101 @@
+"""The trial's worker actors, placed in the trial's placement group, behind the engine and reward interfaces.
+
+``EngineSet`` looks like one RolloutEngine (rlvr.rollout.types) and ``RewardSet`` like one RewardPool, so the
+RL loop and the evaluation runner use them exactly as they would use a local engine and pool.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ray
+from ray.util.placement_group import get_current_placement_group
+from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+from rlvr.config.schema import TrialConfig
+from rlvr.rewards.pool import RewardItem, RewardResult
+from rlvr.rollout.types import Completion, SamplingSpec
+from rlvr.sync.update import PolicyUpdate
+
+
+def _placement(bundle: int) -> dict[str, Any]:
+    """Pin an actor to a bundle of the trial's placement group (layout: rlvr.sweep.resources.trial_bundles)."""
+    pg = get_current_placement_group()
+    if pg is None:
+        return {}
+    return {"scheduling_strategy": PlacementGroupSchedulingStrategy(pg, placement_group_bundle_index=bundle)}
+
+
+def _split(items: list, parts: int) -> list[list]:
+    bounds = [round(i * len(items) / parts) for i in range(parts + 1)]
+    return [items[bounds[i] : bounds[i + 1]] for i in range(parts)]
+
+
+class EngineSet:
+    """``rollout.num_engines`` rollout actors serving the same policy; prompts are split across them."""
+
+    def __init__(self, cfg: TrialConfig, model_path: str, max_lora_rank: int | None):
+        from rlvr.rollout.worker import RolloutWorker
+
+        rollout_cfg = cfg.rollout
+        if rollout_cfg.max_model_len is None:  # the longest prompt plus the longest completion it will serve
+            longest = max(rollout_cfg.max_new_tokens, cfg.eval.max_new_tokens if cfg.eval.benchmarks else 0)
+            rollout_cfg = rollout_cfg.model_copy(update={"max_model_len": cfg.data.max_prompt_tokens + longest})
+
+        self.actors = [
+            RolloutWorker.options(num_cpus=1, num_gpus=cfg.model.gpus_per_engine, **_placement(1 + i)).remote(
+                cfg.rollout.engine,
+                threads=cfg.learner.threads,
+                model_path=model_path,
+                model_cfg=cfg.model,
+                rollout_cfg=rollout_cfg,
+                max_lora_rank=max_lora_rank,
+                seed=cfg.seed + i,
+            )
+            for i in range(cfg.rollout.num_engines)
+        ]
+
+    def generate(self, prompts: list[list[int]], spec: SamplingSpec) -> list[list[Completion]]:
+        parts = _split(list(range(len(prompts))), len(self.actors))
+        refs = [a.generate.remote([prompts[i] for i in part], spec) for a, part in zip(self.actors, parts) if part]
+        out: list[list[Completion]] = []
+        for part, groups in zip([p for p in parts if p], ray.get(refs)):
+            for local, group in enumerate(groups):
+                for c in group:  # engines number prompts locally; the batch needs global indices
+                    c.prompt_index = part[local]
+                out.append(group)
+        return out
+
+    def load_policy(self, update: PolicyUpdate) -> None:
+        ref = ray.put(update)  # one copy in the object store, however many engines read it
+        ray.get([a.load_policy.remote(ref) for a in self.actors])
+
+    def score(self, prompt: list[int], completion: list[int]) -> list[list[float]]:
+        """Every engine's scores of the probe: each must serve the new version."""
+        return ray.get([a.score.remote(prompt, completion) for a in self.actors])
+
+    def close(self) -> None:
+        for a in self.actors:
+            ray.kill(a)
+
+
+class RewardSet:
+    """``reward.num_actors`` reward actors; a batch is split across them."""
+
+    def __init__(self, cfg: TrialConfig):
+        from rlvr.rewards.worker import RewardWorker
+
+        first = 1 + cfg.rollout.num_engines + cfg.learner.num_learners
+        self.actors = [
+            RewardWorker.options(**_placement(first + i)).remote(cfg.reward) for i in range(cfg.reward.num_actors)
+        ]
+
+    def score(self, items: list[RewardItem]) -> list[RewardResult]:
+        parts = [p for p in _split(items, len(self.actors)) if p]
+        return [r for chunk in ray.get([a.score.remote(p) for a, p in zip(self.actors, parts)]) for r in chunk]
+
+    def close(self) -> None:
+        # Stop the verifier subprocesses cleanly first; a dead actor is killed all the same.
+        ray.wait([a.close.remote() for a in self.actors], num_returns=len(self.actors), timeout=10)
+        for a in self.actors:
+            ray.kill(a)

@@ -1,0 +1,306 @@
+"""One trial's single controller: rollout -> reward -> advantage -> update -> weight sync -> probe -> eval.
+
+The controller holds no model: engines, reward scorers and learners are Ray actors (rlvr.trial.actors,
+rlvr.learner.actor). Everything a resumed run needs is in the checkpoint (rlvr.trial.checkpoint); sampling
+seeds derive from (seed, step, round), so a resumed run draws the same rollouts as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import ray
+from ray.util.placement_group import get_current_placement_group
+
+from rlvr.algorithms.advantages import dynamic_sampling_keep, shape_and_normalise
+from rlvr.config.loader import dump
+from rlvr.config.schema import TrialConfig
+from rlvr.data.prompts import render_prompt
+from rlvr.data.train_sets import load_train_set
+from rlvr.learner.actor import LearnerGroup
+from rlvr.learner.batch import RolloutBatch
+from rlvr.models.loading import load_tokenizer, resolve_model_path
+from rlvr.peft_methods.registry import method_info
+from rlvr.rewards.pool import RewardItem
+from rlvr.rollout.types import Completion, SamplingSpec
+from rlvr.sweep.storage import RunStorage
+from rlvr.sync.probe import check_sync, probe_sequence
+from rlvr.trial.actors import EngineSet, RewardSet
+from rlvr.trial.checkpoint import Checkpointer
+
+log = logging.getLogger("rlvr.trial")
+
+LEARNER_METRICS = ("loss", "clip_frac", "entropy", "approx_kl", "kl", "grad_norm", "lr", "tis_weight_mean")
+
+
+class TrialPreempted(RuntimeError):
+    """Stopped on request (SIGTERM) after writing a checkpoint; running the trial again resumes it."""
+
+
+def derived_seed(*parts: Any) -> int:
+    """A stable 31-bit seed from the trial seed and a position (step, round, purpose)."""
+    return int(hashlib.sha256(repr(parts).encode()).hexdigest()[:8], 16) & 0x7FFFFFFF
+
+
+class TrialController:
+    def __init__(self, cfg: TrialConfig, trial_dir: str):
+        self.cfg = cfg
+        self.storage = RunStorage(trial_dir)
+        self.checkpoints = Checkpointer(self.storage, cfg.checkpoint)
+        self.info = method_info(cfg.method.name)
+        self.model_path = resolve_model_path(cfg.model)
+        self.tokenizer = load_tokenizer(cfg.model, self.model_path)
+        self.probe = probe_sequence(self.tokenizer, cfg.rollout.probe_tokens) if cfg.rollout.probe_tokens else None
+        self.stop_requested = False
+        self.actors_up = False
+        self._reset_state()
+
+    def _reset_state(self) -> None:
+        self.train_set = load_train_set(self.cfg.data, self.cfg.seed)
+        self.step = 0
+        self.version = 0
+        self.metrics: list[dict[str, Any]] = []
+        self.evals: list[dict[str, Any]] = []
+        self.dropped_prompts = 0
+
+    # ---- actors ----------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        cfg = self.cfg
+        lora_rank = cfg.method.rank if self.info.route != "merged" else None
+        self.engines = EngineSet(cfg, self.model_path, lora_rank)
+        self.learner = LearnerGroup(
+            cfg, self.model_path, placement=get_current_placement_group(), bundle_offset=1 + cfg.rollout.num_engines
+        )
+        self.rewards = RewardSet(cfg)
+        self.actors_up = True
+        self.storage.write_bytes("config.yaml", dump(cfg).encode())
+        self.storage.write_json("record.json", self.learner.record())
+
+    def stop(self) -> None:
+        if self.actors_up:
+            for group in (self.engines, self.learner, self.rewards):
+                group.close()
+        self.actors_up = False
+
+    # ---- state -----------------------------------------------------------------------------------------
+
+    def restore(self) -> int | None:
+        """Load the newest checkpoint (if any) into the learners and the controller, then push the policy."""
+        self._reset_state()
+        ckpt = self.checkpoints.load_latest()
+        if ckpt is not None:
+            self.learner.load_state(ckpt.learner)
+            c = ckpt.controller
+            self.step, self.version = c["step"], c["version"]
+            self.metrics, self.evals, self.dropped_prompts = c["metrics"], c["evals"], c["dropped_prompts"]
+            self.train_set.load_state(c["data"])
+            self._write_metrics()
+        self.sync(include_base=True)
+        return None if ckpt is None else ckpt.step
+
+    def checkpoint(self) -> str:
+        controller = {
+            "step": self.step,
+            "version": self.version,
+            "metrics": self.metrics,
+            "evals": self.evals,
+            "dropped_prompts": self.dropped_prompts,
+            "data": self.train_set.state(),
+        }
+        path = self.checkpoints.save(self.step, self.learner.state(), controller)
+        log.info("trial_checkpoint step=%d path=%s", self.step, path)
+        self._write_progress(path)
+        return path
+
+    # ---- one step --------------------------------------------------------------------------------------
+
+    def sync(self, include_base: bool) -> float:
+        """Push the learner's policy to every engine, then prove they serve it (the post-sync probe)."""
+        self.engines.load_policy(self.learner.export(self.version, include_base))
+        if self.probe is None:
+            return 0.0
+        want = self.learner.logprobs(*self.probe)
+        return max(check_sync(got, want, self.cfg.rollout.probe_tolerance, self.version) for got in self.engines.score(*self.probe))
+
+    def _draw_prompts(self, n: int) -> tuple[list[list[int]], list[dict]]:
+        """``n`` prompts no longer than data.max_prompt_tokens; longer ones are dropped and counted."""
+        prompts, rows = [], []
+        while len(prompts) < n:
+            for row in self.train_set.next_batch(n - len(prompts)):
+                ids = render_prompt(self.tokenizer, row["problem"], self.cfg.data.prompt_template, self.cfg.data.system_prompt)
+                if len(ids) > self.cfg.data.max_prompt_tokens:
+                    self.dropped_prompts += 1
+                    if self.dropped_prompts > 100 * n:
+                        raise ValueError(f"data.max_prompt_tokens: {self.cfg.data.max_prompt_tokens} drops nearly every prompt")
+                    continue
+                prompts.append(ids)
+                rows.append(row)
+        return prompts, rows
+
+    def _rollout(self) -> tuple[list[list[int]], list[list[Completion]], list[Any], int]:
+        """Groups for one update; with dynamic sampling only groups whose rewards differ, refilled."""
+        algo, roll = self.cfg.algorithm, self.cfg.rollout
+        prompts: list[list[int]] = []
+        groups: list[list[Completion]] = []
+        results: list[Any] = []
+        rounds = 0
+        while True:
+            new_prompts, rows = self._draw_prompts(algo.prompts_per_step)
+            spec = SamplingSpec(
+                n=algo.group_size, temperature=roll.temperature, top_p=roll.top_p, max_new_tokens=roll.max_new_tokens,
+                seed=derived_seed(self.cfg.seed, "rollout", self.step, rounds),
+            )
+            new_groups = self.engines.generate(new_prompts, spec)
+            items = [RewardItem(c.text, row["answer"], c.truncated) for row, g in zip(rows, new_groups) for c in g]
+            new_results = self.rewards.score(items)
+            keep = np.ones(len(new_groups), dtype=bool)
+            if algo.dynamic_sampling:
+                keep = dynamic_sampling_keep([r.reward for r in new_results], algo.group_size)
+            for i in np.flatnonzero(keep):
+                prompts.append(new_prompts[i])
+                groups.append(new_groups[i])
+                results += new_results[i * algo.group_size : (i + 1) * algo.group_size]
+            if not algo.dynamic_sampling or len(groups) >= algo.prompts_per_step or rounds >= algo.max_resample_rounds:
+                break
+            rounds += 1
+        # The batch must split into mini-batches x learners; dynamic sampling may leave a ragged count.
+        unit = self.cfg.algorithm.mini_batches * self.cfg.learner.num_learners
+        n = min(len(groups), algo.prompts_per_step)
+        while n and (n * algo.group_size) % unit:
+            n -= 1
+        for i, g in enumerate(groups[:n]):
+            for c in g:
+                c.prompt_index = i
+        return prompts[:n], groups[:n], results[: n * algo.group_size], rounds
+
+    def train_step(self) -> dict[str, Any]:
+        algo = self.cfg.algorithm
+        t0 = time.perf_counter()
+        prompts, groups, results, rounds = self._rollout()
+        t1 = time.perf_counter()
+        flat = [c for g in groups for c in g]
+        rewards = [r.reward for r in results]
+        m: dict[str, Any] = {"step": self.step + 1, "groups_kept": len(groups), "resample_rounds": rounds}
+        learner_metrics: dict[str, float] = {}
+        sync_gap = None
+        if groups:
+            adv, in_loss = shape_and_normalise(
+                algo, rewards, [len(c.token_ids) for c in flat], [c.truncated for c in flat], self.cfg.rollout.max_new_tokens
+            )
+            learner_metrics = self.learner.train_step(RolloutBatch.from_groups(prompts, groups, adv, in_loss))
+            t2 = time.perf_counter()
+            self.version += 1
+            sync_gap = self.sync(include_base=False)
+        else:
+            t2 = time.perf_counter()
+        t3 = time.perf_counter()
+        self.step += 1
+        tokens = sum(len(c.token_ids) for c in flat)
+        m.update(
+            reward_mean=float(np.mean(rewards)) if rewards else None,
+            accuracy=float(np.mean([r.correct for r in results])) if results else None,
+            response_len=tokens / max(len(flat), 1),
+            truncated_frac=float(np.mean([c.truncated for c in flat])) if flat else None,
+            reward_timeouts=sum(r.timed_out for r in results),
+            **{k: learner_metrics.get(k) for k in LEARNER_METRICS if k in learner_metrics},
+            probe_gap=sync_gap,
+            policy_version=self.version,
+            t_generate=round(t1 - t0, 4),  # rollout includes reward scoring of dynamic-sampling rounds
+            t_learn=round(t2 - t1, 4),
+            t_sync=round(t3 - t2, 4),
+            tokens_per_s=tokens / max(t1 - t0, 1e-9),
+            time=time.time(),
+        )
+        return m
+
+    # ---- evaluation and outputs ------------------------------------------------------------------------
+
+    def evaluate(self) -> None:
+        from rlvr.eval.runner import evaluate, write_eval
+
+        if not self.cfg.eval.benchmarks:
+            return
+        samples, summary = evaluate(
+            self.engines, self.tokenizer, self.cfg.eval.benchmarks, self.cfg.eval, self.cfg.data, self.rewards,
+            derived_seed(self.cfg.seed, "eval", self.step),
+        )
+        write_eval(self.storage.uri, self.step, samples, summary)
+        self.evals = [e for e in self.evals if e["step"] != self.step]
+        self.evals += [{"step": self.step, **row} for row in summary.to_pylist()]
+        buf = pa.BufferOutputStream()
+        pq.write_table(pa.Table.from_pylist(self.evals), buf)
+        self.storage.write_bytes("eval/summary.parquet", buf.getvalue().to_pybytes())
+        log.info("trial_eval step=%d %s", self.step, " ".join(f"{r['benchmark']}={r['avg_at_k']:.3f}" for r in summary.to_pylist()))
+
+    def _write_metrics(self) -> None:
+        self.storage.write_bytes("metrics.jsonl", "".join(json.dumps(m) + "\n" for m in self.metrics).encode())
+
+    def _write_progress(self, checkpoint: str | None = None) -> None:
+        last = self.metrics[-1] if self.metrics else {}
+        progress = {"step": self.step, "reward": last.get("reward_mean"), "steps": self.cfg.steps}
+        if checkpoint:
+            progress["checkpoint"] = checkpoint
+        elif (old := self.storage.read_json("progress.json")) and old.get("checkpoint"):
+            progress["checkpoint"] = old["checkpoint"]
+        self.storage.write_json("progress.json", progress)
+
+    def final(self) -> dict[str, Any]:
+        record = self.storage.read_json("record.json") or {}
+        recent = [m["reward_mean"] for m in self.metrics[-10:] if m.get("reward_mean") is not None]
+        out: dict[str, Any] = {
+            "steps_done": self.step,
+            "final_reward": float(np.mean(recent)) if recent else None,
+            "trainable_params": record.get("trainable_params"),
+            "trainable_pct": record.get("trainable_pct"),
+            "group": self.info.group,
+            "dropped_prompts": self.dropped_prompts,
+        }
+        last_step = max((e["step"] for e in self.evals), default=None)
+        for e in self.evals:
+            if e["step"] == last_step:
+                for key in ("avg_at_k", "pass_at_k", "k"):
+                    out[f"eval/{e['benchmark']}/{key}"] = e[key]
+        return out
+
+    # ---- the loop --------------------------------------------------------------------------------------
+
+    def run_loop(self) -> dict[str, Any]:
+        cfg = self.cfg
+        if self.step == 0 and cfg.eval.at_start and not any(e["step"] == 0 for e in self.evals):
+            self.evaluate()
+        while self.step < cfg.steps:
+            m = self.train_step()
+            self.metrics.append(m)
+            self._write_metrics()
+            log.info(
+                "trial_step step=%d reward=%.4f acc=%.4f len=%.1f t_gen=%.2f t_learn=%.2f t_sync=%.3f probe_gap=%s",
+                m["step"], m["reward_mean"] or 0.0, m["accuracy"] or 0.0, m["response_len"], m["t_generate"],
+                m["t_learn"], m["t_sync"], m["probe_gap"],
+            )
+            if cfg.eval.every_steps and self.step % cfg.eval.every_steps == 0 and self.step < cfg.steps:
+                self.evaluate()
+            if self.step % cfg.checkpoint.every_steps == 0 or self.step == cfg.steps or self.stop_requested:
+                self.checkpoint()
+            else:
+                self._write_progress()
+            if self.stop_requested and self.step < cfg.steps:
+                raise TrialPreempted(f"stopped at step {self.step} after a checkpoint; run the trial again to resume")
+        if not any(e["step"] == self.step for e in self.evals):
+            self.evaluate()
+        return self.final()
+
+
+ACTOR_FAILURES = (
+    ray.exceptions.RayActorError,
+    ray.exceptions.WorkerCrashedError,
+    ray.exceptions.ActorUnavailableError,
+    ray.exceptions.ObjectLostError,
+)

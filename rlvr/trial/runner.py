@@ -1,0 +1,51 @@
+"""``run_trial``: the contract the sweep scheduler, ``rlvr train`` and ray_jobs/trial.py share.
+
+It resumes from the newest checkpoint in ``trial_dir``; on SIGTERM it checkpoints and raises TrialPreempted;
+when one of its actors dies (engine, reward or learner) it rebuilds them all from the last checkpoint and
+goes on, up to ``max_actor_restarts`` times.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+from rlvr.config.schema import TrialConfig
+from rlvr.trial.controller import ACTOR_FAILURES, TrialController, TrialPreempted
+
+log = logging.getLogger("rlvr.trial")
+
+__all__ = ["run_trial", "TrialPreempted"]
+
+
+def run_trial(cfg: TrialConfig, trial_dir: str) -> dict:
+    """Run (or resume) one trial to its last step; returns its final metrics."""
+    import ray
+
+    if not ray.is_initialized():
+        from rlvr.trial.local_ray import init_local_ray
+
+        init_local_ray()
+    controller = TrialController(cfg, trial_dir)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, lambda *_: setattr(controller, "stop_requested", True))
+    restarts = 0
+    try:
+        while True:
+            try:
+                controller.start()
+                resumed = controller.restore()
+                log.info("trial_start dir=%s resumed_from=%s restarts=%d", trial_dir, resumed, restarts)
+                return controller.run_loop()
+            except ACTOR_FAILURES as err:
+                restarts += 1
+                if restarts > cfg.max_actor_restarts:
+                    raise
+                log.warning("trial_actor_failed restart=%d/%d error=%s", restarts, cfg.max_actor_restarts, type(err).__name__)
+                controller.stop()
+    finally:
+        controller.stop()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
