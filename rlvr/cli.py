@@ -134,7 +134,7 @@ def sweep(
     """Run a sweep on the current Ray cluster (local if none); re-running resumes it."""
     from rlvr.sweep.cli import sweep_command
 
-    sweep_command(config, overrides or [], dry_run=dry_run, wait=wait)
+    raise typer.Exit(sweep_command(config, overrides or [], dry_run=dry_run, wait=wait))
 
 
 @app.command()
@@ -142,7 +142,7 @@ def status(run: str = typer.Argument(..., help="Run directory or URI (<storage>/
     """Print the trial table of a run from its ledger."""
     from rlvr.sweep.cli import status_command
 
-    status_command(run)
+    raise typer.Exit(status_command(run))
 
 
 @app.command("eval")
@@ -188,3 +188,7 @@ def main() -> None:
     except ConfigError as e:
         typer.echo(f"error: {e}", err=True)
         sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

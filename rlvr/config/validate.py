@@ -8,14 +8,22 @@ from rlvr.config.schema import VLLM_LORA_RANKS, MethodConfig, SweepConfig, Trial
 BENCHMARKS = ("aime24", "aime25", "amc23", "math500", "minerva_math", "olympiadbench")
 
 
-def _method_problems(method: MethodConfig, rollout_engine: str, prefix: str) -> list[str]:
-    from rlvr.peft_methods.registry import check_method_config, method_names
+def _method_problems(cfg: TrialConfig, prefix: str) -> list[str]:
+    from rlvr.peft_methods.registry import check_method_config, method_info, method_names
 
+    method, learner = cfg.method, cfg.learner
+    where = f"{prefix}method"
     if method.name not in method_names():
-        return [f"{prefix}.name: {method.name!r} is not a known method; allowed: {', '.join(method_names())}"]
-    problems = [f"{prefix}.{p}" for p in check_method_config(method)]
-    if rollout_engine == "vllm" and method.rank is not None and method.rank > max(VLLM_LORA_RANKS):
-        problems.append(f"{prefix}.rank: {method.rank} exceeds vLLM's largest max_lora_rank {max(VLLM_LORA_RANKS)}")
+        return [f"{where}.name: {method.name!r} is not a known method; allowed: {', '.join(method_names())}"]
+    problems = [f"{where}.{p}" for p in check_method_config(method)]
+    if cfg.rollout.engine == "vllm" and method.rank is not None and method.rank > max(VLLM_LORA_RANKS):
+        problems.append(f"{where}.rank: {method.rank} exceeds vLLM's largest max_lora_rank {max(VLLM_LORA_RANKS)}")
+    stages = method_info(method.name).zero_stages
+    if learner.backend == "deepspeed" and learner.zero_stage not in stages:
+        allowed = f"zero_stage {', '.join(map(str, stages))} or backend torch" if stages else "backend torch"
+        problems.append(
+            f"{prefix}learner.zero_stage: {learner.zero_stage} does not train {method.name} under DeepSpeed; use {allowed}"
+        )
     return problems
 
 
@@ -23,7 +31,11 @@ def trial_problems(cfg: TrialConfig, prefix: str = "") -> list[str]:
     """Every cross-field problem of a trial config, each as 'field.path: value and what is allowed'."""
     p: list[str] = []
     algo, roll, learner = cfg.algorithm, cfg.rollout, cfg.learner
-    p += _method_problems(cfg.method, roll.engine, f"{prefix}method")
+    p += _method_problems(cfg, prefix)
+    if learner.backend == "deepspeed" and learner.zero_stage == 3:
+        p.append(f"{prefix}learner.zero_stage: 3 is not supported (export and checkpoints read whole parameters on rank 0); use 2")
+    if learner.backend == "deepspeed" and learner.zero_stage == 0 and cfg.model.dtype != "float32":
+        p.append(f"{prefix}learner.zero_stage: 0 with dtype {cfg.model.dtype} wraps the optimizer in DeepSpeed's fp16 optimizer; use zero_stage 1 or 2")
     if algo.loss == "dr_grpo" and algo.scale_rewards:
         p.append(f"{prefix}algorithm.scale_rewards: true is not allowed with loss dr_grpo (Dr.GRPO drops the std scaling); set it to false")
     if algo.clip_eps_high < algo.clip_eps_low:

@@ -55,6 +55,16 @@ class MethodSpec:
     def route(self) -> Route:
         return route_for(self)
 
+    @property
+    def zero_stages(self) -> tuple[int, ...]:
+        """DeepSpeed ZeRO stages the method trains under (measured): AdaLoRA's update_and_allocate reads
+        p.grad, which DeepSpeed clears inside its step; LoRA-FA's optimizer needs unflattened parameters."""
+        if self.lora_form == "adalora":
+            return ()
+        if self.optimizer == "lorafa":
+            return (0,)
+        return (0, 1, 2)
+
 
 def route_for(spec: MethodSpec) -> Route:
     """The one place deciding how an engine is fed: plain LoRA ships as is, other LoRAs convert, the rest merge."""
@@ -139,7 +149,8 @@ def method_spec(name: str) -> MethodSpec:
 def method_info(name: str) -> MethodInfo:
     s = method_spec(name)
     return MethodInfo(name=s.name, group=s.group, route=s.route, has_rank=s.has_rank,
-                      options=s.options | frozenset(s.policy_options), description=s.description)
+                      options=s.options | frozenset(s.policy_options), description=s.description,
+                      zero_stages=s.zero_stages)
 
 
 def check_method_config(cfg: MethodConfig) -> list[str]:
