@@ -16,19 +16,13 @@ _COUNT_STEPS = 1000  # AdaLoRA needs a schedule length; it does not change the p
 
 
 def _empty_model(model_cfg: ModelConfig):
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
-
     if model_cfg.tiny is not None:
         from rlvr.models.tiny import build_model
 
         return build_model(model_cfg.tiny)
-    if model_cfg.architecture is None:
-        raise ValueError(f"model {model_cfg.name!r}: methods_table needs `tiny` or `architecture` set (no weights are loaded)")
-    arch = model_cfg.architecture.model_dump()
-    config = AutoConfig.for_model(arch.pop("model_type"), **arch)
-    with torch.device("meta"):
-        return AutoModelForCausalLM.from_config(config)
+    from rlvr.models.loading import meta_model
+
+    return meta_model(model_cfg)
 
 
 def methods_table(model_cfg: ModelConfig, preset: str, methods: list[str] | None = None) -> list[dict[str, Any]]:

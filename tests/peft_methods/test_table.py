@@ -44,5 +44,5 @@ def test_unknown_preset_is_named():
 
 
 def test_hub_model_without_architecture_is_refused():
-    with pytest.raises(ValueError, match="needs `tiny` or `architecture`"):
+    with pytest.raises(ValueError, match="set model.tiny or model.architecture"):
         methods_table(ModelConfig(name="some/model"), "paper", ["lora"])
