@@ -58,7 +58,8 @@ def _row(spec: TrialSpec, record: dict[str, Any]) -> dict[str, Any]:
 def results_table(specs: list[TrialSpec], records: dict[str, dict[str, Any]]) -> pa.Table:
     rows = [_row(s, records[s.trial_id]) for s in specs if s.trial_id in records]
     extra = sorted({k for r in rows for k in r} - set(FIXED) - {"eval/average/avg_at_k"})
-    evals = [k for k in extra if k.startswith("eval/")] + ["eval/average/avg_at_k"]
+    average = ["eval/average/avg_at_k"] + [k for k in extra if k.startswith("eval/average/")]
+    evals = [k for k in extra if k.startswith("eval/") and k not in average] + average
     axes = [k for k in extra if not k.startswith("eval/")]
     columns = list(FIXED) + evals + axes
     return pa.Table.from_pylist([{c: r.get(c) for c in columns} for r in rows])

@@ -13,6 +13,7 @@ and marks the trials pending. Running the same sweep again resumes them; done tr
 from __future__ import annotations
 
 import logging
+import re
 import signal
 import threading
 import time
@@ -32,6 +33,7 @@ from rlvr.sweep.storage import RunStorage
 log = logging.getLogger("rlvr.sweep")
 
 TrialFn = Callable[[TrialConfig, str], dict]
+MAX_ERROR_CHARS = 500
 PLACE_WAIT_S = 0.1  # long enough for a group that fits to be placed, short enough not to stall the poll loop
 
 
@@ -57,9 +59,10 @@ def _is_preemption(err: BaseException) -> bool:
 
 
 def _describe(err: BaseException) -> str:
-    if isinstance(err, ray.exceptions.RayTaskError):
-        return f"{type(err.cause).__name__}: {err.cause}"
-    return f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"
+    """One line for the ledger and the table (the traceback is in the job log): type and first line of the cause."""
+    cause = err.cause if isinstance(err, ray.exceptions.RayTaskError) and err.cause is not None else err
+    lines = [ln.strip() for ln in re.sub(r"\x1b\[[0-9;]*m", "", str(cause)).splitlines() if ln.strip()]
+    return f"{type(cause).__name__}: {lines[0] if lines else ''}"[:MAX_ERROR_CHARS]
 
 
 @dataclass

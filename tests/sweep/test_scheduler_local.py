@@ -1,5 +1,6 @@
 """The scheduler on a one-node local Ray: retries from checkpoints, the attempt limit, concurrency, and a
-graceful stop (SIGTERM to the controller) followed by a resume that re-runs nothing already done."""
+graceful stop (SIGTERM to the controller) followed by a resume that re-runs nothing already done, with the
+smoke trial and once with the real trial."""
 
 import functools
 import os
@@ -10,6 +11,7 @@ import time
 import pytest
 import ray
 
+from rlvr.config.loader import load_sweep
 from rlvr.config.schema import CheckpointConfig, SweepConfig, TrialConfig
 from rlvr.sweep.controller import ledger_records, run_sweep
 from rlvr.sweep.smoke import smoke_trial
@@ -92,3 +94,40 @@ def test_sigterm_checkpoints_running_trials_and_rerun_resumes_without_redoing_do
             assert r["attempts"] == after_stop[tid]["attempts"]
     for r in stopped:
         assert records[r["trial_id"]]["history"][-1]["start_step"] > 0, "a stopped trial restarted from scratch"
+
+
+def test_real_trial_stops_on_sigterm_and_resumes_into_a_results_row(tmp_path):
+    """The sweep drives rlvr.trial.runner.run_trial (tiny model, vLLM-CPU): the controller's SIGTERM reaches the
+    trial as its own SIGTERM, it checkpoints, and the next run resumes it and fills its results.parquet row."""
+    sweep = tmp_path / "real.yaml"
+    sweep.write_text(
+        "name: real\nbase: demo-cpu\nmethods: [{from: uniform/lora, rank: 8, alpha: 16}]\n"
+        f"storage: {tmp_path}\n"
+    )
+    overrides = ["base.steps=8", "base.checkpoint.every_steps=1", "base.algorithm.prompts_per_step=4",
+                 "base.algorithm.group_size=4", "base.rollout.kv_cache_gib=1",
+                 'base.eval.benchmarks=[{name: "synthetic:addition", k: 2, limit: 8}]']
+    cfg = load_sweep(str(sweep), overrides)
+
+    def stop_after_a_checkpoint():
+        while True:
+            records = ledger_records(cfg).values() if os.path.isdir(tmp_path / "real" / "ledger") else []
+            if any(r["status"] == "running" and r["last_checkpoint"] for r in records):
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=stop_after_a_checkpoint, daemon=True)
+    watcher.start()
+    run_sweep(cfg)
+    watcher.join()
+    [stopped] = ledger_records(cfg).values()
+    assert stopped["status"] == "pending" and stopped["history"][-1]["outcome"] == "stopped", stopped
+
+    [row] = run_sweep(cfg).to_pylist()
+    [rec] = ledger_records(cfg).values()
+    assert [h["outcome"] for h in rec["history"]] == ["stopped", "done"]
+    assert rec["history"][1]["start_step"] >= 1
+    assert row["status"] == "done" and row["steps_done"] == 8 and row["group"] == "baseline"
+    assert row["trainable_params"] > 0 and row["eval/synthetic:addition/k"] == 2
+    assert 0 <= row["eval/average/avg_at_k"] <= 1
