@@ -93,8 +93,25 @@ def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def set_dotted(data: dict[str, Any], dotted: str, value: Any, where: str, merge: bool = True) -> None:
+    """Set ``a.b.c`` in a raw mapping, creating sections on the way; with ``merge`` a mapping value merges into
+    the section it names instead of replacing it."""
+    keys = dotted.split(".")
+    node = data
+    for depth, k in enumerate(keys[:-1]):
+        child = node.get(k)
+        if child is None:
+            child = node[k] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"{where}: {'.'.join(keys[: depth + 1])} is a {type(child).__name__}, not a section")
+        node = child
+    old = node.get(keys[-1])
+    node[keys[-1]] = deep_merge(old, value) if merge and isinstance(value, dict) and isinstance(old, dict) else value
+
+
 def apply_overrides(data: dict[str, Any], overrides: list[str], where: str = "command line") -> dict[str, Any]:
-    """Apply ``a.b.c=value`` strings (value parsed as YAML) to a raw config mapping."""
+    """Apply ``a.b.c=value`` strings (value parsed as YAML) to a raw config mapping. A section named by
+    reference (``method=uniform/dora``) replaces the section; other values set or merge."""
     for item in overrides:
         dotted, sep, raw = item.partition("=")
         if not sep or not dotted:
@@ -103,19 +120,11 @@ def apply_overrides(data: dict[str, Any], overrides: list[str], where: str = "co
             value = yaml.safe_load(raw)
         except yaml.YAMLError:
             value = raw
-        keys = dotted.split(".")
-        node = data
-        for depth, k in enumerate(keys[:-1]):
-            child = node.get(k)
-            if child is None:
-                child = node[k] = {}
-            if not isinstance(child, dict):
-                path = ".".join(keys[: depth + 1])
-                raise ConfigError(f"{where}: override {item!r}: {path} is a {type(child).__name__}, not a section")
-            node = child
-        last = keys[-1]
-        section_dir = SECTION_DIRS.get(last)
-        node[last] = _compose(value, where, last) if section_dir else value
+        last = dotted.rsplit(".", 1)[-1]
+        reference = last in SECTION_DIRS and isinstance(value, str)
+        if last in SECTION_DIRS:
+            value = _compose(value, where, last)
+        set_dotted(data, dotted, value, f"{where}: override {item!r}", merge=not reference)
     return data
 
 

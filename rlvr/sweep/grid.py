@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from rlvr.config.loader import ConfigError, build, deep_merge
+from rlvr.config.loader import ConfigError, build, set_dotted
 from rlvr.config.schema import SweepConfig, TrialConfig
 
 # Fields that label a trial or place it, but do not change what it computes.
@@ -35,22 +35,6 @@ def trial_id(cfg: TrialConfig) -> str:
     data = cfg.model_dump(mode="json", exclude=set(UNHASHED_FIELDS))
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
-
-
-def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
-    """Set ``a.b.c`` in a raw mapping; a mapping value merges into the section it names."""
-    keys = dotted.split(".")
-    node = data
-    for depth, k in enumerate(keys[:-1]):
-        child = node.get(k)
-        if child is None:
-            child = node[k] = {}
-        if not isinstance(child, dict):
-            raise ConfigError(f"grid.{dotted}: {'.'.join(keys[: depth + 1])} is a value, not a section of the trial config")
-        node = child
-    last = keys[-1]
-    old = node.get(last)
-    node[last] = deep_merge(old, value) if isinstance(value, dict) and isinstance(old, dict) else value
 
 
 def _short_keys(keys: list[str]) -> dict[str, str]:
@@ -92,7 +76,7 @@ def expand(cfg: SweepConfig) -> list[TrialSpec]:
         data = dict(base, model=model.model_dump(mode="json"), method=method.model_dump(mode="json"), seed=seed)
         axes = tuple(zip(keys, combo))
         for key, value in axes:
-            _set_dotted(data, key, value)
+            set_dotted(data, key, value, f"grid.{key}")
         where = f"sweep trial (models[{mi}], methods[{ki}], seed {seed}" + "".join(f", {k}={_show(v)}" for k, v in axes) + ")"
         trial = build(TrialConfig, data, where)
         label = _label(trial, axes, short)

@@ -60,7 +60,7 @@ def test_identical_trials_are_rejected_naming_the_entry():
 def test_unknown_grid_field_is_an_error_naming_its_path():
     with pytest.raises(ConfigError, match=r"algorithm\.lrr"):
         expand(_sweep(grid={"algorithm.lrr": [1e-5]}))
-    with pytest.raises(ConfigError, match=r"grid\.seed\.x: seed is a value"):
+    with pytest.raises(ConfigError, match=r"grid\.seed\.x: seed is a int, not a section"):
         expand(_sweep(grid={"seed.x": [1]}))
     with pytest.raises(ConfigError, match=r"grid\.algorithm\.lr: expected a non-empty list"):
         expand(_sweep(grid={"algorithm.lr": []}))
