@@ -1,0 +1,95 @@
+"""Small trial configs and readers of a trial directory, shared by the trial tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+from rlvr.config.loader import load_trial
+from rlvr.config.schema import TrialConfig
+
+# demo-cpu on the pretrained tiny base (configs/models/tiny.yaml, cached under ~/.cache/rlvr), cut to a few
+# seconds a step: no evaluation, 4 prompts x 4 samples, answers fit in 12 tokens ("\boxed{123}" + EOS).
+# The base solves 2-digit addition greedily; at temperature 2 it is right ~40% of the time, so groups
+# have mixed rewards and every step changes the weights.
+SMALL = [
+    "steps=4",
+    "eval.benchmarks=[]",
+    "algorithm.prompts_per_step=4",
+    "algorithm.group_size=4",
+    "rollout.max_new_tokens=12",
+    "rollout.temperature=2.0",
+    "method.rank=8",
+    "method.alpha=16",
+    "data.num_synthetic=2000",
+    "learner.micro_batch_size=16",
+    "checkpoint.every_steps=2",
+    "checkpoint.keep_last=10",
+]
+
+
+def small_trial(*overrides: str) -> TrialConfig:
+    """The demo-cpu trial made small; later overrides win."""
+    return load_trial("demo-cpu", [*SMALL, *overrides])
+
+
+def read_metrics(trial_dir: str | Path) -> list[dict]:
+    return [json.loads(line) for line in (Path(trial_dir) / "metrics.jsonl").read_text().splitlines()]
+
+
+def read_trainable(trial_dir: str | Path, step: int) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(Path(trial_dir) / "checkpoints" / f"step_{step:06d}" / "trainable.safetensors"))
+
+
+def max_weight_gap(a: dict, b: dict) -> float:
+    assert a.keys() == b.keys()
+    return max(float((a[k].double() - b[k].double()).abs().max()) for k in a)
+
+
+def progress_step(trial_dir: str | Path) -> int:
+    try:
+        return json.loads((Path(trial_dir) / "progress.json").read_text())["step"]
+    except (FileNotFoundError, json.JSONDecodeError, KeyError):
+        return -1  # not written yet, or caught mid-write
+
+
+def when_step(trial_dir: str | Path, step: int, action, timeout_s: float = 600) -> threading.Thread:
+    """Run ``action()`` in a background thread once the trial's progress.json reaches ``step``."""
+
+    def watch():
+        deadline = time.monotonic() + timeout_s
+        while progress_step(trial_dir) < step:
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.05)
+        action()
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def sigterm_self() -> None:
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def actor_pids(class_name: str) -> list[int]:
+    """Pids of this test process's own Ray workers hosting ``class_name`` actors (Ray titles them ray::Class)."""
+    title = f"ray::{class_name}"
+    pids = []
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            cmd = proc.cmdline()
+        except psutil.Error:
+            continue
+        if cmd and (cmd[0] == title or cmd[0].startswith(title + ".")):
+            pids.append(proc.pid)
+    return pids
