@@ -12,6 +12,7 @@ from pathlib import Path
 
 from rlvr.config.schema import ModelConfig, RolloutConfig
 from rlvr.rollout.types import Completion, SamplingSpec
+from rlvr.rollout.vllm_cpu_lora import install_single_adapter_fast_path
 from rlvr.rollout.vllm_worker_ops import apply_policy, checkpoint_files
 from rlvr.sync.servable import check_servable, served_lora_rank
 from rlvr.sync.update import PolicyUpdate
@@ -49,6 +50,7 @@ class VLLMEngine:
                          "tensor_parallel_size": max(1, model_cfg.gpus_per_engine)}
         else:
             _cpu_engine_env(rollout_cfg)
+            install_single_adapter_fast_path()
             # Seeded requests crash vLLM-CPU when a prefill is chunked ("CPU Generator does not use offset"):
             # a token budget that fits every running sequence's whole prompt keeps prefills in one piece.
             max_seqs = 256

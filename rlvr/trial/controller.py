@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import time
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,7 @@ from rlvr.trial.checkpoint import Checkpointer
 
 log = logging.getLogger("rlvr.trial")
 
+STEP_PHASES = ("t_generate", "t_reward", "t_learn", "t_sync", "t_export", "t_load", "t_probe")
 LEARNER_METRICS = ("loss", "clip_frac", "entropy", "approx_kl", "kl", "grad_norm", "lr", "tis_weight_mean")
 
 
@@ -60,6 +62,7 @@ class TrialController:
         self.probe = probe_sequence(self.tokenizer, cfg.rollout.probe_tokens) if cfg.rollout.probe_tokens else None
         self.stop_requested = False
         self.actors_up = False
+        self.timings: dict[str, float] = {}  # seconds per phase of the current step (metrics t_*)
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -122,13 +125,25 @@ class TrialController:
 
     # ---- one step --------------------------------------------------------------------------------------
 
+    @contextmanager
+    def _timed(self, phase: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[phase] = self.timings.get(phase, 0.0) + time.perf_counter() - start
+
     def sync(self, include_base: bool) -> float:
         """Push the learner's policy to every engine, then prove they serve it (the post-sync probe)."""
-        self.engines.load_policy(self.learner.export(self.version, include_base))
+        with self._timed("t_export"):
+            update = self.learner.export(self.version, include_base)
+        with self._timed("t_load"):
+            self.engines.load_policy(update)
         if self.probe is None:
             return 0.0
-        want = self.learner.logprobs(*self.probe)
-        return max(check_sync(got, want, self.cfg.rollout.probe_tolerance, self.version) for got in self.engines.score(*self.probe))
+        with self._timed("t_probe"):
+            want = self.learner.logprobs(*self.probe)
+            return max(check_sync(got, want, self.cfg.rollout.probe_tolerance, self.version) for got in self.engines.score(*self.probe))
 
     def _draw_prompts(self, n: int) -> tuple[list[list[int]], list[dict]]:
         """``n`` prompts no longer than data.max_prompt_tokens; longer ones are dropped and counted."""
@@ -158,9 +173,11 @@ class TrialController:
                 n=algo.group_size, temperature=roll.temperature, top_p=roll.top_p, max_new_tokens=roll.max_new_tokens,
                 seed=derived_seed(self.cfg.seed, "rollout", self.step, rounds),
             )
-            new_groups = self.engines.generate(new_prompts, spec)
+            with self._timed("t_generate"):
+                new_groups = self.engines.generate(new_prompts, spec)
             items = [RewardItem(c.text, row["answer"], c.truncated) for row, g in zip(rows, new_groups) for c in g]
-            new_results = self.rewards.score(items)
+            with self._timed("t_reward"):
+                new_results = self.rewards.score(items)
             keep = np.ones(len(new_groups), dtype=bool)
             if algo.dynamic_sampling:
                 keep = dynamic_sampling_keep([r.reward for r in new_results], algo.group_size)
@@ -183,9 +200,9 @@ class TrialController:
 
     def train_step(self) -> dict[str, Any]:
         algo = self.cfg.algorithm
+        self.timings = {}
         t0 = time.perf_counter()
         prompts, groups, results, rounds = self._rollout()
-        t1 = time.perf_counter()
         flat = [c for g in groups for c in g]
         rewards = [r.reward for r in results]
         m: dict[str, Any] = {"step": self.step + 1, "groups_kept": len(groups), "resample_rounds": rounds}
@@ -195,13 +212,11 @@ class TrialController:
             adv, in_loss = shape_and_normalise(
                 algo, rewards, [len(c.token_ids) for c in flat], [c.truncated for c in flat], self.cfg.rollout.max_new_tokens
             )
-            learner_metrics = self.learner.train_step(RolloutBatch.from_groups(prompts, groups, adv, in_loss))
-            t2 = time.perf_counter()
+            with self._timed("t_learn"):
+                learner_metrics = self.learner.train_step(RolloutBatch.from_groups(prompts, groups, adv, in_loss))
             self.version += 1
-            sync_gap = self.sync(include_base=False)
-        else:
-            t2 = time.perf_counter()
-        t3 = time.perf_counter()
+            with self._timed("t_sync"):
+                sync_gap = self.sync(include_base=False)
         self.step += 1
         tokens = sum(len(c.token_ids) for c in flat)
         m.update(
@@ -213,10 +228,10 @@ class TrialController:
             **{k: learner_metrics.get(k) for k in LEARNER_METRICS if k in learner_metrics},
             probe_gap=sync_gap,
             policy_version=self.version,
-            t_generate=round(t1 - t0, 4),  # rollout includes reward scoring of dynamic-sampling rounds
-            t_learn=round(t2 - t1, 4),
-            t_sync=round(t3 - t2, 4),
-            tokens_per_s=tokens / max(t1 - t0, 1e-9),
+            # generate and reward sum over dynamic-sampling rounds; sync = export + load + probe
+            **{k: round(self.timings.get(k, 0.0), 4) for k in STEP_PHASES},
+            t_step=round(time.perf_counter() - t0, 4),
+            tokens_per_s=tokens / max(self.timings.get("t_generate", 0.0), 1e-9),
             time=time.time(),
         )
         return m
@@ -281,9 +296,10 @@ class TrialController:
             self.metrics.append(m)
             self._write_metrics()
             log.info(
-                "trial_step step=%d reward=%.4f acc=%.4f len=%.1f t_gen=%.2f t_learn=%.2f t_sync=%.3f probe_gap=%s",
+                "trial_step step=%d reward=%.4f acc=%.4f len=%.1f t_gen=%.2f t_reward=%.2f t_learn=%.2f t_sync=%.3f "
+                "probe_gap=%s",
                 m["step"], m["reward_mean"] or 0.0, m["accuracy"] or 0.0, m["response_len"], m["t_generate"],
-                m["t_learn"], m["t_sync"], m["probe_gap"],
+                m["t_reward"], m["t_learn"], m["t_sync"], m["probe_gap"],
             )
             if cfg.eval.every_steps and self.step % cfg.eval.every_steps == 0 and self.step < cfg.steps:
                 self.evaluate()
