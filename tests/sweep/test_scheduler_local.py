@@ -3,6 +3,7 @@ graceful stop (SIGTERM to the controller) followed by a resume that re-runs noth
 smoke trial and once with the real trial."""
 
 import functools
+import json
 import os
 import signal
 import threading
@@ -32,6 +33,14 @@ def _sweep(tmp_path, name, seeds, steps=12, **kw) -> SweepConfig:
     return SweepConfig(name=name, storage=str(tmp_path), seeds=seeds, base=base, **kw)
 
 
+def _autoscaler_request() -> list:
+    from ray._private.ray_constants import AUTOSCALER_RESOURCE_REQUEST_CHANNEL  # where request_resources writes (v1)
+    from ray.experimental.internal_kv import _internal_kv_get
+
+    raw = _internal_kv_get(AUTOSCALER_RESOURCE_REQUEST_CHANNEL)
+    return json.loads(raw) if raw else []
+
+
 def _overlap(records) -> int:
     """Most attempts that ran at the same moment."""
     events = sorted(e for r in records.values() for h in r["history"] for e in ((h["started_at"], 1), (h["ended_at"], -1)))
@@ -44,7 +53,20 @@ def _overlap(records) -> int:
 
 def test_failed_attempts_resume_from_checkpoint_within_max_concurrent(tmp_path):
     cfg = _sweep(tmp_path, "retry", seeds=[1, 2, 3], max_attempts=2, max_concurrent=2, autoscale=True)
+    requested, done = [], threading.Event()
+
+    def sample_autoscaler_requests():
+        while not done.is_set():
+            requested.append(_autoscaler_request())
+            time.sleep(0.1)
+
+    sampler = threading.Thread(target=sample_autoscaler_requests, daemon=True)
+    sampler.start()
     table = run_sweep(cfg, trial_fn=functools.partial(smoke_trial, step_s=0.02, fail_at=6))
+    done.set()
+    sampler.join()
+    assert max(len(r) for r in requested) == 3 * 4, "pending and running trials' bundles were not requested"
+    assert _autoscaler_request() == [], "the autoscaler request was not released"
     records = ledger_records(cfg)
     assert table.column("status").to_pylist() == ["done"] * 3
     for r in records.values():
