@@ -17,7 +17,7 @@ import re
 import signal
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import ray
@@ -71,7 +71,6 @@ class _Attempt:
     pg: PlacementGroup
     ready: ray.ObjectRef
     task: ray.ObjectRef | None = None
-    progress_seen: dict = field(default_factory=dict)
 
 
 class SweepScheduler:

@@ -21,7 +21,8 @@ from rlvr.sweep.storage import RunStorage
 
 
 class TrialPreempted(RuntimeError):
-    """Stopped on request after writing a checkpoint; the scheduler resumes it later."""
+    """Stopped on request after writing a checkpoint. Not rlvr.trial's class, whose import pulls in the whole
+    training stack; the scheduler recognises either by name."""
 
 
 def _checkpoint(storage: RunStorage, applied: list[int]) -> str:
