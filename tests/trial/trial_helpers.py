@@ -18,8 +18,9 @@ from rlvr.config.schema import TrialConfig
 # seconds a step: no evaluation, 4 prompts x 4 samples, answers fit in 12 tokens ("\boxed{123}" + EOS).
 # The base solves 2-digit addition greedily; at temperature 2 it is right ~40% of the time, so groups
 # have mixed rewards and every step changes the weights.
+STEPS = 4
 SMALL = [
-    "steps=4",
+    f"steps={STEPS}",
     "eval.benchmarks=[]",
     "algorithm.prompts_per_step=4",
     "algorithm.group_size=4",
@@ -34,9 +35,20 @@ SMALL = [
 ]
 
 
+COMPARED = ("step", "reward_mean", "accuracy", "loss", "grad_norm", "response_len", "policy_version")
+
+
 def small_trial(*overrides: str) -> TrialConfig:
     """The demo-cpu trial made small; later overrides win."""
     return load_trial("demo-cpu", [*SMALL, *overrides])
+
+
+def assert_same_run(trial_dir: str | Path, reference: str | Path) -> None:
+    """Same per-step metrics, no step lost or repeated, and the same final trainable weights (within 1e-6)."""
+    got, want = read_metrics(trial_dir), read_metrics(reference)
+    assert [m["step"] for m in got] == list(range(1, STEPS + 1))
+    assert [{k: m.get(k) for k in COMPARED} for m in got] == [{k: m.get(k) for k in COMPARED} for m in want]
+    assert max_weight_gap(read_trainable(trial_dir, STEPS), read_trainable(reference, STEPS)) <= 1e-6
 
 
 def read_metrics(trial_dir: str | Path) -> list[dict]:
