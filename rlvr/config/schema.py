@@ -33,10 +33,14 @@ class TinyModelConfig(Section):
     num_kv_heads: int = Field(2, gt=0, description="Key/value heads (grouped-query attention).")
     max_position_embeddings: int = Field(512, gt=0, description="Longest sequence the model accepts.")
     pretrain_task: str = Field("addition", description="Synthetic task the base is pretrained on (rlvr.data.synthetic).")
-    pretrain_levels: list[int] = Field([1, 2], description="Difficulty levels mixed into pretraining.")
+    pretrain_levels: list[int] = Field([1], description="Difficulty levels mixed into pretraining.")
     pretrain_steps: int = Field(1500, ge=0, description="Supervised steps; 0 keeps random weights.")
     pretrain_batch_size: int = Field(64, gt=0, description="Sequences per pretraining step.")
     pretrain_lr: float = Field(3e-3, gt=0, description="Peak learning rate of pretraining (cosine decay).")
+    pretrain_target_accuracy: float | None = Field(
+        0.4, gt=0, le=1, description="Stop once greedy accuracy on held-out problems reaches this (None: run all steps)."
+    )
+    pretrain_eval_every: int = Field(50, gt=0, description="Steps between the held-out checks of pretrain_target_accuracy.")
     seed: int = Field(0, description="Seed of initialisation and pretraining data.")
 
 

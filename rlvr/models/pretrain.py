@@ -23,7 +23,7 @@ from rlvr.models.tiny import EOS, build_model, build_tokenizer, save_tiny
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1  # bump when the tokenizer, the prompt format or the training loop changes
+CACHE_VERSION = 2  # bump when the tokenizer, the prompt format or the training loop changes
 _BOXED = re.compile(r"\\boxed\{([^{}]*)\}")
 
 
@@ -92,6 +92,8 @@ def pretrain(cfg: TinyModelConfig, out: Path, eval_problems: int = 256) -> dict:
     model = build_model(cfg)
     train = generate(cfg.pretrain_task, cfg.pretrain_levels, cfg.pretrain_steps * cfg.pretrain_batch_size, cfg.seed)
     test = generate(cfg.pretrain_task, cfg.pretrain_levels[:1], eval_problems, cfg.seed, split="test")
+    # The stopping check uses other held-out problems than the reported accuracy.
+    check = generate(cfg.pretrain_task, cfg.pretrain_levels[:1], 128, cfg.seed + 1, split="test")
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.pretrain_lr, weight_decay=0.01)
     warmup = max(1, cfg.pretrain_steps // 20)
 
@@ -102,8 +104,13 @@ def pretrain(cfg: TinyModelConfig, out: Path, eval_problems: int = 256) -> dict:
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
     model.train()
-    start, loss_value = time.time(), float("nan")
+    start, loss_value, steps_done = time.time(), float("nan"), 0
     for step in range(cfg.pretrain_steps):
+        if cfg.pretrain_target_accuracy and step and step % cfg.pretrain_eval_every == 0:
+            reached = greedy_accuracy(model, tokenizer, check)
+            log.info("pretrain step %d check accuracy %.3f", step, reached)
+            if reached >= cfg.pretrain_target_accuracy:
+                break
         chunk = train[step * cfg.pretrain_batch_size : (step + 1) * cfg.pretrain_batch_size]
         ids, labels, mask = _batch(tokenizer, chunk)
         loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
@@ -113,11 +120,13 @@ def pretrain(cfg: TinyModelConfig, out: Path, eval_problems: int = 256) -> dict:
         opt.step()
         sched.step()
         loss_value = loss.item()
+        steps_done = step + 1
         if step % 200 == 0:
             log.info("pretrain step %d loss %.4f", step, loss_value)
     train_s = time.time() - start
     accuracy = greedy_accuracy(model, tokenizer, test)
     stats = {
+        "steps": steps_done,
         "train_seconds": round(train_s, 1),
         "final_loss": round(loss_value, 4),
         "heldout_accuracy": accuracy,
