@@ -240,5 +240,4 @@ class SweepConfig(Section):
     max_concurrent: int | None = Field(None, ge=1, description="Trials running at once; None fits the cluster.")
     max_attempts: int = Field(3, ge=1, description="Attempts per trial before it is marked failed.")
     cpus_per_trial: float = Field(1.0, gt=0, description="CPUs of a trial's controller bundle.")
-    share_engines: bool = Field(False, description="Trials on the same base model share vLLM engines (multi-LoRA).")
     autoscale: bool = Field(False, description="Ask the Ray autoscaler for pending trials' bundles.")
