@@ -146,7 +146,15 @@ def ensure_tiny(cfg: TinyModelConfig) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    stats = pretrain(cfg, tmp)
+    import torch
+
+    # One thread: the model is too small to gain from more, and on a busy machine OpenMP threads thrash.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        stats = pretrain(cfg, tmp)
+    finally:
+        torch.set_num_threads(threads)
     try:
         tmp.rename(path)
     except OSError:  # another process finished the same model first: theirs is identical
