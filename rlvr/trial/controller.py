@@ -35,6 +35,7 @@ from rlvr.sweep.storage import RunStorage
 from rlvr.sync.probe import check_sync, probe_sequence
 from rlvr.trial.actors import EngineSet, RewardSet
 from rlvr.trial.checkpoint import Checkpointer
+from rlvr.trial.sinks import MetricSinks
 
 log = logging.getLogger("rlvr.trial")
 
@@ -83,13 +84,14 @@ class TrialController:
             cfg, self.model_path, placement=get_current_placement_group(), bundle_offset=1 + cfg.rollout.num_engines
         )
         self.rewards = RewardSet(cfg)
+        self.sinks = MetricSinks(cfg.logging, self.storage.uri, cfg.name, cfg.model_dump(mode="json"))
         self.actors_up = True
         self.storage.write_bytes("config.yaml", dump(cfg).encode())
         self.storage.write_json("record.json", self.learner.record())
 
     def stop(self) -> None:
         if self.actors_up:
-            for group in (self.engines, self.learner, self.rewards):
+            for group in (self.engines, self.learner, self.rewards, self.sinks):
                 group.close()
         self.actors_up = False
 
@@ -253,7 +255,9 @@ class TrialController:
         buf = pa.BufferOutputStream()
         pq.write_table(pa.Table.from_pylist(self.evals), buf)
         self.storage.write_bytes("eval/summary.parquet", buf.getvalue().to_pybytes())
-        log.info("trial_eval step=%d %s", self.step, " ".join(f"{r['benchmark']}={r['avg_at_k']:.3f}" for r in summary.to_pylist()))
+        rows = summary.to_pylist()
+        self.sinks.log({f"eval/{r['benchmark']}/{k}": r[k] for r in rows for k in ("avg_at_k", "pass_at_k")}, self.step)
+        log.info("trial_eval step=%d %s", self.step, " ".join(f"{r['benchmark']}={r['avg_at_k']:.3f}" for r in rows))
 
     def _write_metrics(self) -> None:
         self.storage.write_bytes("metrics.jsonl", "".join(json.dumps(m) + "\n" for m in self.metrics).encode())
@@ -295,6 +299,7 @@ class TrialController:
             m = self.train_step()
             self.metrics.append(m)
             self._write_metrics()
+            self.sinks.log(m, self.step)
             log.info(
                 "trial_step step=%d reward=%.4f acc=%.4f len=%.1f t_gen=%.2f t_reward=%.2f t_learn=%.2f t_sync=%.3f "
                 "probe_gap=%s",
