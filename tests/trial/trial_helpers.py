@@ -16,7 +16,7 @@ from rlvr.config.schema import TrialConfig
 
 # demo-cpu on the pretrained tiny base (configs/models/tiny.yaml, cached under ~/.cache/rlvr), cut to a few
 # seconds a step: no evaluation, 4 prompts x 4 samples, answers fit in 12 tokens ("\boxed{123}" + EOS).
-# The base solves 2-digit addition greedily; at temperature 2 it is right ~40% of the time, so groups
+# The base is right on ~45% of held-out problems greedily and ~30% when sampled at temperature 1, so groups
 # have mixed rewards and every step changes the weights.
 STEPS = 4
 SMALL = [
@@ -25,7 +25,6 @@ SMALL = [
     "algorithm.prompts_per_step=4",
     "algorithm.group_size=4",
     "rollout.max_new_tokens=12",
-    "rollout.temperature=2.0",
     "method.rank=8",
     "method.alpha=16",
     "data.num_synthetic=2000",
