@@ -147,20 +147,33 @@ def status(run: str = typer.Argument(..., help="Run directory or URI (<storage>/
 
 @app.command("eval")
 def eval_cmd(
-    model: str = typer.Option("tiny", help="Model config name or path."),
-    adapter: Optional[str] = typer.Option(None, help="Trial checkpoint directory to evaluate."),
-    benchmarks: list[str] = typer.Option(["math500"], help="Benchmark names (repeat the option)."),
-    k: Optional[int] = typer.Option(None, help="Samples per problem (default: the study's per benchmark)."),
+    model: str = typer.Option("tiny", help="Model config name (configs/models), local path or hub name."),
+    adapter: Optional[str] = typer.Option(None, help="A peft adapter directory to merge onto the model."),
+    trial: Optional[str] = typer.Option(None, help="A trial directory: evaluate its checkpoint (overrides --model)."),
+    step: Optional[int] = typer.Option(None, help="Checkpoint step of --trial (default: the newest)."),
+    benchmarks: list[str] = typer.Option(["math500"], help="Benchmark names, synthetic:<task> or hub:<dataset> (repeat the option)."),
+    k: Optional[int] = typer.Option(None, help="Samples per problem (default: 4)."),
     limit: Optional[int] = typer.Option(None, help="Only the first N problems of each benchmark."),
     engine: str = typer.Option("vllm", help="vllm or hf."),
-    max_new_tokens: Optional[int] = typer.Option(None, help="Completion limit (default: the study's)."),
+    max_new_tokens: int = typer.Option(31744, help="Completion limit (study: 31,744)."),
+    prompt_template: str = typer.Option("study", help="Prompt template (with --trial, the trial's own)."),
     out: str = typer.Option("runs/eval", help="Directory for samples and summary Parquet files."),
 ) -> None:
-    """Evaluate a model on benchmarks: Avg@k and Pass@k per benchmark."""
+    """Evaluate a model, adapter or trial checkpoint on benchmarks: Avg@k and Pass@k per benchmark."""
+    from rich.console import Console
+    from rich.table import Table
+
     from rlvr.eval.cli import eval_command
 
-    eval_command(model=model, adapter=adapter, benchmarks=benchmarks, k=k, limit=limit, engine=engine,
-                 max_new_tokens=max_new_tokens, out=out)
+    summary = eval_command(model=model, adapter=adapter, benchmarks=benchmarks, k=k, limit=limit, engine=engine,
+                           max_new_tokens=max_new_tokens, prompt_template=prompt_template, out=out, trial=trial,
+                           trial_step=step)
+    table = Table(title=f"evaluation -> {out}")
+    for col in summary.column_names:
+        table.add_column(col)
+    for row in summary.to_pylist():
+        table.add_row(*(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row.values()))
+    Console().print(table)
 
 
 @analyze_app.command("spectral")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from rlvr.config.schema import BenchmarkSpec, DataConfig, EvalConfig, ModelConfig, RewardConfig, RolloutConfig
+from rlvr.config.schema import BenchmarkSpec, DataConfig, EvalConfig, ModelConfig, RewardConfig, RolloutConfig, TrialConfig
 
 
 def merged_model(model: str, adapter: str, out_dir: Path) -> str:
@@ -21,6 +21,54 @@ def merged_model(model: str, adapter: str, out_dir: Path) -> str:
     PeftModel.from_pretrained(base, adapter).merge_and_unload().save_pretrained(out_dir)
     AutoTokenizer.from_pretrained(model).save_pretrained(out_dir)
     return str(out_dir)
+
+
+def trial_checkpoint_model(trial_dir: str, step: int | None, out_dir: Path) -> tuple[str, TrialConfig, int]:
+    """The policy of a trial checkpoint as a plain model directory: the trial's base with every tensor the
+    method changed replaced by its effective value (residual-aware for PiSSA/MiLoRA, so never the study's
+    bug of merging their adapters onto the original base). Returns (path, trial config, step)."""
+    import safetensors.torch
+    import yaml
+
+    from rlvr.models.loading import load_model, load_tokenizer, resolve_model_path
+    from rlvr.peft_methods.registry import build_policy
+    from rlvr.sweep.storage import RunStorage
+    from rlvr.trial.checkpoint import Checkpointer
+
+    storage = RunStorage(trial_dir)
+    text = storage.read_bytes("config.yaml")
+    if text is None:
+        raise FileNotFoundError(f"--trial {trial_dir}: no config.yaml; pass a trial directory (<run>/trials/<id>)")
+    cfg = TrialConfig.model_validate(yaml.safe_load(text))
+    steps = Checkpointer(storage, cfg.checkpoint).steps()
+    if not steps or (step is not None and step not in steps):
+        raise FileNotFoundError(f"--trial {trial_dir}: no checkpoint at step {step}; checkpoints: {steps or 'none'}")
+    step = steps[-1] if step is None else step
+    base_path = resolve_model_path(cfg.model)
+    policy = build_policy(load_model(cfg.model, base_path), cfg.method, total_steps=cfg.steps)
+    trainable = storage.read_bytes(f"checkpoints/step_{step:06d}/trainable.safetensors")
+    policy.load_trainable_state_dict(safetensors.torch.load(trainable))
+    changed = safetensors.torch.load(policy.export(step, include_base=True, route="merged").base_weights)
+    model = load_model(cfg.model, base_path)
+    missing = set(changed) - set(model.state_dict())
+    if missing:
+        raise ValueError(f"--trial {trial_dir}: exported tensors not in the base model: {sorted(missing)[:3]}")
+    model.load_state_dict(changed, strict=False)
+    model.save_pretrained(out_dir)
+    load_tokenizer(cfg.model, base_path).save_pretrained(out_dir)
+    return str(out_dir), cfg, step
+
+
+def resolve_model(model: str) -> tuple[str, ModelConfig]:
+    """A model config name (configs/models/NAME.yaml, tiny models built on first use), else a path or hub name."""
+    from rlvr.config.loader import build, config_root, load_raw
+    from rlvr.models.loading import resolve_model_path
+
+    path = config_root() / "models" / f"{model}.yaml"
+    if path.is_file():
+        cfg = build(ModelConfig, load_raw(path), str(path))
+        return resolve_model_path(cfg), cfg
+    return model, ModelConfig(name=model)
 
 
 def eval_command(
@@ -40,9 +88,13 @@ def eval_command(
     extraction: str = "lenient",
     seed: int = 42,
     step: int = 0,
+    trial: str | None = None,
+    trial_step: int | None = None,
 ) -> pa.Table:
-    """Evaluate and write ``<out>/eval/step_<step>/``; returns the summary. ``k`` None keeps each benchmark's
-    default (BenchmarkSpec.k); a benchmark named ``hub:<dataset>`` loads from the hub."""
+    """Evaluate and write ``<out>/eval/step_<step>/``; returns the summary. The policy is ``model`` (a models
+    config name, a path or a hub name), ``model`` + a peft ``adapter`` directory, or a ``trial`` directory's
+    checkpoint (the newest, or ``trial_step``), whose prompt template, system prompt and data directory are
+    then used. ``k`` None keeps each benchmark's default; a benchmark named ``hub:<dataset>`` loads from the hub."""
     from transformers import AutoTokenizer
 
     from rlvr.eval.runner import evaluate, write_eval
@@ -57,10 +109,16 @@ def eval_command(
     eval_cfg = EvalConfig(benchmarks=specs, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens)
     data_cfg = DataConfig(prompt_template=prompt_template, data_dir=data_dir)
     with tempfile.TemporaryDirectory(prefix="rlvr-eval-") as tmp:
-        path = merged_model(model, adapter, Path(tmp)) if adapter else model
+        if trial:
+            path, trial_cfg, step = trial_checkpoint_model(trial, trial_step, Path(tmp))
+            model_cfg, data_cfg = trial_cfg.model, trial_cfg.data
+        else:
+            path, model_cfg = resolve_model(model)
+            if adapter:
+                path = merged_model(path, adapter, Path(tmp))
         tokenizer = AutoTokenizer.from_pretrained(path)
-        rollout = RolloutConfig(engine=engine, max_new_tokens=max_new_tokens)
-        gen = make_engine(engine, model_path=path, model_cfg=ModelConfig(name=model), rollout_cfg=rollout, max_lora_rank=None, seed=seed)
+        rollout = RolloutConfig(engine=engine, max_new_tokens=max_new_tokens, max_model_len=data_cfg.max_prompt_tokens + max_new_tokens)
+        gen = make_engine(engine, model_path=path, model_cfg=model_cfg, rollout_cfg=rollout, max_lora_rank=None, seed=seed)
         try:
             with RewardPool(RewardConfig(workers=reward_workers, extraction=extraction)) as reward:
                 samples, summary = evaluate(gen, tokenizer, specs, eval_cfg, data_cfg, reward, seed)
