@@ -14,7 +14,12 @@ class RolloutWorker:
     """Thin shell: every call goes straight to the engine built by make_engine."""
 
     def __init__(self, engine: str, threads: int = 1, **engine_kwargs):
+        import os
+
         import torch
+
+        # vLLM logs every adapter load at INFO: one line per policy version drowns the trial's own progress.
+        os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
 
         # Before the engine starts: vLLM's CPU worker forbids changing it afterwards.
         torch.set_num_threads(threads)
