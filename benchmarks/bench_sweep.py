@@ -18,7 +18,7 @@ from rlvr.sweep.controller import run_sweep
 from rlvr.sweep.grid import expand
 from rlvr.sweep.ledger import Ledger
 from rlvr.sweep.smoke import smoke_trial
-from rlvr.sweep.storage import RunStorage
+from rlvr.storage import RunStorage
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import yaml
 
-from rlvr.sweep.storage import RunStorage
+from rlvr.storage import RunStorage
 
 _STEP_DIR = re.compile(r"^step_(\d+)$")
 

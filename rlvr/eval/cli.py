@@ -32,7 +32,7 @@ def trial_checkpoint_model(trial_dir: str, step: int | None, out_dir: Path) -> t
 
     from rlvr.models.loading import load_model, load_tokenizer, resolve_model_path
     from rlvr.peft_methods.registry import build_policy
-    from rlvr.sweep.storage import RunStorage
+    from rlvr.storage import RunStorage
     from rlvr.trial.checkpoint import Checkpointer
 
     storage = RunStorage(trial_dir)

@@ -29,7 +29,7 @@ from rlvr.sweep.progress import SWEEP_YAML, LiveTable
 from rlvr.sweep.resources import describe, total, trial_bundles, unplaceable
 from rlvr.sweep.results import results_table, write_results
 from rlvr.sweep.scheduler import SweepScheduler, TrialFn
-from rlvr.sweep.storage import RunStorage
+from rlvr.storage import RunStorage
 
 
 def run_dir(cfg: SweepConfig) -> str:

@@ -15,7 +15,7 @@ import time
 import uuid
 from typing import Any
 
-from rlvr.sweep.storage import RunStorage
+from rlvr.storage import RunStorage
 
 LEASE = "controller.lease.json"
 

@@ -18,7 +18,7 @@ from rich.table import Table
 from rlvr.config.schema import SweepConfig
 from rlvr.sweep.grid import expand
 from rlvr.sweep.ledger import Ledger
-from rlvr.sweep.storage import RunStorage
+from rlvr.storage import RunStorage
 
 SWEEP_YAML = "sweep.yaml"
 STYLE = {"pending": "dim", "running": "cyan", "done": "green", "failed": "red"}

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from rlvr.sweep.grid import TrialSpec
-from rlvr.sweep.storage import RunStorage
+from rlvr.storage import RunStorage
 
 RESULTS = "results.parquet"
 FIXED = ("trial_id", "label", "model", "method", "group", "preset", "rank", "seed", "trainable_params",

@@ -28,7 +28,7 @@ from rlvr.config.schema import SweepConfig, TrialConfig
 from rlvr.sweep.grid import TrialSpec
 from rlvr.sweep.ledger import Ledger, end_attempt, start_attempt
 from rlvr.sweep.resources import trial_bundles
-from rlvr.sweep.storage import RunStorage
+from rlvr.storage import RunStorage
 
 log = logging.getLogger("rlvr.sweep")
 

@@ -17,7 +17,7 @@ import signal
 import time
 
 from rlvr.config.schema import TrialConfig
-from rlvr.sweep.storage import RunStorage
+from rlvr.storage import RunStorage
 
 
 class TrialPreempted(RuntimeError):

@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow.fs as pafs
 
 from rlvr.config.schema import CheckpointConfig
-from rlvr.sweep.storage import RunStorage
+from rlvr.storage import RunStorage
 
 _STEP_DIR = re.compile(r"^step_(\d{6})$")
 

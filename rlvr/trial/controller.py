@@ -31,7 +31,7 @@ from rlvr.models.loading import load_tokenizer, resolve_model_path
 from rlvr.peft_methods.registry import method_info
 from rlvr.rewards.pool import RewardItem
 from rlvr.rollout.types import Completion, SamplingSpec
-from rlvr.sweep.storage import RunStorage
+from rlvr.storage import RunStorage
 from rlvr.sync.probe import check_sync, probe_sequence
 from rlvr.trial.actors import EngineSet, RewardSet
 from rlvr.trial.checkpoint import Checkpointer

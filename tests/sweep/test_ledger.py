@@ -15,7 +15,7 @@ from rlvr.sweep.lease import LEASE, ControllerLease, LeaseHeld
 from rlvr.sweep.ledger import Ledger, end_attempt, start_attempt
 from rlvr.sweep.progress import SWEEP_YAML, status_table
 from rlvr.sweep.results import read_results, results_table, write_results
-from rlvr.sweep.storage import RunStorage
+from rlvr.storage import RunStorage
 from rlvr.config.loader import dump
 
 
