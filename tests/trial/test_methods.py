@@ -13,8 +13,6 @@ from rlvr.peft_methods.registry import method_info, method_names, method_spec
 from rlvr.trial.runner import run_trial
 from trial_helpers import read_metrics, read_trainable, small_trial
 
-pytestmark = pytest.mark.slow
-
 ON_VLLM = {"lora": "native", "pissa": "converted", "dora": "merged"}
 
 
@@ -26,6 +24,7 @@ def method_overrides(name: str) -> list[str]:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", method_names())
 def test_method_runs_a_two_step_trial(name, local_ray, tmp_path):
     engine = "vllm" if name in ON_VLLM else "hf"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
 from rlvr.trial.runner import TrialPreempted, run_trial
@@ -29,9 +31,14 @@ def test_shorter_run_then_longer_run_on_same_dir_equals_uninterrupted(uninterrup
 
 def test_sigterm_checkpoints_raises_preempted_and_rerun_resumes_exactly(uninterrupted, tmp_path):
     cfg = small_trial("checkpoint.every_steps=3")  # so the checkpoint SIGTERM forces is one the schedule would skip
-    when_step(tmp_path, 1, sigterm_self)
-    with pytest.raises(TrialPreempted, match="run the trial again to resume"):
-        run_trial(cfg, str(tmp_path))
+    # A signal that lands after run_trial has put the handler back must not kill the test session.
+    outside = signal.signal(signal.SIGTERM, lambda *_: None)
+    try:
+        when_step(tmp_path, 1, sigterm_self)
+        with pytest.raises(TrialPreempted, match="run the trial again to resume"):
+            run_trial(cfg, str(tmp_path))
+    finally:
+        signal.signal(signal.SIGTERM, outside)
     stopped = [m["step"] for m in read_metrics(tmp_path)]
     assert stopped and stopped[-1] < STEPS
     assert (tmp_path / "checkpoints" / f"step_{stopped[-1]:06d}" / "meta.json").exists()
