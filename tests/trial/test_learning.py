@@ -16,8 +16,8 @@ def test_grpo_lora_raises_mean_reward(local_ray, tmp_path):
     # 12 steps): the mean reward of the last 3 steps beats the first 3 by 0.10-0.11; 16 x 8 samples a step keep
     # the step-to-step noise (sd ~0.04) well below that. Higher lr (5e-3 and up) or 8 x 8 batches did not rise.
     cfg = small_trial(
-        "steps=15", "algorithm.loss=grpo", "algorithm.lr=2e-3", "algorithm.prompts_per_step=16", "algorithm.group_size=8",
-        "rollout.max_new_tokens=16", "checkpoint.every_steps=15", "learner.micro_batch_size=64",
+        "steps=15", "algorithm.loss=grpo", "algorithm.lr=2e-3", "algorithm.prompts_per_step=16",
+        "algorithm.group_size=8", "rollout.max_new_tokens=16", "checkpoint.every_steps=15", "learner.micro_batch_size=64",
     )
     run_trial(cfg, str(tmp_path))
     rewards = [m["reward_mean"] for m in read_metrics(tmp_path)]
