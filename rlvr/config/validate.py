@@ -18,6 +18,11 @@ def _method_problems(cfg: TrialConfig, prefix: str) -> list[str]:
     problems = [f"{where}.{p}" for p in check_method_config(method)]
     if cfg.rollout.engine == "vllm" and method.rank is not None and method.rank > max(VLLM_LORA_RANKS):
         problems.append(f"{where}.rank: {method.rank} exceeds vLLM's largest max_lora_rank {max(VLLM_LORA_RANKS)}")
+    route = method_info(method.name).route
+    if cfg.rollout.sync_route not in ("auto", "merged", route):
+        problems.append(
+            f"{prefix}rollout.sync_route: {cfg.rollout.sync_route!r} cannot serve {method.name} (its route is {route!r}); use auto, {route} or merged"
+        )
     stages = method_info(method.name).zero_stages
     if learner.backend == "deepspeed" and learner.zero_stage not in stages:
         allowed = f"zero_stage {', '.join(map(str, stages))} or backend torch" if stages else "backend torch"

@@ -210,7 +210,8 @@ class Learner:
     # ---- export and checkpoint state -----------------------------------------------------------------
 
     def export(self, version: int, include_base: bool) -> PolicyUpdate:
-        return self.policy.export(version, include_base)
+        route = self.cfg.rollout.sync_route
+        return self.policy.export(version, include_base, route=None if route == "auto" else route)
 
     def record(self) -> dict[str, Any]:
         """The policy's resolved, verified adapter config and parameter counts (for the trial record)."""

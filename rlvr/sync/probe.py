@@ -41,6 +41,6 @@ def check_sync(engine_score: list[float], learner_logprobs: list[float], toleran
         at = max(bad, key=lambda i: math.inf if math.isnan(gaps[i]) else gaps[i])
         raise StaleEngineError(
             f"policy v{version}: engine log-probs differ from the learner's by up to {gaps[at]:.3g} "
-            f"(probe token {at}; tolerance {tolerance:g}); the engine is not serving this version"
+            f"(probe token {at}; rollout.probe_tolerance {tolerance:g}); the engine is not serving this version"
         )
     return max(gaps, default=0.0)

@@ -78,7 +78,8 @@ class TrialController:
 
     def start(self) -> None:
         cfg = self.cfg
-        lora_rank = cfg.method.rank if self.info.route != "merged" else None
+        route = self.info.route if cfg.rollout.sync_route == "auto" else cfg.rollout.sync_route
+        lora_rank = cfg.method.rank if route != "merged" else None
         self.engines = EngineSet(cfg, self.model_path, lora_rank)
         self.learner = LearnerGroup(
             cfg, self.model_path, placement=get_current_placement_group(), bundle_offset=1 + cfg.rollout.num_engines

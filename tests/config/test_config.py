@@ -131,3 +131,9 @@ def test_cli_exits_2_with_one_clear_message(tmp_path):
     )
     assert proc.returncode == 2
     assert "algorithm.group_size" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_sync_route_must_be_one_the_method_can_take(tmp_path):
+    msg = error_of(tmp_path, "method: uniform/dora\nrollout: {sync_route: native}\n")
+    assert "rollout.sync_route: 'native' cannot serve dora (its route is 'merged')" in msg
+    load_trial(write(tmp_path, "method: uniform/lora\nrollout: {sync_route: merged}\n"))  # any method can merge

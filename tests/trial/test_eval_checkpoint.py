@@ -20,6 +20,7 @@ def test_eval_of_a_trial_checkpoint_writes_tables(uninterrupted, tmp_path):
     assert samples.num_rows == 16 and set(samples.column("step").to_pylist()) == {4}
 
 
+@pytest.mark.slow
 def test_eval_of_a_missing_checkpoint_lists_the_ones_there(uninterrupted, tmp_path):
     from rlvr.eval.cli import eval_command
 
