@@ -26,14 +26,16 @@ Overrides = typer.Argument(None, help="Overrides as a.b.c=value.")
 
 
 def _setup_logging(verbose: bool) -> None:
+    """rlvr's own events (trial steps, sweep progress) at INFO; libraries' at WARNING unless --verbose."""
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("rlvr").setLevel(logging.INFO)
 
 
 @app.callback()
-def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress at INFO level.")) -> None:
+def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log libraries (Ray, vLLM, ...) at INFO too.")) -> None:
     _setup_logging(verbose)
 
 

@@ -59,10 +59,20 @@ def apply_policy(
     if previous_lora_id is not None:
         runner.lora_manager.remove_adapter(previous_lora_id)
     if weights is not None:
+        _quiet_partial_reload()
         worker.reload_weights(weights_iterator=iter(weights.items()))  # also drops every loaded adapter
     if lora is not None:
         # WorkerLoRAManager only loads adapters from a path; its model manager takes a built LoRAModel.
         runner.lora_manager._adapter_manager.add_adapter(lora)
+
+
+def _quiet_partial_reload() -> None:
+    """A policy update carries only the tensors it changes, so vLLM's reload warns about every layer it kept
+    (norms, embeddings) on every sync; those warnings describe the intended partial reload."""
+    import logging
+
+    for name in ("vllm.model_executor.model_loader.reload.layerwise", "vllm.model_executor.model_loader.reload.inplace"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def _parse_adapter(manager, lora_id: int, tensors: dict, config: dict):
