@@ -14,11 +14,11 @@ import ray
 
 from rlvr.config.loader import load_sweep
 from rlvr.config.schema import CheckpointConfig, SweepConfig, TrialConfig
+from rlvr.storage import RunStorage
 from rlvr.sweep.controller import run_sweep
 from rlvr.sweep.grid import expand
 from rlvr.sweep.ledger import Ledger
 from rlvr.sweep.smoke import smoke_trial
-from rlvr.storage import RunStorage
 
 
 def main() -> None:

@@ -22,6 +22,7 @@ from rich.table import Table
 
 from rlvr.config.loader import dump
 from rlvr.config.schema import SweepConfig
+from rlvr.storage import RunStorage
 from rlvr.sweep.grid import TrialSpec, expand
 from rlvr.sweep.lease import ControllerLease
 from rlvr.sweep.ledger import Ledger
@@ -29,7 +30,6 @@ from rlvr.sweep.progress import SWEEP_YAML, LiveTable
 from rlvr.sweep.resources import describe, total, trial_bundles, unplaceable
 from rlvr.sweep.results import results_table, write_results
 from rlvr.sweep.scheduler import SweepScheduler, TrialFn
-from rlvr.storage import RunStorage
 
 
 def run_dir(cfg: SweepConfig) -> str:

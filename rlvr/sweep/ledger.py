@@ -9,8 +9,8 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
-from rlvr.sweep.grid import TrialSpec
 from rlvr.storage import RunStorage
+from rlvr.sweep.grid import TrialSpec
 
 Status = Literal["pending", "running", "done", "failed"]
 # How an attempt ended. Only "failed" counts against max_attempts: the others are not the trial's fault.

@@ -16,9 +16,9 @@ from rich.live import Live
 from rich.table import Table
 
 from rlvr.config.schema import SweepConfig
+from rlvr.storage import RunStorage
 from rlvr.sweep.grid import expand
 from rlvr.sweep.ledger import Ledger
-from rlvr.storage import RunStorage
 
 SWEEP_YAML = "sweep.yaml"
 STYLE = {"pending": "dim", "running": "cyan", "done": "green", "failed": "red"}

@@ -14,8 +14,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from rlvr.sweep.grid import TrialSpec
 from rlvr.storage import RunStorage
+from rlvr.sweep.grid import TrialSpec
 
 RESULTS = "results.parquet"
 FIXED = ("trial_id", "label", "model", "method", "group", "preset", "rank", "seed", "trainable_params",

@@ -25,10 +25,10 @@ from ray.util.placement_group import PlacementGroup, placement_group, placement_
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from rlvr.config.schema import SweepConfig, TrialConfig
+from rlvr.storage import RunStorage
 from rlvr.sweep.grid import TrialSpec
 from rlvr.sweep.ledger import Ledger, end_attempt, start_attempt
 from rlvr.sweep.resources import trial_bundles
-from rlvr.storage import RunStorage
 
 log = logging.getLogger("rlvr.sweep")
 

@@ -9,14 +9,14 @@ import time
 import pytest
 from rich.console import Console
 
+from rlvr.config.loader import dump
 from rlvr.config.schema import SweepConfig
+from rlvr.storage import RunStorage
 from rlvr.sweep.grid import expand
 from rlvr.sweep.lease import LEASE, ControllerLease, LeaseHeld
 from rlvr.sweep.ledger import Ledger, end_attempt, start_attempt
 from rlvr.sweep.progress import SWEEP_YAML, status_table
 from rlvr.sweep.results import read_results, results_table, write_results
-from rlvr.storage import RunStorage
-from rlvr.config.loader import dump
 
 
 @pytest.fixture
