@@ -107,6 +107,9 @@ class AlgorithmConfig(Section):
     tis_cap: float | None = Field(2.0, gt=0, description="Truncated importance sampling cap against engine logprobs; None disables.")
     ppo_epochs: int = Field(1, ge=1, description="Optimizer passes over each rollout batch.")
     mini_batches: int = Field(1, ge=1, description="Optimizer steps per pass (the batch is split).")
+    async_rollout: bool = Field(
+        False, description="Generate step t+1's batch while the learner trains on step t's (one step off-policy; TIS corrects it)."
+    )
     dynamic_sampling: bool = Field(False, description="DAPO: drop groups whose rewards are all equal and refill.")
     max_resample_rounds: int = Field(3, ge=0, description="Extra generation rounds dynamic sampling may spend per step.")
     overlong: Literal["none", "filter", "soft"] = Field("none", description="Truncated completions: keep, mask out, or soft punishment.")

@@ -43,6 +43,10 @@ def trial_problems(cfg: TrialConfig, prefix: str = "") -> list[str]:
         p.append(f"{prefix}learner.zero_stage: 0 with dtype {cfg.model.dtype} wraps the optimizer in DeepSpeed's fp16 optimizer; use zero_stage 1 or 2")
     if algo.loss == "dr_grpo" and algo.scale_rewards:
         p.append(f"{prefix}algorithm.scale_rewards: true is not allowed with loss dr_grpo (Dr.GRPO drops the std scaling); set it to false")
+    if algo.async_rollout and algo.dynamic_sampling:
+        p.append(f"{prefix}algorithm.async_rollout: true is not allowed with dynamic_sampling (refill rounds need the batch before the update); turn one off")
+    if algo.async_rollout and algo.tis_cap is None:
+        p.append(f"{prefix}algorithm.async_rollout: one-step-stale rollouts need truncated importance sampling; set algorithm.tis_cap")
     if algo.clip_eps_high < algo.clip_eps_low:
         p.append(f"{prefix}algorithm.clip_eps_high: {algo.clip_eps_high} is below clip_eps_low {algo.clip_eps_low}")
     if algo.overlong == "soft" and algo.overlong_buffer >= roll.max_new_tokens:

@@ -56,10 +56,17 @@ class EngineSet:
         ]
 
     def generate(self, prompts: list[list[int]], spec: SamplingSpec) -> list[list[Completion]]:
-        parts = _split(list(range(len(prompts))), len(self.actors))
-        refs = [a.generate.remote([prompts[i] for i in part], spec) for a, part in zip(self.actors, parts) if part]
+        return self.collect(self.launch(prompts, spec))
+
+    def launch(self, prompts: list[list[int]], spec: SamplingSpec) -> list[tuple[list[int], Any]]:
+        """Start generating without waiting: (global prompt indices, result ref) per engine."""
+        parts = [p for p in _split(list(range(len(prompts))), len(self.actors)) if p]
+        return [(part, a.generate.remote([prompts[i] for i in part], spec)) for a, part in zip(self.actors, parts)]
+
+    def collect(self, launched: list[tuple[list[int], Any]]) -> list[list[Completion]]:
+        """Wait for a launch; groups in prompt order."""
         out: list[list[Completion]] = []
-        for part, groups in zip([p for p in parts if p], ray.get(refs)):
+        for (part, _), groups in zip(launched, ray.get([ref for _, ref in launched])):
             for local, group in enumerate(groups):
                 for c in group:  # engines number prompts locally; the batch needs global indices
                     c.prompt_index = part[local]

@@ -40,6 +40,8 @@ from rlvr.trial.sinks import MetricSinks
 log = logging.getLogger("rlvr.trial")
 
 STEP_PHASES = ("t_generate", "t_reward", "t_learn", "t_sync", "t_export", "t_load", "t_probe")
+Rollout = tuple[list[list[int]], list[list[Completion]], list[Any], int]  # prompts, groups, rewards, rounds
+
 LEARNER_METRICS = ("loss", "clip_frac", "entropy", "approx_kl", "kl", "grad_norm", "lr", "tis_weight_mean")
 
 
@@ -73,6 +75,7 @@ class TrialController:
         self.metrics: list[dict[str, Any]] = []
         self.evals: list[dict[str, Any]] = []
         self.dropped_prompts = 0
+        self.prefetched: Rollout | None = None  # async_rollout: the next step's batch, made by the previous policy
 
     # ---- actors ----------------------------------------------------------------------------------------
 
@@ -108,6 +111,7 @@ class TrialController:
             self.step, self.version = c["step"], c["version"]
             self.metrics, self.evals, self.dropped_prompts = c["metrics"], c["evals"], c["dropped_prompts"]
             self.train_set.load_state(c["data"])
+            self.prefetched = c.get("prefetched")
             self._write_metrics()
         self.sync(include_base=True)
         return None if ckpt is None else ckpt.step
@@ -120,6 +124,7 @@ class TrialController:
             "evals": self.evals,
             "dropped_prompts": self.dropped_prompts,
             "data": self.train_set.state(),
+            "prefetched": self.prefetched,
         }
         path = self.checkpoints.save(self.step, self.learner.state(), controller)
         log.info("trial_checkpoint step=%d path=%s", self.step, path)
@@ -163,24 +168,34 @@ class TrialController:
                 rows.append(row)
         return prompts, rows
 
-    def _rollout(self) -> tuple[list[list[int]], list[list[Completion]], list[Any], int]:
-        """Groups for one update; with dynamic sampling only groups whose rewards differ, refilled."""
+    def _launch(self, step: int, round_: int) -> tuple[list[list[int]], list[dict], Any]:
+        """Draw the prompts of one generation round and start generating (returns at once)."""
         algo, roll = self.cfg.algorithm, self.cfg.rollout
+        prompts, rows = self._draw_prompts(algo.prompts_per_step)
+        spec = SamplingSpec(
+            n=algo.group_size, temperature=roll.temperature, top_p=roll.top_p, max_new_tokens=roll.max_new_tokens,
+            seed=derived_seed(self.cfg.seed, "rollout", step, round_),
+        )
+        return prompts, rows, self.engines.launch(prompts, spec)
+
+    def _collect(self, launched: tuple[list[list[int]], list[dict], Any]) -> tuple[list[list[int]], list[list[Completion]], list[Any]]:
+        prompts, rows, handle = launched
+        with self._timed("t_generate"):
+            groups = self.engines.collect(handle)
+        items = [RewardItem(c.text, row["answer"], c.truncated) for row, g in zip(rows, groups) for c in g]
+        with self._timed("t_reward"):
+            results = self.rewards.score(items)
+        return prompts, groups, results
+
+    def _rollout(self) -> Rollout:
+        """Groups for one update; with dynamic sampling only groups whose rewards differ, refilled."""
+        algo = self.cfg.algorithm
         prompts: list[list[int]] = []
         groups: list[list[Completion]] = []
         results: list[Any] = []
         rounds = 0
         while True:
-            new_prompts, rows = self._draw_prompts(algo.prompts_per_step)
-            spec = SamplingSpec(
-                n=algo.group_size, temperature=roll.temperature, top_p=roll.top_p, max_new_tokens=roll.max_new_tokens,
-                seed=derived_seed(self.cfg.seed, "rollout", self.step, rounds),
-            )
-            with self._timed("t_generate"):
-                new_groups = self.engines.generate(new_prompts, spec)
-            items = [RewardItem(c.text, row["answer"], c.truncated) for row, g in zip(rows, new_groups) for c in g]
-            with self._timed("t_reward"):
-                new_results = self.rewards.score(items)
+            new_prompts, new_groups, new_results = self._collect(self._launch(self.step, rounds))
             keep = np.ones(len(new_groups), dtype=bool)
             if algo.dynamic_sampling:
                 keep = dynamic_sampling_keep([r.reward for r in new_results], algo.group_size)
@@ -205,7 +220,13 @@ class TrialController:
         algo = self.cfg.algorithm
         self.timings = {}
         t0 = time.perf_counter()
-        prompts, groups, results, rounds = self._rollout()
+        # async_rollout: this step trains on the batch the previous policy made while the learner was busy,
+        # and the engines make the next one now, overlapping with this update.
+        prompts, groups, results, rounds = self.prefetched or self._rollout()
+        self.prefetched = None
+        launched = None
+        if algo.async_rollout and self.step + 1 < self.cfg.steps:
+            launched = self._launch(self.step + 1, 0)
         flat = [c for g in groups for c in g]
         rewards = [r.reward for r in results]
         m: dict[str, Any] = {"step": self.step + 1, "groups_kept": len(groups), "resample_rounds": rounds}
@@ -218,6 +239,9 @@ class TrialController:
             with self._timed("t_learn"):
                 learner_metrics = self.learner.train_step(RolloutBatch.from_groups(prompts, groups, adv, in_loss))
             self.version += 1
+        if launched is not None:  # engines must be idle before they take the new weights
+            self.prefetched = (*self._collect(launched), 0)
+        if groups:
             with self._timed("t_sync"):
                 sync_gap = self.sync(include_base=False)
         self.step += 1
