@@ -24,3 +24,18 @@ def local_ray():
         init_local_ray(num_cpus=8)
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def no_shared_ray():
+    """For a module that starts clusters of its own: the shared local Ray is stopped meanwhile, then restarted."""
+    import ray
+
+    from rlvr.trial.local_ray import init_local_ray
+
+    shared = ray.is_initialized()
+    if shared:
+        ray.shutdown()
+    yield
+    if shared:
+        init_local_ray(num_cpus=8)

@@ -167,7 +167,10 @@ class LearnerConfig(Section):
 
     backend: Literal["deepspeed", "torch"] = Field("deepspeed", description="DeepSpeed ZeRO or plain torch.")
     num_learners: int = Field(1, ge=1, description="Data-parallel learner ranks.")
-    zero_stage: Literal[0, 1, 2, 3] = Field(2, description="DeepSpeed ZeRO stage.")
+    zero_stage: Literal[0, 1, 2, 3] = Field(2, description="DeepSpeed ZeRO stage (3 also shards the weights).")
+    zero3_persistence_threshold: int = Field(
+        100_000, ge=0, description="ZeRO-3: parameters with fewer elements stay whole on every rank (DeepSpeed's default)."
+    )
     micro_batch_size: int = Field(16, ge=1, description="Sequences per forward/backward.")
     gradient_checkpointing: bool = Field(False, description="Trade compute for memory.")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: cuda when a GPU is assigned.")

@@ -37,8 +37,6 @@ def trial_problems(cfg: TrialConfig, prefix: str = "") -> list[str]:
     p: list[str] = []
     algo, roll, learner = cfg.algorithm, cfg.rollout, cfg.learner
     p += _method_problems(cfg, prefix)
-    if learner.backend == "deepspeed" and learner.zero_stage == 3:
-        p.append(f"{prefix}learner.zero_stage: 3 is not supported (export and checkpoints read whole parameters on rank 0); use 2")
     if learner.backend == "deepspeed" and learner.zero_stage == 0 and cfg.model.dtype != "float32":
         p.append(f"{prefix}learner.zero_stage: 0 with dtype {cfg.model.dtype} wraps the optimizer in DeepSpeed's fp16 optimizer; use zero_stage 1 or 2")
     if algo.loss == "dr_grpo" and algo.scale_rewards:

@@ -35,7 +35,7 @@ class LearnerActor:
     def logprobs(self, prompt_ids: list[int], completion_ids: list[int]) -> list[float]:
         return self.learner.logprobs(prompt_ids, completion_ids)
 
-    def export(self, version: int, include_base: bool) -> PolicyUpdate:
+    def export(self, version: int, include_base: bool) -> PolicyUpdate | None:
         return self.learner.export(version, include_base)
 
     def state(self, with_weights: bool) -> dict[str, Any]:
@@ -77,12 +77,20 @@ class LearnerGroup:
 
     def train_step(self, batch: RolloutBatch) -> dict[str, float]:
         """One update on the whole rollout batch, with metrics of the whole batch."""
+        return self.train_step_result(self.submit_train_step(batch))
+
+    def submit_train_step(self, batch: RolloutBatch) -> list[ray.ObjectRef]:
+        """Start the update and return at once, so the caller can work while the ranks train."""
         mini = self.cfg.algorithm.mini_batches
         if len(batch) % (mini * self.world_size):
             raise ValueError(
                 f"rollout batch: {len(batch)} completions do not split into {mini} mini-batches x {self.world_size} learners"
             )
-        per_rank = ray.get([a.train_step.remote(batch.shard(r, self.world_size, mini)) for r, a in enumerate(self.actors)])
+        return [a.train_step.remote(batch.shard(r, self.world_size, mini)) for r, a in enumerate(self.actors)]
+
+    def train_step_result(self, pending: list[ray.ObjectRef]) -> dict[str, float]:
+        """Wait for a submitted update; the metrics of the whole batch."""
+        per_rank = ray.get(pending)
         tokens = sum(m["tokens"] for m in per_rank)
         # token-mean metrics weigh ranks by tokens; each rank's loss is its share of the global normaliser
         out = {k: sum(m[k] * m["tokens"] for m in per_rank) / max(tokens, 1) for k in per_rank[0]}
@@ -95,11 +103,16 @@ class LearnerGroup:
         )
         return out
 
+    def _rank0(self, method: str, *args: Any) -> Any:
+        """Rank 0's answer; with ZeRO-3 every rank takes part, as forward passes and gathers are collective."""
+        sharded = self.cfg.learner.backend == "deepspeed" and self.cfg.learner.zero_stage == 3
+        return ray.get([getattr(a, method).remote(*args) for a in (self.actors if sharded else self.actors[:1])])[0]
+
     def logprobs(self, prompt_ids: list[int], completion_ids: list[int]) -> list[float]:
-        return ray.get(self.actors[0].logprobs.remote(prompt_ids, completion_ids))
+        return self._rank0("logprobs", prompt_ids, completion_ids)
 
     def export(self, version: int, include_base: bool) -> PolicyUpdate:
-        return ray.get(self.actors[0].export.remote(version, include_base))
+        return self._rank0("export", version, include_base)
 
     def record(self) -> dict[str, Any]:
         """The verified method record (resolved adapter config, trainable counts) of rank 0's policy."""

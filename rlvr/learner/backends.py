@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Any, Callable, Protocol
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any, Callable, Iterable, Protocol
 
 import torch
 
@@ -32,6 +33,10 @@ class Backend(Protocol):
 
     def load_optimizer_state(self, state: dict[str, Any], rank: int) -> None:
         """Inverse of optimizer_state (of this ``rank``), after the trainable weights are loaded into the model."""
+
+    def gathered(self, params: Iterable[torch.nn.Parameter], modifier_rank: int | None = None) -> AbstractContextManager:
+        """Whole ``params`` inside the block (a collective: every rank enters it); with ``modifier_rank`` that
+        rank's writes are kept. A no-op unless the weights are sharded (ZeRO-3)."""
 
 
 class TorchBackend:
@@ -59,6 +64,9 @@ class TorchBackend:
     def load_optimizer_state(self, state: dict[str, Any], rank: int) -> None:
         self.optimizer.load_state_dict(state)
 
+    def gathered(self, params: Iterable[torch.nn.Parameter], modifier_rank: int | None = None) -> AbstractContextManager:
+        return nullcontext()
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -84,10 +92,7 @@ class DeepSpeedBackend:
     def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, cfg: TrialConfig):
         import deepspeed
 
-        stage = cfg.learner.zero_stage
-        if stage == 3:
-            # export and checkpoints read whole parameters on rank 0 alone; ZeRO-3 would need every rank to gather
-            raise ValueError("learner.zero_stage: 3 is not supported by the learner; use 0, 1 or 2")
+        stage = self.stage = cfg.learner.zero_stage
         if stage == 0 and cfg.model.dtype != "float32":
             # measured: DeepSpeed wraps the optimizer in FP16_UnfusedOptimizer here, whose updates differ from
             # torch and from ZeRO 1/2 (which agree with each other)
@@ -104,7 +109,7 @@ class DeepSpeedBackend:
             # the learner owns the boundary: backward() per micro-batch, step() once per mini-batch
             "managed_gradient_accumulation": False,
             "gradient_clipping": cfg.algorithm.max_grad_norm,
-            "zero_optimization": {"stage": stage},
+            "zero_optimization": {"stage": stage, **(self._zero3_sizes(model, cfg) if stage == 3 else {})},
             "bf16": {"enabled": cfg.model.dtype == "bfloat16"},
             "fp16": {"enabled": cfg.model.dtype == "float16"},
             "zero_allow_untested_optimizer": True,
@@ -112,6 +117,17 @@ class DeepSpeedBackend:
         }
         self.engine, *_ = deepspeed.initialize(model=model, optimizer=optimizer, config=config)
         self.module = self.engine
+
+    @staticmethod
+    def _zero3_sizes(model: torch.nn.Module, cfg: TrialConfig) -> dict[str, int]:
+        # Buckets sized by the model, as transformers' "auto" does: DeepSpeed's fixed defaults reserve ~2 GB
+        # per engine whatever the model, which on CPU is never returned and makes later forks fail (measured).
+        hidden = model.config.hidden_size
+        return {
+            "reduce_bucket_size": hidden * hidden,
+            "stage3_prefetch_bucket_size": int(0.9 * hidden * hidden),
+            "stage3_param_persistence_threshold": cfg.learner.zero3_persistence_threshold,
+        }
 
     def backward(self, loss: torch.Tensor) -> None:
         self.engine.backward(loss, scale_wrt_gas=False)
@@ -134,8 +150,20 @@ class DeepSpeedBackend:
             # restore the fp32 master partition too, or the next step would overwrite the loaded weights
             # ZeRO reads entry dp_rank of a per-rank list (rigid checkpoints: only its own)
             opt.load_state_dict([None] * rank + [state], load_from_fp32_weights=True)
+            if self.stage == 3:
+                opt.checkpoint_event_epilogue()  # the load re-partitions the weights kept whole on every rank
         else:
             opt.load_state_dict(state)
+
+    def gathered(self, params: Iterable[torch.nn.Parameter], modifier_rank: int | None = None) -> AbstractContextManager:
+        if self.stage != 3:
+            return nullcontext()
+        import deepspeed
+
+        # a forward pass outside training (the probe) can leave prefetched weights in flight; gathering them
+        # again would fail, so settle and release everything first
+        self.engine.empty_partition_cache()
+        return deepspeed.zero.GatheredParameters(list(params), modifier_rank=modifier_rank)
 
 
 def build_backend(cfg: TrialConfig, model: torch.nn.Module, optimizer: torch.optim.Optimizer, world_size: int) -> Backend:

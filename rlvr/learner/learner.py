@@ -209,9 +209,18 @@ class Learner:
 
     # ---- export and checkpoint state -----------------------------------------------------------------
 
-    def export(self, version: int, include_base: bool) -> PolicyUpdate:
-        route = self.cfg.rollout.sync_route
-        return self.policy.export(version, include_base, route=None if route == "auto" else route)
+    def _trainable(self) -> list[torch.nn.Parameter]:
+        return [p for p in self.policy.model.parameters() if p.requires_grad]
+
+    def export(self, version: int, include_base: bool) -> PolicyUpdate | None:
+        """The policy for the engines (rank 0; the other ranks take part in gathering sharded weights)."""
+        route = None if self.cfg.rollout.sync_route == "auto" else self.cfg.rollout.sync_route
+        # merged weights read the base layers' own tensors (biases); the other routes read adapters and the
+        # pristine CPU copies only
+        params = self.policy.model.parameters() if (route or self.policy.info.route) == "merged" else self._trainable()
+        with self.backend.gathered(params):
+            update = self.policy.export(version, include_base, route=route)
+        return update if self.rank == 0 else None
 
     def record(self) -> dict[str, Any]:
         """The policy's resolved, verified adapter config and parameter counts (for the trial record)."""
@@ -227,15 +236,18 @@ class Learner:
             "rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state() if self.device.type == "cuda" else None,
         }
-        if with_weights:
-            state["trainable"] = _to_cpu_copy(self.policy.trainable_state_dict())
+        with self.backend.gathered(self._trainable()):
+            if with_weights:
+                state["trainable"] = _to_cpu_copy(self.policy.trainable_state_dict())
         return state
 
     def load_state(self, state: dict[str, Any]) -> None:
         for key in ("trainable", "optimizer", "scheduler", "step", "optimizer_steps", "rng"):
             if key not in state:
                 raise ValueError(f"learner state: missing {key!r}; pass a dict made by Learner.state()")
-        self.policy.load_trainable_state_dict({k: v.to(self.device) for k, v in state["trainable"].items()})
+        # residual methods rewrite their base weights from the loaded initial factors: gather everything
+        with self.backend.gathered(self.policy.model.parameters(), modifier_rank=0):
+            self.policy.load_trainable_state_dict({k: v.to(self.device) for k, v in state["trainable"].items()})
         self.backend.load_optimizer_state(state["optimizer"], self.rank)
         self.scheduler.load_state_dict(state["scheduler"])
         self.step, self.optimizer_steps = state["step"], state["optimizer_steps"]

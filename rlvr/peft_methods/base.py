@@ -27,7 +27,7 @@ class MethodInfo:
     has_rank: bool
     options: frozenset[str] = frozenset()  # keys allowed in MethodConfig.options
     description: str = ""
-    zero_stages: tuple[int, ...] = (0, 1, 2)  # DeepSpeed ZeRO stages it trains under; () means torch learner only
+    zero_stages: tuple[int, ...] = (0, 1, 2, 3)  # DeepSpeed ZeRO stages it trains under; () means torch learner only
 
 
 class Policy(Protocol):

@@ -9,8 +9,9 @@ learner's weights: the base weight is swapped for the pristine fp32 copy inside 
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from itertools import chain
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 if TYPE_CHECKING:
     import torch
@@ -31,7 +32,7 @@ def effective_linear(layer: "torch.nn.Module", base_weight: "torch.Tensor") -> t
     was_training = layer.training
     layer.eval()
     try:
-        with torch.no_grad():
+        with torch.no_grad(), _without_forward_hooks(layer):
             if bias is not None:
                 state["base_layer.bias"] = torch.zeros_like(bias)
             eye = torch.eye(base_weight.shape[1], device=device)
@@ -44,6 +45,22 @@ def effective_linear(layer: "torch.nn.Module", base_weight: "torch.Tensor") -> t
             return weight, eff_bias
     finally:
         layer.train(was_training)
+
+
+@contextmanager
+def _without_forward_hooks(module: "torch.nn.Module") -> Iterator[None]:
+    """The module's plain forward: ZeRO-3's hooks would fetch and release the substituted fp32 tensors as if
+    they were its sharded parameters (the caller has gathered those already)."""
+    saved = [(m, dict(m._forward_pre_hooks), dict(m._forward_hooks)) for m in module.modules()]
+    try:
+        for m, _, _ in saved:
+            m._forward_pre_hooks.clear()
+            m._forward_hooks.clear()
+        yield
+    finally:
+        for m, pre, post in saved:
+            m._forward_pre_hooks.update(pre)
+            m._forward_hooks.update(post)
 
 
 def effective_norm(layer: "torch.nn.Module") -> "torch.Tensor":

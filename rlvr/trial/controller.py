@@ -236,12 +236,16 @@ class TrialController:
             adv, in_loss = shape_and_normalise(
                 algo, rewards, [len(c.token_ids) for c in flat], [c.truncated for c in flat], self.cfg.rollout.max_new_tokens
             )
-            with self._timed("t_learn"):
-                learner_metrics = self.learner.train_step(RolloutBatch.from_groups(prompts, groups, adv, in_loss))
-            self.version += 1
-        if launched is not None:  # engines must be idle before they take the new weights
+            learn_start = time.perf_counter()
+            pending = self.learner.submit_train_step(RolloutBatch.from_groups(prompts, groups, adv, in_loss))
+        if launched is not None:
+            # the next batch is collected and scored while the learners train; the engines must be idle anyway
+            # before they take the new weights
             self.prefetched = (*self._collect(launched), 0)
         if groups:
+            learner_metrics = self.learner.train_step_result(pending)
+            self.timings["t_learn"] = time.perf_counter() - learn_start
+            self.version += 1
             with self._timed("t_sync"):
                 sync_gap = self.sync(include_base=False)
         self.step += 1

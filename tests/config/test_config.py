@@ -101,6 +101,12 @@ def test_impossible_combination_adalora_under_deepspeed(tmp_path):
     assert "learner.zero_stage: 2 does not train adalora" in msg and "backend torch" in msg
 
 
+def test_zero3_is_refused_for_a_method_measured_to_drift_under_it(tmp_path):
+    msg = error_of(tmp_path, "method: uniform/delora\nlearner: {backend: deepspeed, zero_stage: 3}\n")
+    assert "learner.zero_stage: 3 does not train delora" in msg and "zero_stage 0, 1, 2 or backend torch" in msg
+    assert load_trial(write(tmp_path, "method: uniform/dora\nlearner: {backend: deepspeed, zero_stage: 3}\n")).learner.zero_stage == 3
+
+
 def test_impossible_combination_context_too_long_for_the_tiny_model(tmp_path):
     msg = error_of(tmp_path, "model: tiny\nrollout: {max_new_tokens: 1000}\n")
     assert "rollout.max_new_tokens" in msg and "max_position_embeddings" in msg

@@ -1,11 +1,10 @@
-import os
-
 import pytest
 import ray
 import torch
 
 from rlvr.learner.actor import LearnerGroup
 from rlvr.learner.learner import Learner
+from rlvr.peft_methods.weights import from_bytes
 
 from .batches import fixed_batch
 from .conftest import trial_cfg
@@ -13,27 +12,23 @@ from .conftest import trial_cfg
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def local_ray(tmp_path_factory):
-    os.environ["RAY_AUTH_MODE"] = "disabled"
-    ray.init(address="local", include_dashboard=False, num_cpus=2, _temp_dir=str(tmp_path_factory.mktemp("ray")),
-             log_to_driver=False)
-    yield
-    ray.shutdown()
-
-
-def test_two_deepspeed_ranks_give_the_same_update_as_one(tiny_path, local_ray):
+@pytest.mark.parametrize("stage", [2, 3])
+def test_two_deepspeed_ranks_give_the_same_update_as_one(tiny_path, local_ray, stage):
     # dapo's token normaliser must stay global when the batch is split; two mini-batches of 4 -> 2 per rank each,
-    # and completions of different lengths make the per-rank token counts differ
-    cfg = trial_cfg(**{"learner.backend": "deepspeed", "learner.zero_stage": 2, "algorithm.mini_batches": 2,
-                       "learner.micro_batch_size": 1, "algorithm.loss": "dapo"})
+    # and completions of different lengths make the per-rank token counts differ. ZeRO-3 shards every weight
+    # (persistence threshold 0): export, the probe's logprobs and checkpoints must gather them on all ranks.
+    cfg = trial_cfg(**{"learner.backend": "deepspeed", "learner.zero_stage": stage, "algorithm.mini_batches": 2,
+                       "learner.micro_batch_size": 1, "algorithm.loss": "dapo", "learner.zero3_persistence_threshold": 0})
     batches = [fixed_batch(seed=s) for s in range(2)]
-    single = Learner(cfg, tiny_path)
+    single = Learner(trial_cfg(**{"learner.backend": "torch", "algorithm.mini_batches": 2,
+                                  "learner.micro_batch_size": 1, "algorithm.loss": "dapo"}), tiny_path)
     single_metrics = [single.train_step(b) for b in batches]
 
     group = LearnerGroup(cfg, tiny_path, num_learners=2)
     try:
         group_metrics = [group.train_step(b) for b in batches]
+        assert group.logprobs([5, 6, 7], [8, 9]) == pytest.approx(single.logprobs([5, 6, 7], [8, 9]), abs=1e-5)
+        exported = from_bytes(group.export(2, include_base=False).lora_tensors)
         state = group.state()
         continued = group.train_step(fixed_batch(seed=9))
     finally:
@@ -49,6 +44,10 @@ def test_two_deepspeed_ranks_give_the_same_update_as_one(tiny_path, local_ray):
         assert g["grad_norm"] == pytest.approx(s["grad_norm"], rel=1e-4)
         assert g["tokens"] == s["tokens"]
     ours = single.policy.trainable_state_dict()
+    single_export = from_bytes(single.export(2, include_base=False).lora_tensors)
+    assert exported.keys() == single_export.keys()
+    for k, v in exported.items():
+        torch.testing.assert_close(v, single_export[k], rtol=1e-4, atol=1e-6)
     for k, v in state["ranks"][0]["trainable"].items():
         torch.testing.assert_close(v, ours[k], rtol=1e-4, atol=1e-6)
     # all ranks restore their own optimizer partition: the restored group continues like the original

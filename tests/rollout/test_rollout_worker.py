@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
-
 import pytest
 from rollout_helpers import hf_greedy, hf_logprobs, hf_model, lora_policy, lora_update, next_version
 
@@ -11,25 +9,21 @@ from rlvr.rollout.types import SamplingSpec
 
 
 @pytest.mark.slow
-def test_rollout_worker_serves_and_swaps_a_policy_in_a_local_ray_cluster(engine_args, tiny_path, prompts, monkeypatch):
-    import ray
+def test_rollout_worker_serves_and_swaps_a_policy_in_a_local_ray_cluster(engine_args, tiny_path, prompts, local_ray):
+    ray = local_ray
+    from rlvr.rollout.worker import RolloutWorker
 
-    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
-    with tempfile.TemporaryDirectory(prefix="ray-rollout-", dir="/tmp") as tmp:
-        ray.init(address="local", include_dashboard=False, num_cpus=2, _temp_dir=tmp, log_to_driver=False)
-        try:
-            from rlvr.rollout.worker import RolloutWorker
-
-            worker = RolloutWorker.options(num_cpus=1).remote("vllm", threads=1, **engine_args)
-            assert ray.get(worker.version.remote()) is None
-            policy = lora_policy(hf_model(tiny_path), seed=31)
-            version = next_version()
-            ray.get(worker.load_policy.remote(lora_update(policy, version)))
-            groups = ray.get(worker.generate.remote(prompts, SamplingSpec(temperature=0.0, max_new_tokens=12)))
-            assert [g[0].token_ids for g in groups] == hf_greedy(policy, prompts)
-            scored = ray.get(worker.score.remote(prompts[0], groups[0][0].token_ids))
-            assert scored == pytest.approx(hf_logprobs(policy, prompts[0], groups[0][0].token_ids), abs=1e-4)
-            assert ray.get(worker.version.remote()) == version
-            ray.get(worker.close.remote())
-        finally:
-            ray.shutdown()
+    worker = RolloutWorker.options(num_cpus=1).remote("vllm", threads=1, **engine_args)
+    try:
+        assert ray.get(worker.version.remote()) is None
+        policy = lora_policy(hf_model(tiny_path), seed=31)
+        version = next_version()
+        ray.get(worker.load_policy.remote(lora_update(policy, version)))
+        groups = ray.get(worker.generate.remote(prompts, SamplingSpec(temperature=0.0, max_new_tokens=12)))
+        assert [g[0].token_ids for g in groups] == hf_greedy(policy, prompts)
+        scored = ray.get(worker.score.remote(prompts[0], groups[0][0].token_ids))
+        assert scored == pytest.approx(hf_logprobs(policy, prompts[0], groups[0][0].token_ids), abs=1e-4)
+        assert ray.get(worker.version.remote()) == version
+        ray.get(worker.close.remote())
+    finally:
+        ray.kill(worker)

@@ -32,7 +32,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
+def cluster(no_shared_ray, tmp_path_factory):
     # A private RAY_TMPDIR (short: socket paths) keeps this cluster's address file away from other Ray users.
     temp_dir = f"/tmp/rlvr-sweep-{os.getpid()}"
     saved = dict(os.environ)

@@ -21,7 +21,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module", autouse=True)
-def local_ray(tmp_path_factory):
+def private_ray(no_shared_ray, tmp_path_factory):
+    """A cluster of its own: the concurrency checks need every CPU free."""
     os.environ["RAY_AUTH_MODE"] = "disabled"
     ray.init(address="local", include_dashboard=False, num_cpus=8, _temp_dir=str(tmp_path_factory.mktemp("ray")))
     yield
