@@ -23,11 +23,18 @@ def _method_problems(cfg: TrialConfig, prefix: str) -> list[str]:
         problems.append(
             f"{prefix}rollout.sync_route: {cfg.rollout.sync_route!r} cannot serve {method.name} (its route is {route!r}); use auto, {route} or merged"
         )
-    stages = method_info(method.name).zero_stages
+    info = method_info(method.name)
+    stages = info.zero_stages
     if learner.backend == "deepspeed" and learner.zero_stage not in stages:
         allowed = f"zero_stage {', '.join(map(str, stages))} or backend torch" if stages else "backend torch"
         problems.append(
             f"{prefix}learner.zero_stage: {learner.zero_stage} does not train {method.name} under DeepSpeed; use {allowed}"
+        )
+    elif learner.backend == "deepspeed" and learner.zero_stage == 3 and cfg.algorithm.kl_coef > 0 and info.residual_init:
+        # the KL reference swaps the original W in for the residual base, which ZeRO-3 holds sharded (measured)
+        problems.append(
+            f"{prefix}algorithm.kl_coef: {cfg.algorithm.kl_coef} needs {method.name}'s original weights as the KL "
+            "reference, which ZeRO-3 cannot swap in; use learner.zero_stage 2 or kl_coef 0"
         )
     return problems
 

@@ -215,11 +215,7 @@ class Learner:
     def export(self, version: int, include_base: bool) -> PolicyUpdate | None:
         """The policy for the engines (rank 0; the other ranks take part in gathering sharded weights)."""
         route = None if self.cfg.rollout.sync_route == "auto" else self.cfg.rollout.sync_route
-        # merged weights read the base layers' own tensors (biases); the other routes read adapters and the
-        # pristine CPU copies only
-        params = self.policy.model.parameters() if (route or self.policy.info.route) == "merged" else self._trainable()
-        with self.backend.gathered(params):
-            update = self.policy.export(version, include_base, route=route)
+        update = self.policy.export(version, include_base, route=route, gather=self.backend.gathered)
         return update if self.rank == 0 else None
 
     def record(self) -> dict[str, Any]:

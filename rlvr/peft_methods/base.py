@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol
 
 from rlvr.sync.update import PolicyUpdate, Route
 
 if TYPE_CHECKING:
     import torch
+
+Gather = Callable[[Iterable["torch.nn.Parameter"]], AbstractContextManager]
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class MethodInfo:
     options: frozenset[str] = frozenset()  # keys allowed in MethodConfig.options
     description: str = ""
     zero_stages: tuple[int, ...] = (0, 1, 2, 3)  # DeepSpeed ZeRO stages it trains under; () means torch learner only
+    residual_init: bool = False  # its adapter sits on a rewritten base W - B0 A0 (PiSSA, MiLoRA, OLoRA)
 
 
 class Policy(Protocol):
@@ -54,10 +57,11 @@ class Policy(Protocol):
     def load_trainable_state_dict(self, state: dict[str, "torch.Tensor"]) -> None:
         """Inverse of trainable_state_dict."""
 
-    def export(self, version: int, include_base: bool, route: Route | None = None) -> PolicyUpdate:
+    def export(self, version: int, include_base: bool, route: Route | None = None, gather: Gather | None = None) -> PolicyUpdate:
         """The engine's view of the current policy along ``route`` (default ``info.route``; any method may go
         "merged", no other detour is allowed); ``include_base`` forces the residual base weights (always sent
-        with version 0)."""
+        with version 0). ``gather(params)`` makes sharded parameters whole for a block (ZeRO-3); export asks
+        for one module's at a time, so a sharded model is never whole at once."""
 
     def effective_weights(self) -> dict[str, "torch.Tensor"]:
         """W_t of every adapted module (HF names, fp32), residual-aware; with the pristine base gives dW."""

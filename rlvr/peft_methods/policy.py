@@ -8,10 +8,11 @@ The native route ships adapter tensors only, so it reads the frozen base directl
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any, Iterator
 
 from rlvr.config.schema import MethodConfig
+from rlvr.peft_methods.base import Gather
 from rlvr.peft_methods.build import ADAPTER, build_adapted, jsonable, tuner_layers, verify_adapted
 from rlvr.peft_methods.registry import MethodSpec, method_info
 from rlvr.peft_methods.weights import adalora_as_lora, effective_linear, effective_norm, lora_factors, to_bytes
@@ -147,16 +148,17 @@ class AdapterPolicy:
                 out[f"{m}.weight"] = effective_linear(layer, self._adapter_base(m))[0].cpu()
         return out
 
-    def export(self, version: int, include_base: bool, route: Route | None = None) -> PolicyUpdate:
+    def export(self, version: int, include_base: bool, route: Route | None = None, gather: Gather | None = None) -> PolicyUpdate:
         """The policy along ``route`` (default: the method's); any method can go merged, no other detour."""
+        gather = gather or _whole
         own = self.info.route
         route = route or own
         if route != own and route != "merged":
             raise ValueError(f"{self.spec.name}: cannot export as {route}; its route is {own} (merged is always possible)")
         meta = {"method": self.spec.name, "route": route}
         if route == "merged":
-            return PolicyUpdate(version, "merged", base_weights=to_bytes(self._merged_weights()), meta=meta)
-        tensors, config = self._lora_form()
+            return PolicyUpdate(version, "merged", base_weights=to_bytes(self._merged_weights(gather)), meta=meta)
+        tensors, config = self._lora_form(gather)
         base = None
         if self.spec.residual_init and (include_base or version == 0):
             base = to_bytes({f"{m}.weight": self._adapter_base(m).to(self.dtype) for m in self.layers})
@@ -186,31 +188,37 @@ class AdapterPolicy:
             for m in self.layers:
                 self._base_weight(m).copy_(self._adapter_base(m))
 
-    def _merged_weights(self) -> dict[str, "torch.Tensor"]:
-        """Changed tensors only, HF names, model dtype."""
-        if self.spec.config_class is None:
-            return {n: p.detach().to(self.dtype) for n, p in self.model.named_parameters()
-                    if not torch_equal(p.detach().float().cpu(), self.pristine[n])}
+    def _merged_weights(self, gather: Gather) -> dict[str, "torch.Tensor"]:
+        """Changed tensors only, HF names, model dtype (copies: gathered tensors are freed after the block)."""
         out = {}
+        if self.spec.config_class is None:
+            for n, p in self.model.named_parameters():
+                with gather([p]):
+                    if not torch_equal(p.detach().float().cpu(), self.pristine[n]):
+                        out[n] = p.detach().to(self.dtype, copy=True)
+            return out
         for m, layer in self.layers.items():
-            if hasattr(layer, "ln_tuning_layers"):
-                out[f"{m}.weight"] = effective_norm(layer).to(self.dtype)
-                continue
-            w, b = effective_linear(layer, self._adapter_base(m))
-            out[f"{m}.weight"] = w.to(self.dtype)
-            base_bias = layer.get_base_layer().bias
-            if b is not None and not torch_equal(b, base_bias.detach().float()):
-                out[f"{m}.bias"] = b.to(self.dtype)
+            with gather(layer.parameters()):
+                if hasattr(layer, "ln_tuning_layers"):
+                    out[f"{m}.weight"] = effective_norm(layer).to(self.dtype, copy=True)
+                    continue
+                w, b = effective_linear(layer, self._adapter_base(m))
+                out[f"{m}.weight"] = w.to(self.dtype)
+                base_bias = layer.get_base_layer().bias
+                if b is not None and not torch_equal(b, base_bias.detach().float()):
+                    out[f"{m}.bias"] = b.to(self.dtype)
         return out
 
-    def _lora_form(self) -> tuple[dict[str, "torch.Tensor"], dict[str, Any]]:
+    def _lora_form(self, gather: Gather) -> tuple[dict[str, "torch.Tensor"], dict[str, Any]]:
         """Plain LoRA tensors (peft key names, fp32) and the LoraConfig dict a saved adapter would carry."""
         from peft import LoraConfig
 
         pc = self.model.peft_config[ADAPTER]
         tensors = {}
         for m, layer in self.layers.items():
-            a, b = adalora_as_lora(layer) if self.spec.lora_form == "adalora" else lora_factors(layer)
+            with gather(p for p in layer.parameters() if p.requires_grad):
+                a, b = adalora_as_lora(layer) if self.spec.lora_form == "adalora" else lora_factors(layer)
+                a, b = a.clone(), b.clone()  # fp32 factors are views of tensors freed after the block
             tensors[f"{_PEFT_PREFIX}{m}.lora_A.weight"], tensors[f"{_PEFT_PREFIX}{m}.lora_B.weight"] = a, b
         targets = sorted({m.rsplit(".", 1)[-1] for m in self.layers})
         if self.spec.lora_form == "adalora":
@@ -234,6 +242,10 @@ class AdapterPolicy:
         finally:
             for n, p in targets.items():
                 p.data = saved[n]
+
+
+def _whole(params: Any) -> AbstractContextManager:
+    return nullcontext()  # unsharded parameters are whole already
 
 
 def torch_equal(a: "torch.Tensor", b: "torch.Tensor") -> bool:

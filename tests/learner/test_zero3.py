@@ -26,8 +26,8 @@ def _overrides(name: str) -> list[str]:
     return out
 
 
-def _run(name: str, backend: str, tiny_path: str):
-    learner = Learner(load_trial("demo-cpu", [*_overrides(name), f"learner.backend={backend}"]), tiny_path)
+def _run(name: str, backend: str, tiny_path: str, *extra: str):
+    learner = Learner(load_trial("demo-cpu", [*_overrides(name), f"learner.backend={backend}", *extra]), tiny_path)
     metrics = [learner.train_step(fixed_batch(seed=s)) for s in range(2)]
     update = learner.export(2, include_base=True)
     exported = from_bytes(update.lora_tensors) if update.lora_tensors else {}
@@ -41,7 +41,17 @@ def test_zero3_excludes_only_what_was_measured_to_differ():
 
 @pytest.mark.parametrize("name", ZERO3)
 def test_method_under_zero3_matches_the_torch_learner(name, tiny_path):
-    (m_t, e_t, s_t, lp_t), (m_z, e_z, s_z, lp_z) = (_run(name, b, tiny_path) for b in ("torch", "deepspeed"))
+    _assert_same(name, tiny_path)
+
+
+@pytest.mark.parametrize("name", ["lora", "dora", "full"])
+def test_kl_reference_under_zero3_matches_the_torch_learner(name, tiny_path):
+    # the reference pass disables the adapter (full FT: swaps the pristine weights in) inside a sharded model
+    _assert_same(name, tiny_path, "algorithm.kl_coef=0.1")
+
+
+def _assert_same(name: str, tiny_path: str, *extra: str) -> None:
+    (m_t, e_t, s_t, lp_t), (m_z, e_z, s_z, lp_z) = (_run(name, b, tiny_path, *extra) for b in ("torch", "deepspeed"))
     for a, b in zip(m_t, m_z):
         assert b["loss"] == pytest.approx(a["loss"], rel=1e-4, abs=1e-6)
         assert b["grad_norm"] == pytest.approx(a["grad_norm"], rel=1e-4)

@@ -163,3 +163,23 @@ def test_every_export_passes_the_engines_servable_check(name):
     from rlvr.sync.servable import check_servable
 
     check_servable(_trained(name).export(0, include_base=True), max_lora_rank=8)
+
+
+@pytest.mark.parametrize("name,route", [("dora", "merged"), ("full", "merged"), ("lora", "native")])
+def test_export_gathers_one_module_at_a_time(name, route):
+    # under ZeRO-3 each gather makes its parameters whole on every rank: never ask for the whole model at once
+    from contextlib import contextmanager
+
+    policy = _trained(name)
+    asked: list[list[torch.nn.Parameter]] = []
+
+    @contextmanager
+    def gather(params):
+        asked.append(list(params))
+        yield
+
+    plain = policy.export(version=1, include_base=False, route=route)
+    gathered = policy.export(version=1, include_base=False, route=route, gather=gather)
+    assert (gathered.base_weights, gathered.lora_tensors) == (plain.base_weights, plain.lora_tensors)
+    total = sum(p.numel() for p in policy.model.parameters())
+    assert asked and max(sum(p.numel() for p in ps) for ps in asked) < total / 4
