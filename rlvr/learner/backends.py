@@ -159,11 +159,14 @@ class DeepSpeedBackend:
         if self.stage != 3:
             return nullcontext()
         import deepspeed
+        from deepspeed.runtime.zero.partition_parameters import ZeroParamStatus
 
-        # a forward pass outside training (the probe) can leave prefetched weights in flight; gathering them
-        # again would fail, so settle and release everything first
-        self.engine.empty_partition_cache()
-        return deepspeed.zero.GatheredParameters(list(params), modifier_rank=modifier_rank)
+        params = list(params)
+        # a forward pass outside training (the probe) can leave prefetched weights in flight, which cannot be
+        # gathered again: settle them first (a full release costs ~0.2 s here, so only when needed)
+        if any(p.ds_status == ZeroParamStatus.INFLIGHT for p in params):
+            self.engine.empty_partition_cache()
+        return deepspeed.zero.GatheredParameters(params, modifier_rank=modifier_rank)
 
 
 def build_backend(cfg: TrialConfig, model: torch.nn.Module, optimizer: torch.optim.Optimizer, world_size: int) -> Backend:
