@@ -30,8 +30,9 @@ def _method_problems(cfg: TrialConfig, prefix: str) -> list[str]:
         problems.append(
             f"{prefix}learner.zero_stage: {learner.zero_stage} does not train {method.name} under DeepSpeed; use {allowed}"
         )
-    elif learner.backend == "deepspeed" and learner.zero_stage == 3 and cfg.algorithm.kl_coef > 0 and info.residual_init:
-        # the KL reference swaps the original W in for the residual base, which ZeRO-3 holds sharded (measured)
+    elif learner.backend == "deepspeed" and learner.zero_stage == 3 and cfg.algorithm.kl_coef > 0 and info.swapped_reference:
+        # the KL reference swaps the original W into parameters ZeRO-3 holds sharded: its gathers overwrite it
+        # and the reference silently becomes the current policy (measured: KL 0)
         problems.append(
             f"{prefix}algorithm.kl_coef: {cfg.algorithm.kl_coef} needs {method.name}'s original weights as the KL "
             "reference, which ZeRO-3 cannot swap in; use learner.zero_stage 2 or kl_coef 0"

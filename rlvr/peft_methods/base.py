@@ -30,7 +30,7 @@ class MethodInfo:
     options: frozenset[str] = frozenset()  # keys allowed in MethodConfig.options
     description: str = ""
     zero_stages: tuple[int, ...] = (0, 1, 2, 3)  # DeepSpeed ZeRO stages it trains under; () means torch learner only
-    residual_init: bool = False  # its adapter sits on a rewritten base W - B0 A0 (PiSSA, MiLoRA, OLoRA)
+    swapped_reference: bool = False  # its KL reference swaps the original weights in (full FT, PiSSA, MiLoRA, OLoRA)
 
 
 class Policy(Protocol):

@@ -151,7 +151,8 @@ def method_info(name: str) -> MethodInfo:
     s = method_spec(name)
     return MethodInfo(name=s.name, group=s.group, route=s.route, has_rank=s.has_rank,
                       options=s.options | frozenset(s.policy_options), description=s.description,
-                      zero_stages=s.zero_stages, residual_init=s.residual_init)
+                      zero_stages=s.zero_stages,
+                      swapped_reference=s.residual_init or s.config_class is None)
 
 
 def check_method_config(cfg: MethodConfig) -> list[str]:

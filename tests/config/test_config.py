@@ -107,6 +107,8 @@ def test_zero3_is_refused_for_a_method_measured_to_drift_under_it(tmp_path):
     assert load_trial(write(tmp_path, "method: uniform/dora\nlearner: {backend: deepspeed, zero_stage: 3}\n")).learner.zero_stage == 3
     msg = error_of(tmp_path, "method: uniform/pissa\nalgorithm: {kl_coef: 0.1}\nlearner: {backend: deepspeed, zero_stage: 3}\n")
     assert "algorithm.kl_coef: 0.1 needs pissa's original weights" in msg and "zero_stage 2 or kl_coef 0" in msg
+    assert "needs full's original weights" in error_of(
+        tmp_path, "method: uniform/full\nalgorithm: {kl_coef: 0.1}\nlearner: {backend: deepspeed, zero_stage: 3}\n")
 
 
 def test_impossible_combination_context_too_long_for_the_tiny_model(tmp_path):
