@@ -46,7 +46,6 @@ class MethodSpec:
     residual_init: bool = False  # the init moves W to W - B0 A0, so engines need the residual base
     allowed_ranks: tuple[int, ...] | None = None
     even_rank: bool = False
-    zero3: bool = True  # trains under ZeRO-3 exactly as under torch (measured, tests/learner/test_zero3.py)
 
     @property
     def has_rank(self) -> bool:
@@ -64,7 +63,7 @@ class MethodSpec:
             return ()
         if self.optimizer == "lorafa":
             return (0,)
-        return (0, 1, 2, 3) if self.zero3 else (0, 1, 2)
+        return (0, 1, 2, 3)
 
 
 def route_for(spec: MethodSpec) -> Route:
@@ -129,7 +128,7 @@ SPECS: tuple[MethodSpec, ...] = (
                options=frozenset({"variant", "group_size"})),
     MethodSpec("delora", "extra", "DeLoRA: normalised low-rank update with bounded norm", config_class="DeloraConfig",
                rank_key="r", alpha_key="delora_lambda", dropout_key="module_dropout", default_rank=8,
-               alpha_per_rank=None, zero3=False),  # its ZeRO-3 update drifts from torch's (grad norm 0.1% off)
+               alpha_per_rank=None),
     MethodSpec("shira", "extra", "SHiRA: sparse high-rank update on a random mask", config_class="ShiraConfig",
                rank_key="r", default_rank=32, options=frozenset({"mask_type", "random_seed"})),
 )

@@ -35,8 +35,8 @@ def _run(name: str, backend: str, tiny_path: str, *extra: str):
     return metrics, exported, learner.state()["trainable"], learner.logprobs([5, 6, 7], [8, 9])
 
 
-def test_zero3_excludes_only_what_was_measured_to_differ():
-    assert set(method_names()) - set(ZERO3) == {"adalora", "lora_fa", "delora"}
+def test_zero3_excludes_only_the_methods_deepspeed_cannot_train():
+    assert set(method_names()) - set(ZERO3) == {"adalora", "lora_fa"}
 
 
 @pytest.mark.parametrize("name", ZERO3)
