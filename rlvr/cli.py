@@ -71,19 +71,25 @@ def build_tiny(
 def pretrain_cmd(
     config: str = typer.Argument("tiny", help="Model config with a tiny section."),
     overrides: Optional[list[str]] = Overrides,
+    ship: bool = typer.Option(False, "--ship", help="Pretrain from scratch and write the weights into the package "
+                              "(rlvr/models/assets), to be committed as the base every machine installs."),
 ) -> None:
-    """Pretrain the tiny base on its synthetic task (cached by config) and print time and accuracy."""
+    """Build the cached tiny base (installed from the shipped weights, or pretrained) and print its accuracy."""
     import json
 
     from rlvr.config.loader import build, find_config, load_raw
     from rlvr.config.schema import ModelConfig
-    from rlvr.models.pretrain import ensure_tiny
+    from rlvr.models import pretrain
 
     path = find_config(config, "models")
     cfg = build(ModelConfig, load_raw(path, overrides or []), str(path))
     if cfg.tiny is None:
         raise ConfigError(f"{path}: tiny: this model config has no tiny section")
-    out = ensure_tiny(cfg.tiny)
+    if ship:
+        asset = pretrain.ship(cfg.tiny)
+        typer.echo(f"wrote {asset} and {asset.with_suffix('.json').name}\n{asset.with_suffix('.json').read_text()}")
+        return
+    out = pretrain.ensure_tiny(cfg.tiny)
     stats = json.loads((out / "pretrain.json").read_text())
     typer.echo(f"{out}\n" + json.dumps({k: v for k, v in stats.items() if k != "config"}, indent=2))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 """The ranks vLLM accepts as ``max_lora_rank``; an adapter of rank r is served under the next one up."""
@@ -38,10 +38,27 @@ class TinyModelConfig(Section):
     pretrain_batch_size: int = Field(64, gt=0, description="Sequences per pretraining step.")
     pretrain_lr: float = Field(3e-3, gt=0, description="Peak learning rate of pretraining (cosine decay).")
     pretrain_target_accuracy: float | None = Field(
-        0.4, gt=0, le=1, description="Stop once greedy accuracy on held-out problems reaches this (None: run all steps)."
+        0.42, gt=0, le=1,
+        description="Stop at the first check whose greedy accuracy on check problems reaches this (None: run all steps).",
     )
-    pretrain_eval_every: int = Field(50, gt=0, description="Steps between the held-out checks of pretrain_target_accuracy.")
+    pretrain_eval_every: int = Field(
+        10, gt=0, description="Steps between checks; small, so accuracy cannot run far past the target between two."
+    )
+    pretrain_band: tuple[float, float] | None = Field(
+        (0.35, 0.55),
+        description="Held-out greedy accuracy the base must have; measured once when the base is built or installed, "
+        "and a base outside it is refused (None: not checked).",
+    )
     seed: int = Field(0, description="Seed of initialisation and pretraining data.")
+
+    @model_validator(mode="after")
+    def _band_holds_target(self) -> "TinyModelConfig":
+        band, target = self.pretrain_band, self.pretrain_target_accuracy
+        if band is not None and not 0 <= band[0] < band[1] <= 1:
+            raise ValueError(f"pretrain_band: {list(band)} must be [low, high] with 0 <= low < high <= 1")
+        if band is not None and target is not None and not band[0] <= target <= band[1]:
+            raise ValueError(f"pretrain_target_accuracy: {target} must lie inside pretrain_band {list(band)}")
+        return self
 
 
 class ArchitectureConfig(Section):
