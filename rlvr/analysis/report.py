@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rlvr.analysis import plots
-from rlvr.analysis.published import PUBLISHED_AVERAGE, STUDY
+from rlvr.analysis.published import PUBLISHED_AVERAGE, STUDY, STUDY_BENCHMARKS
 from rlvr.analysis.rundir import RunDir
 from rlvr.analysis.study import MISSING, frontier_points, group_trials, study_table, trial_rows
 
@@ -89,7 +89,9 @@ def _overview(run: RunDir, rows: list[dict[str, Any]]) -> Section:
 def _results(rows: list[dict[str, Any]]) -> Section:
     text = ("Accuracy in percent; mean ± std over seeds where several finished. 'running', 'pending' or 'failed' "
             f"mark configurations with no finished trial, {MISSING} a benchmark not evaluated. Δ LoRA: points of "
-            f"average accuracy against LoRA on the same model. Published: the study's average ({STUDY}).")
+            f"average accuracy against LoRA on the same model. Published: the study's average ({STUDY}) over "
+            f"{', '.join(f'{b}@{k}' for b, k in STUDY_BENCHMARKS.items())}; a row evaluated on other benchmarks "
+            "marks it 'not comparable'.")
     return Section("results", "Results", text, table=study_table(rows))
 
 

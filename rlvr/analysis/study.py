@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from rlvr.analysis.published import published_average
+from rlvr.analysis.published import comparable_with_published, published_average
 from rlvr.analysis.rundir import RunDir
 
 MISSING = "—"
@@ -139,6 +139,11 @@ def benchmarks(rows: list[dict[str, Any]]) -> list[tuple[str, int | None]]:
     return list(seen.items())
 
 
+def evaluated(group: ConfigGroup, benches: list[tuple[str, int | None]]) -> list[tuple[str, int | None]]:
+    """The (benchmark, k) a group's finished trials have a score on: what its average is taken over."""
+    return [(b, k) for b, k in benches if group.values(f"eval/{b}/avg_at_k")]
+
+
 def lora_reference(group: ConfigGroup, groups: list[ConfigGroup]) -> ConfigGroup | None:
     """The LoRA configuration a group is compared with: same model, preferring the same preset and setting."""
     loras = [g for g in groups if g.method == "lora" and g.model == group.model and g.mean(f"eval/{AVERAGE}/avg_at_k") is not None]
@@ -189,7 +194,8 @@ def study_table(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]
         row.append(f"{100 * (mine - ref.mean(avg)):+.1f}" if ref is not None and mine is not None and ref is not g
                    else "ref" if ref is g else MISSING)
         published = published_average(g.model, g.method)
-        row.append(f"{published:.1f}" if published is not None else MISSING)
+        row.append(MISSING if published is None else f"{published:.1f}" if comparable_with_published(evaluated(g, benches))
+                   else f"{published:.1f} (not comparable)")
         out.append(row)
     return header, out
 

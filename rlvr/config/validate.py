@@ -5,7 +5,7 @@ from __future__ import annotations
 from rlvr.config.loader import ConfigError
 from rlvr.config.schema import VLLM_LORA_RANKS, MethodConfig, SweepConfig, TrialConfig
 
-BENCHMARKS = ("aime24", "aime25", "amc23", "math500", "minerva_math", "olympiadbench")
+BENCHMARKS = ("aime24", "aime25", "amc23", "hmmt25", "math500", "minerva_math", "olympiadbench")
 
 
 def _method_problems(cfg: TrialConfig, prefix: str) -> list[str]:
