@@ -165,8 +165,10 @@ def _cell(group: ConfigGroup, column: str) -> str:
     return _pct(vals) if vals else MISSING
 
 
-def study_table(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
-    """Header and rows (as text) of the study's table, one row per configuration, best average first per model."""
+def study_table(rows: list[dict[str, Any]], vs_lora: dict[tuple[str | None, str], Any] | None = None) -> tuple[list[str], list[list[str]]]:
+    """Header and rows (as text) of the study's table, one row per configuration, best average first per model.
+
+    ``vs_lora``: (model, name) -> rlvr.analysis.intervals.Interval of the difference to LoRA, shown with Δ LoRA."""
     groups = group_trials(rows)
     benches = benchmarks(rows)
     avg = f"eval/{AVERAGE}/avg_at_k"
@@ -191,7 +193,9 @@ def study_table(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]
             row += [_cell(g, f"eval/{b}/avg_at_k"), _cell(g, f"eval/{b}/pass_at_k")]
         row.append(_cell(g, avg))
         ref, mine = lora_reference(g, groups), g.mean(avg)
-        row.append(f"{100 * (mine - ref.mean(avg)):+.1f}" if ref is not None and mine is not None and ref is not g
+        interval = (vs_lora or {}).get((g.model, g.name))
+        row.append(interval.points() if interval is not None and ref is not g
+                   else f"{100 * (mine - ref.mean(avg)):+.1f}" if ref is not None and mine is not None and ref is not g
                    else "ref" if ref is g else MISSING)
         published = published_average(g.model, g.method)
         row.append(MISSING if published is None else f"{published:.1f}" if comparable_with_published(evaluated(g, benches))

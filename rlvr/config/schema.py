@@ -237,6 +237,20 @@ class TrialConfig(Section):
     max_actor_restarts: int = Field(3, ge=0, description="Dead engine/reward/learner actors the trial rebuilds from its last checkpoint before failing.")
 
 
+class AnalysisConfig(Section):
+    """How the report turns a run's evaluations into intervals and verdicts (rlvr.analysis.intervals, findings)."""
+
+    bootstrap_resamples: int = Field(2000, ge=100, description="Bootstrap resamples (over problems and seeds) per interval.")
+    bootstrap_seed: int = Field(0, description="Seed of the bootstrap draws, so a report is reproducible.")
+    confidence: float = Field(0.95, gt=0, lt=1, description="Coverage of the percentile intervals.")
+    collapse_fraction: float = Field(
+        0.5, gt=0, le=1, description="A method 'collapses' when it loses at least this fraction of LoRA's average."
+    )
+    equivalence_margin: float = Field(
+        0.02, gt=0, description="An ablation 'does not matter' when every interval lies within +-this (fraction) of the default."
+    )
+
+
 class SweepConfig(Section):
     """A grid of trials over models, methods, overrides and seeds."""
 
@@ -251,3 +265,4 @@ class SweepConfig(Section):
     max_attempts: int = Field(3, ge=1, description="Attempts per trial before it is marked failed.")
     cpus_per_trial: float = Field(1.0, gt=0, description="CPUs of a trial's controller bundle.")
     autoscale: bool = Field(False, description="Ask the Ray autoscaler for pending trials' bundles.")
+    analysis: AnalysisConfig = Field(default_factory=AnalysisConfig, description="Intervals and verdicts of the run's report.")
