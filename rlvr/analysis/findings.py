@@ -87,7 +87,26 @@ def _claim_rows(claim: Claim, groups: list[ConfigGroup], ivs: RunIntervals) -> l
         iv = ivs.vs_lora[key]
         rows.append(_row(claim.text, g.name, ref[1], _published_delta(g.model, claim.method), iv,
                          verdict(claim.rule, iv, ivs.average[ref].estimate, ivs.cfg.collapse_fraction)))
+    rows += _tuned_row(claim, groups, ivs)
     return rows or [[claim.text, claim.method, "lora", _published_delta(None, claim.method), "—", "—", "—", ABSENT]]
+
+
+def _best_lr(groups: list[ConfigGroup], method: str, ivs: RunIntervals) -> ConfigGroup | None:
+    """The method's configuration with the highest average among those an lr grid made (two or more)."""
+    tried = [g for g in groups if g.method == method and _axis_value(g.setting, "lr") is not None
+             and (g.model, g.name) in ivs.average]
+    return max(tried, key=lambda g: ivs.average[(g.model, g.name)].estimate) if len(tried) > 1 else None
+
+
+def _tuned_row(claim: Claim, groups: list[ConfigGroup], ivs: RunIntervals) -> list[list[str]]:
+    """The claim with each side at its own best learning rate (picking the best flatters both a little)."""
+    best, lora = _best_lr(groups, claim.method, ivs), _best_lr(groups, "lora", ivs)
+    if best is None or lora is None or best.model != lora.model:
+        return []
+    a, b = ivs.scores[(best.model, best.name)], ivs.scores[(lora.model, lora.name)]
+    iv = bootstrap(a, b, ivs.cfg)
+    return [_row(claim.text + " (tuned lr)", best.name, lora.name, _published_delta(best.model, claim.method), iv,
+                 verdict(claim.rule, iv, ivs.average[(lora.model, lora.name)].estimate, ivs.cfg.collapse_fraction))]
 
 
 def _axis_value(setting: str, axis: str) -> str | None:

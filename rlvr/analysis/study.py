@@ -145,9 +145,9 @@ def evaluated(group: ConfigGroup, benches: list[tuple[str, int | None]]) -> list
 
 
 def lora_reference(group: ConfigGroup, groups: list[ConfigGroup]) -> ConfigGroup | None:
-    """The LoRA configuration a group is compared with: same model, preferring the same preset and setting."""
+    """The LoRA configuration a group is compared with: same model, preferring the same preset, setting and rank."""
     loras = [g for g in groups if g.method == "lora" and g.model == group.model and g.mean(f"eval/{AVERAGE}/avg_at_k") is not None]
-    loras.sort(key=lambda g: (g.preset != group.preset, g.setting != group.setting))
+    loras.sort(key=lambda g: (g.preset != group.preset, g.setting != group.setting, g.rank != group.rank))
     return loras[0] if loras else None
 
 

@@ -72,3 +72,43 @@ def test_ablation_settings_are_read_from_the_sweep_labels_grid_part():
 
     assert _axis_value("rank=16,alpha=32", "rank") == "16" and _axis_value("lr=1e-05", "lr") == "1e-05"
     assert _axis_value("loss=dr_grpo,scale_rewards=False", "loss") == "dr_grpo" and _axis_value("lr=1e-05", "rank") is None
+
+
+def _row(method, rank, setting, seed, acc):
+    return {"trial_id": f"{method}{rank}{setting}{seed}", "status": "done", "model": "m", "method": method, "rank": rank,
+            "preset": "uniform", "label": f"m/uniform/{method}/seed{seed}" + (f"/{setting}" if setting else ""),
+            "eval/average/avg_at_k": acc}
+
+
+def test_a_configuration_is_compared_with_lora_at_its_own_rank():
+    from rlvr.analysis.study import lora_reference
+
+    groups = group_trials([_row("lora", 8, "", 1, 0.5), _row("lora", 32, "", 1, 0.6), _row("dora", 32, "", 1, 0.6),
+                           _row("dora", 8, "", 1, 0.6)])
+    assert [lora_reference(g, groups).rank for g in groups if g.method == "dora"] == [32, 8]
+
+
+def test_an_lr_grid_adds_a_tuned_row_with_each_side_at_its_best_lr():
+    import numpy as np
+
+    from rlvr.analysis.findings import findings_table
+    from rlvr.analysis.intervals import RunIntervals, Scores, bootstrap
+    from rlvr.config.schema import AnalysisConfig
+
+    rows = [_row(m, 8, f"lr={lr}", 42, 0.0) for m in ("lora", "pissa") for lr in ("1e-05", "0.001")]
+    groups = group_trials(rows)
+    problems = tuple(("b", str(i)) for i in range(50))
+    acc = {("lora", "lr=1e-05"): 0.5, ("lora", "lr=0.001"): 0.6, ("pissa", "lr=1e-05"): 0.55, ("pissa", "lr=0.001"): 0.05}
+    cfg = AnalysisConfig(bootstrap_resamples=200)
+    scores = {(g.model, g.name): Scores(problems, np.full((1, 50), acc[(g.method, g.setting)])) for g in groups}
+    ivs = RunIntervals({k: bootstrap(s, None, cfg) for k, s in scores.items()}, {}, {}, scores, cfg)
+    for g in groups:
+        if g.method == "pissa":
+            ref = ("m", f"lora r8 {g.setting}")
+            ivs.vs_lora[(g.model, g.name)], ivs.reference[(g.model, g.name)] = bootstrap(scores[(g.model, g.name)], scores[ref], cfg), ref
+    header, table = findings_table(groups, ivs)
+    pissa = [dict(zip(header, r)) for r in table if r[0].startswith("SVD inits collapse: PiSSA")]
+    # collapsed at lr 1e-3 against LoRA there, but at its best lr (1e-5) it loses only 5 points to LoRA's best
+    assert [(r["configuration"], r["verdict"]) for r in pissa] == [
+        ("pissa r8 lr=1e-05", CONTRADICTED), ("pissa r8 lr=0.001", HOLDS), ("pissa r8 lr=1e-05", CONTRADICTED)]
+    assert pissa[-1]["vs"] == "lora r8 lr=0.001" and pissa[-1]["Δ here [interval]"].startswith("-5.0")
