@@ -11,11 +11,13 @@ problem sampling only, and says so (``seeds``).
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from rlvr.analysis.rundir import RunDir, TrialDir
 from rlvr.analysis.study import ConfigGroup, group_trials, lora_reference
@@ -106,9 +108,11 @@ def bootstrap(a: Scores, b: Scores | None, cfg: AnalysisConfig) -> Interval:
 
 
 def newest_samples(trial: TrialDir) -> pa.Table | None:
-    """The samples of a trial's newest evaluation (eval/step_<n>/samples.parquet), or None."""
+    """Who got what right in a trial's newest evaluation (eval/step_<n>/samples.parquet), or None. Only the
+    columns needed: the completions' text would be most of a study-scale file."""
     steps = [name for name in trial.subfolders("eval") if name.startswith("step_")]
-    return trial.read_parquet(f"eval/{max(steps)}/samples.parquet") if steps else None
+    data = trial.store.read_bytes(f"eval/{max(steps)}/samples.parquet") if steps else None
+    return None if data is None else pq.read_table(io.BytesIO(data), columns=["benchmark", "problem_id", "correct"])
 
 
 @dataclass
