@@ -62,6 +62,7 @@ def verdict(rule: Rule, iv: Interval, lora_average: float, collapse_fraction: fl
 
 
 def robust_verdict(intervals: list[Interval], margin: float) -> str:
+    """The verdict of "this setting does not matter" from the intervals of (setting - default) of every setting."""
     if any(iv.high < -margin or iv.low > margin for iv in intervals):
         return CONTRADICTED
     return HOLDS if intervals and all(-margin <= iv.low and iv.high <= margin for iv in intervals) else INCONCLUSIVE
