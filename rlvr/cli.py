@@ -166,6 +166,8 @@ def eval_cmd(
     max_new_tokens: int = typer.Option(31744, help="Completion limit (study: 31,744)."),
     prompt_template: str = typer.Option("study", help="Prompt template (with --trial, the trial's own)."),
     out: str = typer.Option("runs/eval", help="Directory for samples and summary Parquet files."),
+    extraction: Optional[str] = typer.Option(
+        None, help="Answer extraction: study or lenient (default: the trial's reward.extraction with --trial, else study)."),
 ) -> None:
     """Evaluate a model, adapter or trial checkpoint on benchmarks: Avg@k and Pass@k per benchmark."""
     from rich.console import Console
@@ -175,7 +177,7 @@ def eval_cmd(
 
     summary = eval_command(model=model, adapter=adapter, benchmarks=benchmarks, k=k, limit=limit, engine=engine,
                            max_new_tokens=max_new_tokens, prompt_template=prompt_template, out=out, trial=trial,
-                           trial_step=step)
+                           trial_step=step, extraction=extraction)
     table = Table(title=f"evaluation -> {out}")
     for col in summary.column_names:
         table.add_column(col)

@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from rlvr.analysis import plots
-from rlvr.analysis.published import PUBLISHED_AVERAGE, STUDY
+from rlvr.analysis.findings import findings_table
+from rlvr.analysis.intervals import RunIntervals, analysis_config, run_intervals
+from rlvr.analysis.published import PUBLISHED_AVERAGE, STUDY, STUDY_BENCHMARKS
 from rlvr.analysis.rundir import RunDir
 from rlvr.analysis.study import MISSING, frontier_points, group_trials, study_table, trial_rows
 
@@ -86,21 +88,41 @@ def _overview(run: RunDir, rows: list[dict[str, Any]]) -> Section:
                    f"{len(rows)} trials ({states}). Generated {when}.")
 
 
-def _results(rows: list[dict[str, Any]]) -> Section:
+def _results(rows: list[dict[str, Any]], ivs: RunIntervals) -> Section:
     text = ("Accuracy in percent; mean ± std over seeds where several finished. 'running', 'pending' or 'failed' "
             f"mark configurations with no finished trial, {MISSING} a benchmark not evaluated. Δ LoRA: points of "
-            f"average accuracy against LoRA on the same model. Published: the study's average ({STUDY}).")
-    return Section("results", "Results", text, table=study_table(rows))
+            f"average accuracy against LoRA on the same model, with its {_interval_words(ivs)}. Published: the study's average ({STUDY}) over "
+            f"{', '.join(f'{b}@{k}' for b, k in STUDY_BENCHMARKS.items())}; a row evaluated on other benchmarks "
+            "marks it 'not comparable'.")
+    return Section("results", "Results", text, table=study_table(rows, ivs.vs_lora))
 
 
-def _frontier(rows: list[dict[str, Any]], palette: dict[str, Any]) -> Section:
+def _interval_words(ivs: RunIntervals) -> str:
+    c = ivs.cfg
+    return (f"{100 * c.confidence:g}% bootstrap interval [low, high] over problems and seeds, paired with LoRA on the "
+            f"same problems ({c.bootstrap_resamples} resamples, seed {c.bootstrap_seed}; sweep.yaml analysis section)")
+
+
+def _findings(run: RunDir, rows: list[dict[str, Any]], ivs: RunIntervals) -> Section:
+    rules = sorted({cfg.reward.extraction for cfg in (run.trial(r["trial_id"]).config() for r in rows) if cfg is not None})
+    text = (f"Each finding of {STUDY} with its verdict at this run's scale, from the {_interval_words(ivs)}; "
+            "study Δ: the published difference to LoRA in points. holds / contradicted: the whole interval is on one "
+            f"side; inconclusive: it is not. Collapse: losing {100 * ivs.cfg.collapse_fraction:g}% of LoRA's average "
+            f"or more. Seeds: trials per side. Answers extracted with the {' and '.join(rules) or 'study'} rule "
+            "(reward.extraction; `rlvr eval --trial` scores a checkpoint with its trial's rule).")
+    return Section("findings", "Findings", text, table=findings_table(group_trials(rows), ivs))
+
+
+def _frontier(rows: list[dict[str, Any]], palette: dict[str, Any], ivs: RunIntervals) -> Section:
     points = frontier_points(rows)
+    errors = {(str(m), n): (100 * iv.low, 100 * iv.high) for (m, n), iv in ivs.average.items()}
     if not points:
         return Section("frontier", "Accuracy against trainable parameters",
                        "No finished trial has both an evaluated average and a trainable-parameter count yet.")
     return Section("frontier", "Accuracy against trainable parameters",
-                   "Each point is one configuration (mean over seeds); the shaded area lies under the Pareto frontier.",
-                   figures={"frontier": plots.frontier_figure(points, palette)})
+                   "Each point is one configuration (mean over seeds) with the interval of its average "
+                   f"({_interval_words(ivs)}); the shaded area lies under the Pareto frontier.",
+                   figures={"frontier": plots.frontier_figure(points, palette, errors)})
 
 
 def _by_model(run: RunDir, rows: list[dict[str, Any]], read) -> dict[str, list[tuple[str, Any]]]:
@@ -162,8 +184,9 @@ def build_report(run_dir: str, out_dir: str | Path) -> tuple[Path, Path]:
         raise FileNotFoundError(f"{run_dir}: not a sweep run directory (expected ledger/, trials/ or results.parquet)")
     rows = trial_rows(run)
     palette = plots.colors([name for _, name in _trial_names(rows).values()])
-    sections = [_overview(run, rows), _results(rows), _frontier(rows, palette), _curves(run, rows, palette),
-                _spectral(run, rows, palette), _published(), _trials(run, rows)]
+    ivs = run_intervals(run, rows, analysis_config(run))
+    sections = [_overview(run, rows), _results(rows, ivs), _findings(run, rows, ivs), _frontier(rows, palette, ivs),
+                _curves(run, rows, palette), _spectral(run, rows, palette), _published(), _trials(run, rows)]
     out = Path(out_dir)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     for s in sections:
