@@ -40,11 +40,13 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log libra
 
 
 @app.command()
-def doctor() -> None:
-    """Versions of the stack, the device vLLM will use, and Ray's status."""
+def doctor(
+    cluster: bool = typer.Option(True, "--cluster/--no-cluster", help="Also connect to a running Ray cluster and report it."),
+) -> None:
+    """Versions of the stack (against the lock), the device vLLM will use, and Ray's status."""
     from rlvr.doctor import run_doctor
 
-    raise typer.Exit(run_doctor())
+    raise typer.Exit(run_doctor(cluster))
 
 
 @model_app.command("build-tiny")

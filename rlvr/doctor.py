@@ -77,7 +77,7 @@ def _ray_status() -> str:
         ray.shutdown()
 
 
-def run_doctor() -> int:
+def run_doctor(cluster: bool = True) -> int:
     """Print the report; exit code 1 when a required package is missing or a version differs from the lock."""
     console = Console()
     table = Table(title="rlvr doctor")
@@ -93,7 +93,7 @@ def run_doctor() -> int:
     import torch
 
     table.add_row("torch device", "cuda x%d" % torch.cuda.device_count() if torch.cuda.is_available() else f"cpu, {os.cpu_count()} cores")
-    table.add_row("ray cluster", _ray_status())
+    table.add_row("ray cluster", _ray_status() if cluster else "not checked (--no-cluster)")
     lock = lock_path()
     mismatched: list[str] = []
     if lock is None:

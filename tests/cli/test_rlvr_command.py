@@ -44,7 +44,7 @@ def test_doctor_names_every_package_that_differs_from_the_lock(tmp_path):
     count, bad = lock_mismatches(lock)
     assert count == 3
     assert bad == ["not-a-real-package: not installed, lock 1.0", f"pydantic: {md.version('pydantic')}, lock 0.0.1"]
-    out = subprocess.run([sys.executable, "-m", "rlvr.cli", "doctor"], capture_output=True, text=True, timeout=180,
+    out = subprocess.run([sys.executable, "-m", "rlvr.cli", "doctor", "--no-cluster"], capture_output=True, text=True, timeout=180,
                          env={**os.environ, "RAY_AUTH_MODE": "disabled", "COLUMNS": "200", "RLVR_LOCK": str(lock)})
     assert out.returncode == 1 and "2 differ" in out.stdout and "make setup" in out.stdout
 
