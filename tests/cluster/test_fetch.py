@@ -31,7 +31,9 @@ def _hub_repos(root: Path) -> dict[str, Path]:
     from rlvr.config.schema import TinyModelConfig
     from rlvr.models.tiny import build_model, build_tokenizer, save_tiny
 
-    model = save_tiny(build_model(TinyModelConfig(num_layers=1, hidden_size=32, intermediate_size=64)), build_tokenizer(), root / "model")
+    # head_dim 32: vLLM's CPU attention has no kernel for smaller heads.
+    tiny = TinyModelConfig(num_layers=1, hidden_size=128, intermediate_size=256, num_heads=4, num_kv_heads=2)
+    model = save_tiny(build_model(tiny), build_tokenizer(), root / "model")
     (model / "pytorch_model.bin").write_bytes(b"a duplicate of the weights that fetch must not download")
     train = root / "train" / "data"
     train.mkdir(parents=True)
@@ -155,3 +157,21 @@ def test_fetch_cli_with_a_local_model_downloads_nothing(tmp_path):
     missing.write_text(yaml.safe_dump({"name": "gone", "model": {"name": str(tmp_path / "gone")}}))
     out = _offline(tmp_path / "hf", "model", "fetch", str(missing))
     assert out.returncode == 1 and "does not exist" in out.stdout
+
+
+VLLM_OFFLINE = """
+import os, sys
+os.environ.update(VLLM_CPU_KVCACHE_SPACE="1", VLLM_ENABLE_V1_MULTIPROCESSING="0")
+from vllm import LLM, SamplingParams
+llm = LLM(model="org/tiny-test", dtype="float32", max_model_len=64, enforce_eager=True, distributed_executor_backend="uni")
+[out] = llm.generate(["1+1="], SamplingParams(max_tokens=4, temperature=0))
+print("tokens", len(out.outputs[0].token_ids))
+"""
+
+
+@pytest.mark.slow
+def test_vllm_serves_the_fetched_model_offline_by_its_hub_name(fake_hub, tmp_path):
+    hf_home, _ = fake_hub
+    fetch([Need("model", "org/tiny-test")])
+    out = _offline(hf_home, code=VLLM_OFFLINE)
+    assert out.returncode == 0 and "tokens 4" in out.stdout, out.stderr[-3000:]
