@@ -32,6 +32,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _add_gpu_node(c: Cluster):
+    return c.add_node(num_cpus=4, num_gpus=2, dashboard_agent_listen_port=_free_port())
+
+
 @pytest.fixture(scope="module")
 def cluster(no_shared_ray, tmp_path_factory):
     # A private RAY_TMPDIR (short: socket paths) keeps this cluster's address file away from other Ray users.
@@ -39,8 +43,11 @@ def cluster(no_shared_ray, tmp_path_factory):
     saved = dict(os.environ)
     os.environ.update(RAY_AUTH_MODE="disabled", RAY_TMPDIR=temp_dir, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
     port = _free_port()
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 4, "include_dashboard": True, "dashboard_port": port})
-    worker = c.add_node(num_cpus=4, num_gpus=2)
+    # Every node's dashboard agent on a free port: the default (52365) is taken by any other Ray on the machine,
+    # and a head without its agent answers job submissions with "No available agent".
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 4, "include_dashboard": True, "dashboard_port": port,
+                                                      "dashboard_agent_listen_port": _free_port()})
+    worker = _add_gpu_node(c)
     c.wait_for_nodes()
     client = JobSubmissionClient(f"http://127.0.0.1:{port}")
     yield c, worker, client
@@ -121,7 +128,7 @@ def test_job_api_sweep_spreads_trials_and_survives_a_worker_node_death(cluster, 
 
     _wait_until(running_on_worker)
     c.remove_node(worker, allow_graceful=False)
-    c.add_node(num_cpus=4, num_gpus=2)  # the replacement an autoscaler would bring
+    _add_gpu_node(c)  # the replacement an autoscaler would bring
     assert _wait_job(client, job) == JobStatus.SUCCEEDED, client.get_job_logs(job)[-3000:]
 
     records = ledger_records(cfg)
