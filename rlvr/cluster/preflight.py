@@ -91,7 +91,7 @@ def run_preflight(
 def report(checks: list[Check]) -> tuple[list[str], bool]:
     """One line per check and a summary line; and whether every check passed or was skipped."""
     width = max((len(c.node) for c in checks), default=0)
-    lines = [f"{c.status:<4}  {c.node:<{width}}  {c.name:<10}  {c.detail}" for c in checks]
+    lines = [f"{c.status:<4}  {c.node:<{width}}  {c.name:<10}  {' '.join(c.detail.split())}" for c in checks]
     counts = {s: sum(c.status == s for c in checks) for s in (OK, SKIP, FAIL)}
     lines.append(f"preflight: {counts[OK]} ok, {counts[SKIP]} skipped, {counts[FAIL]} failed")
     return lines, counts[FAIL] == 0

@@ -47,7 +47,7 @@ def _guard(name: str, fn, *args) -> Check:
     try:
         return fn(*args)
     except Exception as e:  # noqa: BLE001 - a crashing check is a failed check, with its error as the detail
-        return Check(name, FAIL, f"{type(e).__name__}: {e}")
+        return Check(name, FAIL, f"{type(e).__name__}: {' '.join(str(e).split())[:400]}")
 
 
 def _nvidia_smi() -> str | None:
@@ -180,11 +180,15 @@ def check_data(item: tuple) -> Check:
     from rlvr.data.benchmarks import load_benchmark
     from rlvr.data.train_sets import load_train_set
 
-    if item[0] == "benchmark":
-        _, spec, data_dir, levels = item
-        rows = load_benchmark(spec, data_dir, levels)
-        return Check(data_label(item), OK if rows else FAIL, f"benchmark: {len(rows)} problems")
-    return Check(data_label(item), OK, f"training set: {len(load_train_set(item[1], seed=0))} prompts")
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        if item[0] == "benchmark":
+            rows = load_benchmark(item[1], item[2], item[3])
+            return Check(data_label(item), OK if rows else FAIL, f"benchmark: {len(rows)} problems")
+        return Check(data_label(item), OK, f"training set: {len(load_train_set(item[1], seed=0))} prompts")
+    except LocalEntryNotFoundError:
+        return Check(data_label(item), FAIL, "hub dataset not in the hub cache; run `rlvr model fetch` for this sweep")
 
 
 def check_weights(need) -> Check:

@@ -52,7 +52,8 @@ def test_paper_sweep_fails_on_unfetched_weights_and_on_no_gpu_node(local_ray, tm
     lines = out.splitlines()
     fails = [line for line in lines if line.startswith("FAIL")]
     assert any("weights deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B" in line and "rlvr model fetch" in line for line in fails), out
-    assert any("data open-r1/DAPO-Math-17k-Processed" in line for line in fails), out
+    assert any("data open-r1/DAPO-Math-17k-Processed" in line and "rlvr model fetch" in line for line in fails), out
+    assert not any(line.startswith("An error happened") for line in lines), "a check's detail spans lines"
     assert any("gpu nodes" in line and "autoscale is off" in line for line in fails), out
     assert any(line.startswith("ok") and "data aime24" in line and "30 problems" in line for line in lines), out
     # With autoscale on, a GPU node is asked for; none comes on this machine, and the wait is bounded.
