@@ -121,8 +121,10 @@ def learner_plan(cfg: TrialConfig) -> ActorPlan:
         "gradients": trainable * (b + master) / (n if stage >= 2 else 1) / GIB,
         "optimizer": trainable * (8 + master) / (n if stage >= 1 else 1) / GIB,
         "activations": tokens * activation_bytes_per_token(arch, b, learner.gradient_checkpointing, lora_inputs) / GIB,
-        # one chunk of logits: the head's output, its fp32 copy, exp() for the entropy, and their gradients
-        "logits": chunk * arch.vocab_size * (2 * b + 12) / GIB,
+        # one chunk of logits in its backward: the head's output and its gradient in the model's dtype, and ~5
+        # fp32 [chunk, vocabulary] tensors in flight (recomputed logits, exp(), the gather's and logsumexp's
+        # gradients and their sum); checked against measurement in benchmarks/RESULTS.md
+        "logits": chunk * arch.vocab_size * (2 * b + 20) / GIB,
     }
     notes = [f"{trainable / 1e6:,.1f} M of {params / 1e6:,.0f} M parameters trained", f"{tokens:,} tokens per micro-batch",
              f"ZeRO stage {stage} over {n} rank(s)" if learner.backend == "deepspeed" else "torch backend, one rank"]
