@@ -1,7 +1,7 @@
 """The learner's peak memory against `rlvr plan`'s estimate, on a scale model with Qwen2's real vocabulary.
 
 A Qwen2 with the 151,936-token vocabulary and a small body (hidden 256, 2 layers), fp32 on CPU, LoRA r16 with
-dropout on all seven modules, trains one step per point in a fresh subprocess; the point's peak is VmHWM after
+dropout on all seven modules (logits chunks of 256 tokens), trains one step per point in a fresh subprocess; the point's peak is VmHWM after
 the step less VmRSS before the model was loaded (Python, torch and transformers themselves are not the
 learner's). Series: the token budget from 1k to 16k (one sequence per micro-batch); the same budget split into
 1, 2 and 4 micro-batches (the peak must stay flat); the same budget at micro-batches of 1 to 8 sequences;

@@ -79,20 +79,21 @@ def trainable_params(cfg: TrialConfig) -> int:
     return per_layer * arch.num_hidden_layers + 2 * arch.hidden_size * arch.num_hidden_layers
 
 
-def activation_bytes_per_token(arch: ArchitectureConfig, dtype_bytes: int, checkpointing: bool, lora_inputs: int) -> float:
-    """Bytes of activations kept for backward per token of a micro-batch, at its peak (backward of the first layer).
+def activation_values_per_token(arch: ArchitectureConfig, checkpointing: bool, lora_inputs: int) -> tuple[int, int]:
+    """Values per token of a micro-batch: (kept for the whole backward, working set of one layer's backward).
 
     Per layer a Qwen2 decoder keeps ~12 h + 4 kv + 4 i values (norm inputs and their fp32 upcasts, q/k/v and
     their rotations, attention output, MLP gate/up/act/product); an adapter with dropout keeps its own input
     copy per module (``lora_inputs`` values). Checkpointing keeps only each layer's input (h) and recomputes one
-    layer at a time. Backward holds ~2 i + 2 h more of gradients in flight.
+    layer at a time in backward. Backward holds ~2 i + 2 h values of gradients in flight.
     """
     h, i = arch.hidden_size, arch.intermediate_size
     kv = h // arch.num_attention_heads * arch.num_key_value_heads
     layer = 12 * h + 4 * kv + 4 * i + lora_inputs
     transient = 2 * i + 2 * h
-    kept = arch.num_hidden_layers * (h if checkpointing else layer) + (layer if checkpointing else 0)
-    return (kept + transient) * dtype_bytes
+    if checkpointing:
+        return arch.num_hidden_layers * h, layer + transient
+    return arch.num_hidden_layers * layer, transient
 
 
 def micro_batch_tokens(cfg: TrialConfig) -> int:
@@ -116,18 +117,24 @@ def learner_plan(cfg: TrialConfig) -> ActorPlan:
     if not full and cfg.method.dropout > 0:
         lora_inputs = sum(shapes[m][0] for m in (cfg.method.target_modules or list(shapes)) if m in shapes)
     chunk = min(learner.logits_chunk_tokens, tokens)
+    kept, layer = activation_values_per_token(arch, learner.gradient_checkpointing, lora_inputs)
+    # one chunk of logits in its backward: the head's output in the model's dtype and ~5 fp32 [chunk, vocabulary]
+    # tensors (recomputed logits, exp(), the gather's and logsumexp's gradients, their sum), not all at once
+    logits = chunk * arch.vocab_size * (b + 20) / GIB
+    # the logits' backward runs first, the layers' after it: the peak is the larger of the two, not their sum
+    # (checked against measurement in benchmarks/RESULTS.md)
+    working = max(logits, tokens * layer * b / GIB)
     items = {
         "weights": params * b / (n if stage == 3 else 1) / GIB,
         "gradients": trainable * (b + master) / (n if stage >= 2 else 1) / GIB,
         "optimizer": trainable * (8 + master) / (n if stage >= 1 else 1) / GIB,
-        "activations": tokens * activation_bytes_per_token(arch, b, learner.gradient_checkpointing, lora_inputs) / GIB,
-        # one chunk of logits in its backward: the head's output and its gradient in the model's dtype, and ~5
-        # fp32 [chunk, vocabulary] tensors in flight (recomputed logits, exp(), the gather's and logsumexp's
-        # gradients and their sum); checked against measurement in benchmarks/RESULTS.md
-        "logits": chunk * arch.vocab_size * (2 * b + 20) / GIB,
+        "activations": tokens * kept * b / GIB,
+        "working": working,
     }
     notes = [f"{trainable / 1e6:,.1f} M of {params / 1e6:,.0f} M parameters trained", f"{tokens:,} tokens per micro-batch",
-             f"ZeRO stage {stage} over {n} rank(s)" if learner.backend == "deepspeed" else "torch backend, one rank"]
+             f"ZeRO stage {stage} over {n} rank(s)" if learner.backend == "deepspeed" else "torch backend, one rank",
+             f"working: the larger of one logits chunk's backward ({logits:.2f} GiB) and one layer's backward "
+             f"({tokens * layer * b / GIB:.2f} GiB)"]
     return ActorPlan("learner", items, notes=notes)
 
 

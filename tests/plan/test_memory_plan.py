@@ -36,7 +36,7 @@ def test_paper_sweeps_fit_an_h200_by_the_plan(sweep):
         assert cfg.resources.gpu_memory_gib == 139 and cfg.learner.gradient_checkpointing
         assert plan_problems(cfg) == []
         learner = next(a for a in plan_trial(cfg).actors if a.name == "learner")
-        assert set(learner.items) == {"weights", "gradients", "optimizer", "activations", "logits"}
+        assert set(learner.items) == {"weights", "gradients", "optimizer", "activations", "working"}
         assert 10 < learner.total < 139 * 0.9
 
 
