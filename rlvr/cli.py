@@ -182,6 +182,17 @@ def sweep(
 
 
 @app.command()
+def plan(
+    config: str = typer.Argument(..., help="Sweep or trial config name or path."),
+    overrides: Optional[list[str]] = Overrides,
+) -> None:
+    """Memory plan per actor (weights, gradients, optimizer, activations, logits, KV cache), GPUs, nodes, GPU-hours."""
+    from rlvr.plan.report import plan_command
+
+    typer.echo(plan_command(config, overrides or []))
+
+
+@app.command()
 def status(run: str = typer.Argument(..., help="Run directory or URI (<storage>/<sweep name>).")) -> None:
     """Print the trial table of a run from its ledger."""
     from rlvr.sweep.cli import status_command

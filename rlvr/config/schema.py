@@ -193,6 +193,10 @@ class LearnerConfig(Section):
         100_000, ge=0, description="ZeRO-3: parameters with fewer elements stay whole on every rank (DeepSpeed's default)."
     )
     micro_batch_size: int = Field(16, ge=1, description="Sequences per forward/backward.")
+    max_tokens_per_micro_batch: int | None = Field(
+        None, ge=1, description="Padded tokens (sequences x longest) per forward/backward; sequences are sorted by length and grouped up to it (None: micro_batch_size alone)."
+    )
+    logits_chunk_tokens: int = Field(1024, ge=1, description="Completion tokens whose full-vocabulary logits exist at once when scoring (bounds the logits' memory).")
     gradient_checkpointing: bool = Field(False, description="Trade compute for memory.")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: cuda when a GPU is assigned.")
     threads: int = Field(1, ge=1, description="torch threads per learner on CPU.")
@@ -234,6 +238,24 @@ class LoggingConfig(Section):
     tensorboard: bool = Field(False, description="Write TensorBoard event files in the trial directory.")
 
 
+class ResourcesConfig(Section):
+    """The GPUs a trial runs on, for the memory plan (``rlvr plan``) and its GPU-hour estimate.
+
+    Defaults are an NVIDIA H200 SXM's datasheet figures (141 GB HBM3e, 4.8 TB/s, 989 dense BF16 TFLOPS);
+    ``mfu`` and ``bandwidth_efficiency`` turn them into the throughput the estimate uses: override all five
+    with your own GPU's numbers and measured throughput (benchmarks/gpu_learner.py measures the learner's).
+    """
+
+    gpu_memory_gib: float | None = Field(None, gt=0, description="Memory of one GPU; validation refuses a trial whose plan does not fit it (None: no check).")
+    memory_headroom: float = Field(0.1, ge=0, lt=1, description="Share of GPU memory the plan leaves free (CUDA context, allocator fragmentation).")
+    gpus_per_node: int = Field(8, ge=1, description="GPUs per node, to count the nodes a sweep needs.")
+    gpu_tflops: float = Field(989.0, gt=0, description="Dense BF16 TFLOPS of one GPU (H200 SXM datasheet).")
+    gpu_bandwidth_tb_s: float = Field(4.8, gt=0, description="Memory bandwidth of one GPU in TB/s (H200 SXM datasheet).")
+    mfu: float = Field(0.35, gt=0, le=1, description="Fraction of gpu_tflops the learner achieves.")
+    bandwidth_efficiency: float = Field(0.5, gt=0, le=1, description="Fraction of the bandwidth vLLM's decoding achieves.")
+    mean_completion_tokens: int | None = Field(None, ge=1, description="Mean completion length for the GPU-hour estimate (None: rollout.max_new_tokens, an upper bound).")
+
+
 class TrialConfig(Section):
     """One (model, method, algorithm, seed) run, fully resolved."""
 
@@ -250,6 +272,7 @@ class TrialConfig(Section):
     eval: EvalConfig = Field(default_factory=EvalConfig, description="Evaluation.")
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig, description="Checkpoints.")
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Metric sinks.")
+    resources: ResourcesConfig = Field(default_factory=ResourcesConfig, description="GPU memory and speed for the memory plan.")
     output_dir: str = Field("runs", description="Local path or pyarrow filesystem URI under which the trial directory lives.")
     max_actor_restarts: int = Field(3, ge=0, description="Dead engine/reward/learner actors the trial rebuilds from its last checkpoint before failing.")
 

@@ -87,6 +87,9 @@ def trial_problems(cfg: TrialConfig, prefix: str = "") -> list[str]:
         task = cfg.data.source.split(":", 1)[1]
         if task not in TASKS:
             p.append(f"{prefix}data.source: synthetic task {task!r} is unknown; allowed: {', '.join('synthetic:' + t for t in TASKS)}")
+    from rlvr.plan.memory import plan_problems
+
+    p += plan_problems(cfg, prefix)
     if cfg.checkpoint.every_steps > cfg.steps:
         p.append(f"{prefix}checkpoint.every_steps: {cfg.checkpoint.every_steps} is more than steps {cfg.steps}; no checkpoint would be written")
     return p

@@ -71,6 +71,33 @@ class RolloutBatch:
         return RolloutBatch(**{f.name: [x for p in parts for x in getattr(p, f.name)] for f in fields(self)})
 
 
+def micro_batches(batch: RolloutBatch, max_sequences: int, max_tokens: int | None = None, at_least: int = 1) -> list[RolloutBatch]:
+    """The batch in micro-batches of at most ``max_sequences`` completions and, when ``max_tokens`` is set, at
+    most ``max_tokens`` padded tokens (sequences x the longest one), split further to ``at_least`` parts.
+
+    Sequences are sorted longest first and grouped greedily, so rows of a micro-batch have similar lengths and
+    padding is small. A sequence longer than ``max_tokens`` gets a micro-batch of its own. The loss does not
+    depend on the grouping: its normaliser is the whole mini-batch's (``loss_normaliser``).
+    """
+    lengths = [len(p) + len(c) for p, c in zip(batch.prompt_ids, batch.completion_ids)]
+    order = sorted(range(len(batch)), key=lambda i: -lengths[i])
+    budget = max_tokens if max_tokens is not None else float("inf")
+    groups: list[list[int]] = []
+    for i in order:
+        g = groups[-1] if groups else None
+        # longest first: the group's padded width is its first sequence's length
+        if g is not None and len(g) < max_sequences and (len(g) + 1) * lengths[g[0]] <= budget:
+            g.append(i)
+        else:
+            groups.append([i])
+    while len(groups) < min(at_least, len(batch)):
+        # halve the group holding the most padded tokens; halves never exceed the budget
+        j = max((k for k in range(len(groups)) if len(groups[k]) > 1), key=lambda k: len(groups[k]) * lengths[groups[k][0]])
+        g = groups.pop(j)
+        groups[j:j] = [g[: len(g) // 2], g[len(g) // 2 :]]
+    return [batch.select(g) for g in groups]
+
+
 def collate(batch: RolloutBatch, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
     """Right-padded tensors: input_ids, attention_mask [B, T]; targets, loss_mask, engine_logprobs [B, T-1];
     advantages [B]. Padding is token 0: the attention and loss masks hide it, so its id never matters."""

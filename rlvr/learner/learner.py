@@ -16,7 +16,8 @@ import torch
 from rlvr.algorithms.losses import loss_normaliser, policy_loss
 from rlvr.config.schema import TrialConfig
 from rlvr.learner.backends import build_backend, free_port, init_process_group
-from rlvr.learner.batch import RolloutBatch, collate
+from rlvr.learner.batch import RolloutBatch, collate, micro_batches
+from rlvr.learner.logprobs import token_logprobs
 from rlvr.sync.update import PolicyUpdate
 
 
@@ -96,15 +97,10 @@ class Learner:
     # ---- scoring -------------------------------------------------------------------------------------
 
     def _token_logprobs(self, t: dict[str, torch.Tensor], temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """Log-probabilities of the targets and (detached) token entropies, on the [B, T-1] grid."""
-        logits = self.backend.module(input_ids=t["input_ids"], attention_mask=t["attention_mask"]).logits[:, :-1].float()
-        if temperature > 0:
-            logits = logits / temperature
-        lse = torch.logsumexp(logits, dim=-1)
-        logp = logits.gather(-1, t["targets"].unsqueeze(-1)).squeeze(-1) - lse
-        with torch.no_grad():
-            entropy = lse - (torch.softmax(logits, dim=-1) * logits).sum(-1)
-        return logp, entropy
+        """Log-probabilities of the targets and (detached) token entropies on the [B, T-1] grid, at the
+        completion tokens in the loss (0 elsewhere), without a full-vocabulary logits tensor."""
+        head = self.policy.model.get_output_embeddings()
+        return token_logprobs(self.backend.module, head, t, temperature, self.cfg.learner.logits_chunk_tokens)
 
     @torch.no_grad()
     def _score_frozen(self, t: dict[str, torch.Tensor]) -> None:
@@ -135,11 +131,11 @@ class Learner:
 
     # ---- the update ----------------------------------------------------------------------------------
 
-    def _global(self, value: float) -> float:
+    def _global(self, value: float, op: str = "sum") -> float:
         if self.world_size == 1:
             return value
         x = torch.tensor([value], dtype=torch.float64, device=self.device)
-        torch.distributed.all_reduce(x)
+        torch.distributed.all_reduce(x, op=torch.distributed.ReduceOp.MAX if op == "max" else torch.distributed.ReduceOp.SUM)
         return float(x.item())
 
     def train_step(self, batch: RolloutBatch) -> dict[str, float]:
@@ -147,11 +143,15 @@ class Learner:
         algo = self.cfg.algorithm
         if len(batch) < algo.mini_batches:
             raise ValueError(f"rollout batch: {len(batch)} completions cannot fill algorithm.mini_batches={algo.mini_batches}")
-        mbs = self.cfg.learner.micro_batch_size
+        learner = self.cfg.learner
         dr_norm = algo.dr_grpo_norm or self.cfg.rollout.max_new_tokens
         plan = []  # per mini-batch: (micro-batch tensors, global normaliser)
         for mini in batch.chunks(algo.mini_batches):
-            micros = [collate(m, self.device) for m in mini.chunks(max(1, math.ceil(len(mini) / mbs)))]
+            groups = micro_batches(mini, learner.micro_batch_size, learner.max_tokens_per_micro_batch)
+            # every rank runs as many micro-batches (backward calls, collectives) as the busiest one
+            groups = micro_batches(mini, learner.micro_batch_size, learner.max_tokens_per_micro_batch,
+                                   at_least=int(self._global(len(groups), op="max")))
+            micros = [collate(m, self.device) for m in groups]
             for t in micros:
                 self._score_frozen(t)
             local = sum(loss_normaliser(algo.loss, t["loss_mask"], dr_norm) for t in micros)

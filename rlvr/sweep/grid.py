@@ -17,7 +17,7 @@ from rlvr.config.loader import ConfigError, build, set_dotted
 from rlvr.config.schema import SweepConfig, TrialConfig
 
 # Fields that label a trial or place it, but do not change what it computes.
-UNHASHED_FIELDS = ("name", "output_dir")
+UNHASHED_FIELDS = ("name", "output_dir", "resources")
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-COMMANDS = ("doctor", "methods", "train", "sweep", "preflight", "status", "eval", "report", "model", "config", "analyze")
+COMMANDS = ("doctor", "methods", "plan", "train", "sweep", "preflight", "status", "eval", "report", "model", "config", "analyze")
 
 
 def rlvr(*args: str, timeout: int = 180) -> subprocess.CompletedProcess:

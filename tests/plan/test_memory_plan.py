@@ -1,0 +1,75 @@
+"""The memory plan: right parameter counts, itemised actors, the paper sweeps fit an H200, and misfits refused."""
+
+import subprocess
+import sys
+
+import pytest
+
+from rlvr.config.loader import ConfigError, build, find_config, load_raw, load_sweep, load_trial
+from rlvr.config.schema import ModelConfig
+from rlvr.plan.memory import plan_problems, plan_trial, total_params, trainable_params
+from rlvr.plan.report import plan_command
+
+
+@pytest.mark.parametrize("model", ["r1-distill-qwen-1.5b", "r1-distill-qwen-7b"])
+def test_parameter_count_matches_the_model_built_from_the_architecture(model):
+    from rlvr.models.loading import meta_model
+
+    path = find_config(model, "models")
+    cfg = build(ModelConfig, load_raw(path), str(path))
+    assert total_params(cfg.architecture) == sum(p.numel() for p in meta_model(cfg).parameters())
+
+
+def test_lora_trainable_count_bounds_peft_from_above_by_a_little():
+    cfg = load_trial("study", ["model=r1-distill-qwen-1.5b", "method=paper/lora"])
+    in_out = 2 * (1536 + 1536) + 2 * (1536 + 256) + 3 * (1536 + 8960)  # q, o; k, v; gate, up, down
+    lora = cfg.method.rank * 28 * in_out  # what peft trains for LoRA r16 on all seven modules
+    assert lora <= trainable_params(cfg) <= lora * 1.05
+
+
+@pytest.mark.parametrize("sweep", ["paper-1.5b", "paper-7b"])
+def test_paper_sweeps_fit_an_h200_by_the_plan(sweep):
+    from rlvr.sweep.grid import expand
+
+    for spec in expand(load_sweep(sweep)):  # loading validates: a misfit would raise here
+        cfg = spec.config
+        assert cfg.resources.gpu_memory_gib == 139 and cfg.learner.gradient_checkpointing
+        assert plan_problems(cfg) == []
+        learner = next(a for a in plan_trial(cfg).actors if a.name == "learner")
+        assert set(learner.items) == {"weights", "gradients", "optimizer", "activations", "working"}
+        assert 10 < learner.total < 139 * 0.9
+
+
+def test_a_trial_that_cannot_fit_is_refused_naming_the_actor_and_numbers():
+    with pytest.raises(ConfigError) as err:
+        load_trial("study", ["model=r1-distill-qwen-7b", "learner.gradient_checkpointing=false"])
+    msg = str(err.value)
+    assert "resources.gpu_memory_gib: the learner needs" in msg and "activations" in msg and "leaves 125.1" in msg
+
+
+def test_activations_are_linear_in_the_token_budget_and_zero_stages_shard_state():
+    def learner(*over):
+        cfg = load_trial("study", ["model=r1-distill-qwen-7b", "method=paper/full", "resources.gpu_memory_gib=null", *over])
+        return next(a for a in plan_trial(cfg).actors if a.name == "learner").items
+
+    a, b = learner("learner.max_tokens_per_micro_batch=32768"), learner("learner.max_tokens_per_micro_batch=65536")
+    assert b["activations"] == pytest.approx(2 * a["activations"])
+    z1 = learner("learner.backend=deepspeed", "learner.zero_stage=1", "learner.num_learners=2")
+    z3 = learner("learner.backend=deepspeed", "learner.zero_stage=3", "learner.num_learners=2")
+    assert z1["optimizer"] == pytest.approx(b["optimizer"] / 2) and z1["weights"] == b["weights"]
+    assert z3["weights"] == pytest.approx(b["weights"] / 2) and z3["gradients"] == pytest.approx(b["gradients"] / 2)
+
+
+def test_plan_command_prints_every_actor_gpus_nodes_and_gpu_hours():
+    out = plan_command("paper-7b", [])
+    for text in ("engine", "learner", "reward", "kv_cache", "activations", "GPU-hours", "node(s) of 8", "3 trial(s), 9 GPUs"):
+        assert text in out, text
+    assert "GPU-hours" in plan_command("study", ["model=r1-distill-qwen-1.5b"])
+
+
+def test_the_plan_imports_no_gpu_library():
+    code = ("import sys, rlvr.plan.report, rlvr.config.validate; "
+            "from rlvr.plan.report import plan_command; plan_command('paper-7b', []); "
+            "bad = [m for m in ('torch', 'vllm', 'deepspeed', 'ray') if m in sys.modules]; assert not bad, bad")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
