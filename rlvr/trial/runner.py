@@ -12,11 +12,29 @@ import signal
 import threading
 
 from rlvr.config.schema import TrialConfig
+from rlvr.storage import RunStorage
 from rlvr.trial.controller import ACTOR_FAILURES, TrialController, TrialPreempted
 
 log = logging.getLogger("rlvr.trial")
+TRIAL_LOG = "trial.log"
 
 __all__ = ["run_trial", "TrialPreempted"]
+
+
+def _file_log(trial_dir: str) -> logging.Handler | None:
+    """rlvr's events of this trial, and the traceback of a failure, appended to <trial_dir>/trial.log (local
+    directories only; the terminal shows one paragraph per expected error)."""
+    storage = RunStorage(trial_dir)
+    if not storage.local:
+        return None
+    storage.makedirs("")
+    handler = logging.FileHandler(storage.path(TRIAL_LOG))
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("rlvr")
+    logger.addHandler(handler)
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
+    return handler
 
 
 def run_trial(cfg: TrialConfig, trial_dir: str) -> dict:
@@ -27,6 +45,21 @@ def run_trial(cfg: TrialConfig, trial_dir: str) -> dict:
         from rlvr.trial.local_ray import init_local_ray
 
         init_local_ray()
+    handler = _file_log(trial_dir)
+    try:
+        return _run(cfg, trial_dir)
+    except BaseException as err:
+        log.exception("trial_failed error=%s", type(err).__name__)
+        if handler is not None:
+            err.trial_log = handler.baseFilename  # named in the one-paragraph message of rlvr.errors
+        raise
+    finally:
+        if handler is not None:
+            logging.getLogger("rlvr").removeHandler(handler)
+            handler.close()
+
+
+def _run(cfg: TrialConfig, trial_dir: str) -> dict:
     controller = TrialController(cfg, trial_dir)
     previous = None
     if threading.current_thread() is threading.main_thread():
