@@ -87,11 +87,13 @@ def run_sweep(
     trial_fn: TrialFn | None = None,
     lease_ttl_s: float = 60.0,
     console: Console | None = None,
+    worker_logs: bool = True,
 ) -> pa.Table:
     """Run (or resume) every trial of the sweep on the connected Ray cluster; returns the results table.
 
     With ``dry_run`` nothing starts: it prints and returns each trial's id, label and resources. Ray must be
-    initialised by the caller (ray_jobs/sweep.py connects to the cluster); without it a local one is started.
+    initialised by the caller (ray_jobs/sweep.py connects to the cluster); without it a local one is started,
+    whose workers' output reaches this terminal only with ``worker_logs``.
     """
     console = console or Console()
     specs = expand(cfg)
@@ -110,7 +112,7 @@ def run_sweep(
 
             # Declared CPUs fit the largest trial: on one machine its actors mostly wait on each other.
             need = max(total(trial_bundles(s.config, cfg.cpus_per_trial)).get("CPU", 1) for s in specs)
-            init_local_ray(num_cpus=max(8, os.cpu_count() or 1, math.ceil(need)))
+            init_local_ray(num_cpus=max(8, os.cpu_count() or 1, math.ceil(need)), log_to_driver=worker_logs)
         if not cfg.autoscale:
             _check_placeable(cfg, specs)
         last_statuses: dict[str, str] = {}

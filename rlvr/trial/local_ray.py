@@ -6,11 +6,12 @@ import os
 import tempfile
 
 
-def init_local_ray(num_cpus: int | None = None, num_gpus: int | None = None) -> None:
+def init_local_ray(num_cpus: int | None = None, num_gpus: int | None = None, log_to_driver: bool = True) -> None:
     """Start a new local Ray that never attaches to another cluster on the machine.
 
     Logical CPUs default to at least 8: the tiny-model actors of a trial mostly wait on each other, so a
-    2-core machine can host a whole trial (controller, engine, learner, reward actor).
+    2-core machine can host a whole trial (controller, engine, learner, reward actor). Without
+    ``log_to_driver`` the workers' output stays in the session's log files.
     """
     import ray
 
@@ -23,5 +24,5 @@ def init_local_ray(num_cpus: int | None = None, num_gpus: int | None = None) -> 
         include_dashboard=False,
         _temp_dir=os.environ["RAY_TMPDIR"],
         logging_level="WARNING",
-        log_to_driver=True,
+        log_to_driver=log_to_driver,
     )
