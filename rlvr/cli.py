@@ -125,7 +125,7 @@ def train(config: str = typer.Argument(..., help="Trial config name or path."), 
     """Run one trial (resumes from its newest checkpoint)."""
     from rlvr.trial.cli import train_command
 
-    train_command(config, overrides or [])
+    train_command(config, overrides or [], verbose=_VERBOSE["on"])
 
 
 @app.command()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import traceback
 
 from rlvr.config.schema import TrialConfig
 from rlvr.storage import RunStorage
@@ -49,9 +50,11 @@ def run_trial(cfg: TrialConfig, trial_dir: str) -> dict:
     try:
         return _run(cfg, trial_dir)
     except BaseException as err:
-        log.exception("trial_failed error=%s", type(err).__name__)
-        if handler is not None:
-            err.trial_log = handler.baseFilename  # named in the one-paragraph message of rlvr.errors
+        log.info("trial_failed error=%s", type(err).__name__)
+        if handler is not None:  # the traceback goes to the file only; the terminal gets rlvr.errors' paragraph
+            handler.stream.write(traceback.format_exc())
+            handler.flush()
+            err.trial_log = handler.baseFilename
         raise
     finally:
         if handler is not None:
