@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 import traceback
 
 from rlvr.config.schema import TrialConfig
@@ -63,7 +64,9 @@ def run_trial(cfg: TrialConfig, trial_dir: str) -> dict:
 
 
 def _run(cfg: TrialConfig, trial_dir: str) -> dict:
+    entered_at, t0 = time.time(), time.perf_counter()
     controller = TrialController(cfg, trial_dir)
+    t_init = time.perf_counter() - t0
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, lambda *_: setattr(controller, "stop_requested", True))
@@ -71,9 +74,13 @@ def _run(cfg: TrialConfig, trial_dir: str) -> dict:
     try:
         while True:
             try:
+                t0 = time.perf_counter()
                 controller.start()
                 resumed = controller.restore()
-                log.info("trial_start dir=%s resumed_from=%s restarts=%d", trial_dir, resumed, restarts)
+                startup = {"t_init": t_init, **controller.startup, "t_total": t_init + time.perf_counter() - t0}
+                controller.storage.write_json("startup.json", {"entered_at": entered_at, **{k: round(v, 3) for k, v in startup.items()}})
+                log.info("trial_start dir=%s resumed_from=%s restarts=%d %s", trial_dir, resumed, restarts,
+                         " ".join(f"{k}={v:.2f}" for k, v in startup.items()))
                 return controller.run_loop()
             except ACTOR_FAILURES as err:
                 restarts += 1
