@@ -18,9 +18,10 @@ SMALL_MULTIPLES_ABOVE = 6  # more configurations than this get one small panel e
 
 
 def window(n_steps: int) -> int:
-    """Rolling window: about a tenth of the run, odd, at least 1."""
-    w = max(1, n_steps // 10)
-    return w if w % 2 else w + 1
+    """Rolling window: about a fifth of the run, odd, at least 3 steps when the run has them."""
+    w = max(3, n_steps // 5)
+    w += 1 - w % 2
+    return w if w <= n_steps else max(n_steps - 1 + n_steps % 2, 1)
 
 
 def rolling(values: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray]:

@@ -147,7 +147,7 @@ def _curves(run: RunDir, rows: list[dict[str, Any]], palette: dict[str, Any]) ->
             captions[f"reward_{model}"] = (
                 "The reward panel split by configuration: each in colour against all others in grey. A "
                 "configuration whose line ends above the grey bundle learned faster than most.")
-    text = (f"Smoothed over a rolling window of about a tenth of the run; configurations beyond "
+    text = (f"Smoothed over a rolling window of about a fifth of the run; configurations beyond "
             f"{curves.SMALL_MULTIPLES_ABOVE} also get one small panel each.")
     return Section("curves", "Training curves", text, figures=figures, captions=captions)
 

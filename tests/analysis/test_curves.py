@@ -19,7 +19,7 @@ def test_rolling_mean_flattens_noise_and_keeps_the_trend():
     values = np.array([0.0, 1.0] * 10)
     mean, std = rolling(values, 5)
     assert np.allclose(mean[2:-2], [0.4, 0.6] * 8) and np.all(std[2:-2] > 0.4)
-    assert window(40) == 5 and window(3) == 1 and window(20) == 3
+    assert window(40) == 9 and window(30) == 7 and window(10) == 3 and window(3) == 3 and window(2) == 1
 
 
 def test_one_seed_gets_a_rolling_band_several_seeds_their_spread():
