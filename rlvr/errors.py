@@ -72,3 +72,8 @@ def explain(err: BaseException, log_path: str | None = None) -> str | None:
     if name != "ConfigError":
         lines.append(f"({where}run with -v to print it here)")
     return "\n".join(lines)
+
+
+def hint_for(line: str) -> str | None:
+    """The hint for an error already reduced to one line ("StaleEngineError: ..." in a sweep's ledger)."""
+    return HINTS.get(line.partition(":")[0].strip())

@@ -29,6 +29,13 @@ def test_a_stale_engine_inside_rays_wrapper_is_one_paragraph_naming_the_setting(
     assert "Traceback" not in text and len(lines) == 3
 
 
+def test_a_ledger_line_gets_its_hint():
+    from rlvr.errors import hint_for
+
+    assert "rollout.probe_tolerance" in hint_for("StaleEngineError: policy v0: engine log-probs differ")
+    assert hint_for("RuntimeError: learner died") is None
+
+
 def test_unexpected_errors_are_not_explained():
     assert explain(ZeroDivisionError("x")) is None
     assert explain(_ray_wrapped(KeyError("k"))) is None

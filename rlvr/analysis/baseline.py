@@ -15,7 +15,7 @@ from rlvr.analysis.rundir import RunDir, TrialDir
 from rlvr.analysis.study import AVERAGE, MISSING, ConfigGroup, group_trials, lora_reference
 
 AVG = f"eval/{AVERAGE}/avg_at_k"
-HEADER = ["method", "rank", "lr", "trainable %", "before → after", "Δ base", "Δ LoRA"]
+HEADER = ["method", "rank", "lr", "trained %", "before → after", "Δ base", "Δ LoRA"]
 
 
 def step_average(trial: TrialDir, step: int = 0) -> float | None:

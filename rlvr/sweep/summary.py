@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -47,6 +48,17 @@ def _duration(seconds: float) -> str:
     return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
 
 
+def _hints(run_dir: str, records: dict[str, dict[str, Any]], console: Console) -> None:
+    """What to change for each kind of expected error the failed trials ended on, and where their tracebacks are."""
+    from rlvr.errors import hint_for
+
+    failed = [r for r in records.values() if r["status"] == "failed" and r.get("error")]
+    for hint in dict.fromkeys(h for r in failed if (h := hint_for(r["error"]))):
+        console.print(hint)
+    if failed:
+        console.print(f"tracebacks: {run_dir}/trials/<id>/trial.log")
+
+
 def study_summary(run_dir: str) -> tuple[list[str], list[list[str]]]:
     """The before -> after table of the run (base row first), as the report shows it."""
     from rlvr.analysis.baseline import before_after
@@ -63,10 +75,12 @@ def print_summary(run_dir: str, records: dict[str, dict[str, Any]], started: flo
     states = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     console.print(f"\n[bold]{Path(run_dir).name}[/bold]: {len(records)} trials ({states}) in {_duration(time.time() - started)}")
     console.print(errors(records), end="")
+    _hints(run_dir, records, console)
     header, rows = study_summary(run_dir)
-    table = Table(title="accuracy (%, average over benchmarks) before and after training", title_justify="left")
+    table = Table(title="accuracy (%, average over benchmarks) before and after training", title_justify="left",
+                  box=box.SIMPLE_HEAD, pad_edge=False)
     for col in header:
-        table.add_column(col, justify="left" if col == "method" else "right", no_wrap=col != "method")
+        table.add_column(col, justify="left" if col == "method" else "right", no_wrap=True)
     for row in rows:
         table.add_row(*row, style="bold" if row[0].startswith("base") else None)
     console.print(table)
