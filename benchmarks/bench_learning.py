@@ -1,12 +1,14 @@
 """Does GRPO with LoRA learn on the tiny base? Held-out accuracy before and after a short demo-cpu trial.
 
     RLVR_DATA_DIR=/work/shared/data .venv/bin/python benchmarks/bench_learning.py \
-        [--variant "name:key=value,key=value" ...] [override ...]
+        [--variant "name:key=value,key=value" ...] [--seeds 42,7,1] [override ...]
 
 Each variant is the demo-cpu trial (configs/trials/demo-cpu.yaml) plus the shared overrides plus its own; the
 trial evaluates the held-out synthetic:addition problems (avg@k at the eval temperature) at its start and its
-end, so "before" and "after" are the trial's own numbers. Variants run one after another in one local Ray;
-prints one JSON line per variant and a markdown table for benchmarks/RESULTS.md.
+end, so "before" and "after" are the trial's own numbers. With --seeds every variant runs once per seed, and a
+summary gives each variant's gain over seeds (mean, sd, min, max): the spread that test thresholds come from.
+Variants run one after another in one local Ray; prints one JSON line per trial and markdown tables for
+benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variant", action="append", default=[], help='"name:key=value,key=value" (repeatable)')
+    parser.add_argument("--seeds", default="", help="comma-separated seeds: each variant runs once per seed")
     parser.add_argument("--out", default=None)
     parser.add_argument("overrides", nargs="*", help="key=value overrides for every variant")
     args = parser.parse_args()
@@ -37,7 +40,9 @@ def main() -> None:
     variants = {}
     for spec in args.variant or ["demo:"]:
         name, _, items = spec.partition(":")
-        variants[name] = [*args.overrides, *[i for i in items.split(",") if i]]
+        own = [*args.overrides, *[i for i in items.split(",") if i]]
+        for seed in [s for s in args.seeds.split(",") if s] or [None]:
+            variants[name if seed is None else f"{name}@{seed}"] = own if seed is None else [*own, f"seed={seed}"]
     trials = {name: load_trial("demo-cpu", overrides) for name, overrides in variants.items()}
     results = run_trials(trials, args.out or tempfile.mkdtemp(prefix="bench-learning-"))
 
@@ -59,6 +64,15 @@ def main() -> None:
     for r in rows:
         print(f"| {r['variant']} | `{' '.join(r['overrides'])}` | {r['before']:.3f} | {r['after']:.3f} | "
               f"{r['gain_points']:+.1f} | {r['steps']} | {r['wall_s']:.0f} | {r['load']} |")
+    if args.seeds:
+        import numpy as np
+
+        print("\n| variant | seeds | gain mean (points) | sd | min | max |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for name in dict.fromkeys(r["variant"].split("@")[0] for r in rows):
+            gains = np.array([r["gain_points"] for r in rows if r["variant"].split("@")[0] == name])
+            print(f"| {name} | {len(gains)} | {gains.mean():+.1f} | {gains.std(ddof=1) if len(gains) > 1 else 0:.1f} | "
+                  f"{gains.min():+.1f} | {gains.max():+.1f} |")
     print(f"\nload average at the end: {load_average()}")
 
 

@@ -15,7 +15,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-model_app = typer.Typer(help="Tiny models for CPU runs: build and pretrain.", no_args_is_help=True)
+model_app = typer.Typer(help="Model weights: fetch a sweep's into the shared cache; build and pretrain tiny ones.", no_args_is_help=True)
 config_app = typer.Typer(help="Load, validate and print configs.", no_args_is_help=True)
 analyze_app = typer.Typer(help="Analyses of trained policies.", no_args_is_help=True)
 app.add_typer(model_app, name="model")
@@ -42,11 +42,13 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log libra
 
 
 @app.command()
-def doctor() -> None:
-    """Versions of the stack, the device vLLM will use, and Ray's status."""
+def doctor(
+    cluster: bool = typer.Option(True, "--cluster/--no-cluster", help="Also connect to a running Ray cluster and report it."),
+) -> None:
+    """Versions of the stack (against the lock), the device vLLM will use, and Ray's status."""
     from rlvr.doctor import run_doctor
 
-    raise typer.Exit(run_doctor())
+    raise typer.Exit(run_doctor(cluster))
 
 
 @model_app.command("build-tiny")
@@ -73,21 +75,60 @@ def build_tiny(
 def pretrain_cmd(
     config: str = typer.Argument("tiny", help="Model config with a tiny section."),
     overrides: Optional[list[str]] = Overrides,
+    ship: bool = typer.Option(False, "--ship", help="Pretrain from scratch and write the weights into the package "
+                              "(rlvr/models/assets), to be committed as the base every machine installs."),
 ) -> None:
-    """Pretrain the tiny base on its synthetic task (cached by config) and print time and accuracy."""
+    """Build the cached tiny base (installed from the shipped weights, or pretrained) and print its accuracy."""
     import json
 
     from rlvr.config.loader import build, find_config, load_raw
     from rlvr.config.schema import ModelConfig
-    from rlvr.models.pretrain import ensure_tiny
+    from rlvr.models import pretrain
 
     path = find_config(config, "models")
     cfg = build(ModelConfig, load_raw(path, overrides or []), str(path))
     if cfg.tiny is None:
         raise ConfigError(f"{path}: tiny: this model config has no tiny section")
-    out = ensure_tiny(cfg.tiny)
+    if ship:
+        asset = pretrain.ship(cfg.tiny)
+        typer.echo(f"wrote {asset} and {asset.with_suffix('.json').name}\n{asset.with_suffix('.json').read_text()}")
+        return
+    out = pretrain.ensure_tiny(cfg.tiny)
     stats = json.loads((out / "pretrain.json").read_text())
     typer.echo(f"{out}\n" + json.dumps({k: v for k, v in stats.items() if k != "config"}, indent=2))
+
+
+@model_app.command("fetch")
+def model_fetch(
+    config: str = typer.Argument(..., help="Sweep or trial config name or path."),
+    overrides: Optional[list[str]] = Overrides,
+    dry_run: bool = typer.Option(False, "--dry-run", help="List what would be fetched and whether it is cached; download nothing."),
+) -> None:
+    """Download every model and hub dataset a sweep uses into the shared cache (HF_HOME; tiny models into
+    RLVR_CACHE_DIR), so that trials load them offline. Exit code 1 when something could not be fetched."""
+    from rlvr.cluster.fetch import fetch, locate
+    from rlvr.cluster.needs import load_trials, needs_of
+
+    needs = needs_of(load_trials(config, overrides or []))
+    found = [locate(n, download=False) for n in needs] if dry_run else fetch(needs)
+    for f in found:
+        state = "cached" if f.path else "MISSING" if dry_run else "FAILED"
+        typer.echo(f"{state:<7}  {f.need.kind:<7}  {f.need.name}  {f.detail}")
+    raise typer.Exit(0 if dry_run or all(f.path for f in found) else 1)
+
+
+@app.command()
+def preflight(
+    config: str = typer.Argument(..., help="Sweep config name or path."),
+    overrides: Optional[list[str]] = Overrides,
+    address: Optional[str] = typer.Option(None, help="Ray address (auto on a cluster node); default a private local Ray."),
+    allow_fake_gpus: bool = typer.Option(False, "--allow-fake-gpus", help="Skip, not fail, GPUs declared on nodes without an NVIDIA driver."),
+    node_timeout: float = typer.Option(900.0, help="Seconds to wait for each node type's checks."),
+) -> None:
+    """Check one node of every node type before a sweep: CUDA, NCCL, vLLM, DeepSpeed, storage, data, weights."""
+    from rlvr.sweep.cli import preflight_command
+
+    raise typer.Exit(preflight_command(config, overrides or [], address, allow_fake_gpus, node_timeout))
 
 
 @config_app.command("show")
@@ -134,11 +175,13 @@ def sweep(
     overrides: Optional[list[str]] = Overrides,
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the trial table with resources and exit."),
     wait: bool = typer.Option(False, "--wait", help="Wait for another controller's lease instead of refusing."),
+    no_preflight: bool = typer.Option(False, "--no-preflight", help="Start the trials without the preflight checks."),
 ) -> None:
-    """Run a sweep on the current Ray cluster (local if none); re-running resumes it."""
+    """Run a sweep on the current Ray cluster (local if none), after `rlvr preflight`'s checks; re-running resumes it."""
     from rlvr.sweep.cli import sweep_command
 
-    raise typer.Exit(sweep_command(config, overrides or [], dry_run=dry_run, wait=wait, verbose=_VERBOSE["on"]))
+    raise typer.Exit(sweep_command(config, overrides or [], dry_run=dry_run, wait=wait, preflight=not no_preflight,
+                                   verbose=_VERBOSE["on"]))
 
 
 @app.command()
@@ -162,6 +205,8 @@ def eval_cmd(
     max_new_tokens: int = typer.Option(31744, help="Completion limit (study: 31,744)."),
     prompt_template: str = typer.Option("study", help="Prompt template (with --trial, the trial's own)."),
     out: str = typer.Option("runs/eval", help="Directory for samples and summary Parquet files."),
+    extraction: Optional[str] = typer.Option(
+        None, help="Answer extraction: study or lenient (default: the trial's reward.extraction with --trial, else study)."),
 ) -> None:
     """Evaluate a model, adapter or trial checkpoint on benchmarks: Avg@k and Pass@k per benchmark."""
     from rich.console import Console
@@ -171,7 +216,7 @@ def eval_cmd(
 
     summary = eval_command(model=model, adapter=adapter, benchmarks=benchmarks, k=k, limit=limit, engine=engine,
                            max_new_tokens=max_new_tokens, prompt_template=prompt_template, out=out, trial=trial,
-                           trial_step=step)
+                           trial_step=step, extraction=extraction)
     table = Table(title=f"evaluation -> {out}")
     for col in summary.column_names:
         table.add_column(col)

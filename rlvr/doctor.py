@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 import importlib.metadata as md
 import os
+import re
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -17,6 +19,31 @@ def _version(dist: str) -> str:
         return md.version(dist)
     except md.PackageNotFoundError:
         return "not installed"
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def lock_path() -> Path | None:
+    """$RLVR_LOCK, else the checkout's lock for this kind of machine: gpu.lock where plain vllm is installed."""
+    if os.environ.get("RLVR_LOCK"):
+        return Path(os.environ["RLVR_LOCK"])
+    kind = "gpu" if _version("vllm") != "not installed" else "cpu"
+    path = Path(__file__).resolve().parents[1] / "requirements" / f"{kind}.lock"
+    return path if path.is_file() else None
+
+
+def lock_mismatches(lock: Path) -> tuple[int, list[str]]:
+    """(packages in the lock, one line per package whose installed version is not the locked one)."""
+    pinned = dict(re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", lock.read_text(), flags=re.M))
+    installed = {_normalise(d.metadata["Name"]): d.version for d in md.distributions() if d.metadata["Name"]}
+    bad = []
+    for name, want in sorted(pinned.items()):
+        have = installed.get(_normalise(name), "not installed")
+        if have != want:
+            bad.append(f"{name}: {have}, lock {want}")
+    return len(pinned), bad
 
 
 def _vllm_status() -> tuple[str, str]:
@@ -50,8 +77,8 @@ def _ray_status() -> str:
         ray.shutdown()
 
 
-def run_doctor() -> int:
-    """Print the report; exit code 1 when a required package is missing."""
+def run_doctor(cluster: bool = True) -> int:
+    """Print the report; exit code 1 when a required package is missing or a version differs from the lock."""
     console = Console()
     table = Table(title="rlvr doctor")
     table.add_column("component")
@@ -66,6 +93,17 @@ def run_doctor() -> int:
     import torch
 
     table.add_row("torch device", "cuda x%d" % torch.cuda.device_count() if torch.cuda.is_available() else f"cpu, {os.cpu_count()} cores")
-    table.add_row("ray cluster", _ray_status())
+    table.add_row("ray cluster", _ray_status() if cluster else "not checked (--no-cluster)")
+    lock = lock_path()
+    mismatched: list[str] = []
+    if lock is None:
+        table.add_row("lock", "no requirements/*.lock beside this install (set RLVR_LOCK to check against one)")
+    else:
+        count, mismatched = lock_mismatches(lock)
+        state = "all match" if not mismatched else f"{len(mismatched)} differ: " + "; ".join(mismatched[:8])
+        table.add_row("lock", f"{lock}: {count} packages, {state}")
     console.print(table)
-    return 1 if missing else 0
+    if mismatched:
+        console.print("[yellow]Installed versions differ from the lock: published figures may not reproduce. "
+                      "Run `make setup` (scripts/setup_env.sh) to install the lock.[/yellow]")
+    return 1 if missing or mismatched else 0

@@ -20,16 +20,19 @@ def _groups(values: Sequence[float], group_size: int) -> np.ndarray:
     return arr.reshape(-1, group_size)
 
 
-def group_advantages(rewards: Sequence[float], group_size: int, scale: bool = True, eps: float = 1e-4) -> np.ndarray:
+def group_advantages(
+    rewards: Sequence[float], group_size: int, scale: bool = True, eps: float = 1e-4, ddof: int = 1
+) -> np.ndarray:
     """(r - group mean) / (group std + eps) per completion (GRPO, DAPO); without ``scale`` r - mean (Dr.GRPO).
 
-    The std is the population std (ddof 0), as in the study's TRL code. A group whose rewards are all equal
+    ``ddof`` 1 is the unbiased std that TRL's GRPO (the study's code) divides by; 0 is the population std
+    (verl, OpenRLHF), which makes advantages smaller by sqrt((G-1)/G). A group whose rewards are all equal
     gets zero advantages either way, so it contributes no gradient.
     """
     g = _groups(rewards, group_size)
     centred = g - g.mean(axis=1, keepdims=True)
     if scale:
-        centred = centred / (g.std(axis=1, keepdims=True) + eps)
+        centred = centred / (g.std(axis=1, ddof=ddof, keepdims=True) + eps)
     return centred.reshape(-1)
 
 
@@ -74,4 +77,4 @@ def shape_and_normalise(
         r = r + soft_overlong_penalty(lengths, max_new_tokens, algo.overlong_buffer, algo.overlong_penalty)
     elif algo.overlong == "filter":
         in_loss = ~np.asarray(truncated, dtype=bool)
-    return group_advantages(r, algo.group_size, algo.scale_rewards, algo.adv_eps), in_loss
+    return group_advantages(r, algo.group_size, algo.scale_rewards, algo.adv_eps, algo.std_ddof), in_loss

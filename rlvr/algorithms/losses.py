@@ -97,7 +97,7 @@ def policy_loss(
             "ratio_mean": mean(ratio),
             "ratio_max": float(ratio.masked_fill(mask == 0, float("-inf")).max()) if tokens else 1.0,
             "ratio_min": float(ratio.masked_fill(mask == 0, float("inf")).min()) if tokens else 1.0,
-            "tis_mean": mean(tis),
+            "tis_weight_mean": mean(tis),
         }
         if kl is not None:
             metrics["kl"] = mean(kl)

@@ -43,19 +43,24 @@ def _legend(ax) -> None:
         ax.legend(unique.values(), unique.keys(), fontsize=7)
 
 
-def frontier_figure(points: list[tuple[str, str, float, float]], palette: dict[str, Any]) -> bytes:
-    """Average accuracy against trainable % (log x), one panel per model, the Pareto frontier shaded."""
+def frontier_figure(points: list[tuple[str, str, float, float]], palette: dict[str, Any],
+                    errors: dict[tuple[str, str], tuple[float, float]] | None = None) -> bytes:
+    """Average accuracy against trainable % (log x), one panel per model, the Pareto frontier shaded;
+    ``errors`` (model, name) -> (low, high) % draws each point's interval."""
     models = sorted({p[0] for p in points})
     fig, axes = plt.subplots(1, len(models), figsize=(6 * len(models), 4.2), squeeze=False)
     for ax, model in zip(axes[0], models):
         mine = [p for p in points if p[0] == model]
         front = pareto_front([(x, y) for _, _, x, y in mine])
         xs, ys = zip(*front)
-        low = min(y for *_, y in mine)
+        low = min([y for *_, y in mine] + [errors[(model, n)][0] for _, n, _, _ in mine if errors and (model, n) in errors])
         ax.fill_between(xs, ys, low - 5, step="post", alpha=0.15, color="tab:green", label="Pareto frontier")
         ax.step(xs, ys, where="post", color="tab:green", lw=1)
         for _, name, x, y in mine:
             ax.scatter([x], [y], color=palette[name], s=40, zorder=3)
+            if errors and (model, name) in errors:
+                lo, hi = errors[(model, name)]
+                ax.vlines(x, lo, hi, color=palette[name], lw=1.2, zorder=2)
             ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
         ax.set_xscale("log")
         ax.set_ylim(bottom=low - 5)

@@ -1,7 +1,7 @@
 """A run's report: one self-contained HTML page (figures embedded as base64 PNG) and a Markdown twin.
 
 Sections: overview, the study's table, the starting point (base model's step-0 accuracy, each configuration's
-difference to it, learning rates), accuracy against trainable parameters, training curves, spectral
+difference to it, learning rates), the study's findings with verdicts, accuracy against trainable parameters, training curves, spectral
 analysis, the study's published numbers, and the trials with their states. Each figure has a sentence saying
 what to read from it. Every section renders from what
 the run has so far; what is missing is named, never drawn as zero.
@@ -19,7 +19,9 @@ from typing import Any
 
 from rlvr.analysis import curves, plots
 from rlvr.analysis.baseline import before_after
-from rlvr.analysis.published import PUBLISHED_AVERAGE, STUDY
+from rlvr.analysis.findings import findings_table
+from rlvr.analysis.intervals import RunIntervals, analysis_config, run_intervals
+from rlvr.analysis.published import PUBLISHED_AVERAGE, STUDY, STUDY_BENCHMARKS
 from rlvr.analysis.rundir import RunDir
 from rlvr.analysis.study import MISSING, frontier_points, group_trials, study_table, trial_rows
 
@@ -94,11 +96,13 @@ def _overview(run: RunDir, rows: list[dict[str, Any]]) -> Section:
                    f"{len(rows)} trials ({states}). Generated {when}.")
 
 
-def _results(rows: list[dict[str, Any]]) -> Section:
+def _results(rows: list[dict[str, Any]], ivs: RunIntervals) -> Section:
     text = ("Accuracy in percent; mean ± std over seeds where several finished. 'running', 'pending' or 'failed' "
             f"mark configurations with no finished trial, {MISSING} a benchmark not evaluated. Δ LoRA: points of "
-            f"average accuracy against LoRA on the same model. Published: the study's average ({STUDY}).")
-    return Section("results", "Results", text, table=study_table(rows))
+            f"average accuracy against LoRA on the same model, with its {_interval_words(ivs)}. Published: the study's average ({STUDY}) over "
+            f"{', '.join(f'{b}@{k}' for b, k in STUDY_BENCHMARKS.items())}; a row evaluated on other benchmarks "
+            "marks it 'not comparable'.")
+    return Section("results", "Results", text, table=study_table(rows, ivs.vs_lora))
 
 
 def _baseline(run: RunDir, rows: list[dict[str, Any]]) -> Section:
@@ -108,14 +112,32 @@ def _baseline(run: RunDir, rows: list[dict[str, Any]]) -> Section:
     return Section("baseline", "Against the starting model", text, table=before_after(run, rows))
 
 
-def _frontier(rows: list[dict[str, Any]], palette: dict[str, Any]) -> Section:
+def _interval_words(ivs: RunIntervals) -> str:
+    c = ivs.cfg
+    return (f"{100 * c.confidence:g}% bootstrap interval [low, high] over problems and seeds, paired with LoRA on the "
+            f"same problems ({c.bootstrap_resamples} resamples, seed {c.bootstrap_seed}; sweep.yaml analysis section)")
+
+
+def _findings(run: RunDir, rows: list[dict[str, Any]], ivs: RunIntervals) -> Section:
+    rules = sorted({cfg.reward.extraction for cfg in (run.trial(r["trial_id"]).config() for r in rows) if cfg is not None})
+    text = (f"Each finding of {STUDY} with its verdict at this run's scale, from the {_interval_words(ivs)}; "
+            "study Δ: the published difference to LoRA in points. holds / contradicted: the whole interval is on one "
+            f"side; inconclusive: it is not. Collapse: losing {100 * ivs.cfg.collapse_fraction:g}% of LoRA's average "
+            f"or more. Seeds: trials per side. Answers extracted with the {' and '.join(rules) or 'study'} rule "
+            "(reward.extraction; `rlvr eval --trial` scores a checkpoint with its trial's rule).")
+    return Section("findings", "Findings", text, table=findings_table(group_trials(rows), ivs))
+
+
+def _frontier(rows: list[dict[str, Any]], palette: dict[str, Any], ivs: RunIntervals) -> Section:
     points = frontier_points(rows)
+    errors = {(str(m), n): (100 * iv.low, 100 * iv.high) for (m, n), iv in ivs.average.items()}
     if not points:
         return Section("frontier", "Accuracy against trainable parameters",
                        "No finished trial has both an evaluated average and a trainable-parameter count yet.")
     return Section("frontier", "Accuracy against trainable parameters",
-                   "Each point is one configuration (mean over seeds); the shaded area lies under the Pareto frontier.",
-                   figures={"frontier": plots.frontier_figure(points, palette)},
+                   "Each point is one configuration (mean over seeds) with the interval of its average "
+                   f"({_interval_words(ivs)}); the shaded area lies under the Pareto frontier.",
+                   figures={"frontier": plots.frontier_figure(points, palette, errors)},
                    captions={"frontier": "Read up for accuracy and left for fewer trained parameters: configurations on "
                              "the green step are the ones no other configuration beats on both."})
 
@@ -196,8 +218,10 @@ def build_report(run_dir: str, out_dir: str | Path) -> tuple[Path, Path]:
         raise FileNotFoundError(f"{run_dir}: not a sweep run directory (expected ledger/, trials/ or results.parquet)")
     rows = trial_rows(run)
     palette = plots.colors([name for _, name in _trial_names(rows).values()])
-    sections = [_overview(run, rows), _results(rows), _baseline(run, rows), _frontier(rows, palette), _curves(run, rows, palette),
-                _spectral(run, rows, palette), _published(), _trials(run, rows)]
+    ivs = run_intervals(run, rows, analysis_config(run))
+    sections = [_overview(run, rows), _results(rows, ivs), _baseline(run, rows), _findings(run, rows, ivs),
+                _frontier(rows, palette, ivs), _curves(run, rows, palette), _spectral(run, rows, palette), _published(),
+                _trials(run, rows)]
     out = Path(out_dir)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     for s in sections:

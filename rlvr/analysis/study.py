@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from rlvr.analysis.published import published_average
+from rlvr.analysis.published import comparable_with_published, published_average
 from rlvr.analysis.rundir import RunDir
 
 MISSING = "—"
@@ -139,10 +139,15 @@ def benchmarks(rows: list[dict[str, Any]]) -> list[tuple[str, int | None]]:
     return list(seen.items())
 
 
+def evaluated(group: ConfigGroup, benches: list[tuple[str, int | None]]) -> list[tuple[str, int | None]]:
+    """The (benchmark, k) a group's finished trials have a score on: what its average is taken over."""
+    return [(b, k) for b, k in benches if group.values(f"eval/{b}/avg_at_k")]
+
+
 def lora_reference(group: ConfigGroup, groups: list[ConfigGroup]) -> ConfigGroup | None:
-    """The LoRA configuration a group is compared with: same model, preferring the same preset and setting."""
+    """The LoRA configuration a group is compared with: same model, preferring the same preset, setting and rank."""
     loras = [g for g in groups if g.method == "lora" and g.model == group.model and g.mean(f"eval/{AVERAGE}/avg_at_k") is not None]
-    loras.sort(key=lambda g: (g.preset != group.preset, g.setting != group.setting))
+    loras.sort(key=lambda g: (g.preset != group.preset, g.setting != group.setting, g.rank != group.rank))
     return loras[0] if loras else None
 
 
@@ -160,8 +165,10 @@ def _cell(group: ConfigGroup, column: str) -> str:
     return _pct(vals) if vals else MISSING
 
 
-def study_table(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
-    """Header and rows (as text) of the study's table, one row per configuration, best average first per model."""
+def study_table(rows: list[dict[str, Any]], vs_lora: dict[tuple[str | None, str], Any] | None = None) -> tuple[list[str], list[list[str]]]:
+    """Header and rows (as text) of the study's table, one row per configuration, best average first per model.
+
+    ``vs_lora``: (model, name) -> rlvr.analysis.intervals.Interval of the difference to LoRA, shown with Δ LoRA."""
     groups = group_trials(rows)
     benches = benchmarks(rows)
     avg = f"eval/{AVERAGE}/avg_at_k"
@@ -186,10 +193,13 @@ def study_table(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]
             row += [_cell(g, f"eval/{b}/avg_at_k"), _cell(g, f"eval/{b}/pass_at_k")]
         row.append(_cell(g, avg))
         ref, mine = lora_reference(g, groups), g.mean(avg)
-        row.append(f"{100 * (mine - ref.mean(avg)):+.1f}" if ref is not None and mine is not None and ref is not g
+        interval = (vs_lora or {}).get((g.model, g.name))
+        row.append(interval.points() if interval is not None and ref is not g
+                   else f"{100 * (mine - ref.mean(avg)):+.1f}" if ref is not None and mine is not None and ref is not g
                    else "ref" if ref is g else MISSING)
         published = published_average(g.model, g.method)
-        row.append(f"{published:.1f}" if published is not None else MISSING)
+        row.append(MISSING if published is None else f"{published:.1f}" if comparable_with_published(evaluated(g, benches))
+                   else f"{published:.1f} (not comparable)")
         out.append(row)
     return header, out
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 """The ranks vLLM accepts as ``max_lora_rank``; an adapter of rank r is served under the next one up."""
@@ -38,10 +38,27 @@ class TinyModelConfig(Section):
     pretrain_batch_size: int = Field(64, gt=0, description="Sequences per pretraining step.")
     pretrain_lr: float = Field(3e-3, gt=0, description="Peak learning rate of pretraining (cosine decay).")
     pretrain_target_accuracy: float | None = Field(
-        0.4, gt=0, le=1, description="Stop once greedy accuracy on held-out problems reaches this (None: run all steps)."
+        0.42, gt=0, le=1,
+        description="Stop at the first check whose greedy accuracy on check problems reaches this (None: run all steps).",
     )
-    pretrain_eval_every: int = Field(50, gt=0, description="Steps between the held-out checks of pretrain_target_accuracy.")
+    pretrain_eval_every: int = Field(
+        10, gt=0, description="Steps between checks; small, so accuracy cannot run far past the target between two."
+    )
+    pretrain_band: tuple[float, float] | None = Field(
+        (0.35, 0.55),
+        description="Held-out greedy accuracy the base must have; measured once when the base is built or installed, "
+        "and a base outside it is refused (None: not checked).",
+    )
     seed: int = Field(0, description="Seed of initialisation and pretraining data.")
+
+    @model_validator(mode="after")
+    def _band_holds_target(self) -> "TinyModelConfig":
+        band, target = self.pretrain_band, self.pretrain_target_accuracy
+        if band is not None and not 0 <= band[0] < band[1] <= 1:
+            raise ValueError(f"pretrain_band: {list(band)} must be [low, high] with 0 <= low < high <= 1")
+        if band is not None and target is not None and not band[0] <= target <= band[1]:
+            raise ValueError(f"pretrain_target_accuracy: {target} must lie inside pretrain_band {list(band)}")
+        return self
 
 
 class ArchitectureConfig(Section):
@@ -103,6 +120,7 @@ class AlgorithmConfig(Section):
     clip_eps_high: float = Field(0.28, ge=0, description="Upper PPO clip epsilon (clip-higher).")
     adv_eps: float = Field(1e-4, gt=0, description="Added to the group std when normalising advantages.")
     scale_rewards: bool = Field(True, description="Divide advantages by the group std (Dr.GRPO turns this off).")
+    std_ddof: Literal[0, 1] = Field(1, description="Group std: 1 unbiased (TRL's GRPO, the study's code), 0 population (verl, OpenRLHF).")
     kl_coef: float = Field(0.0, ge=0, description="KL penalty to the reference (the policy with adapters off).")
     tis_cap: float | None = Field(2.0, gt=0, description="Truncated importance sampling cap against engine logprobs; None disables.")
     ppo_epochs: int = Field(1, ge=1, description="Optimizer passes over each rollout batch.")
@@ -111,7 +129,10 @@ class AlgorithmConfig(Section):
         False, description="Generate step t+1's batch while the learner trains on step t's (one step off-policy; TIS corrects it)."
     )
     dynamic_sampling: bool = Field(False, description="DAPO: drop groups whose rewards are all equal and refill.")
-    max_resample_rounds: int = Field(3, ge=0, description="Extra generation rounds dynamic sampling may spend per step.")
+    max_resample_rounds: int = Field(
+        3, ge=0, description="Extra generation rounds dynamic sampling may spend per step; a batch still short after "
+        "them trains on fewer prompts (metrics: groups_kept, batch_short), where DAPO samples until it is full."
+    )
     overlong: Literal["none", "filter", "soft"] = Field("none", description="Truncated completions: keep, mask out, or soft punishment.")
     overlong_buffer: int = Field(64, ge=0, description="Soft punishment ramps over this many tokens before the limit.")
     overlong_penalty: float = Field(1.0, ge=0, description="Largest soft overlong penalty.")
@@ -180,7 +201,7 @@ class LearnerConfig(Section):
 class BenchmarkSpec(Section):
     """One evaluation set."""
 
-    name: str = Field(..., description="aime24, aime25, amc23, math500, minerva_math, olympiadbench, or synthetic:<task>.")
+    name: str = Field(..., description="aime24, aime25, amc23, hmmt25, math500, minerva_math, olympiadbench, or synthetic:<task>.")
     k: int = Field(4, ge=1, description="Samples per problem (Avg@k, Pass@k).")
     limit: int | None = Field(None, ge=1, description="Use only the first N problems.")
     hub_name: str | None = Field(None, description="Load from the hub instead of the data directory.")
@@ -233,6 +254,20 @@ class TrialConfig(Section):
     max_actor_restarts: int = Field(3, ge=0, description="Dead engine/reward/learner actors the trial rebuilds from its last checkpoint before failing.")
 
 
+class AnalysisConfig(Section):
+    """How the report turns a run's evaluations into intervals and verdicts (rlvr.analysis.intervals, findings)."""
+
+    bootstrap_resamples: int = Field(2000, ge=100, description="Bootstrap resamples (over problems and seeds) per interval.")
+    bootstrap_seed: int = Field(0, description="Seed of the bootstrap draws, so a report is reproducible.")
+    confidence: float = Field(0.95, gt=0, lt=1, description="Coverage of the percentile intervals.")
+    collapse_fraction: float = Field(
+        0.5, gt=0, le=1, description="A method 'collapses' when it loses at least this fraction of LoRA's average."
+    )
+    equivalence_margin: float = Field(
+        0.02, gt=0, description="An ablation 'does not matter' when every interval lies within +-this (fraction) of the default."
+    )
+
+
 class SweepConfig(Section):
     """A grid of trials over models, methods, overrides and seeds."""
 
@@ -247,3 +282,4 @@ class SweepConfig(Section):
     max_attempts: int = Field(3, ge=1, description="Attempts per trial before it is marked failed.")
     cpus_per_trial: float = Field(1.0, gt=0, description="CPUs of a trial's controller bundle.")
     autoscale: bool = Field(False, description="Ask the Ray autoscaler for pending trials' bundles.")
+    analysis: AnalysisConfig = Field(default_factory=AnalysisConfig, description="Intervals and verdicts of the run's report.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rlvr.config.loader import ConfigError
 from rlvr.config.schema import VLLM_LORA_RANKS, MethodConfig, SweepConfig, TrialConfig
 
-BENCHMARKS = ("aime24", "aime25", "amc23", "math500", "minerva_math", "olympiadbench")
+BENCHMARKS = ("aime24", "aime25", "amc23", "hmmt25", "math500", "minerva_math", "olympiadbench")
 
 
 def _method_problems(cfg: TrialConfig, prefix: str) -> list[str]:
@@ -53,6 +53,10 @@ def trial_problems(cfg: TrialConfig, prefix: str = "") -> list[str]:
         p.append(f"{prefix}algorithm.async_rollout: true is not allowed with dynamic_sampling (refill rounds need the batch before the update); turn one off")
     if algo.async_rollout and algo.tis_cap is None:
         p.append(f"{prefix}algorithm.async_rollout: one-step-stale rollouts need truncated importance sampling; set algorithm.tis_cap")
+    if roll.top_p < 1 and algo.tis_cap is not None:
+        # engines report log-probs renormalised over the nucleus; the learner's logits / temperature cannot
+        p.append(f"{prefix}rollout.top_p: {roll.top_p} makes the engines' log-probs differ from the learner's, which "
+                 "biases the TIS weight; use top_p 1.0 (the study's) or algorithm.tis_cap null")
     if algo.clip_eps_high < algo.clip_eps_low:
         p.append(f"{prefix}algorithm.clip_eps_high: {algo.clip_eps_high} is below clip_eps_low {algo.clip_eps_low}")
     if algo.overlong == "soft" and algo.overlong_buffer >= roll.max_new_tokens:

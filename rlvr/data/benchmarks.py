@@ -36,9 +36,9 @@ def _hub_fields(spec: BenchmarkSpec, columns: list[str]) -> Fields:
 
 def _hub_dataset(spec: BenchmarkSpec):
     """The 'test' split of a hub dataset, or its only split (AIME sets ship as 'train')."""
-    import datasets
+    from rlvr.data.hub import load_hub_dataset
 
-    splits = datasets.load_dataset(spec.hub_name)
+    splits = load_hub_dataset(spec.hub_name)
     if "test" in splits:
         return splits["test"]
     if len(splits) == 1:

@@ -79,7 +79,9 @@ def load_records(source: str, split: str, config: str | None = None):
             raise FileNotFoundError(f"data.source: {source} does not exist")
         builder = "parquet" if suffix == ".parquet" else "json"
         return datasets.load_dataset(builder, data_files=source, split="train")
-    return datasets.load_dataset(source, config, split=split)
+    from rlvr.data.hub import load_hub_dataset
+
+    return load_hub_dataset(source, config, split=split)
 
 
 def resolve_fields(cfg: DataConfig, columns: list[str]) -> Fields:

@@ -59,6 +59,17 @@ def trial_checkpoint_model(trial_dir: str, step: int | None, out_dir: Path) -> t
     return str(out_dir), cfg, step
 
 
+def extraction_rule(requested: str | None, trial_rule: str | None) -> str:
+    """The one answer-extraction rule of an evaluation: a trial's checkpoint is scored with the rule its own
+    evaluation used (``reward.extraction``), anything else with the rule trials default to (study)."""
+    if trial_rule is None:
+        return requested or RewardConfig().extraction
+    if requested is not None and requested != trial_rule:
+        raise ValueError(f"--extraction {requested}: the trial scored its own evaluation with reward.extraction "
+                         f"{trial_rule!r}; leave --extraction out (or pass {trial_rule}) so the scores compare")
+    return trial_rule
+
+
 def resolve_model(model: str) -> tuple[str, ModelConfig]:
     """A model config name (configs/models/NAME.yaml, tiny models built on first use), else a path or hub name."""
     from rlvr.config.loader import build, config_root, load_raw
@@ -85,7 +96,7 @@ def eval_command(
     prompt_template: str = "study",
     data_dir: str = "../shared/data",
     reward_workers: int = 2,
-    extraction: str = "lenient",
+    extraction: str | None = None,
     seed: int = 42,
     step: int = 0,
     trial: str | None = None,
@@ -94,7 +105,7 @@ def eval_command(
     """Evaluate and write ``<out>/eval/step_<step>/``; returns the summary. The policy is ``model`` (a models
     config name, a path or a hub name), ``model`` + a peft ``adapter`` directory, or a ``trial`` directory's
     checkpoint (the newest, or ``trial_step``), whose prompt template, system prompt and data directory are
-    then used. ``k`` None keeps each benchmark's default; a benchmark named ``hub:<dataset>`` loads from the hub."""
+    then used, with its answer extraction (see ``extraction_rule``). ``k`` None keeps each benchmark's default; a benchmark named ``hub:<dataset>`` loads from the hub."""
     from transformers import AutoTokenizer
 
     from rlvr.eval.runner import evaluate, write_eval
@@ -112,8 +123,10 @@ def eval_command(
         if trial:
             path, trial_cfg, step = trial_checkpoint_model(trial, trial_step, Path(tmp))
             model_cfg, data_cfg = trial_cfg.model, trial_cfg.data
+            extraction = extraction_rule(extraction, trial_cfg.reward.extraction)
         else:
             path, model_cfg = resolve_model(model)
+            extraction = extraction_rule(extraction, None)
             if adapter:
                 path = merged_model(path, adapter, Path(tmp))
         tokenizer = AutoTokenizer.from_pretrained(path)

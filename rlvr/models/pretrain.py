@@ -1,8 +1,9 @@
 """Supervised pretraining of the tiny base on synthetic tasks: the starting policy for RL on CPU.
 
-Deterministic from the config's seed and cached by a hash of the config, so every test and run on a machine
-shares one pretrained base. The target is a base that solves the easy level only partly (30-50%), leaving
-room for RL to improve it.
+Cached by a hash of the config, so every test and run on a machine shares one base. The base of
+configs/models/tiny.yaml is shipped in the package (rlvr/models/assets) and verified by digest, since
+pretraining is reproducible on one machine only; other configs are pretrained on first use. The target is a
+base that solves the easy level only partly (pretrain_band, 35-55% greedy), leaving room for RL to improve it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from rlvr.models.tiny import EOS, build_model, build_tokenizer, save_tiny
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 2  # bump when the tokenizer, the prompt format or the training loop changes
+CACHE_VERSION = 3  # bump when the tokenizer, the prompt format or the training loop changes
 _BOXED = re.compile(r"\\boxed\{([^{}]*)\}")
 
 
@@ -84,14 +85,18 @@ def greedy_accuracy(model, tokenizer, problems: list[Problem], batch_size: int =
 
 
 def pretrain(cfg: TinyModelConfig, out: Path, eval_problems: int = 256) -> dict:
-    """Train a tiny model from scratch on the configured synthetic task; save it to ``out``."""
+    """Train a tiny model from scratch on the configured synthetic task; save it to ``out``.
+
+    Stops at the first check (every ``pretrain_eval_every`` steps) that reaches the target; a check that lands
+    above the band restores whichever of it and the previous check lies nearer the band, so the base cannot
+    run past the band between two checks.
+    """
     import torch
 
     torch.manual_seed(cfg.seed)
     tokenizer = build_tokenizer()
     model = build_model(cfg)
     train = generate(cfg.pretrain_task, cfg.pretrain_levels, cfg.pretrain_steps * cfg.pretrain_batch_size, cfg.seed)
-    test = generate(cfg.pretrain_task, cfg.pretrain_levels[:1], eval_problems, cfg.seed, split="test")
     # The stopping check uses other held-out problems than the reported accuracy.
     check = generate(cfg.pretrain_task, cfg.pretrain_levels[:1], 128, cfg.seed + 1, split="test")
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.pretrain_lr, weight_decay=0.01)
@@ -105,12 +110,18 @@ def pretrain(cfg: TinyModelConfig, out: Path, eval_problems: int = 256) -> dict:
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
     model.train()
     start, loss_value, steps_done = time.time(), float("nan"), 0
+    previous: tuple[float, int, dict] | None = None  # (check accuracy, step, weights) of the last check
     for step in range(cfg.pretrain_steps):
         if cfg.pretrain_target_accuracy and step and step % cfg.pretrain_eval_every == 0:
             reached = greedy_accuracy(model, tokenizer, check)
             log.info("pretrain step %d check accuracy %.3f", step, reached)
             if reached >= cfg.pretrain_target_accuracy:
+                if previous is not None and _band_distance(previous[0], cfg) < _band_distance(reached, cfg):
+                    log.info("check at step %d overshot the band; keeping step %d", step, previous[1])
+                    model.load_state_dict(previous[2])
+                    steps_done = previous[1]
                 break
+            previous = (reached, step, {k: v.clone() for k, v in model.state_dict().items()})
         chunk = train[step * cfg.pretrain_batch_size : (step + 1) * cfg.pretrain_batch_size]
         ids, labels, mask = _batch(tokenizer, chunk)
         loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
@@ -124,40 +135,148 @@ def pretrain(cfg: TinyModelConfig, out: Path, eval_problems: int = 256) -> dict:
         if step % 200 == 0:
             log.info("pretrain step %d loss %.4f", step, loss_value)
     train_s = time.time() - start
-    accuracy = greedy_accuracy(model, tokenizer, test)
+    save_tiny(model, tokenizer, out)
     stats = {
         "steps": steps_done,
         "train_seconds": round(train_s, 1),
         "final_loss": round(loss_value, 4),
-        "heldout_accuracy": accuracy,
-        "heldout_problems": len(test),
+        **_measure(model, tokenizer, cfg, eval_problems),
+        "weights_sha256": weights_digest(out),
+        "source": "pretrained here",
         "config": cfg.model_dump(mode="json"),
     }
-    save_tiny(model, tokenizer, out)
     (out / "pretrain.json").write_text(json.dumps(stats, indent=2))
     return stats
 
 
-def ensure_tiny(cfg: TinyModelConfig) -> Path:
-    """The cached pretrained tiny model for ``cfg``, trained now if absent (atomic: train aside, then rename)."""
-    path = tiny_path(cfg)
-    if (path / "pretrain.json").is_file():
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
+def _band_distance(accuracy: float, cfg: TinyModelConfig) -> float:
+    if cfg.pretrain_band is None:
+        return abs(accuracy - (cfg.pretrain_target_accuracy or accuracy))
+    low, high = cfg.pretrain_band
+    return max(low - accuracy, accuracy - high, 0.0)
+
+
+def _measure(model, tokenizer, cfg: TinyModelConfig, eval_problems: int = 256) -> dict:
+    """Held-out greedy accuracy on test problems no check or training step saw."""
+    test = generate(cfg.pretrain_task, cfg.pretrain_levels[:1], eval_problems, cfg.seed, split="test")
+    return {"heldout_accuracy": greedy_accuracy(model, tokenizer, test), "heldout_problems": len(test)}
+
+
+def weights_digest(model_dir: Path) -> str:
+    """sha256 over every tensor's name, dtype, shape and bytes: the same model gives the same digest whatever
+    metadata or tensor order the file was written with."""
+    import torch
+    from safetensors import safe_open
+
+    h = hashlib.sha256()
+    with safe_open(str(model_dir / "model.safetensors"), framework="pt") as f:
+        for name in sorted(f.keys()):
+            t = f.get_tensor(name).contiguous()
+            h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+            h.update(t.view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+# ---- the shipped base -------------------------------------------------------------------------------------
+# Pretraining is deterministic on one machine but not across machines (kernels and thread counts change the
+# float rounding, and 450 steps amplify it: one fresh machine's base came out at 66% instead of 46%). The
+# base of configs/models/tiny.yaml is therefore built once and shipped in the package, verified by digest.
+
+ASSETS = Path(__file__).parent / "assets"
+
+
+def shipped_base(cfg: TinyModelConfig) -> Path | None:
+    """The shipped weights for exactly this config (and CACHE_VERSION), if the package has them."""
+    path = ASSETS / f"tiny-{tiny_key(cfg)}.safetensors"
+    return path if path.is_file() else None
+
+
+def install_shipped(cfg: TinyModelConfig, asset: Path, out: Path) -> dict:
+    """Write the shipped base as a model directory, check its digest and measure it."""
+    from safetensors.torch import load_file
+
+    record = json.loads(asset.with_suffix(".json").read_text())
+    model = build_model(cfg)
+    model.load_state_dict(load_file(str(asset)))
+    tokenizer = build_tokenizer()
+    save_tiny(model, tokenizer, out)
+    digest = weights_digest(out)
+    if digest != record["weights_sha256"]:
+        raise RuntimeError(f"{asset}: weights digest {digest[:12]} differs from the shipped {record['weights_sha256'][:12]}: "
+                           "the file is damaged; restore it from the repository (git checkout -- rlvr/models/assets)")
+    stats = {**{k: record[k] for k in ("steps", "train_seconds", "final_loss")}, **_measure(model, tokenizer, cfg),
+             "shipped_heldout_accuracy": record["heldout_accuracy"], "weights_sha256": digest,
+             "source": f"shipped {asset.name}", "config": cfg.model_dump(mode="json")}
+    (out / "pretrain.json").write_text(json.dumps(stats, indent=2))
+    return stats
+
+
+def ship(cfg: TinyModelConfig) -> Path:
+    """Pretrain from scratch (ignoring any shipped base) and write the weights and their record into the package."""
+    import tempfile
+
+    from safetensors.torch import load_file, save_file
+
+    with tempfile.TemporaryDirectory() as tmp:
+        stats = _single_thread(pretrain, cfg, Path(tmp) / "model")
+        check_band(stats, cfg, Path(tmp))
+        ASSETS.mkdir(exist_ok=True)
+        asset = ASSETS / f"tiny-{tiny_key(cfg)}.safetensors"
+        save_file(load_file(str(Path(tmp) / "model" / "model.safetensors")), str(asset))
+    asset.with_suffix(".json").write_text(json.dumps({k: v for k, v in stats.items() if k != "source"}, indent=2) + "\n")
+    return asset
+
+
+class BaseOutOfBand(ValueError):
+    """The tiny base's held-out accuracy lies outside model.tiny.pretrain_band."""
+
+
+def check_band(stats: dict, cfg: TinyModelConfig, path: Path) -> None:
+    band, accuracy = cfg.pretrain_band, stats["heldout_accuracy"]
+    if band is None or band[0] <= accuracy <= band[1]:
+        return
+    raise BaseOutOfBand(
+        f"model.tiny: the base at {path} ({stats['source']}, {stats['steps']} steps) has held-out greedy accuracy "
+        f"{accuracy:.3f}, outside pretrain_band {list(band)}; RL figures from it would not compare with the published "
+        "ones. Change model.tiny.pretrain_target_accuracy / pretrain_eval_every / pretrain_steps (or the band), "
+        f"or delete {path} to rebuild it"
+    )
+
+
+def _single_thread(fn, *args):
     import torch
 
     # One thread: the model is too small to gain from more, and on a busy machine OpenMP threads thrash.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        stats = pretrain(cfg, tmp)
+        return fn(*args)
     finally:
         torch.set_num_threads(threads)
+
+
+def ensure_tiny(cfg: TinyModelConfig) -> Path:
+    """The cached tiny base for ``cfg``: installed from the shipped weights when the package has them for this
+    config, else pretrained now (atomic: built aside, then renamed). Every call checks the cached weights'
+    digest (a damaged cache is rebuilt) and refuses a base whose measured accuracy is outside the band."""
+    path = tiny_path(cfg)
+    record = path / "pretrain.json"
+    if record.is_file():
+        stats = json.loads(record.read_text())
+        if stats.get("weights_sha256") == weights_digest(path):
+            check_band(stats, cfg, path)
+            return path
+        log.warning("tiny base at %s does not match its recorded digest: rebuilding it", path)
+        shutil.rmtree(path, ignore_errors=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    asset = shipped_base(cfg)
+    stats = _single_thread(install_shipped, cfg, asset, tmp) if asset else _single_thread(pretrain, cfg, tmp)
     try:
         tmp.rename(path)
     except OSError:  # another process finished the same model first: theirs is identical
         shutil.rmtree(tmp, ignore_errors=True)
-    log.info("tiny model ready at %s: %s", path, stats)
+    log.info("tiny base ready at %s: %s", path, {k: v for k, v in stats.items() if k != "config"})
+    check_band(stats, cfg, path)
     return path

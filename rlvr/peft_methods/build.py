@@ -68,6 +68,9 @@ def build_adapted(model: "torch.nn.Module", spec: MethodSpec, cfg: MethodConfig,
             # AdaLoRA's rank count is a constant stored as a Parameter; peft's move to the meta device re-wraps
             # it as a trainable one, which would count it and hand it to the optimizer.
             p.requires_grad_(False)
+        elif spec.optimizer == "lorafa" and ".lora_A." in name:
+            # LoRA-FA's optimizer freezes A; frozen here already, so counts and records show what trains.
+            p.requires_grad_(False)
     if spec.init == "milora" and initialize:
         from rlvr.peft_methods.milora import milora_init
 

@@ -1,7 +1,8 @@
 """Rollouts on transformers' generate (adapters through peft), for models or methods vLLM cannot serve.
 
-Same contract as the vLLM engine: sampling log-probabilities are the raw model's (before temperature and
-top-p), as vLLM reports them and as the learner computes them, so importance ratios compare like with like.
+Same contract as the vLLM engine: sampling log-probabilities are the processed ones (after temperature and
+top-p, what the tokens were drawn from), as vLLM's processed_logprobs mode reports them and as the learner
+computes them (logits / temperature), so importance ratios compare like with like; score() stays raw.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ class HFEngine:
             num_return_sequences=spec.n,
             eos_token_id=sorted(self.eos_ids),
             pad_token_id=self.pad_id,
-            output_logits=True,
+            output_scores=True,
             return_dict_in_generate=True,
         )
         seed = spec.seed if spec.seed is not None else self._seed + self._calls
@@ -70,7 +71,8 @@ class HFEngine:
             torch.manual_seed(seed)
             out = self.model.generate(input_ids=ids, attention_mask=mask, generation_config=config)
         new = out.sequences[:, width:]
-        logprobs = torch.stack(out.logits, 1).float().log_softmax(-1).gather(-1, new[..., None])[..., 0]
+        # scores are the logits after generate's temperature and top-p warpers (-inf outside the nucleus)
+        logprobs = torch.stack(out.scores, 1).float().log_softmax(-1).gather(-1, new[..., None])[..., 0]
         groups: list[list[Completion]] = [[] for _ in prompts]
         for row, (tokens, lps) in enumerate(zip(new.tolist(), logprobs.tolist())):
             stop = next((i for i, t in enumerate(tokens) if t in self.eos_ids), None)

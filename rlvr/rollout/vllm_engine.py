@@ -67,6 +67,9 @@ class VLLMEngine:
             max_model_len=rollout_cfg.max_model_len,
             enforce_eager=rollout_cfg.enforce_eager,
             enable_prefix_caching=True,
+            # sampled tokens' log-probs after temperature (and top-p), as the learner computes them for the
+            # TIS weight; prompt log-probs (score, the probe) stay raw
+            logprobs_mode="processed_logprobs",
             **placement,
             **lora,
         )

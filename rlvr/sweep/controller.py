@@ -80,6 +80,18 @@ def _check_placeable(cfg: SweepConfig, specs: list[TrialSpec]) -> None:
         )
 
 
+def ensure_ray(cfg: SweepConfig, specs: list[TrialSpec], log_to_driver: bool = True) -> None:
+    """Keep the Ray this process is connected to; without one, start a private local Ray (whose workers' output
+    reaches this terminal only with ``log_to_driver``)."""
+    if ray.is_initialized():
+        return
+    from rlvr.trial.local_ray import init_local_ray
+
+    # Declared CPUs fit the largest trial: on one machine its actors mostly wait on each other.
+    need = max(total(trial_bundles(s.config, cfg.cpus_per_trial)).get("CPU", 1) for s in specs)
+    init_local_ray(num_cpus=max(8, os.cpu_count() or 1, math.ceil(need)), log_to_driver=log_to_driver)
+
+
 def run_sweep(
     cfg: SweepConfig,
     dry_run: bool = False,
@@ -107,12 +119,7 @@ def run_sweep(
     lease.acquire(wait=wait_for_lease)
     try:
         storage.write_bytes(SWEEP_YAML, dump(cfg).encode())
-        if not ray.is_initialized():
-            from rlvr.trial.local_ray import init_local_ray
-
-            # Declared CPUs fit the largest trial: on one machine its actors mostly wait on each other.
-            need = max(total(trial_bundles(s.config, cfg.cpus_per_trial)).get("CPU", 1) for s in specs)
-            init_local_ray(num_cpus=max(8, os.cpu_count() or 1, math.ceil(need)), log_to_driver=worker_logs)
+        ensure_ray(cfg, specs, log_to_driver=worker_logs)
         if not cfg.autoscale:
             _check_placeable(cfg, specs)
         last_statuses: dict[str, str] = {}

@@ -4,6 +4,10 @@ Layout: ``checkpoints/step_<N:06d>/`` with ``trainable.safetensors`` (the policy
 analysis reads), ``state.pt`` (learner optimizer/scheduler/RNG of every rank, the controller's data cursor,
 policy version and metrics so far) and ``meta.json``, written last: a checkpoint without meta.json is
 incomplete and ignored, so a crash while writing one never corrupts the run.
+
+``state.pt`` is read with torch's weights-only unpickler: a checkpoint in a shared bucket is read by every node
+that resumes from it, and a full unpickle would run whatever code a crafted file names. Only the classes rlvr's
+own states contain are allowed (``STATE_CLASSES``); a file naming anything else is refused.
 """
 
 from __future__ import annotations
@@ -20,6 +24,41 @@ from rlvr.config.schema import CheckpointConfig
 from rlvr.storage import RunStorage
 
 _STEP_DIR = re.compile(r"^step_(\d{6})$")
+
+# Every class a state.pt of rlvr's holds beyond tensors and builtins: the prefetched batch of async rollouts,
+# and DeepSpeed's optimizer state (its loss scaler, ZeRO stage and fragment addresses).
+STATE_CLASSES = (
+    "rlvr.rollout.types.Completion",
+    "rlvr.rewards.pool.RewardResult",
+    "deepspeed.runtime.fp16.loss_scaler.LossScaler",
+    "deepspeed.runtime.zero.config.ZeroStageEnum",
+    "deepspeed.utils.tensor_fragment.fragment_address",
+)
+
+
+class UnsafeCheckpoint(ValueError):
+    """A state file names code that rlvr's own checkpoints never contain."""
+
+
+def load_state_bytes(data: bytes, where: str) -> Any:
+    """Unpickle a state.pt with the weights-only loader, allowing only ``STATE_CLASSES``."""
+    import importlib
+
+    import torch
+
+    named = set(torch.serialization.get_unsafe_globals_in_checkpoint(io.BytesIO(data)))
+    foreign = sorted(named - set(STATE_CLASSES))
+    if foreign:
+        raise UnsafeCheckpoint(
+            f"{where}: names {foreign}, which rlvr never writes into a checkpoint; refusing to unpickle it (it could "
+            "run code). Resume only from checkpoints rlvr wrote, or delete this checkpoint folder to use an older one"
+        )
+    allowed = []
+    for name in named:
+        module, _, attr = name.rpartition(".")
+        allowed.append(getattr(importlib.import_module(module), attr))
+    with torch.serialization.safe_globals(allowed):
+        return torch.load(io.BytesIO(data), weights_only=True)
 
 
 @dataclass
@@ -70,11 +109,10 @@ class Checkpointer:
 
     def load(self, step: int) -> Checkpoint:
         import safetensors.torch
-        import torch
 
         folder = _folder(step)
         trainable = safetensors.torch.load(self.storage.read_bytes(f"{folder}/trainable.safetensors"))
-        state = torch.load(io.BytesIO(self.storage.read_bytes(f"{folder}/state.pt")), weights_only=False)
+        state = load_state_bytes(self.storage.read_bytes(f"{folder}/state.pt"), self.storage.uri_of(f"{folder}/state.pt"))
         learner = state["learner"]
         learner["ranks"][0]["trainable"] = trainable
         return Checkpoint(step, learner, state["controller"], self.storage.uri_of(folder))

@@ -243,7 +243,10 @@ class TrialController:
             launched = self._launch(self.step + 1, 0)
         flat = [c for g in groups for c in g]
         rewards = [r.reward for r in results]
-        m: dict[str, Any] = {"step": self.step + 1, "groups_kept": len(groups), "resample_rounds": rounds}
+        # batch_short > 0: dynamic sampling spent max_resample_rounds and trains on a partial batch (DAPO would
+        # keep sampling until it is full); counted per step here and over the trial in final()
+        m: dict[str, Any] = {"step": self.step + 1, "groups_kept": len(groups), "resample_rounds": rounds,
+                             "batch_short": algo.prompts_per_step - len(groups)}
         learner_metrics: dict[str, float] = {}
         sync_gap = None
         if groups:
@@ -324,6 +327,7 @@ class TrialController:
             "trainable_pct": record.get("trainable_pct"),
             "group": self.info.group,
             "dropped_prompts": self.dropped_prompts,
+            "short_batches": sum(1 for m in self.metrics if m.get("batch_short")),
         }
         last_step = max((e["step"] for e in self.evals), default=None)
         for e in self.evals:

@@ -12,10 +12,22 @@ from rlvr.config.schema import AlgorithmConfig
 
 def test_group_advantages_normalise_each_group_by_its_own_mean_and_std():
     adv = group_advantages([1, 0, 0, 0, 1, 1, 1, 1], group_size=4, scale=True, eps=1e-4)
-    # group 1: mean 0.25, population std sqrt(0.1875); group 2: all equal -> zeros
-    std = np.sqrt(0.1875)
+    # group 1: mean 0.25, unbiased std sqrt(0.25) (TRL's nanstd); group 2: all equal -> zeros
+    std = np.sqrt(0.25)
     np.testing.assert_allclose(adv[:4], [0.75 / (std + 1e-4)] + [-0.25 / (std + 1e-4)] * 3)
     np.testing.assert_allclose(adv[4:], 0.0)
+
+
+def test_default_group_std_is_the_studys_unbiased_one_and_ddof_0_is_the_named_alternative():
+    rewards = [1, 1, 1, 0, 0, 0, 0, 0]  # G = 8
+    algo = AlgorithmConfig()
+    assert algo.std_ddof == 1
+    unbiased, _ = shape_and_normalise(algo, rewards, [4] * 8, [False] * 8, max_new_tokens=16)
+    population, _ = shape_and_normalise(AlgorithmConfig(std_ddof=0), rewards, [4] * 8, [False] * 8, max_new_tokens=16)
+    # TRL divides by the Bessel-corrected std: advantages are sqrt(7/8) of the population-std ones
+    np.testing.assert_allclose(unbiased / population, np.sqrt(7 / 8), rtol=1e-3)
+    r = np.asarray(rewards, float)
+    np.testing.assert_allclose(unbiased, (r - r.mean()) / (r.std(ddof=1) + 1e-4))
 
 
 def test_dr_grpo_advantages_are_only_centred():

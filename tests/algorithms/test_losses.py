@@ -45,9 +45,9 @@ def test_tis_weight_is_capped_and_scales_the_token_loss():
     # exp(old - engine) = 2 and 4 -> capped at 3
     out = policy_loss(logp, old, engine, adv, mask, AlgorithmConfig(tis_cap=3.0), normaliser=2)
     assert out.loss.item() == pytest.approx(-(2 + 3) / 2)
-    assert out.metrics["tis_mean"] == pytest.approx(2.5)
+    assert out.metrics["tis_weight_mean"] == pytest.approx(2.5)
     off = policy_loss(logp, old, engine, adv, mask, AlgorithmConfig(tis_cap=None), normaliser=2)
-    assert off.loss.item() == pytest.approx(-1.0) and off.metrics["tis_mean"] == 1.0
+    assert off.loss.item() == pytest.approx(-1.0) and off.metrics["tis_weight_mean"] == 1.0
 
 
 # two sequences: 3 tokens with advantage 1, 1 token with advantage -2; all ratios 1, so each token's term is -A

@@ -11,6 +11,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
@@ -71,6 +72,18 @@ def _spectral(principal: bool, seed: int) -> pa.Table:
     return rows_to_table(rows)
 
 
+PROBLEMS = 40  # per benchmark, each sampled k=4 times in the samples table
+
+
+def _write_samples(trial: Path, acc: dict, seed: int) -> None:
+    """Per-sample correctness of the last evaluation, drawn around the trial's accuracy per benchmark."""
+    rng = np.random.default_rng(seed)
+    rows = [{"benchmark": b, "problem_id": f"{b}-{p}", "sample_index": j, "correct": bool(rng.random() < acc[b])}
+            for b in BENCHES if acc.get(b) is not None for p in range(PROBLEMS) for j in range(4)]
+    (trial / "eval" / f"step_{STEPS[-1]:06d}").mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(rows), trial / "eval" / f"step_{STEPS[-1]:06d}" / "samples.parquet")
+
+
 def make_run(root: Path, with_spectral: bool = True) -> Path:
     run = root / "run"
     (run / "ledger").mkdir(parents=True)
@@ -99,6 +112,8 @@ def make_run(root: Path, with_spectral: bool = True) -> Path:
         if status == "failed":
             entry.update(attempts=3, error="RuntimeError: learner died")
         (run / "ledger" / f"{trial_id}.json").write_text(json.dumps(entry))
+        if status == "done":
+            _write_samples(trial, acc, seed=i)
         if with_spectral and status == "done":
             (trial / "analysis").mkdir()
             pq.write_table(_spectral(method == "pissa", seed=i), trial / "analysis" / "spectral.parquet")

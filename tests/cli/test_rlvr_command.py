@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-COMMANDS = ("doctor", "methods", "train", "sweep", "status", "eval", "report", "model", "config", "analyze")
+COMMANDS = ("doctor", "methods", "train", "sweep", "preflight", "status", "eval", "report", "model", "config", "analyze")
 
 
 def rlvr(*args: str, timeout: int = 180) -> subprocess.CompletedProcess:
@@ -27,6 +27,26 @@ def test_doctor_reports_versions_vllm_device_and_ray():
     for item in ("torch", "transformers", "peft", "deepspeed", "math-verify", "vllm", "ray cluster"):
         assert item in out.stdout, item
     assert "imports; device cpu" in out.stdout or "imports; device cuda" in out.stdout
+    assert "cpu.lock" in out.stdout and "all match" in out.stdout  # the suite runs in the environment the lock made
+
+
+def test_doctor_names_every_package_that_differs_from_the_lock(tmp_path):
+    import importlib.metadata as md
+
+    from rlvr.doctor import lock_mismatches
+
+    lock = tmp_path / "test.lock"
+    lock.write_text(
+        f"torch=={md.version('torch')} \\\n    --hash=sha256:00\n"
+        "pydantic==0.0.1 \\\n    --hash=sha256:00\n"
+        "not-a-real-package==1.0 ; python_version >= '3.11'\n"
+    )
+    count, bad = lock_mismatches(lock)
+    assert count == 3
+    assert bad == ["not-a-real-package: not installed, lock 1.0", f"pydantic: {md.version('pydantic')}, lock 0.0.1"]
+    out = subprocess.run([sys.executable, "-m", "rlvr.cli", "doctor", "--no-cluster"], capture_output=True, text=True, timeout=180,
+                         env={**os.environ, "RAY_AUTH_MODE": "disabled", "COLUMNS": "200", "RLVR_LOCK": str(lock)})
+    assert out.returncode == 1 and "2 differ" in out.stdout and "make setup" in out.stdout
 
 
 def test_methods_table_for_the_tiny_model():

@@ -96,6 +96,12 @@ def test_impossible_combination_dr_grpo_with_std_scaling(tmp_path):
     assert "algorithm.scale_rewards" in msg and "dr_grpo" in msg
 
 
+def test_training_top_p_below_1_with_tis_is_refused_since_its_weight_would_be_biased(tmp_path):
+    msg = error_of(tmp_path, "rollout: {top_p: 0.9}\n")
+    assert "rollout.top_p: 0.9" in msg and "algorithm.tis_cap null" in msg
+    assert load_trial(write(tmp_path, "rollout: {top_p: 0.9, temperature: 0.7}\nalgorithm: {tis_cap: null}\n")).rollout.top_p == 0.9
+
+
 def test_impossible_combination_adalora_under_deepspeed(tmp_path):
     msg = error_of(tmp_path, "method: uniform/adalora\nlearner: {backend: deepspeed, zero_stage: 2}\n")
     assert "learner.zero_stage: 2 does not train adalora" in msg and "backend torch" in msg

@@ -7,7 +7,7 @@ import pytest
 from rlvr.config.schema import BenchmarkSpec, DataConfig
 from rlvr.data.benchmarks import REPO_ROOT, load_benchmark, resolve_data_dir
 
-SHIPPED = {"aime24": 30, "aime25": 30, "amc23": 40, "math500": 500, "minerva_math": 272, "olympiadbench": 675}
+SHIPPED = {"aime24": 30, "aime25": 30, "amc23": 40, "hmmt25": 30, "math500": 500, "minerva_math": 272, "olympiadbench": 675}
 
 
 @pytest.mark.parametrize("name, count", SHIPPED.items())

@@ -25,3 +25,14 @@ def test_eval_command_merges_the_adapter_and_writes_the_tables(tmp_path):
     assert summary.column("benchmark").to_pylist() == ["synthetic:addition", "average"]
     samples = pq.read_table(tmp_path / "out" / "eval" / "step_000000" / "samples.parquet")
     assert samples.num_rows == 6
+
+
+def test_a_trial_checkpoint_is_scored_with_the_trials_own_extraction_rule():
+    from rlvr.eval.cli import extraction_rule
+
+    assert extraction_rule(None, "study") == "study" and extraction_rule(None, "lenient") == "lenient"
+    assert extraction_rule("study", "study") == "study"
+    with pytest.raises(ValueError, match="reward.extraction 'study'"):
+        extraction_rule("lenient", "study")
+    # without a trial, the rule trials default to, so `rlvr eval` and a trial's evaluation agree
+    assert extraction_rule(None, None) == "study" and extraction_rule("lenient", None) == "lenient"

@@ -11,7 +11,7 @@ from rlvr.config.loader import build, find_config, load_raw
 from rlvr.config.schema import ModelConfig, RolloutConfig, TinyModelConfig
 from rlvr.data.synthetic import generate
 from rlvr.models.loading import load_model, load_tokenizer, resolve_model_path
-from rlvr.models.pretrain import ensure_tiny, prompt_text, tiny_path
+from rlvr.models.pretrain import BaseOutOfBand, ensure_tiny, prompt_text, shipped_base, tiny_path
 from rlvr.models.tiny import VOCAB_SIZE, build_tokenizer
 
 
@@ -39,7 +39,8 @@ def test_tokenizer_survives_save_and_autotokenizer_load(tmp_path):
 
 def test_pretraining_is_deterministic_and_cached(tmp_path, monkeypatch):
     monkeypatch.setenv("RLVR_CACHE_DIR", str(tmp_path))
-    cfg = TinyModelConfig(hidden_size=64, intermediate_size=128, num_layers=1, num_heads=4, num_kv_heads=2, pretrain_steps=3, pretrain_batch_size=8)
+    cfg = TinyModelConfig(hidden_size=64, intermediate_size=128, num_layers=1, num_heads=4, num_kv_heads=2, pretrain_steps=3,
+                          pretrain_batch_size=8, pretrain_target_accuracy=None, pretrain_band=None)
     first = ensure_tiny(cfg)
     assert first == tiny_path(cfg)
     stamp = (first / "pretrain.json").stat().st_mtime_ns
@@ -53,6 +54,78 @@ def test_pretraining_is_deterministic_and_cached(tmp_path, monkeypatch):
     b = load_model(ModelConfig(tiny=cfg), str(other)).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert json.loads((first / "pretrain.json").read_text())["heldout_problems"] == 256
+
+
+def _demo_base_cfg() -> TinyModelConfig:
+    path = find_config("tiny", "models")
+    return build(ModelConfig, load_raw(path), str(path)).tiny
+
+
+def test_demo_base_is_installed_from_the_shipped_weights_in_its_band(tmp_path, monkeypatch):
+    monkeypatch.setenv("RLVR_CACHE_DIR", str(tmp_path))
+    cfg = _demo_base_cfg()
+    asset = shipped_base(cfg)
+    assert asset is not None, "configs/models/tiny.yaml has no shipped base: run `rlvr model pretrain tiny --ship`"
+    stats = json.loads((ensure_tiny(cfg) / "pretrain.json").read_text())
+    shipped = json.loads(asset.with_suffix(".json").read_text())
+    assert stats["source"].startswith("shipped") and stats["weights_sha256"] == shipped["weights_sha256"]
+    low, high = cfg.pretrain_band
+    assert low <= stats["heldout_accuracy"] <= high
+    # Measured again on this machine: greedy decoding of the same weights may differ by a rare float tie at most.
+    assert abs(stats["heldout_accuracy"] - shipped["heldout_accuracy"]) <= 2 / 256
+
+
+def test_a_damaged_cached_base_is_rebuilt(tmp_path, monkeypatch):
+    from safetensors.torch import load_file, save_file
+
+    monkeypatch.setenv("RLVR_CACHE_DIR", str(tmp_path))
+    cfg = _demo_base_cfg()
+    path = ensure_tiny(cfg)
+    weights = load_file(str(path / "model.safetensors"))
+    name = sorted(weights)[0]
+    original = weights[name].clone()
+    weights[name] += 1.0
+    save_file(weights, str(path / "model.safetensors"))
+    assert ensure_tiny(cfg) == path
+    assert torch.equal(load_file(str(path / "model.safetensors"))[name], original)
+
+
+def test_a_base_outside_its_band_is_refused_by_name_every_time(tmp_path, monkeypatch):
+    monkeypatch.setenv("RLVR_CACHE_DIR", str(tmp_path))
+    cfg = TinyModelConfig(hidden_size=64, intermediate_size=128, num_layers=1, num_heads=4, num_kv_heads=2, pretrain_steps=2,
+                          pretrain_batch_size=8, pretrain_target_accuracy=None)
+    for _ in range(2):  # built once, then refused from the cache without retraining
+        with pytest.raises(BaseOutOfBand, match=r"held-out greedy accuracy 0\.000, outside pretrain_band \[0\.35, 0\.55\]"):
+            ensure_tiny(cfg)
+
+
+def test_pretraining_keeps_the_check_nearest_the_band_when_a_check_overshoots(tmp_path, monkeypatch):
+    import rlvr.models.pretrain as pretrain_module
+
+    checks = iter([0.10, 0.30, 0.90])  # steps 10, 20, 30: the third jumps past the band [0.35, 0.55]
+    monkeypatch.setattr(pretrain_module, "greedy_accuracy", lambda model, tok, problems: next(checks, 0.0))
+    snapshots = {}
+    real_batch = pretrain_module._batch
+    def recording_batch(tokenizer, chunk):  # the weights at each step's start, to compare with what was kept
+        snapshots[len(snapshots)] = {k: v.clone() for k, v in model_holder[0].state_dict().items()}
+        return real_batch(tokenizer, chunk)
+    model_holder = []
+    real_build = pretrain_module.build_model
+    monkeypatch.setattr(pretrain_module, "build_model", lambda cfg: model_holder.append(real_build(cfg)) or model_holder[0])
+    monkeypatch.setattr(pretrain_module, "_batch", recording_batch)
+    cfg = TinyModelConfig(hidden_size=64, intermediate_size=128, num_layers=1, num_heads=4, num_kv_heads=2, pretrain_steps=100,
+                          pretrain_batch_size=4, pretrain_target_accuracy=0.4, pretrain_eval_every=10)
+    stats = pretrain_module.pretrain(cfg, tmp_path / "m", eval_problems=4)
+    assert stats["steps"] == 20  # the check at step 20 (0.30) is nearer the band than the one at step 30 (0.90)
+    kept = load_model(ModelConfig(tiny=cfg), str(tmp_path / "m")).state_dict()
+    assert all(torch.equal(kept[k], snapshots[20][k]) for k in kept)
+
+
+def test_band_must_hold_the_target():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="pretrain_target_accuracy: 0.9 must lie inside pretrain_band"):
+        TinyModelConfig(pretrain_target_accuracy=0.9)
 
 
 @pytest.mark.slow

@@ -50,12 +50,20 @@ def _lora(r, modules, extra_per_module=lambda i, o: 0):
         ("ia3", {}, L * sum(i if m == "down_proj" else o for m, (i, o) in DIMS.items())),  # ff scales the input
         ("ln_tuning", {}, L * H),
         ("miss", {}, L * 8 * sum(o for i, o in DIMS.values())),  # one r x out block per module
+        ("lora_fa", {}, L * sum(8 * o for i, o in DIMS.values())),  # A frozen at init: only B (out x r) trains
         ("lora", {"target_modules": ["q_proj", "down_proj"], "rank": 4}, _lora(4, ["q_proj", "down_proj"])),
     ],
 )
 def test_trainable_count_matches_the_method_formula(name, cfg_overrides, expected):
     policy = build_policy(tiny_model(), small_cfg(name, **cfg_overrides), total_steps=10)
     assert policy.record()["trainable_params"] == expected
+
+
+def test_lora_fa_counts_what_its_optimizer_trains():
+    policy = build_policy(tiny_model(), small_cfg("lora_fa"), total_steps=10)
+    policy.make_optimizer(1e-3, 0.0, (0.9, 0.999))
+    trained = sum(p.numel() for p in policy.model.parameters() if p.requires_grad)
+    assert policy.record()["trainable_params"] == trained
 
 
 def test_full_finetuning_trains_every_tensor():

@@ -27,12 +27,13 @@ def hf_greedy(model, prompts, max_new_tokens=12):
         ]
 
 
-def hf_logprobs(model, prompt, completion):
+def hf_logprobs(model, prompt, completion, temperature=1.0):
+    """Log-probs of ``completion`` as the learner computes them: log_softmax(logits / temperature)."""
     import torch
 
     ids = torch.tensor([prompt + completion])
     with torch.no_grad():
-        logits = model(input_ids=ids).logits[0, len(prompt) - 1 : -1]
+        logits = model(input_ids=ids).logits[0, len(prompt) - 1 : -1] / temperature
     return logits.log_softmax(-1).gather(-1, ids[0, len(prompt) :, None])[:, 0].tolist()
 
 

@@ -138,6 +138,17 @@ def test_score_and_sampling_logprobs_match_transformers(vllm_engine, tiny_path, 
     assert sample.logprobs == pytest.approx(expected, abs=1e-4)
 
 
+def test_sampling_logprobs_at_temperature_0_7_are_the_processed_ones_the_learner_computes(vllm_engine, tiny_path, prompts):
+    # the TIS weight compares these with the learner's log_softmax(logits / T): raw log-probs would bias it
+    policy = lora_policy(hf_model(tiny_path), seed=13)
+    vllm_engine.load_policy(lora_update(policy, next_version()))
+    (group,) = vllm_engine.generate(prompts[:1], SamplingSpec(n=2, temperature=0.7, max_new_tokens=16, seed=0))
+    for sample in group:
+        assert sample.logprobs == pytest.approx(hf_logprobs(policy, prompts[0], sample.token_ids, temperature=0.7), abs=1e-4)
+    # the probe's score stays the raw (temperature 1) policy
+    assert vllm_engine.score(prompts[0], group[0].token_ids) == pytest.approx(hf_logprobs(policy, prompts[0], group[0].token_ids), abs=1e-4)
+
+
 def test_probe_raises_when_the_engine_serves_an_older_version(vllm_engine, tiny_path, prompts, tokenizer):
     from rlvr.sync.probe import probe_sequence
 

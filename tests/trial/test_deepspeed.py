@@ -3,11 +3,9 @@ LoRA (adapter hot-swap), ZeRO-3 with every weight sharded and DoRA (merged weigh
 
 from __future__ import annotations
 
-import io
-
 import pytest
-import torch
 
+from rlvr.trial.checkpoint import load_state_bytes
 from rlvr.trial.runner import run_trial
 from trial_helpers import read_metrics, read_trainable, small_trial
 
@@ -27,5 +25,5 @@ def test_deepspeed_trial_with_two_learners_runs_two_steps(local_ray, tmp_path, s
     trainable = read_trainable(tmp_path, 2)
     assert any(v.abs().max() > 0 for k, v in trainable.items() if "lora_B" in k), "LoRA B never left its zero init"
     assert all(v.numel() > 0 for v in trainable.values()), "a sharded weight was saved without gathering it"
-    state = torch.load(io.BytesIO((tmp_path / "checkpoints/step_000002/state.pt").read_bytes()), weights_only=False)
+    state = load_state_bytes((tmp_path / "checkpoints/step_000002/state.pt").read_bytes(), "state.pt")
     assert state["learner"]["world_size"] == 2 and len(state["learner"]["ranks"]) == 2

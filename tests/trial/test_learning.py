@@ -1,25 +1,31 @@
-"""RL works: GRPO with LoRA raises the reward of the pretrained tiny base within fifteen steps."""
+"""RL works: the demo trial (DAPO loss, LoRA) raises the shipped tiny base's held-out accuracy."""
 
 from __future__ import annotations
 
-import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
+from rlvr.config.loader import load_trial
 from rlvr.trial.runner import run_trial
-from trial_helpers import read_metrics, small_trial
 
 pytestmark = pytest.mark.slow
 
+# The demo trial as shipped (30 steps). Its own held-out evaluation (128 problems x 4 samples at temperature 0.7)
+# measures the base at step 0 and the policy at the end, so the test assumes nothing about the base.
+# The bar comes from measured spread (benchmarks/RESULTS.md, "Learning spread"; bench_learning.py --seeds):
+# with nothing learning (lr 1e-12) the two evaluations differ by 0.0 +- 2.3 points over 4 seeds, so +5 points is
+# above 2 sd of that noise; the demo gains +8.4..+8.8 points over seeds.
+GAIN_BAR = 0.05
 
-def test_grpo_lora_raises_mean_reward(local_ray, tmp_path):
-    # Sampled at temperature 1 the base is right ~25% of the time. Measured with these settings (seeds 42 and 7,
-    # 12 steps): the mean reward of the last 3 steps beats the first 3 by 0.10-0.11; 16 x 8 samples a step keep
-    # the step-to-step noise (sd ~0.04) well below that. Higher lr (5e-3 and up) or 8 x 8 batches did not rise.
-    cfg = small_trial(
-        "steps=15", "algorithm.loss=grpo", "algorithm.lr=2e-3", "algorithm.prompts_per_step=16",
-        "algorithm.group_size=8", "rollout.max_new_tokens=16", "checkpoint.every_steps=15", "learner.micro_batch_size=64",
-    )
+
+def _avg_at_k(trial_dir) -> dict[int, float]:
+    rows = pq.read_table(f"{trial_dir}/eval/summary.parquet").to_pylist()
+    return {r["step"]: r["avg_at_k"] for r in rows if r["benchmark"] == "synthetic:addition"}
+
+
+def test_demo_trial_raises_heldout_accuracy(local_ray, tmp_path):
+    cfg = load_trial("demo-cpu", ["checkpoint.every_steps=30"])
     run_trial(cfg, str(tmp_path))
-    rewards = [m["reward_mean"] for m in read_metrics(tmp_path)]
-    first, last = np.mean(rewards[:3]), np.mean(rewards[-3:])
-    assert last > first + 0.05, f"reward did not rise: {[round(r, 3) for r in rewards]}"
+    accuracy = _avg_at_k(tmp_path)
+    before, after = accuracy[0], accuracy[cfg.steps]
+    assert after - before > GAIN_BAR, f"held-out avg@4 {before:.3f} -> {after:.3f}: below the bar of +{GAIN_BAR}"

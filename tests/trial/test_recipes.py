@@ -24,12 +24,16 @@ def test_recipe_runs_and_keeps_its_batch_shape(local_ray, tmp_path, overrides):
     cfg = small_trial("steps=2", "checkpoint.every_steps=2", *overrides)
     final = run_trial(cfg, str(tmp_path))
     assert final["steps_done"] == 2
-    for m in read_metrics(tmp_path):
+    metrics = read_metrics(tmp_path)
+    for m in metrics:
         assert 0 <= m["groups_kept"] <= cfg.algorithm.prompts_per_step
+        # a partial batch is never silent: the step says how many prompts it lacks, the trial how many steps did
+        assert m["batch_short"] == cfg.algorithm.prompts_per_step - m["groups_kept"]
         if cfg.algorithm.dynamic_sampling:
             assert m["resample_rounds"] <= cfg.algorithm.max_resample_rounds
         if m["groups_kept"]:
             assert m["probe_gap"] is not None and m["policy_version"] >= 1
+    assert final["short_batches"] == sum(1 for m in metrics if m["batch_short"])
 
 
 @pytest.mark.slow
