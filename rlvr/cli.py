@@ -23,6 +23,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(analyze_app, name="analyze")
 
 Overrides = typer.Argument(None, help="Overrides as a.b.c=value.")
+_VERBOSE = {"on": False}  # set by the --verbose option; read by main() and the sweep's progress view
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -36,6 +37,7 @@ def _setup_logging(verbose: bool) -> None:
 
 @app.callback()
 def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log libraries (Ray, vLLM, ...) at INFO too.")) -> None:
+    _VERBOSE["on"] = verbose
     _setup_logging(verbose)
 
 
@@ -164,7 +166,7 @@ def train(config: str = typer.Argument(..., help="Trial config name or path."), 
     """Run one trial (resumes from its newest checkpoint)."""
     from rlvr.trial.cli import train_command
 
-    train_command(config, overrides or [])
+    train_command(config, overrides or [], verbose=_VERBOSE["on"])
 
 
 @app.command()
@@ -178,7 +180,8 @@ def sweep(
     """Run a sweep on the current Ray cluster (local if none), after `rlvr preflight`'s checks; re-running resumes it."""
     from rlvr.sweep.cli import sweep_command
 
-    raise typer.Exit(sweep_command(config, overrides or [], dry_run=dry_run, wait=wait, preflight=not no_preflight))
+    raise typer.Exit(sweep_command(config, overrides or [], dry_run=dry_run, wait=wait, preflight=not no_preflight,
+                                   verbose=_VERBOSE["on"]))
 
 
 @app.command()
@@ -253,11 +256,16 @@ def report(
 
 
 def main() -> None:
+    from rlvr.errors import explain
+
     try:
         app()
-    except ConfigError as e:
-        typer.echo(f"error: {e}", err=True)
-        sys.exit(2)
+    except Exception as e:  # expected failures get one paragraph; anything else its traceback
+        message = explain(e, getattr(e, "trial_log", None))
+        if message is None or _VERBOSE["on"]:
+            raise
+        typer.echo(message, err=True)
+        sys.exit(2 if isinstance(e, ConfigError) else 1)
 
 
 if __name__ == "__main__":

@@ -71,21 +71,6 @@ def frontier_figure(points: list[tuple[str, str, float, float]], palette: dict[s
     return _png(fig)
 
 
-def curves_figure(series: list[tuple[str, list[dict[str, Any]]]], palette: dict[str, Any], title: str) -> bytes:
-    """Training curves, one panel per metric and one line per trial, coloured by configuration."""
-    fig, axes = plt.subplots(1, len(CURVES), figsize=(4.2 * len(CURVES), 3.4))
-    for ax, (key, label) in zip(axes, CURVES):
-        for name, rows in series:
-            pts = [(r["step"], r[key]) for r in rows if r.get(key) is not None and r.get("step") is not None]
-            if pts:
-                ax.plot(*zip(*pts), color=palette[name], lw=1.2, label=name)
-        ax.set(xlabel="step", title=label)
-        ax.grid(alpha=0.3)
-    _legend(axes[0])
-    fig.suptitle(title, fontsize=10, y=1.03)
-    return _png(fig)
-
-
 def _per_step(table: pa.Table, columns: list[str]) -> dict[str, list]:
     """Mean over modules of each column, per step (null shares of zero updates are skipped)."""
     present = [c for c in columns if c in table.column_names]

@@ -1,7 +1,9 @@
 """A run's report: one self-contained HTML page (figures embedded as base64 PNG) and a Markdown twin.
 
-Sections: overview, the study's table, accuracy against trainable parameters, training curves, spectral
-analysis, the study's published numbers, and the trials with their states. Every section renders from what
+Sections: overview, the study's table, the starting point (base model's step-0 accuracy, each configuration's
+difference to it, learning rates), the study's findings with verdicts, accuracy against trainable parameters, training curves, spectral
+analysis, the study's published numbers, and the trials with their states. Each figure has a sentence saying
+what to read from it. Every section renders from what
 the run has so far; what is missing is named, never drawn as zero.
 """
 
@@ -15,7 +17,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from rlvr.analysis import plots
+from rlvr.analysis import curves, plots
+from rlvr.analysis.baseline import before_after
 from rlvr.analysis.findings import findings_table
 from rlvr.analysis.intervals import RunIntervals, analysis_config, run_intervals
 from rlvr.analysis.published import PUBLISHED_AVERAGE, STUDY, STUDY_BENCHMARKS
@@ -29,6 +32,7 @@ th, td { border: 1px solid #ccc; padding: 3px 7px; text-align: right; white-spac
 th { background: #f3f3f3; } td:nth-child(-n+3) { text-align: left; }
 img.plot { max-width: 100%; display: block; margin: 0.5em 0; border: 1px solid #eee; }
 p.note { color: #666; font-size: 12px; }
+p.caption { font-size: 13px; margin: 0 0 1.2em; max-width: 60em; }
 """
 
 
@@ -41,6 +45,7 @@ class Section:
     text: str = ""
     table: tuple[list[str], list[list[str]]] | None = None
     figures: dict[str, bytes] = field(default_factory=dict)
+    captions: dict[str, str] = field(default_factory=dict)  # figure name -> what to read from it
 
     def html(self) -> str:
         body = [f'<section id="{self.key}"><h2>{html.escape(self.title)}</h2>']
@@ -54,6 +59,8 @@ class Section:
         for name, png in self.figures.items():
             data = base64.b64encode(png).decode()
             body.append(f'<img class="plot" alt="{html.escape(name)}" src="data:image/png;base64,{data}">')
+            if name in self.captions:
+                body.append(f'<p class="caption">{html.escape(self.captions[name])}</p>')
         return "\n".join(body + ["</section>"])
 
     def markdown(self) -> str:
@@ -66,7 +73,8 @@ class Section:
             body.append("|" + "|".join("---" if i < 3 else "---:" for i in range(len(head))) + "|")
             body += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
             body.append("")
-        body += [f"![{name}](figures/{name}.png)" for name in self.figures]
+        for name in self.figures:
+            body += [f"![{name}](figures/{name}.png)", ""] + ([self.captions[name], ""] if name in self.captions else [])
         return "\n".join(body)
 
 
@@ -97,6 +105,13 @@ def _results(rows: list[dict[str, Any]], ivs: RunIntervals) -> Section:
     return Section("results", "Results", text, table=study_table(rows, ivs.vs_lora))
 
 
+def _baseline(run: RunDir, rows: list[dict[str, Any]]) -> Section:
+    text = ("Average accuracy (percent) of the base model before any update (every trial's step-0 evaluation), then "
+            "per configuration before → after training, the difference to the base and to LoRA in points, and the "
+            "learning rate it trained at. A negative Δ base means training made the model worse than where it started.")
+    return Section("baseline", "Against the starting model", text, table=before_after(run, rows))
+
+
 def _interval_words(ivs: RunIntervals) -> str:
     c = ivs.cfg
     return (f"{100 * c.confidence:g}% bootstrap interval [low, high] over problems and seeds, paired with LoRA on the "
@@ -122,7 +137,9 @@ def _frontier(rows: list[dict[str, Any]], palette: dict[str, Any], ivs: RunInter
     return Section("frontier", "Accuracy against trainable parameters",
                    "Each point is one configuration (mean over seeds) with the interval of its average "
                    f"({_interval_words(ivs)}); the shaded area lies under the Pareto frontier.",
-                   figures={"frontier": plots.frontier_figure(points, palette, errors)})
+                   figures={"frontier": plots.frontier_figure(points, palette, errors)},
+                   captions={"frontier": "Read up for accuracy and left for fewer trained parameters: configurations on "
+                             "the green step are the ones no other configuration beats on both."})
 
 
 def _by_model(run: RunDir, rows: list[dict[str, Any]], read) -> dict[str, list[tuple[str, Any]]]:
@@ -139,8 +156,22 @@ def _curves(run: RunDir, rows: list[dict[str, Any]], palette: dict[str, Any]) ->
     series = _by_model(run, rows, lambda t: t.metrics())
     if not series:
         return Section("curves", "Training curves", "No trial has logged metrics yet.")
-    figures = {f"curves_{model}": plots.curves_figure(s, palette, model) for model, s in series.items()}
-    return Section("curves", "Training curves", "One line per trial (seeds share a colour).", figures=figures)
+    figures, captions = {}, {}
+    for model, s in series.items():
+        figures[f"curves_{model}"] = curves.curves_figure(s, palette, model)
+        captions[f"curves_{model}"] = (
+            "Each line is a configuration's rolling mean over steps (seeds averaged); the band is the spread over "
+            "seeds, or the rolling standard deviation with one seed. Read the trend of reward and accuracy and "
+            "whether response length or entropy collapse; a wide band means a noisy run.")
+        multiples = curves.small_multiples_figure(s, palette, model)
+        if multiples is not None:
+            figures[f"reward_{model}"] = multiples
+            captions[f"reward_{model}"] = (
+                "The reward panel split by configuration: each in colour against all others in grey. A "
+                "configuration whose line ends above the grey bundle learned faster than most.")
+    text = (f"Smoothed over a rolling window of about a fifth of the run; configurations beyond "
+            f"{curves.SMALL_MULTIPLES_ABOVE} also get one small panel each.")
+    return Section("curves", "Training curves", text, figures=figures, captions=captions)
 
 
 def _spectral(run: RunDir, rows: list[dict[str, Any]], palette: dict[str, Any]) -> Section:
@@ -152,7 +183,10 @@ def _spectral(run: RunDir, rows: list[dict[str, Any]], palette: dict[str, Any]) 
             "top-k singular vectors, against what a random ΔW puts there (dashed). SVD-initialised methods that "
             "collapse update inside the principal subspace; the study's claim is that RLVR learns off it.")
     figures = {f"spectral_{model}": plots.spectral_figure(s, palette, model) for model, s in series.items()}
-    return Section("spectral", "Spectral analysis", text, figures=figures)
+    captions = {name: "Energy share above the dashed random line means the update concentrates in the base "
+                      "weights' principal directions; a rising effective rank or principal angle means it spreads "
+                      "and turns them." for name in figures}
+    return Section("spectral", "Spectral analysis", text, figures=figures, captions=captions)
 
 
 def _published() -> Section:
@@ -185,8 +219,9 @@ def build_report(run_dir: str, out_dir: str | Path) -> tuple[Path, Path]:
     rows = trial_rows(run)
     palette = plots.colors([name for _, name in _trial_names(rows).values()])
     ivs = run_intervals(run, rows, analysis_config(run))
-    sections = [_overview(run, rows), _results(rows, ivs), _findings(run, rows, ivs), _frontier(rows, palette, ivs),
-                _curves(run, rows, palette), _spectral(run, rows, palette), _published(), _trials(run, rows)]
+    sections = [_overview(run, rows), _results(rows, ivs), _baseline(run, rows), _findings(run, rows, ivs),
+                _frontier(rows, palette, ivs), _curves(run, rows, palette), _spectral(run, rows, palette), _published(),
+                _trials(run, rows)]
     out = Path(out_dir)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     for s in sections:

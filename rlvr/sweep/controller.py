@@ -80,15 +80,16 @@ def _check_placeable(cfg: SweepConfig, specs: list[TrialSpec]) -> None:
         )
 
 
-def ensure_ray(cfg: SweepConfig, specs: list[TrialSpec]) -> None:
-    """Keep the Ray this process is connected to; without one, start a private local Ray."""
+def ensure_ray(cfg: SweepConfig, specs: list[TrialSpec], log_to_driver: bool = True) -> None:
+    """Keep the Ray this process is connected to; without one, start a private local Ray (whose workers' output
+    reaches this terminal only with ``log_to_driver``)."""
     if ray.is_initialized():
         return
     from rlvr.trial.local_ray import init_local_ray
 
     # Declared CPUs fit the largest trial: on one machine its actors mostly wait on each other.
     need = max(total(trial_bundles(s.config, cfg.cpus_per_trial)).get("CPU", 1) for s in specs)
-    init_local_ray(num_cpus=max(8, os.cpu_count() or 1, math.ceil(need)))
+    init_local_ray(num_cpus=max(8, os.cpu_count() or 1, math.ceil(need)), log_to_driver=log_to_driver)
 
 
 def run_sweep(
@@ -98,11 +99,13 @@ def run_sweep(
     trial_fn: TrialFn | None = None,
     lease_ttl_s: float = 60.0,
     console: Console | None = None,
+    worker_logs: bool = True,
 ) -> pa.Table:
     """Run (or resume) every trial of the sweep on the connected Ray cluster; returns the results table.
 
     With ``dry_run`` nothing starts: it prints and returns each trial's id, label and resources. Ray must be
-    initialised by the caller (ray_jobs/sweep.py connects to the cluster); without it a local one is started.
+    initialised by the caller (ray_jobs/sweep.py connects to the cluster); without it a local one is started,
+    whose workers' output reaches this terminal only with ``worker_logs``.
     """
     console = console or Console()
     specs = expand(cfg)
@@ -116,7 +119,7 @@ def run_sweep(
     lease.acquire(wait=wait_for_lease)
     try:
         storage.write_bytes(SWEEP_YAML, dump(cfg).encode())
-        ensure_ray(cfg, specs)
+        ensure_ray(cfg, specs, log_to_driver=worker_logs)
         if not cfg.autoscale:
             _check_placeable(cfg, specs)
         last_statuses: dict[str, str] = {}

@@ -7,11 +7,18 @@ import json
 from rlvr.config.loader import load_trial
 
 
-def train_command(config: str, overrides: list[str]) -> dict:
-    """Run or resume one trial in ``<output_dir>/<name>``; prints and returns its final metrics."""
+def train_command(config: str, overrides: list[str], verbose: bool = True) -> dict:
+    """Run or resume one trial in ``<output_dir>/<name>``; prints and returns its final metrics. Without
+    ``verbose``, the output of a local Ray's workers (vLLM, tokenizer warnings) stays in Ray's session logs."""
+    import ray
+
     from rlvr.trial.runner import run_trial
 
     cfg = load_trial(config, overrides)
+    if not ray.is_initialized():
+        from rlvr.trial.local_ray import init_local_ray
+
+        init_local_ray(log_to_driver=verbose)
     trial_dir = f"{cfg.output_dir.rstrip('/')}/{cfg.name}"
     final = run_trial(cfg, trial_dir)
     print(json.dumps({"trial_dir": trial_dir, **final}, indent=2, default=str))

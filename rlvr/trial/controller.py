@@ -61,8 +61,8 @@ class TrialController:
         self.checkpoints = Checkpointer(self.storage, cfg.checkpoint)
         self.info = method_info(cfg.method.name)
         self.model_path = resolve_model_path(cfg.model)
-        self.tokenizer = load_tokenizer(cfg.model, self.model_path)
-        self.probe = probe_sequence(self.tokenizer, cfg.rollout.probe_tokens) if cfg.rollout.probe_tokens else None
+        self.tokenizer = None  # loaded in start(), while the actors start
+        self.probe = None
         self.stop_requested = False
         self.actors_up = False
         self.timings: dict[str, float] = {}  # seconds per phase of the current step (metrics t_*)
@@ -80,14 +80,26 @@ class TrialController:
     # ---- actors ----------------------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Start the actors. Engines and reward actors start while the learners build; ``self.startup`` keeps the
+        seconds each part added to the start-up (t_learner: the tokenizer and the learners, then what the engines
+        and reward actors added beyond it)."""
         cfg = self.cfg
         route = self.info.route if cfg.rollout.sync_route == "auto" else cfg.rollout.sync_route
         lora_rank = cfg.method.rank if route != "merged" else None
+        t0 = time.perf_counter()
         self.engines = EngineSet(cfg, self.model_path, lora_rank)
+        self.rewards = RewardSet(cfg)
+        if self.tokenizer is None:  # a cold process spends seconds importing transformers: overlap it with the actors'
+            self.tokenizer = load_tokenizer(cfg.model, self.model_path)
+            self.probe = probe_sequence(self.tokenizer, cfg.rollout.probe_tokens) if cfg.rollout.probe_tokens else None
         self.learner = LearnerGroup(
             cfg, self.model_path, placement=get_current_placement_group(), bundle_offset=1 + cfg.rollout.num_engines
         )
-        self.rewards = RewardSet(cfg)
+        t1 = time.perf_counter()
+        ray.get([a.__ray_ready__.remote() for a in self.engines.actors])
+        t2 = time.perf_counter()
+        ray.get([a.__ray_ready__.remote() for a in self.rewards.actors])
+        self.startup = {"t_learner": t1 - t0, "t_engines": t2 - t1, "t_rewards": time.perf_counter() - t2}
         self.sinks = MetricSinks(cfg.logging, self.storage.uri, cfg.name, cfg.model_dump(mode="json"))
         self.actors_up = True
         self.storage.write_bytes("config.yaml", dump(cfg).encode())
@@ -113,7 +125,9 @@ class TrialController:
             self.train_set.load_state(c["data"])
             self.prefetched = c.get("prefetched")
             self._write_metrics()
+        t0 = time.perf_counter()
         self.sync(include_base=True)
+        self.startup["t_sync"] = time.perf_counter() - t0
         return None if ckpt is None else ckpt.step
 
     def checkpoint(self) -> str:

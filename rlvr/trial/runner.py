@@ -10,13 +10,33 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
+import traceback
 
 from rlvr.config.schema import TrialConfig
+from rlvr.storage import RunStorage
 from rlvr.trial.controller import ACTOR_FAILURES, TrialController, TrialPreempted
 
 log = logging.getLogger("rlvr.trial")
+TRIAL_LOG = "trial.log"
 
 __all__ = ["run_trial", "TrialPreempted"]
+
+
+def _file_log(trial_dir: str) -> logging.Handler | None:
+    """rlvr's events of this trial, and the traceback of a failure, appended to <trial_dir>/trial.log (local
+    directories only; the terminal shows one paragraph per expected error)."""
+    storage = RunStorage(trial_dir)
+    if not storage.local:
+        return None
+    storage.makedirs("")
+    handler = logging.FileHandler(storage.path(TRIAL_LOG))
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("rlvr")
+    logger.addHandler(handler)
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
+    return handler
 
 
 def run_trial(cfg: TrialConfig, trial_dir: str) -> dict:
@@ -27,7 +47,26 @@ def run_trial(cfg: TrialConfig, trial_dir: str) -> dict:
         from rlvr.trial.local_ray import init_local_ray
 
         init_local_ray()
+    handler = _file_log(trial_dir)
+    try:
+        return _run(cfg, trial_dir)
+    except BaseException as err:
+        log.info("trial_failed error=%s", type(err).__name__)
+        if handler is not None:  # the traceback goes to the file only; the terminal gets rlvr.errors' paragraph
+            handler.stream.write(traceback.format_exc())
+            handler.flush()
+            err.trial_log = handler.baseFilename
+        raise
+    finally:
+        if handler is not None:
+            logging.getLogger("rlvr").removeHandler(handler)
+            handler.close()
+
+
+def _run(cfg: TrialConfig, trial_dir: str) -> dict:
+    entered_at, t0 = time.time(), time.perf_counter()
     controller = TrialController(cfg, trial_dir)
+    t_init = time.perf_counter() - t0
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, lambda *_: setattr(controller, "stop_requested", True))
@@ -35,9 +74,13 @@ def run_trial(cfg: TrialConfig, trial_dir: str) -> dict:
     try:
         while True:
             try:
+                t0 = time.perf_counter()
                 controller.start()
                 resumed = controller.restore()
-                log.info("trial_start dir=%s resumed_from=%s restarts=%d", trial_dir, resumed, restarts)
+                startup = {"t_init": t_init, **controller.startup, "t_total": t_init + time.perf_counter() - t0}
+                controller.storage.write_json("startup.json", {"entered_at": entered_at, **{k: round(v, 3) for k, v in startup.items()}})
+                log.info("trial_start dir=%s resumed_from=%s restarts=%d %s", trial_dir, resumed, restarts,
+                         " ".join(f"{k}={v:.2f}" for k, v in startup.items()))
                 return controller.run_loop()
             except ACTOR_FAILURES as err:
                 restarts += 1

@@ -33,6 +33,7 @@ TRIALS = {
     "aaaaaaaaaa07": ("ia3", "other", None, 1, "running", 0.02, None),
 }
 STEPS = (8, 16)
+BASE = {"aime24": 0.25, "math500": 0.60}  # every trial's step-0 evaluation (the base model)
 
 
 def _label(method: str, seed: int) -> str:
@@ -102,6 +103,11 @@ def make_run(root: Path, with_spectral: bool = True) -> Path:
                                     "response_len": 100 + i * step, "entropy": 1.0 - 0.01 * i * step, "kl": 0.0}) + "\n")
             if status == "running":
                 f.write('{"step": 4, "reward_me')  # a line being written right now
+        evals = [{"benchmark": b, "avg_at_k": v, "pass_at_k": min(1.0, 1.5 * v), "k": BENCHES[b], "step": 0}
+                 for b, v in BASE.items()]
+        evals += [{"benchmark": b, "avg_at_k": v, "pass_at_k": min(1.0, 1.5 * v), "k": BENCHES[b], "step": STEPS[-1]}
+                  for b, v in (acc or {}).items() if v is not None and status == "done"]
+        pq.write_table(pa.Table.from_pylist(evals), trial / "eval" / "summary.parquet")
         entry = {"trial_id": trial_id, "label": _label(method, seed), "status": status, "attempts": 1, "step": steps_logged}
         if status == "failed":
             entry.update(attempts=3, error="RuntimeError: learner died")

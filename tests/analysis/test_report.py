@@ -12,7 +12,7 @@ from rlvr.analysis.report import build_report
 
 from .fake_run import make_run
 
-SECTIONS = ["overview", "results", "findings", "frontier", "curves", "spectral", "published", "trials"]
+SECTIONS = ["overview", "results", "baseline", "findings", "frontier", "curves", "spectral", "published", "trials"]
 PLOTTED = ["frontier", "curves", "spectral"]
 CHROMIUM = Path("/usr/bin/chromium")
 # Runs after every image has loaded and records what the browser made of each section.
@@ -20,7 +20,9 @@ PROBE = """<script>
 window.addEventListener('load', () => {
   const out = [...document.querySelectorAll('section')].map(s => ({
     id: s.id, title: s.querySelector('h2').textContent,
-    images: [...s.querySelectorAll('img')].map(i => [i.naturalWidth, i.naturalHeight, i.src.length])}));
+    images: [...s.querySelectorAll('img')].map(i => [i.naturalWidth, i.naturalHeight, i.src.length, i.width]),
+    captions: s.querySelectorAll('p.caption').length,
+    rows: s.querySelectorAll('tr').length}));
   const pre = document.createElement('pre'); pre.id = 'probe'; pre.textContent = JSON.stringify(out);
   document.body.appendChild(pre);
 });
@@ -49,6 +51,21 @@ def test_markdown_links_figures_that_exist(report):
     assert len(links) == 3
     for link in links:
         assert (md_path.parent / link).stat().st_size > 2000
+
+
+def test_baseline_section_has_the_base_row_differences_and_learning_rates(report):
+    section = report[0].read_text().split('<section id="baseline">')[1].split("</section>")[0]
+    cells = re.findall(r"<td>(.*?)</td>", section)
+    assert cells[:7] == ["base (step 0)", "—", "—", "—", "42.5", "ref", "—"]
+    assert "42.5 → 1.5" in cells and "-41.0" in cells, "PiSSA ends 41 points below the base"
+    assert "1e-5" in cells
+    md = report[1].read_text()
+    assert "| base (step 0) |" in md and "Δ base" in md
+
+
+def test_every_figure_has_a_sentence_under_it(report):
+    page = report[0].read_text()
+    assert len(re.findall(r"<img ", page)) == len(re.findall(r'<p class="caption">', page)) >= 3
 
 
 def test_missing_spectral_data_is_stated(tmp_path):
@@ -81,8 +98,10 @@ def test_page_renders_every_section_with_nonempty_plots_in_chromium(report, tmp_
     assert list(sections) == SECTIONS
     for key in PLOTTED:
         assert sections[key]["images"], key
-        for width, height, src_len in sections[key]["images"]:
-            assert width > 200 and height > 100 and src_len > 2000, key
+        assert sections[key]["captions"] == len(sections[key]["images"]), f"{key}: a figure without its sentence"
+        for width, height, src_len, shown in sections[key]["images"]:
+            assert width > 400 and height > 250 and src_len > 2000 and shown > 400, key
+    assert sections["baseline"]["rows"] == 1 + 1 + 6, "header, base row and one row per configuration"
 
     shot = tmp_path / "shot.png"
     _chromium(f"--screenshot={shot}", "--window-size=1400,2400", report[0].as_uri(), cwd=tmp_path)
