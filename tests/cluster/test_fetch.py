@@ -110,7 +110,7 @@ def _offline(hf_home: Path, *args: str, code: str | None = None) -> subprocess.C
 def test_paper_sweep_needs_its_model_training_set_and_benchmark_files():
     needs = needs_of(load_trials("paper-1.5b"))
     assert needs[:2] == [Need("model", "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"), Need("dataset", "open-r1/DAPO-Math-17k-Processed")]
-    assert [Path(n.name).name for n in needs[2:]] == ["aime24.jsonl", "aime25.jsonl", "amc23.jsonl", "math500.jsonl", "minerva_math.jsonl"]
+    assert [Path(n.name).name for n in needs[2:]] == ["aime24.jsonl", "aime25.jsonl", "amc23.jsonl", "hmmt25.jsonl", "math500.jsonl", "minerva_math.jsonl"]
     assert all(n.kind == "local" for n in needs[2:])
     hub = needs_of(load_trials("paper-1.5b", ["base.eval.benchmarks=[{name: hmmt25, k: 32, hub_name: MathArena/hmmt_feb_2025}]"]))
     assert hub[2:] == [Need("dataset", "MathArena/hmmt_feb_2025")]
