@@ -10,6 +10,11 @@ from __future__ import annotations
 
 import re
 
+
+class TrialPreempted(RuntimeError):
+    """A trial stopped on request (SIGTERM) after writing a checkpoint; running it again resumes it. Defined here,
+    free of the training stack, so the sweep scheduler and the smoke trial use the very same class."""
+
 # class name -> what to do about it (the error's own message says what failed)
 HINTS = {
     "ConfigError": "Fix the config field named above (`rlvr config show trial|sweep NAME` prints the resolved config).",

@@ -25,6 +25,7 @@ from ray.util.placement_group import PlacementGroup, placement_group, placement_
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from rlvr.config.schema import SweepConfig, TrialConfig
+from rlvr.errors import TrialPreempted
 from rlvr.storage import RunStorage
 from rlvr.sweep.grid import TrialSpec
 from rlvr.sweep.ledger import Ledger, end_attempt, start_attempt
@@ -53,9 +54,8 @@ def _attempt(trial_fn: TrialFn, cfg_json: str, trial_dir: str) -> dict:
 
 
 def _is_preemption(err: BaseException) -> bool:
-    # Matched by name so that any trial function's own TrialPreempted counts, without importing it here.
     cause = err.cause if isinstance(err, ray.exceptions.RayTaskError) else err
-    return any(c.__name__ == "TrialPreempted" for c in type(cause).__mro__)
+    return isinstance(cause, TrialPreempted)
 
 
 def _describe(err: BaseException) -> str:

@@ -17,12 +17,8 @@ import signal
 import time
 
 from rlvr.config.schema import TrialConfig
+from rlvr.errors import TrialPreempted
 from rlvr.storage import RunStorage
-
-
-class TrialPreempted(RuntimeError):
-    """Stopped on request after writing a checkpoint. Not rlvr.trial's class, whose import pulls in the whole
-    training stack; the scheduler recognises either by name."""
 
 
 def _checkpoint(storage: RunStorage, applied: list[int]) -> str:

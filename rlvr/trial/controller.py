@@ -25,6 +25,7 @@ from rlvr.config.loader import dump
 from rlvr.config.schema import TrialConfig
 from rlvr.data.prompts import render_prompt
 from rlvr.data.train_sets import load_train_set
+from rlvr.errors import TrialPreempted
 from rlvr.learner.actor import LearnerGroup
 from rlvr.learner.batch import RolloutBatch
 from rlvr.models.loading import load_tokenizer, resolve_model_path
@@ -43,10 +44,6 @@ STEP_PHASES = ("t_generate", "t_reward", "t_learn", "t_sync", "t_export", "t_loa
 Rollout = tuple[list[list[int]], list[list[Completion]], list[Any], int]  # prompts, groups, rewards, rounds
 
 LEARNER_METRICS = ("loss", "clip_frac", "entropy", "approx_kl", "kl", "grad_norm", "lr", "tis_weight_mean")
-
-
-class TrialPreempted(RuntimeError):
-    """Stopped on request (SIGTERM) after writing a checkpoint; running the trial again resumes it."""
 
 
 def derived_seed(*parts: Any) -> int:
