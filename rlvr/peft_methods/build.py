@@ -50,7 +50,7 @@ def build_adapted(model: "torch.nn.Module", spec: MethodSpec, cfg: MethodConfig,
     ``initialize=False`` skips data-dependent inits (SVD, QR), which cannot run on the meta device; the
     parameter layout is the same, so counts made that way are exact.
     """
-    if spec.config_class is None:
+    if spec.is_full_finetuning:
         for p in model.parameters():
             p.requires_grad_(True)
         return model
@@ -109,7 +109,7 @@ def verify_adapted(model: "torch.nn.Module", spec: MethodSpec, cfg: MethodConfig
     record: dict[str, Any] = {"method": spec.name, "preset": cfg.preset, "route": spec.route,
                               "trainable_params": n_trainable, "model_params": base_params,
                               "trainable_pct": 100.0 * n_trainable / base_params}
-    if spec.config_class is None:
+    if spec.is_full_finetuning:
         if hasattr(model, "peft_config"):
             problems.append("full fine-tuning asked for, but the model carries a peft adapter")
         if len(trainable) != len(params):

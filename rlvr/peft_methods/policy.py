@@ -34,7 +34,7 @@ class AdapterPolicy:
         self.spec, self.cfg, self.info = spec, cfg, method_info(spec.name)
         base_params = sum(p.numel() for p in model.parameters())
         self.dtype = next(model.parameters()).dtype
-        full = spec.config_class is None
+        full = spec.is_full_finetuning
         # Residual inits rewrite W during get_peft_model, so their copy must be taken before building.
         early = {n: p.detach().float().cpu().clone() for n, p in model.named_parameters()} if spec.residual_init or full else {}
         self.model = build_adapted(model, spec, cfg, total_steps)
@@ -94,7 +94,7 @@ class AdapterPolicy:
 
     def disable_adapter(self):
         """The reference policy: the ORIGINAL model (pristine W even where the adapter sits on a residual)."""
-        if self.spec.config_class is None:
+        if self.spec.is_full_finetuning:
             return self._swapped({n: w for n, w in self.pristine.items()})
         if self.spec.residual_init:
             return _both(self.model.disable_adapter(), self._swapped(self.pristine, layered=True))
@@ -102,7 +102,7 @@ class AdapterPolicy:
 
     # ---- checkpoint state -----------------------------------------------------------------------------
     def trainable_state_dict(self) -> dict[str, "torch.Tensor"]:
-        if self.spec.config_class is None:
+        if self.spec.is_full_finetuning:
             return {n: t.detach().clone() for n, t in self.model.state_dict().items()}
         state = {}
         for m, layer in self.layers.items():
@@ -114,7 +114,7 @@ class AdapterPolicy:
         return state
 
     def load_trainable_state_dict(self, state: dict[str, "torch.Tensor"]) -> None:
-        if self.spec.config_class is None:
+        if self.spec.is_full_finetuning:
             self.model.load_state_dict(state)
             return
         per_layer: dict[str, dict[str, Any]] = {m: {} for m in self.layers}
@@ -138,7 +138,7 @@ class AdapterPolicy:
 
     # ---- engine views ---------------------------------------------------------------------------------
     def effective_weights(self) -> dict[str, "torch.Tensor"]:
-        if self.spec.config_class is None:
+        if self.spec.is_full_finetuning:
             return {n: p.detach().float().cpu() for n, p in self.model.named_parameters()}
         out = {}
         for m, layer in self.layers.items():
@@ -191,7 +191,7 @@ class AdapterPolicy:
     def _merged_weights(self, gather: Gather) -> dict[str, "torch.Tensor"]:
         """Changed tensors only, HF names, model dtype (copies: gathered tensors are freed after the block)."""
         out = {}
-        if self.spec.config_class is None:
+        if self.spec.is_full_finetuning:
             for n, p in self.model.named_parameters():
                 with gather([p]):
                     if not torch_equal(p.detach().float().cpu(), self.pristine[n]):

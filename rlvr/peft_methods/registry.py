@@ -52,6 +52,11 @@ class MethodSpec:
         return self.rank_key is not None
 
     @property
+    def is_full_finetuning(self) -> bool:
+        """No adapter: every weight of the model trains."""
+        return self.config_class is None
+
+    @property
     def route(self) -> Route:
         return route_for(self)
 
@@ -151,7 +156,7 @@ def method_info(name: str) -> MethodInfo:
     return MethodInfo(name=s.name, group=s.group, route=s.route, has_rank=s.has_rank,
                       options=s.options | frozenset(s.policy_options), description=s.description,
                       zero_stages=s.zero_stages,
-                      swapped_reference=s.residual_init or s.config_class is None)
+                      swapped_reference=s.residual_init or s.is_full_finetuning)
 
 
 def check_method_config(cfg: MethodConfig) -> list[str]:
