@@ -66,8 +66,9 @@ def trial_problems(cfg: TrialConfig, prefix: str = "") -> list[str]:
         p.append(f"{prefix}algorithm.mini_batches: {algo.mini_batches} does not divide the rollout batch of {batch} completions")
     elif (batch // algo.mini_batches) % learner.num_learners:
         p.append(f"{prefix}learner.num_learners: {learner.num_learners} does not divide a mini-batch of {batch // algo.mini_batches} completions")
-    if learner.backend == "torch" and learner.zero_stage not in (0,) and learner.num_learners > 1:
-        p.append(f"{prefix}learner.backend: torch has no ZeRO sharding; use deepspeed for num_learners > 1")
+    if learner.backend == "torch" and learner.num_learners > 1:
+        p.append(f"{prefix}learner.num_learners: {learner.num_learners} needs backend deepspeed (the torch backend runs "
+                 "one rank); set learner.backend: deepspeed or num_learners: 1")
     tiny = cfg.model.tiny
     if tiny is not None:
         need = cfg.data.max_prompt_tokens + roll.max_new_tokens

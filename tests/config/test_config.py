@@ -102,6 +102,12 @@ def test_training_top_p_below_1_with_tis_is_refused_since_its_weight_would_be_bi
     assert load_trial(write(tmp_path, "rollout: {top_p: 0.9, temperature: 0.7}\nalgorithm: {tis_cap: null}\n")).rollout.top_p == 0.9
 
 
+def test_several_learners_need_deepspeed_at_any_zero_stage(tmp_path):
+    for stage in (0, 2):
+        msg = error_of(tmp_path, f"learner: {{backend: torch, num_learners: 2, zero_stage: {stage}}}\n")
+        assert "learner.num_learners: 2 needs backend deepspeed" in msg
+
+
 def test_impossible_combination_adalora_under_deepspeed(tmp_path):
     msg = error_of(tmp_path, "method: uniform/adalora\nlearner: {backend: deepspeed, zero_stage: 2}\n")
     assert "learner.zero_stage: 2 does not train adalora" in msg and "backend torch" in msg
