@@ -101,13 +101,18 @@ def test_scheduler_warms_up_linearly_then_decays_by_cosine():
 
 
 def test_adalora_trains_with_its_penalty_and_rank_allocation_hook(tiny_path):
+    # No warm-up and a reallocation every step, so two steps must already prune ranks toward target_r.
     over = {"learner.backend": "torch", "method.name": "adalora", "method.rank": 16, "method.alpha": None,
-            "method.target_modules": None}
+            "method.target_modules": None, "method.options": {"target_r": 4, "tinit": 0, "tfinal": 0, "deltaT": 1}}
     learner = Learner(trial_cfg(**over), tiny_path)
     assert learner.policy.extra_loss() is not None
+    peft_cfg = learner.policy.model.peft_config["default"]
+    assert peft_cfg.rank_pattern is None  # every module starts at the full initial rank
     for _ in range(2):
         m = learner.train_step(fixed_batch())
     assert learner.optimizer_steps == 2 and m["grad_norm"] > 0
+    kept = [int(sum(mask)) for mask in peft_cfg.rank_pattern.values()]
+    assert kept and sum(kept) < 16 * len(kept), f"update_and_allocate kept every rank: {kept}"
 
 
 def test_zero_sharding_refuses_an_optimizer_that_works_per_matrix(tiny_path):
