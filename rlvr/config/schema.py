@@ -158,6 +158,9 @@ class RolloutConfig(Section):
     max_model_len: int | None = Field(None, gt=0, description="vLLM context; None is prompt + completion limits.")
     enforce_eager: bool = Field(True, description="Skip CUDA graphs / torch.compile (much faster start on CPU).")
     sync_route: Literal["auto", "native", "converted", "merged"] = Field("auto", description="Weight-sync route; auto asks the method registry.")
+    sync_bucket_mb: float = Field(
+        512, gt=0, le=2048, description="Largest slice of a weight update sent to the engine at once (msgspec refuses 4 GiB)."
+    )
     probe_tolerance: float = Field(1e-3, gt=0, description="Largest |engine - learner| logprob difference after a sync.")
     probe_tokens: int = Field(16, ge=0, description="Tokens in the post-sync probe (0 disables it).")
 

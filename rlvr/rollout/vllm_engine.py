@@ -12,8 +12,8 @@ from pathlib import Path
 
 from rlvr.config.schema import ModelConfig, RolloutConfig
 from rlvr.rollout.types import Completion, SamplingSpec
-from rlvr.rollout.vllm_cpu_lora import install_single_adapter_fast_path
-from rlvr.rollout.vllm_worker_ops import apply_policy, checkpoint_files
+from rlvr.rollout.vllm_worker_ops import checkpoint_files
+from rlvr.sync.buckets import bucket_bytes, split
 from rlvr.sync.servable import check_servable, served_lora_rank
 from rlvr.sync.update import PolicyUpdate
 
@@ -50,7 +50,6 @@ class VLLMEngine:
                          "tensor_parallel_size": max(1, model_cfg.gpus_per_engine)}
         else:
             _cpu_engine_env(rollout_cfg)
-            install_single_adapter_fast_path()
             # Seeded requests crash vLLM-CPU when a prefill is chunked ("CPU Generator does not use offset"):
             # a token budget that fits every running sequence's whole prompt keeps prefills in one piece.
             max_seqs = 256
@@ -67,9 +66,14 @@ class VLLMEngine:
             max_model_len=rollout_cfg.max_model_len,
             enforce_eager=rollout_cfg.enforce_eager,
             enable_prefix_caching=True,
+            # Weight sync calls the worker by method name: no Python function has to cross into the engine.
+            worker_extension_cls="rlvr.rollout.vllm_worker_ops.PolicyLoader",
             **placement,
             **lora,
         )
+        if not on_gpu:
+            self.llm.collective_rpc("rlvr_install_cpu_lora_fast_path")
+        self._bucket = bucket_bytes(rollout_cfg.sync_bucket_mb)
         self._model_path = model_path
         self._revision = model_cfg.revision
         self._pristine_files: list[str] | None = None
@@ -132,10 +136,9 @@ class VLLMEngine:
         lora_id = self._next_lora_id if update.has_adapter else None
         previous_id = self._lora_request.lora_int_id if self._lora_request is not None else None
         try:
+            self._send(update)
             self.llm.collective_rpc(
-                apply_policy,
-                args=(lora_id, update.lora_tensors, update.lora_config, update.base_weights,
-                      self._pristine_files or [], previous_id),
+                "rlvr_apply", args=(lora_id, update.lora_config, self._pristine_files or [], previous_id)
             )
         except Exception as e:
             raise AdapterRejected(
@@ -150,6 +153,17 @@ class VLLMEngine:
         # Cached prefixes were computed by the old policy.
         self.llm.reset_prefix_cache()
         self.version = update.version
+
+    def _send(self, update: PolicyUpdate) -> None:
+        """Stage the update's byte fields in every worker, in buckets of at most rollout.sync_bucket_mb."""
+        try:
+            for field in ("lora_tensors", "base_weights"):
+                data = getattr(update, field)
+                for offset, chunk in split(data, self._bucket) if data is not None else ():
+                    self.llm.collective_rpc("rlvr_stage", args=(field, len(data), offset, chunk))
+        except Exception:
+            self.llm.collective_rpc("rlvr_discard")
+            raise
 
     def _model_dir(self) -> Path:
         path = Path(self._model_path)
