@@ -158,6 +158,9 @@ class RolloutConfig(Section):
     max_model_len: int | None = Field(None, gt=0, description="vLLM context; None is prompt + completion limits.")
     enforce_eager: bool = Field(True, description="Skip CUDA graphs / torch.compile (much faster start on CPU).")
     sync_route: Literal["auto", "native", "converted", "merged"] = Field("auto", description="Weight-sync route; auto asks the method registry.")
+    engine_process: Literal["auto", "inline", "separate"] = Field(
+        "auto", description="Where vLLM's engine core runs: auto (own process on GPU, the actor's on CPU), inline, or separate."
+    )
     sync_bucket_mb: float = Field(
         512, gt=0, le=2048, description="Largest slice of a weight update sent to the engine at once (msgspec refuses 4 GiB)."
     )

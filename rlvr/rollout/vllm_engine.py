@@ -8,6 +8,7 @@ slot's adapter, so mixed batches must never be built.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 from rlvr.config.schema import ModelConfig, RolloutConfig
@@ -20,6 +21,26 @@ from rlvr.sync.update import PolicyUpdate
 
 class AdapterRejected(RuntimeError):
     """vLLM refused a policy update; the previously served policy is still served."""
+
+
+@contextmanager
+def _engine_process(rollout_cfg: RolloutConfig):
+    """rollout.engine_process while vLLM starts: "separate" runs the engine core in its own process on CPU
+    too, exactly as on GPU (the rehearsal of a GPU trial); "auto" leaves vLLM's choice (or the CPU default).
+    Restored afterwards, so it never leaks into another engine started in the same process."""
+    from vllm import envs
+
+    key, before = "VLLM_ENABLE_V1_MULTIPROCESSING", os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING")
+    if rollout_cfg.engine_process != "auto":
+        os.environ[key] = "1" if rollout_cfg.engine_process == "separate" else "0"
+        envs.disable_envs_cache()  # an inline engine started earlier in this process froze vLLM's env reads
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = before
 
 
 def _cpu_engine_env(rollout_cfg: RolloutConfig) -> None:
@@ -57,20 +78,21 @@ class VLLMEngine:
                          "max_num_batched_tokens": max_seqs * (rollout_cfg.max_model_len or 2048)}
         self.max_lora_rank = served_lora_rank(max_lora_rank) if max_lora_rank is not None else None
         lora = {"enable_lora": True, "max_lora_rank": self.max_lora_rank, "max_loras": 1} if self.max_lora_rank else {}
-        self.llm = LLM(
-            model=model_path,
-            dtype=model_cfg.dtype,
-            revision=model_cfg.revision,
-            trust_remote_code=model_cfg.trust_remote_code,
-            seed=seed,
-            max_model_len=rollout_cfg.max_model_len,
-            enforce_eager=rollout_cfg.enforce_eager,
-            enable_prefix_caching=True,
-            # Weight sync calls the worker by method name: no Python function has to cross into the engine.
-            worker_extension_cls="rlvr.rollout.vllm_worker_ops.PolicyLoader",
-            **placement,
-            **lora,
-        )
+        with _engine_process(rollout_cfg):
+            self.llm = LLM(
+                model=model_path,
+                dtype=model_cfg.dtype,
+                revision=model_cfg.revision,
+                trust_remote_code=model_cfg.trust_remote_code,
+                seed=seed,
+                max_model_len=rollout_cfg.max_model_len,
+                enforce_eager=rollout_cfg.enforce_eager,
+                enable_prefix_caching=True,
+                # Weight sync calls the worker by method name: no Python function has to cross into the engine.
+                worker_extension_cls="rlvr.rollout.vllm_worker_ops.PolicyLoader",
+                **placement,
+                **lora,
+            )
         if not on_gpu:
             self.llm.collective_rpc("rlvr_install_cpu_lora_fast_path")
         self._bucket = bucket_bytes(rollout_cfg.sync_bucket_mb)
