@@ -153,10 +153,14 @@ class RolloutConfig(Section):
     max_new_tokens: int = Field(16384, gt=0, description="Completion length limit.")
     temperature: float = Field(1.0, ge=0, description="Sampling temperature for training rollouts.")
     top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling for training rollouts.")
-    gpu_memory_utilization: float = Field(0.5, gt=0, le=1, description="vLLM's share of GPU memory.")
+    gpu_memory_utilization: float | None = Field(
+        None, gt=0, le=1, description="vLLM's share of GPU memory; None: 0.9, as each engine has its GPUs to itself."
+    )
     kv_cache_gib: int = Field(1, ge=1, description="vLLM CPU KV cache in whole GiB (VLLM_CPU_KVCACHE_SPACE).")
     max_model_len: int | None = Field(None, gt=0, description="vLLM context; None is prompt + completion limits.")
-    enforce_eager: bool = Field(True, description="Skip CUDA graphs / torch.compile (much faster start on CPU).")
+    enforce_eager: bool | None = Field(
+        None, description="Skip CUDA graphs / torch.compile; None: on for CPU (much faster start), off on GPU (faster decoding)."
+    )
     sync_route: Literal["auto", "native", "converted", "merged"] = Field("auto", description="Weight-sync route; auto asks the method registry.")
     engine_process: Literal["auto", "inline", "separate"] = Field(
         "auto", description="Where vLLM's engine core runs: auto (own process on GPU, the actor's on CPU), inline, or separate."

@@ -67,7 +67,7 @@ class VLLMEngine:
 
         on_gpu = torch.cuda.is_available()
         if on_gpu:
-            placement = {"gpu_memory_utilization": rollout_cfg.gpu_memory_utilization,
+            placement = {"gpu_memory_utilization": rollout_cfg.gpu_memory_utilization or 0.9,
                          "tensor_parallel_size": max(1, model_cfg.gpus_per_engine)}
         else:
             _cpu_engine_env(rollout_cfg)
@@ -86,7 +86,7 @@ class VLLMEngine:
                 trust_remote_code=model_cfg.trust_remote_code,
                 seed=seed,
                 max_model_len=rollout_cfg.max_model_len,
-                enforce_eager=rollout_cfg.enforce_eager,
+                enforce_eager=not on_gpu if rollout_cfg.enforce_eager is None else rollout_cfg.enforce_eager,
                 enable_prefix_caching=True,
                 # Weight sync calls the worker by method name: no Python function has to cross into the engine.
                 worker_extension_cls="rlvr.rollout.vllm_worker_ops.PolicyLoader",
@@ -96,6 +96,9 @@ class VLLMEngine:
         if not on_gpu:
             self.llm.collective_rpc("rlvr_install_cpu_lora_fast_path")
         self._bucket = bucket_bytes(rollout_cfg.sync_bucket_mb)
+        # Per-request seeds make vLLM sample each seeded request on its own generator, off the batched GPU
+        # sampler; on GPU the engine's seed (set above) governs. vLLM-CPU keeps them: runs repeat exactly.
+        self._request_seeds = not on_gpu
         self._model_path = model_path
         self._revision = model_cfg.revision
         self._pristine_files: list[str] | None = None
@@ -116,7 +119,7 @@ class VLLMEngine:
                 temperature=spec.temperature,
                 top_p=spec.top_p,
                 max_tokens=spec.max_new_tokens,
-                seed=None if spec.seed is None else spec.seed + i * spec.n,
+                seed=None if spec.seed is None or not self._request_seeds else spec.seed + i * spec.n,
                 logprobs=0,
             )
             for i in range(len(prompts))
