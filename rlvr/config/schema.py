@@ -169,7 +169,7 @@ class RolloutConfig(Section):
         512, gt=0, le=2048, description="Largest slice of a weight update sent to the engine at once (msgspec refuses 4 GiB)."
     )
     probe_tolerance: float | None = Field(
-        None, gt=0, description="Largest mean |engine - learner| probe logprob gap after a sync; None: 1e-3 in float32, 0.15 in bf16/fp16."
+        None, gt=0, description="Largest mean |engine - learner| probe logprob gap after a sync; None: 1e-3 in float32, 0.5 in bf16/fp16."
     )
     probe_tokens: int = Field(16, ge=0, description="Tokens in the post-sync probe (0 disables it).")
 

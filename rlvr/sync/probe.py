@@ -30,10 +30,12 @@ def probe_sequence(tokenizer, n_tokens: int) -> tuple[list[int], list[int]]:
 
 
 # Default rollout.probe_tolerance per model.dtype: the largest mean |engine - learner| gap over the probe.
-# fp32 engine and learner agree to ~1e-5; in bf16 each side rounds its logits to 8 bits, and the gap for
-# the right policy measured 0.02-0.06 on the tiny model (benchmarks/RESULTS.md, "GPU rehearsal").
-# fp16 rounds finer than bf16, so bf16's bound holds for it.
-DEFAULT_TOLERANCE = {"float32": 1e-3, "bfloat16": 0.15, "float16": 0.15}
+# fp32 engine and learner agree to ~1e-5. In bf16 each side rounds differently (logits to 8 bits, a merged
+# weight once, an fp32 adapter path on the learner only): on the demo trial the right policy's mean gap over
+# 16 probe tokens measured 0.02-0.17 in 8 steps of each route, one token alone up to ~0.9 (benchmarks/
+# RESULTS.md, "GPU rehearsal"). 0.5 leaves 3x margin; a stale engine is caught by SyncProbe's second check,
+# not by this bound. fp16 rounds finer than bf16, so bf16's bound holds for it.
+DEFAULT_TOLERANCE = {"float32": 1e-3, "bfloat16": 0.5, "float16": 0.5}
 # A learner whose probe log-probs moved by this much on average since the last sync cannot leave the
 # engine's bit-identical: its scores repeat exactly only when its weights did not change.
 MOVED = 1e-3
@@ -51,8 +53,8 @@ def _mean_gap(gaps: list[float]) -> float:
 def check_sync(engine_score: list[float], learner_logprobs: list[float], tolerance: float, version: int) -> float:
     """The mean |engine - learner| log-probability gap; raises StaleEngineError above ``tolerance``.
 
-    The mean over the probe, not the largest gap: in bf16 a single token can differ by ~0.8 when its logit
-    rounds differently on the two sides, while the mean stays near 0.05 for the right policy.
+    The mean over the probe, not the largest gap: in bf16 a single token can differ by ~0.9 when its logit
+    rounds differently on the two sides, while the mean stays below ~0.2 for the right policy.
     """
     if len(engine_score) != len(learner_logprobs):
         raise StaleEngineError(
