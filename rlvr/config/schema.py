@@ -242,6 +242,9 @@ class TrialConfig(Section):
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig, description="Checkpoints.")
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Metric sinks.")
     output_dir: str = Field("runs", description="Local path or pyarrow filesystem URI under which the trial directory lives.")
+    placement: Literal["STRICT_PACK", "PACK"] = Field(
+        "STRICT_PACK", description="Ray strategy of the trial's bundles: STRICT_PACK keeps a trial on one node; PACK lets it span nodes."
+    )
     max_actor_restarts: int = Field(3, ge=0, description="Dead engine/reward/learner actors the trial rebuilds from its last checkpoint before failing.")
 
 
