@@ -174,12 +174,24 @@ class RolloutConfig(Section):
     max_new_tokens: int = Field(16384, gt=0, description="Completion length limit.")
     temperature: float = Field(1.0, ge=0, description="Sampling temperature for training rollouts.")
     top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling for training rollouts.")
-    gpu_memory_utilization: float = Field(0.5, gt=0, le=1, description="vLLM's share of GPU memory.")
+    gpu_memory_utilization: float | None = Field(
+        None, gt=0, le=1, description="vLLM's share of GPU memory; None: 0.9, as each engine has its GPUs to itself."
+    )
     kv_cache_gib: int = Field(1, ge=1, description="vLLM CPU KV cache in whole GiB (VLLM_CPU_KVCACHE_SPACE).")
     max_model_len: int | None = Field(None, gt=0, description="vLLM context; None is prompt + completion limits.")
-    enforce_eager: bool = Field(True, description="Skip CUDA graphs / torch.compile (much faster start on CPU).")
+    enforce_eager: bool | None = Field(
+        None, description="Skip CUDA graphs / torch.compile; None: on for CPU (much faster start), off on GPU (faster decoding)."
+    )
     sync_route: Literal["auto", "native", "converted", "merged"] = Field("auto", description="Weight-sync route; auto asks the method registry.")
-    probe_tolerance: float = Field(1e-3, gt=0, description="Largest |engine - learner| logprob difference after a sync.")
+    engine_process: Literal["auto", "inline", "separate"] = Field(
+        "auto", description="Where vLLM's engine core runs: auto (own process on GPU, the actor's on CPU), inline, or separate."
+    )
+    sync_bucket_mb: float = Field(
+        512, gt=0, le=2048, description="Largest slice of a weight update sent to the engine at once (msgspec refuses 4 GiB)."
+    )
+    probe_tolerance: float | None = Field(
+        None, gt=0, description="Largest mean |engine - learner| probe logprob gap after a sync; None: 1e-3 in float32, 0.5 in bf16/fp16."
+    )
     probe_tokens: int = Field(16, ge=0, description="Tokens in the post-sync probe (0 disables it).")
 
 
@@ -274,6 +286,9 @@ class TrialConfig(Section):
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Metric sinks.")
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig, description="GPU memory and speed for the memory plan.")
     output_dir: str = Field("runs", description="Local path or pyarrow filesystem URI under which the trial directory lives.")
+    placement: Literal["STRICT_PACK", "PACK"] = Field(
+        "STRICT_PACK", description="Ray strategy of the trial's bundles: STRICT_PACK keeps a trial on one node; PACK lets it span nodes."
+    )
     max_actor_restarts: int = Field(3, ge=0, description="Dead engine/reward/learner actors the trial rebuilds from its last checkpoint before failing.")
 
 

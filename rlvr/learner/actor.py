@@ -26,7 +26,9 @@ class LearnerActor:
 
     def setup(self, trial_cfg: TrialConfig, model_path: str, rank: int, world_size: int, addr: str, port: int) -> None:
         from rlvr.learner.learner import Learner
+        from rlvr.trial.gpus import require_cuda
 
+        require_cuda(f"learner rank {rank}", "model.gpus_per_learner")
         self.learner = Learner(trial_cfg, model_path, rank, world_size, addr, port)
 
     def train_step(self, batch: RolloutBatch) -> dict[str, float]:

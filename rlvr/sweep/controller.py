@@ -69,7 +69,7 @@ def _check_placeable(cfg: SweepConfig, specs: list[TrialSpec]) -> None:
     nodes = [n["Resources"] for n in ray.nodes() if n["Alive"]]
     problems = []
     for s in specs:
-        why = unplaceable(trial_bundles(s.config, cfg.cpus_per_trial), nodes)
+        why = unplaceable(trial_bundles(s.config, cfg.cpus_per_trial), nodes, s.config.placement)
         if why:
             problems.append(f"trial {s.trial_id} ({s.label}): {why}")
     if problems:

@@ -39,14 +39,20 @@ def describe(bundles: list[dict[str, float]]) -> str:
     return f"{', '.join(parts)} in {len(bundles)} bundles"
 
 
-def unplaceable(bundles: list[dict[str, float]], nodes: list[dict[str, float]]) -> str | None:
+def unplaceable(bundles: list[dict[str, float]], nodes: list[dict[str, float]], strategy: str = "PACK") -> str | None:
     """Why a trial can never be placed on these nodes (each node's total resources), or None if it can.
 
-    A bundle must fit one node and the trial must fit the cluster as a whole; the finer packing is left to Ray.
+    A bundle must fit one node and the trial must fit the cluster as a whole (under STRICT_PACK, one node:
+    engines and learners then sync over the node's own links); the finer packing is left to Ray.
     """
     for b in bundles:
         if not any(all(node.get(k, 0) >= v for k, v in b.items()) for node in nodes):
             return f"no node has a bundle of {b}"
-    need, have = total(bundles), total(nodes)
+    need = total(bundles)
+    if strategy == "STRICT_PACK":
+        if not any(all(node.get(k, 0) >= v for k, v in need.items()) for node in nodes):
+            return f"it needs {need} on one node (placement STRICT_PACK) and no node has that; set placement: PACK to span nodes"
+        return None
+    have = total(nodes)
     short = {k: v for k, v in need.items() if have.get(k, 0) < v}
     return f"it needs {need} and the cluster has {{{', '.join(f'{k!r}: {have.get(k, 0)}' for k in short)}}}" if short else None

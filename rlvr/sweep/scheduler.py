@@ -141,7 +141,7 @@ class SweepScheduler:
                 if not pending or (limit is not None and len(self.running) >= limit):
                     return
                 spec = pending[0]
-                pg = placement_group(self._bundles(spec), strategy="PACK", name=f"trial-{spec.trial_id}")
+                pg = placement_group(self._bundles(spec), strategy=spec.config.placement, name=f"trial-{spec.trial_id}")
                 self.placing = _Attempt(spec, pg, pg.ready())
             if not ray.wait([self.placing.ready], timeout=PLACE_WAIT_S)[0]:
                 return
@@ -238,7 +238,7 @@ class SweepScheduler:
 
 def run_placed(cfg: TrialConfig, trial_dir: str, trial_fn: TrialFn, cpus_per_trial: float = 1.0) -> dict:
     """One trial outside a sweep (ray_jobs/trial.py): in its own placement group, no ledger, no retries."""
-    pg = placement_group(trial_bundles(cfg, cpus_per_trial), strategy="PACK", name=f"trial-{cfg.name}")
+    pg = placement_group(trial_bundles(cfg, cpus_per_trial), strategy=cfg.placement, name=f"trial-{cfg.name}")
     try:
         ray.get(pg.ready())
         strategy = PlacementGroupSchedulingStrategy(pg, placement_group_bundle_index=0, placement_group_capture_child_tasks=True)

@@ -1,7 +1,7 @@
 """Can a rollout engine serve this PolicyUpdate? Checked before the update reaches the engine.
 
 vLLM rejects unsupported adapters deep inside its worker, where a rejection can kill or hang the engine
-(see CPU-NOTES), so the rules it enforces are checked here first, torch- and vLLM-free, where the learner
+(docs/platform-notes.md), so the rules it enforces are checked here first, torch- and vLLM-free, where the learner
 side (the PEFT helper's export) can call them too.
 """
 

@@ -33,7 +33,7 @@ from rlvr.peft_methods.registry import method_info
 from rlvr.rewards.pool import RewardItem
 from rlvr.rollout.types import Completion, SamplingSpec
 from rlvr.storage import RunStorage
-from rlvr.sync.probe import check_sync, probe_sequence
+from rlvr.sync.probe import SyncProbe, probe_sequence, probe_tolerance
 from rlvr.trial.actors import EngineSet, RewardSet
 from rlvr.trial.checkpoint import Checkpointer
 from rlvr.trial.sinks import MetricSinks
@@ -73,6 +73,7 @@ class TrialController:
         self.evals: list[dict[str, Any]] = []
         self.dropped_prompts = 0
         self.prefetched: Rollout | None = None  # async_rollout: the next step's batch, made by the previous policy
+        self.sync_probe = SyncProbe(probe_tolerance(self.cfg.rollout.probe_tolerance, self.cfg.model.dtype))
 
     # ---- actors ----------------------------------------------------------------------------------------
 
@@ -162,7 +163,7 @@ class TrialController:
             return 0.0
         with self._timed("t_probe"):
             want = self.learner.logprobs(*self.probe)
-            return max(check_sync(got, want, self.cfg.rollout.probe_tolerance, self.version) for got in self.engines.score(*self.probe))
+            return self.sync_probe.check(self.engines.score(*self.probe), want, self.version)
 
     def _draw_prompts(self, n: int) -> tuple[list[list[int]], list[dict]]:
         """``n`` prompts no longer than data.max_prompt_tokens; longer ones are dropped and counted."""

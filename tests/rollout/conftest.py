@@ -9,6 +9,8 @@ from rollout_helpers import LORA_RANK
 
 # head_dim 32: vLLM's CPU attention has no kernel for head_dim 16.
 TINY = TinyModelConfig(hidden_size=128, intermediate_size=256, num_layers=2, num_heads=4, num_kv_heads=2)
+# 16 KiB: every update of the engine tests crosses in several buckets, as a 7B one does at the default size.
+BUCKET_MB = 1 / 64
 PROMPTS = ["12+34=", "hello world", "7*8=", "The sum of 3 and 4 is"]
 
 
@@ -36,7 +38,7 @@ def engine_args(tiny_path):
     return dict(
         model_path=tiny_path,
         model_cfg=ModelConfig(name="tiny", dtype="float32"),
-        rollout_cfg=RolloutConfig(max_model_len=256, kv_cache_gib=1),
+        rollout_cfg=RolloutConfig(max_model_len=256, kv_cache_gib=1, sync_bucket_mb=BUCKET_MB),
         max_lora_rank=LORA_RANK,
         seed=0,
     )

@@ -40,7 +40,7 @@ def test_hot_swap_serves_each_new_version_like_peft_and_drops_the_old(vllm_engin
         vllm_engine.load_policy(lora_update(policy, next_version()))
         outputs.append(greedy(vllm_engine, prompts))
         assert outputs[-1] == hf_greedy(policy, prompts)
-        assert vllm_engine.llm.llm_engine.list_loras() == {vllm_engine._lora_request.lora_int_id}
+        assert set(vllm_engine.llm.llm_engine.list_loras()) == {vllm_engine._lora_request.lora_int_id}
     assert outputs[0] != outputs[1]
 
 
@@ -169,3 +169,21 @@ def test_seeded_sampling_repeats_and_repeated_prompts_get_different_samples(vllm
     assert [c.token_ids for g in vllm_engine.generate([prompts[0]] * 2, spec) for c in g] == samples
     assert len({tuple(s) for s in samples}) == 4
     assert vllm_engine.generate([], spec) == []
+
+
+def test_an_update_in_many_buckets_serves_exactly_the_learners_weights(vllm_engine, engine_args, tiny_path, prompts):
+    from rlvr.sync.buckets import bucket_bytes, split
+
+    model = hf_model(tiny_path)
+    torch.manual_seed(15)
+    changed = {}
+    for name, param in model.named_parameters():
+        if ".layers." in name:
+            param.data += 0.05 * torch.randn_like(param)
+            changed[name] = param.data.clone()
+    update = merged_update(changed, next_version())
+    assert len(list(split(update.base_weights, bucket_bytes(engine_args["rollout_cfg"].sync_bucket_mb)))) > 20
+    vllm_engine.load_policy(update)
+    assert greedy(vllm_engine, prompts) == hf_greedy(model, prompts)
+    assert vllm_engine.score(prompts[0], prompts[1]) == pytest.approx(hf_logprobs(model, prompts[0], prompts[1]), abs=1e-4)
+    vllm_engine.load_policy(pristine_update(tiny_path))

@@ -49,4 +49,10 @@ def test_bundles_follow_engines_learners_and_reward_actors():
 def test_unplaceable_trials_are_explained():
     assert unplaceable([{"CPU": 1, "GPU": 1}], [{"CPU": 8}]) == "no node has a bundle of {'CPU': 1, 'GPU': 1}"
     assert "needs {'CPU': 6}" in unplaceable([{"CPU": 3}, {"CPU": 3}], [{"CPU": 4}])
+    # STRICT_PACK (the default) needs the whole trial on one node; PACK may split it across two
+    two_nodes = [{"CPU": 4, "GPU": 1}, {"CPU": 4, "GPU": 1}]
+    split = [{"CPU": 1, "GPU": 1}, {"CPU": 1, "GPU": 1}]
+    assert "on one node (placement STRICT_PACK)" in unplaceable(split, two_nodes, "STRICT_PACK")
+    assert unplaceable(split, two_nodes, "PACK") is None
+    assert unplaceable(split, [{"CPU": 4, "GPU": 2}], "STRICT_PACK") is None
     assert unplaceable([{"CPU": 3}, {"CPU": 1, "GPU": 1}], [{"CPU": 4}, {"CPU": 2, "GPU": 1}]) is None
