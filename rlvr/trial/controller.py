@@ -63,6 +63,7 @@ class TrialController:
         self.stop_requested = False
         self.actors_up = False
         self.timings: dict[str, float] = {}  # seconds per phase of the current step (metrics t_*)
+        self.startup: dict[str, float] = {}  # seconds of the set-up (startup.json)
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -78,28 +79,37 @@ class TrialController:
     # ---- actors ----------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the actors. Engines and reward actors start while the learners build; ``self.startup`` keeps the
-        seconds each part added to the start-up (t_learner: the tokenizer and the learners, then what the engines
-        and reward actors added beyond it)."""
+        """Start the trial's Ray actors (placed in the plan's bundles) and ``attach`` them. Engines and reward actors
+        start while the learners build; ``self.startup`` keeps the seconds each part added to the start-up
+        (t_learner: the tokenizer and the learners, then what the engines and reward actors added beyond it)."""
         cfg = self.cfg
         t0 = time.perf_counter()
-        self.engines = EngineSet(cfg, self.plan, self.model_path)
-        self.rewards = RewardSet(cfg, self.plan)
-        if self.tokenizer is None:  # a cold process spends seconds importing transformers: overlap it with the actors'
-            self.tokenizer = load_tokenizer(cfg.model, self.model_path)
-            self.probe = probe_sequence(self.tokenizer, cfg.rollout.probe_tokens) if cfg.rollout.probe_tokens else None
-        self.learner = LearnerGroup(
-            cfg, self.model_path, placement=get_current_placement_group(), bundles=self.plan.slots.learners
-        )
+        engines = EngineSet(cfg, self.plan, self.model_path)
+        rewards = RewardSet(cfg, self.plan)
+        self._load_tokenizer()  # a cold process spends seconds importing transformers: overlap it with the actors'
+        learner = LearnerGroup(cfg, self.model_path, placement=get_current_placement_group(), bundles=self.plan.slots.learners)
         t1 = time.perf_counter()
-        ray.get([a.__ray_ready__.remote() for a in self.engines.actors])
+        ray.get([a.__ray_ready__.remote() for a in engines.actors])
         t2 = time.perf_counter()
-        ray.get([a.__ray_ready__.remote() for a in self.rewards.actors])
+        ray.get([a.__ray_ready__.remote() for a in rewards.actors])
         self.startup = {"t_learner": t1 - t0, "t_engines": t2 - t1, "t_rewards": time.perf_counter() - t2}
+        self.attach(engines, rewards, learner)
+
+    def attach(self, engines: Any, rewards: Any, learner: Any) -> None:
+        """Hand the controller its parts: anything with the interfaces of EngineSet, RewardSet and LearnerGroup
+        (``start`` passes Ray actors; a test may pass in-process engines, a RewardPool and learners)."""
+        cfg = self.cfg
+        self._load_tokenizer()
+        self.engines, self.rewards, self.learner = engines, rewards, learner
         self.sinks = MetricSinks(cfg.logging, self.storage.uri, cfg.name, cfg.model_dump(mode="json"))
         self.actors_up = True
         self.storage.write_bytes(TrialLayout.CONFIG, dump(cfg).encode())
         self.storage.write_json(TrialLayout.RECORD, self.learner.record())
+
+    def _load_tokenizer(self) -> None:
+        if self.tokenizer is None:
+            self.tokenizer = load_tokenizer(self.cfg.model, self.model_path)
+            self.probe = probe_sequence(self.tokenizer, self.cfg.rollout.probe_tokens) if self.cfg.rollout.probe_tokens else None
 
     def stop(self) -> None:
         if self.actors_up:
