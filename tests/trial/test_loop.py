@@ -20,16 +20,18 @@ G = 4  # small_trial's group size
 
 
 class InProcessEngines:
-    """EngineSet's interface over one engine in this process; generation runs when the launch is collected."""
+    """EngineSet's interface over one engine in this process; generation runs when the launch is collected.
+    Keeps every batch of groups it generated."""
 
     def __init__(self, engine):
-        self.engine = engine
+        self.engine, self.generated = engine, []
 
     def launch(self, prompts, spec):
         return prompts, spec
 
     def collect(self, launched):
-        return self.engine.generate(*launched)
+        self.generated.append(self.engine.generate(*launched))
+        return self.generated[-1]
 
     def load_policy(self, update):
         # A trial's engine has a process and an RNG of its own: building the adapter must not draw from the
@@ -146,3 +148,15 @@ def test_async_prefetch_is_trained_on_next_and_survives_a_checkpoint(tmp_path, c
     expected = prefetched.learner_batch(ctl.cfg.algorithm, ctl.cfg.rollout.max_new_tokens)
     assert ctl.learner.batches[-1] == expected and resumed.learner.batches[-1] == expected
     assert resumed.prefetched == ctl.prefetched and ctl.prefetched != prefetched
+
+
+def test_overlong_filter_takes_exactly_the_truncated_completions_out_of_the_loss(tmp_path, controllers):
+    # the tiny model's answers are all 12 tokens at temperature 1: a hot sampler makes some run past the limit
+    ctl = _controller(tmp_path, "algorithm.overlong=filter", "rollout.temperature=2.5")
+    controllers.append(ctl)
+    m = ctl.train_step()
+    (batch,) = ctl.learner.batches
+    truncated = [c.truncated for group in ctl.engines.generated[-1] for c in group]
+    assert 0 < sum(truncated) < len(truncated), "the seeded batch mixes finished and cut-off answers (the case under test)"
+    assert batch.in_loss == [not t for t in truncated]
+    assert m["truncated_frac"] == pytest.approx(sum(truncated) / len(truncated))
