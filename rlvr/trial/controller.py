@@ -200,19 +200,19 @@ class TrialController:
         )
         return prompts, rows, self.engines.launch(prompts, spec)
 
-    def _collect(self, launched: tuple[list[list[int]], list[dict], Any], round_: int = 0) -> Rollout:
+    def _collect(self, launched: tuple[list[list[int]], list[dict], Any]) -> Rollout:
         prompts, rows, handle = launched
         with self._timed("t_generate"):
             groups = self.engines.collect(handle)
         items = [RewardItem(c.text, row["answer"], c.truncated) for row, g in zip(rows, groups) for c in g]
         with self._timed("t_reward"):
             results = self.rewards.score(items)
-        return Rollout(prompts, groups, results, round_)
+        return Rollout(prompts, groups, results)
 
     def _rollout(self) -> Rollout:
         """Groups for one update (rlvr.trial.rollouts.assemble: dynamic-sampling refill and trim)."""
         def draw(round_: int) -> Rollout:
-            return self._collect(self._launch(self.step, round_), round_)
+            return self._collect(self._launch(self.step, round_))
 
         return assemble(draw, self.cfg.algorithm, self.cfg.learner.num_learners)
 
