@@ -29,6 +29,14 @@ class Rollout:
     results: list[RewardResult] = field(default_factory=list)
     rounds: int = 0
 
+    def __post_init__(self) -> None:
+        completions = sum(len(g) for g in self.groups)
+        if len(self.prompts) != len(self.groups) or len(self.results) != completions:
+            raise ValueError(
+                f"Rollout: {len(self.prompts)} prompts, {len(self.groups)} groups and {len(self.results)} rewards for "
+                f"{completions} completions; expected one group per prompt and one reward per completion"
+            )
+
     def __len__(self) -> int:
         return len(self.groups)
 

@@ -114,3 +114,11 @@ def test_take_keeps_each_groups_rewards(group_size):
                     [RewardResult(r, False, None) for rs in rewards for r in rs])
     kept = batch.take([2, 0], group_size)
     assert kept.prompts == [[2], [0]] and [r.reward for r in kept.results] == [2.0] * group_size + [0.0] * group_size
+
+
+def test_a_rollout_needs_one_group_per_prompt_and_one_reward_per_completion():
+    group = [Completion(0, [1], [0.0], "", "stop")] * G
+    with pytest.raises(ValueError, match="2 prompts, 1 groups"):
+        Rollout([[1], [2]], [group], [RewardResult(0.0, False, None)] * G)
+    with pytest.raises(ValueError, match="1 rewards for 2 completions"):
+        Rollout([[1]], [group], [RewardResult(0.0, False, None)])
