@@ -81,6 +81,10 @@ class InProcessLearner:
 class RecordingRewards(RewardPool):
     """A RewardPool that keeps the rewards of every batch it scored."""
 
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        self.scored = []
+
     def score(self, items):
         out = super().score(items)
         self.scored.append([r.reward for r in out])
@@ -94,9 +98,7 @@ def _controller(trial_dir, *overrides: str) -> TrialController:
     engine = make_engine("hf", model_path=ctl.model_path, model_cfg=cfg.model,
                          rollout_cfg=cfg.rollout.model_copy(update={"max_model_len": plan.max_model_len}),
                          max_lora_rank=plan.engine_lora_rank, seed=cfg.seed)
-    rewards = RecordingRewards(cfg.reward)
-    rewards.scored = []
-    ctl.attach(InProcessEngines(engine), rewards, InProcessLearner(Learner(cfg, ctl.model_path)))
+    ctl.attach(InProcessEngines(engine), RecordingRewards(cfg.reward), InProcessLearner(Learner(cfg, ctl.model_path)))
     ctl.restore()
     return ctl
 
