@@ -10,6 +10,7 @@ import pyarrow as pa
 from rlvr.analysis.report import build_report
 from rlvr.analysis.rundir import Folder
 from rlvr.analysis.spectral import DEFAULT_K, analyze_run, analyze_trial
+from rlvr.trial.plan import TrialLayout
 
 
 def report_command(run_dir: str, out_dir: str | None = None) -> tuple[Path, Path]:
@@ -30,7 +31,7 @@ def spectral_command(target: str, steps: list[int] | None = None, k: int = DEFAU
     if k < 1:
         raise ValueError(f"k: {k} must be at least 1 (the dimension of W0's top singular subspace)")
     folder = Folder(target)
-    if folder.exists("config.yaml"):
+    if folder.exists(TrialLayout.CONFIG):
         table = analyze_trial(target, steps, k, device=device)
         where = f"{target}/analysis/spectral.parquet"
     elif folder.exists("trials"):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 from typing import Any
 
 import pyarrow as pa
@@ -18,8 +17,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from rlvr.storage import RunStorage
-
-_STEP_DIR = re.compile(r"^step_(\d+)$")
+from rlvr.trial.plan import TrialLayout
 
 
 class Folder:
@@ -78,31 +76,26 @@ class TrialDir(Folder):
         from rlvr.config.loader import build
         from rlvr.config.schema import TrialConfig
 
-        data = self.read_yaml("config.yaml")
-        return None if data is None else build(TrialConfig, data, self.store.uri_of("config.yaml"))
+        data = self.read_yaml(TrialLayout.CONFIG)
+        return None if data is None else build(TrialConfig, data, self.store.uri_of(TrialLayout.CONFIG))
 
     def record(self) -> dict[str, Any] | None:
-        return self.store.read_json("record.json")
+        return self.store.read_json(TrialLayout.RECORD)
 
     def metrics(self) -> list[dict[str, Any]]:
-        return self.read_jsonl("metrics.jsonl")
+        return self.read_jsonl(TrialLayout.METRICS)
 
     def eval_summary(self) -> pa.Table | None:
-        return self.read_parquet("eval/summary.parquet")
+        return self.read_parquet(TrialLayout.EVAL_SUMMARY)
 
     def checkpoint_steps(self) -> list[int]:
-        """Steps whose checkpoint holds a trainable state, ascending."""
-        steps = []
-        for name in self.subfolders("checkpoints"):
-            m = _STEP_DIR.match(name)
-            if m and self.exists(f"checkpoints/{name}/trainable.safetensors"):
-                steps.append(int(m.group(1)))
-        return sorted(steps)
+        """Steps of the complete checkpoints (the trial's own rule), ascending."""
+        return TrialLayout.checkpoint_steps(self.store)
 
     def trainable_state(self, step: int) -> dict[str, Any]:
         from safetensors.torch import load
 
-        data = self.store.read_bytes(f"checkpoints/step_{step:06d}/trainable.safetensors")
+        data = self.store.read_bytes(TrialLayout.checkpoint(step, TrialLayout.TRAINABLE))
         if data is None:
             raise FileNotFoundError(f"{self.uri}: no checkpoint at step {step}; available: {self.checkpoint_steps()}")
         return load(data)

@@ -220,7 +220,7 @@ def analyze_trial(trial_dir: str | TrialDir, steps: Iterable[int] | None = None,
     if missing:
         raise ValueError(f"{trial.uri}: steps {missing} have no checkpoint; available steps: {available or 'none'}")
     if not wanted:
-        raise FileNotFoundError(f"{trial.uri}: no checkpoints with trainable.safetensors under checkpoints/")
+        raise FileNotFoundError(f"{trial.uri}: no complete checkpoint (a checkpoints/step_N/ folder with meta.json)")
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     base, policy = _load_base_and_policy(trial)

@@ -103,6 +103,10 @@ class MethodConfig(Section):
     lr: float | None = Field(None, gt=0, description="Learning rate override for this method (full FT uses 1e-6).")
     options: dict[str, Any] = Field(default_factory=dict, description="Method-specific peft kwargs, checked by the registry.")
 
+    def lr_or(self, default: float) -> float:
+        """The method's learning rate: its own override, else ``default`` (the algorithm's)."""
+        return self.lr if self.lr is not None else default
+
 
 class AlgorithmConfig(Section):
     """The policy-gradient recipe. Defaults are the study's public code (TRL 'dapo' loss, no KL, TIS 2.0)."""

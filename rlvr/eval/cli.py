@@ -33,20 +33,20 @@ def trial_checkpoint_model(trial_dir: str, step: int | None, out_dir: Path) -> t
     from rlvr.models.loading import load_model, load_tokenizer, resolve_model_path
     from rlvr.peft_methods.registry import build_policy
     from rlvr.storage import RunStorage
-    from rlvr.trial.checkpoint import Checkpointer
+    from rlvr.trial.plan import TrialLayout
 
     storage = RunStorage(trial_dir)
-    text = storage.read_bytes("config.yaml")
+    text = storage.read_bytes(TrialLayout.CONFIG)
     if text is None:
         raise FileNotFoundError(f"--trial {trial_dir}: no config.yaml; pass a trial directory (<run>/trials/<id>)")
     cfg = TrialConfig.model_validate(yaml.safe_load(text))
-    steps = Checkpointer(storage, cfg.checkpoint).steps()
+    steps = TrialLayout.checkpoint_steps(storage)
     if not steps or (step is not None and step not in steps):
         raise FileNotFoundError(f"--trial {trial_dir}: no checkpoint at step {step}; checkpoints: {steps or 'none'}")
     step = steps[-1] if step is None else step
     base_path = resolve_model_path(cfg.model)
     policy = build_policy(load_model(cfg.model, base_path), cfg.method, total_steps=cfg.steps)
-    trainable = storage.read_bytes(f"checkpoints/step_{step:06d}/trainable.safetensors")
+    trainable = storage.read_bytes(TrialLayout.checkpoint(step, TrialLayout.TRAINABLE))
     policy.load_trainable_state_dict(safetensors.torch.load(trainable))
     changed = safetensors.torch.load(policy.export(step, include_base=True, route="merged").base_weights)
     model = load_model(cfg.model, base_path)

@@ -13,6 +13,7 @@ from rlvr.data.prompts import render_prompt
 from rlvr.eval.metrics import summarise
 from rlvr.rewards.pool import RewardItem, RewardPool
 from rlvr.rollout.types import RolloutEngine, SamplingSpec
+from rlvr.trial.plan import TrialLayout
 
 PROMPTS_PER_CALL = 64  # one generate call per chunk: keeps the progress display moving and memory bounded
 
@@ -64,7 +65,7 @@ def write_eval(directory: str, step: int, samples: pa.Table, summary: pa.Table) 
     """Write ``eval/step_<step>/{samples,summary}.parquet`` under a local path or pyarrow filesystem URI,
     each table with a ``step`` column; returns the two paths."""
     filesystem, root = pafs.FileSystem.from_uri(directory) if "://" in directory else (pafs.LocalFileSystem(), directory)
-    folder = f"{root.rstrip('/')}/eval/step_{step:06d}"
+    folder = f"{root.rstrip('/')}/{TrialLayout.eval_dir(step)}"
     filesystem.create_dir(folder, recursive=True)
     paths = []
     for name, table in (("samples", samples), ("summary", summary)):

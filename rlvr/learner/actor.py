@@ -7,7 +7,7 @@ averages the ranks' metrics. The learners themselves keep the loss normaliser gl
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import ray
 
@@ -51,8 +51,8 @@ class LearnerActor:
 
 
 class LearnerGroup:
-    """``num_learners`` data-parallel ranks. ``placement`` is an optional Ray placement group whose bundles
-    ``bundle_offset .. bundle_offset + num_learners - 1`` hold the ranks (one per bundle)."""
+    """``num_learners`` data-parallel ranks. ``placement`` is an optional Ray placement group; rank r goes into its
+    bundle ``bundles[r]`` (the trial plan's learner slots)."""
 
     def __init__(
         self,
@@ -60,7 +60,7 @@ class LearnerGroup:
         model_path: str,
         num_learners: int | None = None,
         placement: Any = None,
-        bundle_offset: int = 0,
+        bundles: Sequence[int] = (),
     ):
         from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
@@ -71,7 +71,7 @@ class LearnerGroup:
         for rank in range(self.world_size):
             options: dict[str, Any] = {"num_cpus": trial_cfg.learner.threads, "num_gpus": gpus}
             if placement is not None:
-                options["scheduling_strategy"] = PlacementGroupSchedulingStrategy(placement, placement_group_bundle_index=bundle_offset + rank)
+                options["scheduling_strategy"] = PlacementGroupSchedulingStrategy(placement, placement_group_bundle_index=bundles[rank])
             actors.append(ray.remote(LearnerActor).options(**options).remote())
         self.actors = actors
         addr, port = ray.get(actors[0].rendezvous.remote())

@@ -44,10 +44,10 @@ class RolloutBatch:
         advantages: Sequence[float],
         in_loss: Sequence[bool],
     ) -> "RolloutBatch":
-        """Flatten the engine's per-prompt groups (prompt order, then completion order) into a batch."""
+        """Flatten per-prompt groups (group i answers prompts[i]; prompt order, then completion order) into a batch."""
         flat = [c for g in groups for c in g]
         return cls(
-            prompt_ids=[list(prompts[c.prompt_index]) for c in flat],
+            prompt_ids=[list(p) for p, g in zip(prompts, groups) for _ in g],
             completion_ids=[list(c.token_ids) for c in flat],
             engine_logprobs=[list(c.logprobs) for c in flat],
             advantages=[float(a) for a in advantages],

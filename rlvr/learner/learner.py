@@ -19,6 +19,7 @@ from rlvr.learner.backends import build_backend, free_port, init_process_group
 from rlvr.learner.batch import RolloutBatch, collate, micro_batches
 from rlvr.learner.logprobs import token_logprobs
 from rlvr.sync.update import PolicyUpdate
+from rlvr.trial.plan import TrialPlan
 
 
 def _resolve_device(choice: str) -> torch.device:
@@ -85,8 +86,8 @@ class Learner:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         algo = trial_cfg.algorithm
         self.policy = build_policy(model, trial_cfg.method, total_steps=trial_cfg.steps * algo.ppo_epochs * algo.mini_batches)
-        lr = trial_cfg.method.lr or algo.lr
-        self.optimizer = self.policy.make_optimizer(lr, algo.weight_decay, tuple(algo.betas))
+        self.plan = TrialPlan.from_config(trial_cfg)
+        self.optimizer = self.policy.make_optimizer(self.plan.lr, algo.weight_decay, tuple(algo.betas))
         self.scheduler = build_scheduler(self.optimizer, algo.lr_schedule, algo.warmup_steps, trial_cfg.steps)
         self.backend = build_backend(trial_cfg, self.policy.model, self.optimizer, world_size)
         # per-rank dropout streams
@@ -214,8 +215,7 @@ class Learner:
 
     def export(self, version: int, include_base: bool) -> PolicyUpdate | None:
         """The policy for the engines (rank 0; the other ranks take part in gathering sharded weights)."""
-        route = None if self.cfg.rollout.sync_route == "auto" else self.cfg.rollout.sync_route
-        update = self.policy.export(version, include_base, route=route, gather=self.backend.gathered)
+        update = self.policy.export(version, include_base, route=self.plan.route, gather=self.backend.gathered)
         return update if self.rank == 0 else None
 
     def record(self) -> dict[str, Any]:

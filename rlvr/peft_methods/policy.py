@@ -56,7 +56,7 @@ class AdapterPolicy:
     def make_optimizer(self, lr: float, weight_decay: float, betas: tuple[float, float]) -> "torch.optim.Optimizer":
         import torch
 
-        lr = self.cfg.lr if self.cfg.lr is not None else lr
+        lr = self.cfg.lr_or(lr)
         if self.spec.optimizer == "loraplus":
             from peft.optimizers import create_loraplus_optimizer
 

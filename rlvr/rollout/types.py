@@ -23,7 +23,7 @@ class SamplingSpec:
 class Completion:
     """One sampled completion with the engine's log-probabilities of its tokens."""
 
-    prompt_index: int
+    prompt_index: int  # position of its prompt in the prompts of the generate call that sampled it
     token_ids: list[int]
     logprobs: list[float]
     text: str

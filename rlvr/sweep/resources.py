@@ -1,7 +1,6 @@
-"""What one trial asks of the cluster: the bundles of its placement group, read from its config.
-
-Bundle 0 is the trial's controller (the Ray task that runs the trial loop); then one bundle per rollout
-engine, learner rank and reward actor, so the actors the trial creates land inside its group.
+"""What one trial asks of the cluster: the bundles of its placement group, as its plan lays them out
+(rlvr.trial.plan: the controller's bundle, then one per rollout engine, learner rank and reward actor, so the
+actors the trial creates land inside its group).
 """
 
 from __future__ import annotations
@@ -9,19 +8,11 @@ from __future__ import annotations
 from collections import Counter
 
 from rlvr.config.schema import TrialConfig
-
-
-def _bundle(cpus: float, gpus: int = 0) -> dict[str, float]:
-    return {"CPU": cpus, "GPU": float(gpus)} if gpus else {"CPU": cpus}
+from rlvr.trial.plan import TrialPlan
 
 
 def trial_bundles(cfg: TrialConfig, cpus_per_trial: float) -> list[dict[str, float]]:
-    return (
-        [_bundle(cpus_per_trial)]
-        + [_bundle(1, cfg.model.gpus_per_engine) for _ in range(cfg.rollout.num_engines)]
-        + [_bundle(1, cfg.model.gpus_per_learner) for _ in range(cfg.learner.num_learners)]
-        + [_bundle(1) for _ in range(cfg.reward.num_actors)]
-    )
+    return TrialPlan.from_config(cfg).bundles(cpus_per_trial)
 
 
 def total(bundles: list[dict[str, float]]) -> dict[str, float]:

@@ -30,6 +30,7 @@ from rlvr.storage import RunStorage
 from rlvr.sweep.grid import TrialSpec
 from rlvr.sweep.ledger import Ledger, end_attempt, start_attempt
 from rlvr.sweep.resources import trial_bundles
+from rlvr.trial.plan import TrialLayout
 
 log = logging.getLogger("rlvr.sweep")
 
@@ -191,7 +192,7 @@ class SweepScheduler:
 
     def _read_progress(self, rec: dict) -> bool:
         """Copy the trial's own progress file (step, reward, checkpoint) into its record; True if it moved."""
-        progress = self.storage.read_json(f"trials/{rec['trial_id']}/progress.json")
+        progress = self.storage.read_json(f"trials/{rec['trial_id']}/{TrialLayout.PROGRESS}")
         if not progress or progress.get("step") == rec["step"] and progress.get("reward") == rec.get("reward"):
             return False
         rec.update(step=progress["step"], reward=progress.get("reward"))

@@ -19,6 +19,7 @@ import time
 from rlvr.config.schema import TrialConfig
 from rlvr.errors import TrialPreempted
 from rlvr.storage import RunStorage
+from rlvr.trial.plan import TrialLayout
 
 
 def _checkpoint(storage: RunStorage, applied: list[int]) -> str:
@@ -41,7 +42,7 @@ def smoke_trial(cfg: TrialConfig, trial_dir: str, step_s: float | None = None, f
     for step in range(len(applied) + 1, cfg.steps + 1):
         if stop:
             checkpoint = _checkpoint(storage, applied)
-            storage.write_json("progress.json", {"step": len(applied), "reward": len(applied) / cfg.steps, "checkpoint": checkpoint})
+            storage.write_json(TrialLayout.PROGRESS, {"step": len(applied), "reward": len(applied) / cfg.steps, "checkpoint": checkpoint})
             raise TrialPreempted(f"stopped at step {len(applied)}; checkpoint {checkpoint}")
         if first_attempt and step == fail_at:
             raise RuntimeError(f"injected failure at step {step} (RLVR_SMOKE_FAIL_AT)")
@@ -50,5 +51,5 @@ def smoke_trial(cfg: TrialConfig, trial_dir: str, step_s: float | None = None, f
         reward = step / cfg.steps
         if step % cfg.checkpoint.every_steps == 0 or step == cfg.steps:
             checkpoint = _checkpoint(storage, applied)
-        storage.write_json("progress.json", {"step": step, "reward": reward, "checkpoint": checkpoint})
+        storage.write_json(TrialLayout.PROGRESS, {"step": step, "reward": reward, "checkpoint": checkpoint})
     return {"final_reward": len(applied) / cfg.steps, "steps_done": len(applied), "applied": applied}

@@ -16,10 +16,11 @@ from rlvr.config.schema import TrialConfig
 from rlvr.rewards.pool import RewardItem, RewardResult
 from rlvr.rollout.types import Completion, SamplingSpec
 from rlvr.sync.update import PolicyUpdate
+from rlvr.trial.plan import TrialPlan
 
 
 def _placement(bundle: int) -> dict[str, Any]:
-    """Pin an actor to a bundle of the trial's placement group (layout: rlvr.sweep.resources.trial_bundles)."""
+    """Pin an actor to a bundle of the trial's placement group (its slot in rlvr.trial.plan.BundleSlots)."""
     pg = get_current_placement_group()
     if pg is None:
         return {}
@@ -34,25 +35,21 @@ def _split(items: list, parts: int) -> list[list]:
 class EngineSet:
     """``rollout.num_engines`` rollout actors serving the same policy; prompts are split across them."""
 
-    def __init__(self, cfg: TrialConfig, model_path: str, max_lora_rank: int | None):
+    def __init__(self, cfg: TrialConfig, plan: TrialPlan, model_path: str):
         from rlvr.rollout.worker import RolloutWorker
 
-        rollout_cfg = cfg.rollout
-        if rollout_cfg.max_model_len is None:  # the longest prompt plus the longest completion it will serve
-            longest = max(rollout_cfg.max_new_tokens, cfg.eval.max_new_tokens if cfg.eval.benchmarks else 0)
-            rollout_cfg = rollout_cfg.model_copy(update={"max_model_len": cfg.data.max_prompt_tokens + longest})
-
+        rollout_cfg = cfg.rollout.model_copy(update={"max_model_len": plan.max_model_len})
         self.actors = [
-            RolloutWorker.options(num_cpus=1, num_gpus=cfg.model.gpus_per_engine, **_placement(1 + i)).remote(
+            RolloutWorker.options(num_cpus=1, num_gpus=plan.gpus_per_engine, **_placement(bundle)).remote(
                 cfg.rollout.engine,
                 threads=cfg.learner.threads,
                 model_path=model_path,
                 model_cfg=cfg.model,
                 rollout_cfg=rollout_cfg,
-                max_lora_rank=max_lora_rank,
+                max_lora_rank=plan.engine_lora_rank,
                 seed=cfg.seed + i,
             )
-            for i in range(cfg.rollout.num_engines)
+            for i, bundle in enumerate(plan.slots.engines)
         ]
 
     def generate(self, prompts: list[list[int]], spec: SamplingSpec) -> list[list[Completion]]:
@@ -68,7 +65,7 @@ class EngineSet:
         out: list[list[Completion]] = []
         for (part, _), groups in zip(launched, ray.get([ref for _, ref in launched])):
             for local, group in enumerate(groups):
-                for c in group:  # engines number prompts locally; the batch needs global indices
+                for c in group:  # each engine numbers its own part; to the caller this set is one engine
                     c.prompt_index = part[local]
                 out.append(group)
         return out
@@ -89,13 +86,10 @@ class EngineSet:
 class RewardSet:
     """``reward.num_actors`` reward actors; a batch is split across them."""
 
-    def __init__(self, cfg: TrialConfig):
+    def __init__(self, cfg: TrialConfig, plan: TrialPlan):
         from rlvr.rewards.worker import RewardWorker
 
-        first = 1 + cfg.rollout.num_engines + cfg.learner.num_learners
-        self.actors = [
-            RewardWorker.options(**_placement(first + i)).remote(cfg.reward) for i in range(cfg.reward.num_actors)
-        ]
+        self.actors = [RewardWorker.options(**_placement(bundle)).remote(cfg.reward) for bundle in plan.slots.rewards]
 
     def score(self, items: list[RewardItem]) -> list[RewardResult]:
         parts = [p for p in _split(items, len(self.actors)) if p]

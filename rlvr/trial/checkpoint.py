@@ -1,9 +1,10 @@
 """A trial's checkpoints: the one place state that must survive is written and read back.
 
-Layout: ``checkpoints/step_<N:06d>/`` with ``trainable.safetensors`` (the policy beyond the pristine base, what
-analysis reads), ``state.pt`` (learner optimizer/scheduler/RNG of every rank, the controller's data cursor,
-policy version and metrics so far) and ``meta.json``, written last: a checkpoint without meta.json is
-incomplete and ignored, so a crash while writing one never corrupts the run.
+Layout (``rlvr.trial.plan.TrialLayout``): ``checkpoints/step_<N:06d>/`` with ``trainable.safetensors`` (the
+policy beyond the pristine base, what eval and analysis read), ``state.pt`` (learner optimizer/scheduler/RNG of
+every rank, the controller's data cursor, policy version, metrics so far and any prefetched batch) and
+``meta.json``, written last: a checkpoint without meta.json is incomplete and ignored everywhere, so a crash while
+writing one never corrupts the run.
 
 ``state.pt`` is read with torch's weights-only unpickler: a checkpoint in a shared bucket is read by every node
 that resumes from it, and a full unpickle would run whatever code a crafted file names. Only the classes rlvr's
@@ -13,21 +14,18 @@ own states contain are allowed (``STATE_CLASSES``); a file naming anything else 
 from __future__ import annotations
 
 import io
-import re
 import time
 from dataclasses import dataclass
 from typing import Any
 
-import pyarrow.fs as pafs
-
 from rlvr.config.schema import CheckpointConfig
 from rlvr.storage import RunStorage
-
-_STEP_DIR = re.compile(r"^step_(\d{6})$")
+from rlvr.trial.plan import TrialLayout as L
 
 # Every class a state.pt of rlvr's holds beyond tensors and builtins: the prefetched batch of async rollouts,
 # and DeepSpeed's optimizer state (its loss scaler, ZeRO stage and fragment addresses).
 STATE_CLASSES = (
+    "rlvr.trial.rollouts.Rollout",
     "rlvr.rollout.types.Completion",
     "rlvr.rewards.pool.RewardResult",
     "deepspeed.runtime.fp16.loss_scaler.LossScaler",
@@ -69,39 +67,28 @@ class Checkpoint:
     path: str
 
 
-def _folder(step: int) -> str:
-    return f"checkpoints/step_{step:06d}"
-
-
 class Checkpointer:
     def __init__(self, storage: RunStorage, cfg: CheckpointConfig):
         self.storage, self.cfg = storage, cfg
 
     def steps(self) -> list[int]:
         """Steps of the complete checkpoints, oldest first."""
-        selector = pafs.FileSelector(self.storage.path("checkpoints"), allow_not_found=True)
-        found = []
-        for info in self.storage.fs.get_file_info(selector):
-            m = _STEP_DIR.match(info.base_name)
-            if info.type == pafs.FileType.Directory and m and self.storage.exists(f"checkpoints/{info.base_name}/meta.json"):
-                found.append(int(m.group(1)))
-        return sorted(found)
+        return L.checkpoint_steps(self.storage)
 
     def save(self, step: int, learner_state: dict[str, Any], controller_state: dict[str, Any]) -> str:
         import safetensors.torch
         import torch
 
-        folder = _folder(step)
         ranks = learner_state["ranks"]
         trainable = {k: v.contiguous() for k, v in ranks[0]["trainable"].items()}
         rest = {"world_size": learner_state["world_size"], "ranks": [{k: v for k, v in r.items() if k != "trainable"} for r in ranks]}
         buf = io.BytesIO()
         torch.save({"learner": rest, "controller": controller_state}, buf)
-        self.storage.write_bytes(f"{folder}/trainable.safetensors", safetensors.torch.save(trainable))
-        self.storage.write_bytes(f"{folder}/state.pt", buf.getvalue())
-        self.storage.write_json(f"{folder}/meta.json", {"step": step, "saved_at": time.time()})
+        self.storage.write_bytes(L.checkpoint(step, L.TRAINABLE), safetensors.torch.save(trainable))
+        self.storage.write_bytes(L.checkpoint(step, L.STATE), buf.getvalue())
+        self.storage.write_json(L.checkpoint(step, L.COMPLETE), {"step": step, "saved_at": time.time()})
         self._prune()
-        return self.storage.uri_of(folder)
+        return self.storage.uri_of(L.checkpoint(step))
 
     def load_latest(self) -> Checkpoint | None:
         steps = self.steps()
@@ -110,12 +97,12 @@ class Checkpointer:
     def load(self, step: int) -> Checkpoint:
         import safetensors.torch
 
-        folder = _folder(step)
-        trainable = safetensors.torch.load(self.storage.read_bytes(f"{folder}/trainable.safetensors"))
-        state = load_state_bytes(self.storage.read_bytes(f"{folder}/state.pt"), self.storage.uri_of(f"{folder}/state.pt"))
+        trainable = safetensors.torch.load(self.storage.read_bytes(L.checkpoint(step, L.TRAINABLE)))
+        state_file = L.checkpoint(step, L.STATE)
+        state = load_state_bytes(self.storage.read_bytes(state_file), self.storage.uri_of(state_file))
         learner = state["learner"]
         learner["ranks"][0]["trainable"] = trainable
-        return Checkpoint(step, learner, state["controller"], self.storage.uri_of(folder))
+        return Checkpoint(step, learner, state["controller"], self.storage.uri_of(L.checkpoint(step)))
 
     def _prune(self) -> None:
         """Keep the newest ``keep_last`` checkpoints and those asked for analysis."""
@@ -123,4 +110,4 @@ class Checkpointer:
         keep = set(steps[-self.cfg.keep_last :]) | set(self.cfg.analysis_steps)
         for step in steps:
             if step not in keep:
-                self.storage.fs.delete_dir(self.storage.path(_folder(step)))
+                self.storage.fs.delete_dir(self.storage.path(L.checkpoint(step)))

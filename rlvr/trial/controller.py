@@ -20,28 +20,27 @@ import pyarrow.parquet as pq
 import ray
 from ray.util.placement_group import get_current_placement_group
 
-from rlvr.algorithms.advantages import dynamic_sampling_keep, shape_and_normalise
 from rlvr.config.loader import dump
 from rlvr.config.schema import TrialConfig
 from rlvr.data.prompts import render_prompt
 from rlvr.data.train_sets import load_train_set
 from rlvr.errors import TrialPreempted
 from rlvr.learner.actor import LearnerGroup
-from rlvr.learner.batch import RolloutBatch
 from rlvr.models.loading import load_tokenizer, resolve_model_path
 from rlvr.peft_methods.registry import method_info
 from rlvr.rewards.pool import RewardItem
-from rlvr.rollout.types import Completion, SamplingSpec
+from rlvr.rollout.types import SamplingSpec
 from rlvr.storage import RunStorage
 from rlvr.sync.probe import SyncProbe, probe_sequence, probe_tolerance
 from rlvr.trial.actors import EngineSet, RewardSet
 from rlvr.trial.checkpoint import Checkpointer
+from rlvr.trial.plan import TrialLayout, TrialPlan
+from rlvr.trial.rollouts import Rollout, assemble
 from rlvr.trial.sinks import MetricSinks
 
 log = logging.getLogger("rlvr.trial")
 
 STEP_PHASES = ("t_generate", "t_reward", "t_learn", "t_sync", "t_export", "t_load", "t_probe")
-Rollout = tuple[list[list[int]], list[list[Completion]], list[Any], int]  # prompts, groups, rewards, rounds
 
 LEARNER_METRICS = ("loss", "clip_frac", "entropy", "approx_kl", "kl", "grad_norm", "lr", "tis_weight_mean")
 
@@ -54,6 +53,7 @@ def derived_seed(*parts: Any) -> int:
 class TrialController:
     def __init__(self, cfg: TrialConfig, trial_dir: str):
         self.cfg = cfg
+        self.plan = TrialPlan.from_config(cfg)
         self.storage = RunStorage(trial_dir)
         self.checkpoints = Checkpointer(self.storage, cfg.checkpoint)
         self.info = method_info(cfg.method.name)
@@ -63,6 +63,7 @@ class TrialController:
         self.stop_requested = False
         self.actors_up = False
         self.timings: dict[str, float] = {}  # seconds per phase of the current step (metrics t_*)
+        self.startup: dict[str, float] = {}  # seconds of the set-up (startup.json)
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -78,30 +79,37 @@ class TrialController:
     # ---- actors ----------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the actors. Engines and reward actors start while the learners build; ``self.startup`` keeps the
-        seconds each part added to the start-up (t_learner: the tokenizer and the learners, then what the engines
-        and reward actors added beyond it)."""
+        """Start the trial's Ray actors (placed in the plan's bundles) and ``attach`` them. Engines and reward actors
+        start while the learners build; ``self.startup`` keeps the seconds each part added to the start-up
+        (t_learner: the tokenizer and the learners, then what the engines and reward actors added beyond it)."""
         cfg = self.cfg
-        route = self.info.route if cfg.rollout.sync_route == "auto" else cfg.rollout.sync_route
-        lora_rank = cfg.method.rank if route != "merged" else None
         t0 = time.perf_counter()
-        self.engines = EngineSet(cfg, self.model_path, lora_rank)
-        self.rewards = RewardSet(cfg)
-        if self.tokenizer is None:  # a cold process spends seconds importing transformers: overlap it with the actors'
-            self.tokenizer = load_tokenizer(cfg.model, self.model_path)
-            self.probe = probe_sequence(self.tokenizer, cfg.rollout.probe_tokens) if cfg.rollout.probe_tokens else None
-        self.learner = LearnerGroup(
-            cfg, self.model_path, placement=get_current_placement_group(), bundle_offset=1 + cfg.rollout.num_engines
-        )
+        engines = EngineSet(cfg, self.plan, self.model_path)
+        rewards = RewardSet(cfg, self.plan)
+        self._load_tokenizer()  # a cold process spends seconds importing transformers: overlap it with the actors'
+        learner = LearnerGroup(cfg, self.model_path, placement=get_current_placement_group(), bundles=self.plan.slots.learners)
         t1 = time.perf_counter()
-        ray.get([a.__ray_ready__.remote() for a in self.engines.actors])
+        ray.get([a.__ray_ready__.remote() for a in engines.actors])
         t2 = time.perf_counter()
-        ray.get([a.__ray_ready__.remote() for a in self.rewards.actors])
+        ray.get([a.__ray_ready__.remote() for a in rewards.actors])
         self.startup = {"t_learner": t1 - t0, "t_engines": t2 - t1, "t_rewards": time.perf_counter() - t2}
+        self.attach(engines, rewards, learner)
+
+    def attach(self, engines: Any, rewards: Any, learner: Any) -> None:
+        """Hand the controller its parts: anything with the interfaces of EngineSet, RewardSet and LearnerGroup
+        (``start`` passes Ray actors; a test may pass in-process engines, a RewardPool and learners)."""
+        cfg = self.cfg
+        self._load_tokenizer()
+        self.engines, self.rewards, self.learner = engines, rewards, learner
         self.sinks = MetricSinks(cfg.logging, self.storage.uri, cfg.name, cfg.model_dump(mode="json"))
         self.actors_up = True
-        self.storage.write_bytes("config.yaml", dump(cfg).encode())
-        self.storage.write_json("record.json", self.learner.record())
+        self.storage.write_bytes(TrialLayout.CONFIG, dump(cfg).encode())
+        self.storage.write_json(TrialLayout.RECORD, self.learner.record())
+
+    def _load_tokenizer(self) -> None:
+        if self.tokenizer is None:
+            self.tokenizer = load_tokenizer(self.cfg.model, self.model_path)
+            self.probe = probe_sequence(self.tokenizer, self.cfg.rollout.probe_tokens) if self.cfg.rollout.probe_tokens else None
 
     def stop(self) -> None:
         if self.actors_up:
@@ -122,6 +130,8 @@ class TrialController:
             self.metrics, self.evals, self.dropped_prompts = c["metrics"], c["evals"], c["dropped_prompts"]
             self.train_set.load_state(c["data"])
             self.prefetched = c.get("prefetched")
+            if isinstance(self.prefetched, tuple):  # written before the batch was a Rollout
+                self.prefetched = Rollout(*self.prefetched)
             self._write_metrics()
         t0 = time.perf_counter()
         self.sync(include_base=True)
@@ -190,43 +200,21 @@ class TrialController:
         )
         return prompts, rows, self.engines.launch(prompts, spec)
 
-    def _collect(self, launched: tuple[list[list[int]], list[dict], Any]) -> tuple[list[list[int]], list[list[Completion]], list[Any]]:
+    def _collect(self, launched: tuple[list[list[int]], list[dict], Any]) -> Rollout:
         prompts, rows, handle = launched
         with self._timed("t_generate"):
             groups = self.engines.collect(handle)
         items = [RewardItem(c.text, row["answer"], c.truncated) for row, g in zip(rows, groups) for c in g]
         with self._timed("t_reward"):
             results = self.rewards.score(items)
-        return prompts, groups, results
+        return Rollout(prompts, groups, results)
 
     def _rollout(self) -> Rollout:
-        """Groups for one update; with dynamic sampling only groups whose rewards differ, refilled."""
-        algo = self.cfg.algorithm
-        prompts: list[list[int]] = []
-        groups: list[list[Completion]] = []
-        results: list[Any] = []
-        rounds = 0
-        while True:
-            new_prompts, new_groups, new_results = self._collect(self._launch(self.step, rounds))
-            keep = np.ones(len(new_groups), dtype=bool)
-            if algo.dynamic_sampling:
-                keep = dynamic_sampling_keep([r.reward for r in new_results], algo.group_size)
-            for i in np.flatnonzero(keep):
-                prompts.append(new_prompts[i])
-                groups.append(new_groups[i])
-                results += new_results[i * algo.group_size : (i + 1) * algo.group_size]
-            if not algo.dynamic_sampling or len(groups) >= algo.prompts_per_step or rounds >= algo.max_resample_rounds:
-                break
-            rounds += 1
-        # The batch must split into mini-batches x learners; dynamic sampling may leave a ragged count.
-        unit = self.cfg.algorithm.mini_batches * self.cfg.learner.num_learners
-        n = min(len(groups), algo.prompts_per_step)
-        while n and (n * algo.group_size) % unit:
-            n -= 1
-        for i, g in enumerate(groups[:n]):
-            for c in g:
-                c.prompt_index = i
-        return prompts[:n], groups[:n], results[: n * algo.group_size], rounds
+        """Groups for one update (rlvr.trial.rollouts.assemble: dynamic-sampling refill and trim)."""
+        def draw(round_: int) -> Rollout:
+            return self._collect(self._launch(self.step, round_))
+
+        return assemble(draw, self.cfg.algorithm, self.cfg.learner.num_learners)
 
     def train_step(self) -> dict[str, Any]:
         algo = self.cfg.algorithm
@@ -234,30 +222,28 @@ class TrialController:
         t0 = time.perf_counter()
         # async_rollout: this step trains on the batch the previous policy made while the learner was busy,
         # and the engines make the next one now, overlapping with this update.
-        prompts, groups, results, rounds = self.prefetched or self._rollout()
+        batch = self.prefetched or self._rollout()
         self.prefetched = None
         launched = None
         if algo.async_rollout and self.step + 1 < self.cfg.steps:
             launched = self._launch(self.step + 1, 0)
-        flat = [c for g in groups for c in g]
+        flat, results = batch.completions(), batch.results
         rewards = [r.reward for r in results]
         # batch_short > 0: dynamic sampling spent max_resample_rounds and trains on a partial batch (DAPO would
         # keep sampling until it is full); counted per step here and over the trial in final()
-        m: dict[str, Any] = {"step": self.step + 1, "groups_kept": len(groups), "resample_rounds": rounds,
-                             "batch_short": algo.prompts_per_step - len(groups)}
+        m: dict[str, Any] = {"step": self.step + 1, "groups_kept": len(batch), "resample_rounds": batch.rounds,
+                             "batch_short": algo.prompts_per_step - len(batch)}
         learner_metrics: dict[str, float] = {}
         sync_gap = None
-        if groups:
-            adv, in_loss = shape_and_normalise(
-                algo, rewards, [len(c.token_ids) for c in flat], [c.truncated for c in flat], self.cfg.rollout.max_new_tokens
-            )
+        if len(batch):
+            learner_batch = batch.learner_batch(algo, self.cfg.rollout.max_new_tokens)
             learn_start = time.perf_counter()
-            pending = self.learner.submit_train_step(RolloutBatch.from_groups(prompts, groups, adv, in_loss))
+            pending = self.learner.submit_train_step(learner_batch)
         if launched is not None:
             # the next batch is collected and scored while the learners train; the engines must be idle anyway
             # before they take the new weights
-            self.prefetched = (*self._collect(launched), 0)
-        if groups:
+            self.prefetched = self._collect(launched)
+        if len(batch):
             learner_metrics = self.learner.train_step_result(pending)
             self.timings["t_learn"] = time.perf_counter() - learn_start
             self.version += 1
@@ -298,25 +284,25 @@ class TrialController:
         self.evals += [{"step": self.step, **row} for row in summary.to_pylist()]
         buf = pa.BufferOutputStream()
         pq.write_table(pa.Table.from_pylist(self.evals), buf)
-        self.storage.write_bytes("eval/summary.parquet", buf.getvalue().to_pybytes())
+        self.storage.write_bytes(TrialLayout.EVAL_SUMMARY, buf.getvalue().to_pybytes())
         rows = summary.to_pylist()
         self.sinks.log({f"eval/{r['benchmark']}/{k}": r[k] for r in rows for k in ("avg_at_k", "pass_at_k")}, self.step)
         log.info("trial_eval step=%d %s", self.step, " ".join(f"{r['benchmark']}={r['avg_at_k']:.3f}" for r in rows))
 
     def _write_metrics(self) -> None:
-        self.storage.write_bytes("metrics.jsonl", "".join(json.dumps(m) + "\n" for m in self.metrics).encode())
+        self.storage.write_bytes(TrialLayout.METRICS, "".join(json.dumps(m) + "\n" for m in self.metrics).encode())
 
     def _write_progress(self, checkpoint: str | None = None) -> None:
         last = self.metrics[-1] if self.metrics else {}
         progress = {"step": self.step, "reward": last.get("reward_mean"), "steps": self.cfg.steps}
         if checkpoint:
             progress["checkpoint"] = checkpoint
-        elif (old := self.storage.read_json("progress.json")) and old.get("checkpoint"):
+        elif (old := self.storage.read_json(TrialLayout.PROGRESS)) and old.get("checkpoint"):
             progress["checkpoint"] = old["checkpoint"]
-        self.storage.write_json("progress.json", progress)
+        self.storage.write_json(TrialLayout.PROGRESS, progress)
 
     def final(self) -> dict[str, Any]:
-        record = self.storage.read_json("record.json") or {}
+        record = self.storage.read_json(TrialLayout.RECORD) or {}
         recent = [m["reward_mean"] for m in self.metrics[-10:] if m.get("reward_mean") is not None]
         out: dict[str, Any] = {
             "steps_done": self.step,

@@ -16,9 +16,9 @@ import traceback
 from rlvr.config.schema import TrialConfig
 from rlvr.storage import RunStorage
 from rlvr.trial.controller import ACTOR_FAILURES, TrialController, TrialPreempted
+from rlvr.trial.plan import TrialLayout
 
 log = logging.getLogger("rlvr.trial")
-TRIAL_LOG = "trial.log"
 
 __all__ = ["run_trial", "TrialPreempted"]
 
@@ -30,7 +30,7 @@ def _file_log(trial_dir: str) -> logging.Handler | None:
     if not storage.local:
         return None
     storage.makedirs("")
-    handler = logging.FileHandler(storage.path(TRIAL_LOG))
+    handler = logging.FileHandler(storage.path(TrialLayout.LOG))
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logger = logging.getLogger("rlvr")
     logger.addHandler(handler)
@@ -78,7 +78,7 @@ def _run(cfg: TrialConfig, trial_dir: str) -> dict:
                 controller.start()
                 resumed = controller.restore()
                 startup = {"t_init": t_init, **controller.startup, "t_total": t_init + time.perf_counter() - t0}
-                controller.storage.write_json("startup.json", {"entered_at": entered_at, **{k: round(v, 3) for k, v in startup.items()}})
+                controller.storage.write_json(TrialLayout.STARTUP, {"entered_at": entered_at, **{k: round(v, 3) for k, v in startup.items()}})
                 log.info("trial_start dir=%s resumed_from=%s restarts=%d %s", trial_dir, resumed, restarts,
                          " ".join(f"{k}={v:.2f}" for k, v in startup.items()))
                 return controller.run_loop()

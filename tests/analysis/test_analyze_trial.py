@@ -9,6 +9,7 @@ from rlvr.config.loader import dump
 from rlvr.config.schema import MethodConfig, ModelConfig, TinyModelConfig, TrialConfig
 from rlvr.models.tiny import build_model, build_tokenizer, save_tiny
 from rlvr.peft_methods.registry import build_policy
+from rlvr.trial.plan import TrialLayout
 
 pytestmark = pytest.mark.slow
 
@@ -46,9 +47,10 @@ def _write_trial(trial_dir, base_path, method, perturb):
         with torch.no_grad():
             perturb(policy, 0.05 * step, g)
         state = {k: v.contiguous() for k, v in policy.trainable_state_dict().items()}
-        folder = trial_dir / "checkpoints" / f"step_{step:06d}"
+        folder = trial_dir / TrialLayout.checkpoint(step)
         folder.mkdir(parents=True)
-        save_file(state, str(folder / "trainable.safetensors"))
+        save_file(state, str(folder / TrialLayout.TRAINABLE))
+        (folder / TrialLayout.COMPLETE).write_text("{}")  # a checkpoint is complete once its meta.json exists
         states[step] = state
     return states
 

@@ -13,6 +13,7 @@ import psutil
 
 from rlvr.config.loader import load_trial
 from rlvr.config.schema import TrialConfig
+from rlvr.trial.plan import TrialLayout
 
 # demo-cpu on the pretrained tiny base (configs/models/tiny.yaml, cached under ~/.cache/rlvr), cut to a few
 # seconds a step: no evaluation, 4 prompts x 4 samples, answers fit in 12 tokens ("\boxed{123}" + EOS).
@@ -51,13 +52,13 @@ def assert_same_run(trial_dir: str | Path, reference: str | Path) -> None:
 
 
 def read_metrics(trial_dir: str | Path) -> list[dict]:
-    return [json.loads(line) for line in (Path(trial_dir) / "metrics.jsonl").read_text().splitlines()]
+    return [json.loads(line) for line in (Path(trial_dir) / TrialLayout.METRICS).read_text().splitlines()]
 
 
 def read_trainable(trial_dir: str | Path, step: int) -> dict:
     from safetensors.torch import load_file
 
-    return load_file(str(Path(trial_dir) / "checkpoints" / f"step_{step:06d}" / "trainable.safetensors"))
+    return load_file(str(Path(trial_dir) / TrialLayout.checkpoint(step, TrialLayout.TRAINABLE)))
 
 
 def max_weight_gap(a: dict, b: dict) -> float:

@@ -1,0 +1,132 @@
+"""A trial's plan: what its config decides, worked out once and read by every part that needs it.
+
+``TrialPlan.from_config`` resolves the placement-group layout (which bundle holds which actor), the weight-sync
+route, the learning rate, and the engines' context length. ``TrialLayout`` is the trial directory's layout and the
+one rule for a complete checkpoint, which the trial writes and eval and analysis read. (Not to be confused with
+``rlvr.plan``, the memory plan of the ``rlvr plan`` command.) Importing this module imports no GPU library.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from rlvr.config.schema import TrialConfig
+from rlvr.peft_methods.registry import method_info
+from rlvr.storage import RunStorage
+from rlvr.sync.update import Route
+
+
+@dataclass(frozen=True)
+class BundleSlots:
+    """Bundle indices in the trial's placement group: the controller (the Ray task running the loop) first,
+    then one bundle per rollout engine, learner rank and reward actor, in that order."""
+
+    controller: int
+    engines: tuple[int, ...]
+    learners: tuple[int, ...]
+    rewards: tuple[int, ...]
+
+    @classmethod
+    def for_counts(cls, engines: int, learners: int, rewards: int) -> "BundleSlots":
+        first_learner = 1 + engines
+        first_reward = first_learner + learners
+        return cls(
+            controller=0,
+            engines=tuple(range(1, first_learner)),
+            learners=tuple(range(first_learner, first_reward)),
+            rewards=tuple(range(first_reward, first_reward + rewards)),
+        )
+
+    def __len__(self) -> int:
+        return 1 + len(self.engines) + len(self.learners) + len(self.rewards)
+
+
+def _bundle(cpus: float, gpus: int = 0) -> dict[str, float]:
+    return {"CPU": cpus, "GPU": float(gpus)} if gpus else {"CPU": cpus}
+
+
+@dataclass(frozen=True)
+class TrialPlan:
+    slots: BundleSlots
+    gpus_per_engine: int
+    gpus_per_learner: int
+    route: Route
+    """How the learner's policy reaches the engines (``rollout.sync_route``, ``auto`` = the method's own route)."""
+    engine_lora_rank: int | None
+    """The rank the engines reserve for adapters; None when they are sent merged weights."""
+    lr: float
+    """The learning rate: the method's override, else the algorithm's."""
+    max_model_len: int
+    """The engines' context: ``rollout.max_model_len``, or the longest prompt plus the longest completion served."""
+
+    @classmethod
+    def from_config(cls, cfg: TrialConfig) -> "TrialPlan":
+        route = method_info(cfg.method.name).route if cfg.rollout.sync_route == "auto" else cfg.rollout.sync_route
+        max_model_len = cfg.rollout.max_model_len
+        if max_model_len is None:
+            longest = max(cfg.rollout.max_new_tokens, cfg.eval.max_new_tokens if cfg.eval.benchmarks else 0)
+            max_model_len = cfg.data.max_prompt_tokens + longest
+        return cls(
+            slots=BundleSlots.for_counts(cfg.rollout.num_engines, cfg.learner.num_learners, cfg.reward.num_actors),
+            gpus_per_engine=cfg.model.gpus_per_engine,
+            gpus_per_learner=cfg.model.gpus_per_learner,
+            route=route,
+            engine_lora_rank=cfg.method.rank if route != "merged" else None,
+            lr=cfg.method.lr_or(cfg.algorithm.lr),
+            max_model_len=max_model_len,
+        )
+
+    def bundles(self, controller_cpus: float) -> list[dict[str, float]]:
+        """The placement group's bundles, in slot order (each actor takes one CPU of its own bundle)."""
+        out: list[dict[str, float]] = [{}] * len(self.slots)
+        out[self.slots.controller] = _bundle(controller_cpus)
+        for i in self.slots.engines:
+            out[i] = _bundle(1, self.gpus_per_engine)
+        for i in self.slots.learners:
+            out[i] = _bundle(1, self.gpus_per_learner)
+        for i in self.slots.rewards:
+            out[i] = _bundle(1)
+        return out
+
+
+_CHECKPOINT_DIR = re.compile(r"^step_(\d{6})$")
+
+
+class TrialLayout:
+    """Paths inside a trial directory, relative to it."""
+
+    CONFIG = "config.yaml"
+    RECORD = "record.json"
+    METRICS = "metrics.jsonl"
+    PROGRESS = "progress.json"
+    STARTUP = "startup.json"
+    LOG = "trial.log"
+    EVAL_SUMMARY = "eval/summary.parquet"
+    CHECKPOINTS = "checkpoints"
+    TRAINABLE = "trainable.safetensors"  # the policy beyond the pristine base (what eval and analysis read)
+    STATE = "state.pt"  # learner optimizer/scheduler/RNG of every rank and the controller's state
+    COMPLETE = "meta.json"  # written last: a checkpoint folder without it is incomplete and ignored
+
+    @staticmethod
+    def eval_dir(step: int) -> str:
+        return f"eval/step_{step:06d}"
+
+    @classmethod
+    def checkpoint(cls, step: int, name: str = "") -> str:
+        """The folder of the checkpoint at ``step``, or the file ``name`` in it."""
+        folder = f"{cls.CHECKPOINTS}/step_{step:06d}"
+        return f"{folder}/{name}" if name else folder
+
+    @classmethod
+    def checkpoint_steps(cls, storage: RunStorage) -> list[int]:
+        """Steps of the complete checkpoints (their ``meta.json`` exists), oldest first."""
+        import pyarrow.fs as pafs
+
+        selector = pafs.FileSelector(storage.path(cls.CHECKPOINTS), allow_not_found=True)
+        found = []
+        for info in storage.fs.get_file_info(selector):
+            m = _CHECKPOINT_DIR.match(info.base_name)
+            if info.type == pafs.FileType.Directory and m and storage.exists(cls.checkpoint(int(m.group(1)), cls.COMPLETE)):
+                found.append(int(m.group(1)))
+        return sorted(found)

@@ -1,0 +1,82 @@
+"""The trial plan: bundle slots, sync route, learning rate, engine context and the one checkpoint rule."""
+
+from __future__ import annotations
+
+import pytest
+
+from rlvr.analysis.rundir import TrialDir
+from rlvr.config.schema import (
+    AlgorithmConfig, BenchmarkSpec, CheckpointConfig, DataConfig, EvalConfig, LearnerConfig, MethodConfig, ModelConfig,
+    RewardConfig, RolloutConfig, TrialConfig,
+)
+from rlvr.storage import RunStorage
+from rlvr.sweep.resources import trial_bundles
+from rlvr.trial.checkpoint import Checkpointer
+from rlvr.trial.plan import TrialLayout, TrialPlan
+
+
+def _cfg(**sections) -> TrialConfig:
+    base = dict(
+        model=ModelConfig(gpus_per_engine=2, gpus_per_learner=1),
+        rollout=RolloutConfig(num_engines=2),
+        learner=LearnerConfig(num_learners=3),
+        reward=RewardConfig(num_actors=2),
+    )
+    return TrialConfig(**{**base, **sections})
+
+
+def test_every_actor_has_its_own_bundle_with_its_resources():
+    plan = TrialPlan.from_config(_cfg())
+    slots = plan.slots
+    assert (slots.controller, slots.engines, slots.learners, slots.rewards) == (0, (1, 2), (3, 4, 5), (6, 7))
+    bundles = plan.bundles(controller_cpus=0.5)
+    assert len(bundles) == len(slots) == 8
+    assert bundles[slots.controller] == {"CPU": 0.5}
+    assert all(bundles[i] == {"CPU": 1, "GPU": 2.0} for i in slots.engines)
+    assert all(bundles[i] == {"CPU": 1, "GPU": 1.0} for i in slots.learners)
+    assert all(bundles[i] == {"CPU": 1} for i in slots.rewards)
+    assert trial_bundles(_cfg(), 0.5) == bundles  # what the sweep reserves is what the trial places into
+
+
+def test_sync_route_auto_is_the_methods_own_and_merged_reserves_no_lora_rank():
+    lora = MethodConfig(name="lora", rank=8)
+    auto = TrialPlan.from_config(_cfg(method=lora))
+    assert (auto.route, auto.engine_lora_rank) == ("native", 8)
+    merged = TrialPlan.from_config(_cfg(method=lora, rollout=RolloutConfig(sync_route="merged")))
+    assert (merged.route, merged.engine_lora_rank) == ("merged", None)
+    assert TrialPlan.from_config(_cfg(method=MethodConfig(name="pissa", rank=8))).route == "converted"
+    assert TrialPlan.from_config(_cfg(method=MethodConfig(name="dora", rank=8))).route == "merged"
+
+
+def test_learning_rate_is_the_methods_override_else_the_algorithms():
+    algo = AlgorithmConfig(lr=3e-5)
+    assert TrialPlan.from_config(_cfg(algorithm=algo)).lr == 3e-5
+    assert TrialPlan.from_config(_cfg(algorithm=algo, method=MethodConfig(name="full", lr=1e-6))).lr == 1e-6
+
+
+def test_engine_context_fits_the_longest_prompt_and_completion_it_serves():
+    data, rollout = DataConfig(max_prompt_tokens=100), RolloutConfig(max_new_tokens=50)
+    assert TrialPlan.from_config(_cfg(data=data, rollout=rollout)).max_model_len == 150
+    evals = EvalConfig(benchmarks=[BenchmarkSpec(name="aime24")], max_new_tokens=70)
+    assert TrialPlan.from_config(_cfg(data=data, rollout=rollout, eval=evals)).max_model_len == 170
+    fixed = RolloutConfig(max_new_tokens=50, max_model_len=4096)
+    assert TrialPlan.from_config(_cfg(data=data, rollout=fixed, eval=evals)).max_model_len == 4096
+
+
+def test_trial_and_analysis_count_only_checkpoints_whose_meta_json_exists(tmp_path):
+    for step in (1, 2, 3):
+        folder = tmp_path / TrialLayout.checkpoint(step)
+        folder.mkdir(parents=True)
+        (folder / TrialLayout.TRAINABLE).write_bytes(b"")
+        if step != 2:  # step 2 crashed while being written: its tensors are there, meta.json is not
+            (folder / TrialLayout.COMPLETE).write_text("{}")
+    (tmp_path / TrialLayout.CHECKPOINTS / "step_4").mkdir()  # not a checkpoint folder name
+    assert TrialLayout.checkpoint_steps(RunStorage(str(tmp_path))) == [1, 3]
+    assert Checkpointer(RunStorage(str(tmp_path)), CheckpointConfig()).steps() == [1, 3]
+    assert TrialDir(str(tmp_path)).checkpoint_steps() == [1, 3]
+
+
+@pytest.mark.parametrize("step, name, path", [(7, "", "checkpoints/step_000007"),
+                                              (12, TrialLayout.TRAINABLE, "checkpoints/step_000012/trainable.safetensors")])
+def test_checkpoint_paths(step, name, path):
+    assert TrialLayout.checkpoint(step, name) == path
