@@ -12,9 +12,9 @@ pytestmark = pytest.mark.slow
 
 # The demo trial as shipped (30 steps). Its own held-out evaluation (128 problems x 4 samples at temperature 0.7)
 # measures the base at step 0 and the policy at the end, so the test assumes nothing about the base.
-# The bar comes from measured spread (benchmarks/RESULTS.md, "Learning spread"; bench_learning.py --seeds): over
-# seeds the demo gains +7.8 +- 1.3 points (min +5.7); with nothing learning (lr 1e-12) the two evaluations differ
-# by +0.4 +- 1.9 points. +4 points is 2.9 sd below the demo's mean and 1.9 sd above the no-learning noise.
+# The bar comes from measured spread (benchmarks/RESULTS.md, "Learning: ..."; bench_learning.py --seeds, 5 seeds,
+# fresh clone): the demo gains +7.4 +- 1.2 points (min +5.7); with nothing learning (lr 1e-12) the two evaluations
+# differ by +0.9 +- 1.3 points (max +2.7). +4 points is 2.8 sd below the demo's mean, 2.4 sd above the noise's.
 GAIN_BAR = 0.04
 
 
