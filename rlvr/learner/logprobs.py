@@ -41,8 +41,10 @@ def selected_logprobs(
         logps.append(logp)
         entropies.append(entropy)
     if not logps:
-        empty = hidden.new_zeros(0, dtype=torch.float32)
-        return empty, empty
+        # No token in the loss (e.g. every completion truncated and filtered): an empty slice still hangs on the
+        # graph, so backward runs (and DeepSpeed's hooks fire on every rank) with zero gradients.
+        empty = hidden[:0, 0].float()
+        return empty, empty.detach()
     return torch.cat(logps), torch.cat(entropies)
 
 

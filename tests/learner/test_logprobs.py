@@ -59,3 +59,17 @@ def test_logprobs_of_full_fine_tuning_reach_the_output_projection(tiny_path):
     logp.sum().backward()
     grad = model.get_output_embeddings().weight.grad
     assert grad is not None and grad.abs().sum() > 0
+
+
+def test_a_batch_with_no_token_in_the_loss_steps_without_error_and_leaves_the_weights(tiny_path):
+    # overlong filtering can take every completion out of the loss (all truncated): the step must still run
+    # backward (DeepSpeed ranks meet in it) and change nothing
+    from dataclasses import replace
+
+    learner = Learner(trial_cfg(**{"learner.backend": "torch"}), tiny_path)
+    before = {k: v.clone() for k, v in learner.policy.trainable_state_dict().items()}
+    batch = fixed_batch(n=8)
+    metrics = learner.train_step(replace(batch, in_loss=[False] * len(batch)))
+    assert metrics["tokens"] == 0 and metrics["grad_norm"] == 0
+    after = learner.policy.trainable_state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
