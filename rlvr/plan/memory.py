@@ -159,7 +159,7 @@ def engine_plan(cfg: TrialConfig, gpu_gib: float | None) -> ActorPlan:
     items = {"weights": total_params(arch) * b / GIB, "reserve": ENGINE_RESERVE_GIB, "kv_cache": per_seq}
     notes = [f"KV cache for the whole batch at its longest: {batch} x {train_seq:.2f} GiB = {batch * train_seq:.1f} GiB"]
     if gpu_gib is not None:
-        share = cfg.rollout.gpu_memory_utilization * gpu_gib
+        share = cfg.rollout.memory_share * gpu_gib
         fit = int(max(share - items["weights"] - items["reserve"], 0) / train_seq)
         notes.append(f"vLLM's share {share:.1f} GiB holds {min(fit, batch)} of {batch} sequences at full length at once")
     return ActorPlan("engine", items, notes=notes)
@@ -189,7 +189,8 @@ def step_seconds(cfg: TrialConfig) -> float:
 
 
 def trial_gpus(cfg: TrialConfig) -> int:
-    return cfg.rollout.num_engines * cfg.model.gpus_per_engine + cfg.learner.num_learners * cfg.model.gpus_per_learner
+    engines = cfg.rollout.num_engines * cfg.model.gpus_per_engine
+    return engines if cfg.rollout.colocate else engines + cfg.learner.num_learners * cfg.model.gpus_per_learner
 
 
 def plan_trial(cfg: TrialConfig) -> TrialPlan:
@@ -209,7 +210,14 @@ def plan_problems(cfg: TrialConfig, prefix: str = "") -> list[str]:
     usable = gib * (1 - cfg.resources.memory_headroom)
     out = []
     for actor in plan_trial(cfg).actors:
-        limit = usable * (cfg.rollout.gpu_memory_utilization if actor.name == "engine" else 1)
+        limit = usable * (cfg.rollout.memory_share if actor.name == "engine" else 1)
+        if actor.name == "learner" and cfg.rollout.colocate:
+            # the sleeping engine frees its share, but the learner's weights and optimizer stay while the engine runs
+            awake = sum(v for k, v in actor.items.items() if k not in ("activations", "working"))
+            if awake > usable * (1 - cfg.rollout.memory_share):
+                out.append(f"{prefix}rollout.colocate: the learner keeps {awake:.1f} GiB on the GPU while the engine "
+                           f"takes rollout.gpu_memory_utilization {cfg.rollout.memory_share:g} of {usable:.1f} GiB; "
+                           "lower gpu_memory_utilization or give engine and learner GPUs of their own")
         if actor.gpu and actor.total > limit:
             items = ", ".join(f"{k} {v:.1f}" for k, v in actor.items.items())
             fix = ("raise rollout.gpu_memory_utilization or lower eval/rollout max_new_tokens" if actor.name == "engine"

@@ -20,6 +20,17 @@ from rlvr.sync.servable import check_servable, served_lora_rank
 from rlvr.sync.update import PolicyUpdate
 
 
+def _require_sleep_mode() -> None:
+    """rollout.colocate needs vLLM's sleep mode, which only some platforms have (CUDA, ROCm, XPU in vLLM 0.32)."""
+    from vllm.platforms import current_platform
+
+    if not current_platform.is_sleep_mode_available():
+        raise ValueError(
+            f"rollout.colocate: vLLM on this platform ({current_platform.device_type}) has no sleep mode, so the engine "
+            "cannot free the GPU for the learner; set rollout.colocate: false (engine and learner on GPUs of their own)"
+        )
+
+
 class AdapterRejected(RuntimeError):
     """vLLM refused a policy update; the previously served policy is still served."""
 
@@ -67,9 +78,11 @@ class VLLMEngine:
         from vllm import LLM
 
         on_gpu = torch.cuda.is_available()
+        if rollout_cfg.colocate:
+            _require_sleep_mode()
         if on_gpu:
-            placement = {"gpu_memory_utilization": rollout_cfg.gpu_memory_utilization or 0.9,
-                         "tensor_parallel_size": max(1, model_cfg.gpus_per_engine)}
+            placement = {"gpu_memory_utilization": rollout_cfg.memory_share, "tensor_parallel_size": max(1, model_cfg.gpus_per_engine),
+                         "enable_sleep_mode": rollout_cfg.colocate}
         else:
             _cpu_engine_env(rollout_cfg)
             # Seeded requests crash vLLM-CPU when a prefill is chunked ("CPU Generator does not use offset"):
@@ -202,6 +215,15 @@ class VLLMEngine:
 
         # vLLM downloaded the checkpoint at start-up, so this resolves from the local cache.
         return Path(snapshot_download(self._model_path, revision=self._revision, allow_patterns=["*.safetensors"]))
+
+    def sleep(self) -> None:
+        """Free the GPU for a colocated learner: weights offloaded to host memory, KV cache discarded."""
+        self.llm.sleep(level=1)
+
+    def wake_up(self) -> None:
+        """Back on the GPU with the weights it slept with (the next sync then loads the new policy)."""
+        self.llm.wake_up()
+        self.llm.reset_prefix_cache()
 
     def close(self) -> None:
         from vllm.distributed.parallel_state import cleanup_dist_env_and_memory

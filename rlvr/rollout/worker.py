@@ -37,6 +37,12 @@ class RolloutWorker:
     def score(self, prompt: list[int], completion: list[int]) -> list[float]:
         return self.engine.score(prompt, completion)
 
+    def sleep(self) -> None:
+        self.engine.sleep()
+
+    def wake_up(self) -> None:
+        self.engine.wake_up()
+
     def version(self) -> int | None:
         return self.engine.version
 

@@ -40,7 +40,7 @@ class EngineSet:
 
         rollout_cfg = cfg.rollout.model_copy(update={"max_model_len": plan.max_model_len})
         self.actors = [
-            RolloutWorker.options(num_cpus=1, num_gpus=plan.gpus_per_engine, **_placement(bundle)).remote(
+            RolloutWorker.options(num_cpus=1, num_gpus=plan.engine_gpus, **_placement(bundle)).remote(
                 cfg.rollout.engine,
                 threads=cfg.learner.threads,
                 model_path=model_path,
@@ -73,6 +73,13 @@ class EngineSet:
     def load_policy(self, update: PolicyUpdate) -> None:
         ref = ray.put(update)  # one copy in the object store, however many engines read it
         ray.get([a.load_policy.remote(ref) for a in self.actors])
+
+    def sleep(self) -> None:
+        """rollout.colocate: every engine frees its GPU for the learner rank that shares it."""
+        ray.get([a.sleep.remote() for a in self.actors])
+
+    def wake_up(self) -> None:
+        ray.get([a.wake_up.remote() for a in self.actors])
 
     def score(self, prompt: list[int], completion: list[int]) -> list[list[float]]:
         """Every engine's scores of the probe: each must serve the new version."""

@@ -87,7 +87,8 @@ class TrialController:
         engines = EngineSet(cfg, self.plan, self.model_path)
         rewards = RewardSet(cfg, self.plan)
         self._load_tokenizer()  # a cold process spends seconds importing transformers: overlap it with the actors'
-        learner = LearnerGroup(cfg, self.model_path, placement=get_current_placement_group(), bundles=self.plan.slots.learners)
+        learner = LearnerGroup(cfg, self.model_path, placement=get_current_placement_group(),
+                               bundles=self.plan.slots.learners, gpus=self.plan.learner_gpus)
         t1 = time.perf_counter()
         ray.get([a.__ray_ready__.remote() for a in engines.actors])
         t2 = time.perf_counter()
@@ -237,6 +238,8 @@ class TrialController:
         sync_gap = None
         if len(batch):
             learner_batch = batch.learner_batch(algo, self.cfg.rollout.max_new_tokens)
+            if self.plan.slots.colocated:  # the learners train on the GPU the engines give up meanwhile
+                self.engines.sleep()
             learn_start = time.perf_counter()
             pending = self.learner.submit_train_step(learner_batch)
         if launched is not None:
@@ -246,6 +249,8 @@ class TrialController:
         if len(batch):
             learner_metrics = self.learner.train_step_result(pending)
             self.timings["t_learn"] = time.perf_counter() - learn_start
+            if self.plan.slots.colocated:
+                self.engines.wake_up()
             self.version += 1
             with self._timed("t_sync"):
                 sync_gap = self.sync(include_base=False)

@@ -20,7 +20,8 @@ from rlvr.sync.update import Route
 @dataclass(frozen=True)
 class BundleSlots:
     """Bundle indices in the trial's placement group: the controller (the Ray task running the loop) first,
-    then one bundle per rollout engine, learner rank and reward actor, in that order."""
+    then one bundle per rollout engine, learner rank and reward actor, in that order. Colocated, learner rank i
+    shares engine i's bundle (and its GPU) instead of having its own."""
 
     controller: int
     engines: tuple[int, ...]
@@ -28,18 +29,20 @@ class BundleSlots:
     rewards: tuple[int, ...]
 
     @classmethod
-    def for_counts(cls, engines: int, learners: int, rewards: int) -> "BundleSlots":
+    def for_counts(cls, engines: int, learners: int, rewards: int, colocate: bool = False) -> "BundleSlots":
         first_learner = 1 + engines
-        first_reward = first_learner + learners
-        return cls(
-            controller=0,
-            engines=tuple(range(1, first_learner)),
-            learners=tuple(range(first_learner, first_reward)),
-            rewards=tuple(range(first_reward, first_reward + rewards)),
-        )
+        engine_slots = tuple(range(1, first_learner))
+        learner_slots = engine_slots[:learners] if colocate else tuple(range(first_learner, first_learner + learners))
+        first_reward = 1 + len(set(engine_slots) | set(learner_slots))
+        return cls(controller=0, engines=engine_slots, learners=learner_slots,
+                   rewards=tuple(range(first_reward, first_reward + rewards)))
+
+    @property
+    def colocated(self) -> bool:
+        return bool(self.learners) and set(self.learners) <= set(self.engines)
 
     def __len__(self) -> int:
-        return 1 + len(self.engines) + len(self.learners) + len(self.rewards)
+        return 1 + len(set(self.engines) | set(self.learners)) + len(self.rewards)
 
 
 def _bundle(cpus: float, gpus: int = 0) -> dict[str, float]:
@@ -68,7 +71,8 @@ class TrialPlan:
             longest = max(cfg.rollout.max_new_tokens, cfg.eval.max_new_tokens if cfg.eval.benchmarks else 0)
             max_model_len = cfg.data.max_prompt_tokens + longest
         return cls(
-            slots=BundleSlots.for_counts(cfg.rollout.num_engines, cfg.learner.num_learners, cfg.reward.num_actors),
+            slots=BundleSlots.for_counts(cfg.rollout.num_engines, cfg.learner.num_learners, cfg.reward.num_actors,
+                                         colocate=cfg.rollout.colocate),
             gpus_per_engine=cfg.model.gpus_per_engine,
             gpus_per_learner=cfg.model.gpus_per_learner,
             route=route,
@@ -77,14 +81,24 @@ class TrialPlan:
             max_model_len=max_model_len,
         )
 
+    @property
+    def engine_gpus(self) -> float:
+        """GPUs an engine actor asks for: its own, or half of the one it shares with a learner rank."""
+        return self.gpus_per_engine / 2 if self.slots.colocated else float(self.gpus_per_engine)
+
+    @property
+    def learner_gpus(self) -> float:
+        return self.gpus_per_learner / 2 if self.slots.colocated else float(self.gpus_per_learner)
+
     def bundles(self, controller_cpus: float) -> list[dict[str, float]]:
-        """The placement group's bundles, in slot order (each actor takes one CPU of its own bundle)."""
+        """The placement group's bundles, in slot order (each actor takes one CPU of its own bundle; a shared
+        engine-and-learner bundle holds two CPUs and the one GPU)."""
         out: list[dict[str, float]] = [{}] * len(self.slots)
         out[self.slots.controller] = _bundle(controller_cpus)
-        for i in self.slots.engines:
-            out[i] = _bundle(1, self.gpus_per_engine)
         for i in self.slots.learners:
             out[i] = _bundle(1, self.gpus_per_learner)
+        for i in self.slots.engines:
+            out[i] = _bundle(2, self.gpus_per_engine) if i in self.slots.learners else _bundle(1, self.gpus_per_engine)
         for i in self.slots.rewards:
             out[i] = _bundle(1)
         return out

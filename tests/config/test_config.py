@@ -108,6 +108,15 @@ def test_several_learners_need_deepspeed_at_any_zero_stage(tmp_path):
         assert "learner.num_learners: 2 needs backend deepspeed" in msg
 
 
+def test_colocation_needs_vllm_one_gpu_each_paired_engines_and_no_async(tmp_path):
+    msg = error_of(tmp_path, "rollout: {colocate: true, engine: hf, num_engines: 2}\nalgorithm: {async_rollout: true}\n")
+    for expected in ("needs rollout.engine vllm", "algorithm.async_rollout", "rollout.num_engines 2 must equal learner.num_learners 1",
+                     "model.gpus_per_engine and gpus_per_learner must be 1, got 0 and 0"):
+        assert expected in msg, expected
+    ok = load_trial("demo-cpu", ["rollout.colocate=true", "model.gpus_per_engine=1", "model.gpus_per_learner=1"])
+    assert ok.rollout.colocate
+
+
 def test_impossible_combination_adalora_under_deepspeed(tmp_path):
     msg = error_of(tmp_path, "method: uniform/adalora\nlearner: {backend: deepspeed, zero_stage: 2}\n")
     assert "learner.zero_stage: 2 does not train adalora" in msg and "backend torch" in msg

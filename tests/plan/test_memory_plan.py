@@ -73,3 +73,13 @@ def test_the_plan_imports_no_gpu_library():
             "bad = [m for m in ('torch', 'vllm', 'deepspeed', 'ray') if m in sys.modules]; assert not bad, bad")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
+
+
+def test_colocated_trials_count_shared_gpus_once_and_refuse_a_learner_that_leaves_the_engine_no_room():
+    shared = ["model=r1-distill-qwen-1.5b", "rollout.colocate=true", "rollout.gpu_memory_utilization=null"]
+    cfg = load_trial("study", shared)  # the engine's default share of a shared GPU: 0.45
+    assert cfg.rollout.memory_share == 0.45 and plan_trial(cfg).gpus == cfg.rollout.num_engines
+    assert plan_trial(load_trial("study", ["model=r1-distill-qwen-1.5b"])).gpus == 2 * cfg.rollout.num_engines
+    with pytest.raises(ConfigError, match=r"rollout.colocate: the learner keeps .* GiB on the GPU while the engine takes"):
+        load_trial("study", ["model=r1-distill-qwen-7b", "method=paper/full", "rollout.colocate=true",
+                             "rollout.gpu_memory_utilization=0.6"])

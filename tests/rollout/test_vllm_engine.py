@@ -187,3 +187,12 @@ def test_an_update_in_many_buckets_serves_exactly_the_learners_weights(vllm_engi
     assert greedy(vllm_engine, prompts) == hf_greedy(model, prompts)
     assert vllm_engine.score(prompts[0], prompts[1]) == pytest.approx(hf_logprobs(model, prompts[0], prompts[1]), abs=1e-4)
     vllm_engine.load_policy(pristine_update(tiny_path))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="GPU platforms have vLLM's sleep mode")
+def test_colocation_is_refused_where_vllm_has_no_sleep_mode_before_an_engine_starts(engine_args):
+    from rlvr.rollout.vllm_engine import VLLMEngine
+
+    args = {**engine_args, "rollout_cfg": engine_args["rollout_cfg"].model_copy(update={"colocate": True})}
+    with pytest.raises(ValueError, match=r"rollout.colocate: vLLM on this platform \(cpu\) has no sleep mode"):
+        VLLMEngine(**args)

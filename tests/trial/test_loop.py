@@ -162,3 +162,53 @@ def test_overlong_filter_takes_exactly_the_truncated_completions_out_of_the_loss
     assert 0 < sum(truncated) < len(truncated), "the seeded batch mixes finished and cut-off answers (the case under test)"
     assert batch.in_loss == [not t for t in truncated]
     assert m["truncated_frac"] == pytest.approx(sum(truncated) / len(truncated))
+
+
+class SleepingEngines(InProcessEngines):
+    """InProcessEngines that log generation, sleep, wake-up and policy loads in order."""
+
+    def __init__(self, engine, log):
+        super().__init__(engine)
+        self.log = log
+
+    def collect(self, launched):
+        self.log.append("generate")
+        return super().collect(launched)
+
+    def sleep(self):
+        self.log.append("sleep")
+
+    def wake_up(self):
+        self.log.append("wake")
+
+    def load_policy(self, update):
+        self.log.append("load")
+        super().load_policy(update)
+
+
+class LoggingLearner(InProcessLearner):
+    def __init__(self, learner, log):
+        super().__init__(learner)
+        self.log = log
+
+    def submit_train_step(self, batch):
+        self.log.append("train")
+        return super().submit_train_step(batch)
+
+
+def test_colocated_engines_sleep_while_the_learner_trains_and_wake_before_the_sync(tmp_path, controllers):
+    cfg = small_trial("rollout.engine=hf", "learner.backend=torch")
+    cfg.rollout.colocate = True  # validation would also ask for vLLM on GPUs: the loop's order is what is tested
+    ctl = TrialController(cfg, str(tmp_path))
+    controllers.append(ctl)
+    assert ctl.plan.slots.colocated
+    log: list[str] = []
+    engine = make_engine("hf", model_path=ctl.model_path, model_cfg=cfg.model,
+                         rollout_cfg=cfg.rollout.model_copy(update={"max_model_len": ctl.plan.max_model_len}),
+                         max_lora_rank=ctl.plan.engine_lora_rank, seed=cfg.seed)
+    ctl.attach(SleepingEngines(engine, log), RecordingRewards(cfg.reward), LoggingLearner(Learner(cfg, ctl.model_path), log))
+    ctl.restore()
+    log.clear()
+    ctl.train_step()
+    ctl.train_step()
+    assert log == ["generate", "sleep", "train", "wake", "load"] * 2

@@ -38,6 +38,20 @@ def test_every_actor_has_its_own_bundle_with_its_resources():
     assert trial_bundles(_cfg(), 0.5) == bundles  # what the sweep reserves is what the trial places into
 
 
+def test_colocated_learner_ranks_share_their_engines_bundle_and_gpu():
+    cfg = _cfg(model=ModelConfig(gpus_per_engine=1, gpus_per_learner=1), rollout=RolloutConfig(num_engines=2, colocate=True),
+               learner=LearnerConfig(num_learners=2))
+    plan = TrialPlan.from_config(cfg)
+    slots = plan.slots
+    assert slots.colocated and (slots.engines, slots.learners, slots.rewards) == ((1, 2), (1, 2), (3, 4))
+    bundles = plan.bundles(controller_cpus=0.5)
+    assert len(bundles) == len(slots) == 5
+    assert all(bundles[i] == {"CPU": 2, "GPU": 1.0} for i in slots.engines)
+    assert plan.engine_gpus == plan.learner_gpus == 0.5  # two actors on one GPU of one bundle
+    assert trial_bundles(cfg, 0.5) == bundles
+    assert not TrialPlan.from_config(_cfg()).slots.colocated and TrialPlan.from_config(_cfg()).engine_gpus == 2
+
+
 def test_sync_route_auto_is_the_methods_own_and_merged_reserves_no_lora_rank():
     lora = MethodConfig(name="lora", rank=8)
     auto = TrialPlan.from_config(_cfg(method=lora))
