@@ -34,13 +34,19 @@ def lock_path() -> Path | None:
     return path if path.is_file() else None
 
 
+def locked_versions(lock: Path) -> dict[str, str]:
+    """Normalised package name -> exact version, from a requirements lock (``name==version`` lines)."""
+    found = re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", lock.read_text(), flags=re.M)
+    return {_normalise(name): version for name, version in found}
+
+
 def lock_mismatches(lock: Path) -> tuple[int, list[str]]:
     """(packages in the lock, one line per package whose installed version is not the locked one)."""
-    pinned = dict(re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", lock.read_text(), flags=re.M))
+    pinned = locked_versions(lock)
     installed = {_normalise(d.metadata["Name"]): d.version for d in md.distributions() if d.metadata["Name"]}
     bad = []
     for name, want in sorted(pinned.items()):
-        have = installed.get(_normalise(name), "not installed")
+        have = installed.get(name, "not installed")
         if have != want:
             bad.append(f"{name}: {have}, lock {want}")
     return len(pinned), bad

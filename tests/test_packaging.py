@@ -189,8 +189,9 @@ def test_docs_walk_through_uses_commands_that_exist():
 
 
 def _locked(lock: str) -> dict[str, str]:
-    text = (ROOT / "requirements" / lock).read_text()
-    return {n.lower().replace("_", "-"): v for n, v in re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", text, re.M)}
+    from rlvr.doctor import locked_versions
+
+    return locked_versions(ROOT / "requirements" / lock)
 
 
 def test_locks_hold_every_exact_pin_of_pyproject():

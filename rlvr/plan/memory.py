@@ -189,8 +189,10 @@ def step_seconds(cfg: TrialConfig) -> float:
 
 
 def trial_gpus(cfg: TrialConfig) -> int:
-    engines = cfg.rollout.num_engines * cfg.model.gpus_per_engine
-    return engines if cfg.rollout.colocate else engines + cfg.learner.num_learners * cfg.model.gpus_per_learner
+    """The GPUs of the trial's placement group, as the trial plan lays it out (colocated ranks share theirs)."""
+    from rlvr.trial.plan import TrialPlan
+
+    return int(sum(b.get("GPU", 0) for b in TrialPlan.from_config(cfg).bundles(controller_cpus=1)))
 
 
 def plan_trial(cfg: TrialConfig) -> TrialPlan:
