@@ -2,7 +2,10 @@
 
 The product runs models x methods x grid axes x seeds, in that order, so a listing groups a model's trials
 together. The id hashes only what decides a trial's results: its name (derived from the grid) and its
-output_dir (derived from the storage) are left out, so moving a run to other storage keeps every id.
+output_dir (derived from the storage) are left out, so moving a run to other storage keeps every id. Only
+fields set away from their defaults are hashed, so a release that adds a field (with a default that keeps the
+old behaviour) keeps every id and a sweep resumes across it; a release that changes a default's value must say
+so, because ids do not change with it.
 """
 
 from __future__ import annotations
@@ -31,8 +34,8 @@ class TrialSpec:
 
 
 def trial_id(cfg: TrialConfig) -> str:
-    """First 12 hex digits of the sha256 of the config's canonical JSON, without the unhashed fields."""
-    data = cfg.model_dump(mode="json", exclude=set(UNHASHED_FIELDS))
+    """First 12 hex digits of the sha256 of the config's canonical JSON: its non-default fields, less the unhashed."""
+    data = cfg.model_dump(mode="json", exclude=set(UNHASHED_FIELDS), exclude_defaults=True)
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 

@@ -3,7 +3,7 @@
 import pytest
 
 from rlvr.config.loader import ConfigError
-from rlvr.config.schema import MethodConfig, ModelConfig, SweepConfig
+from rlvr.config.schema import MethodConfig, ModelConfig, SweepConfig, TrialConfig
 from rlvr.sweep.grid import expand, trial_id
 
 
@@ -36,6 +36,16 @@ def test_trial_ids_are_stable_short_hashes_that_ignore_storage_and_name():
     assert len({s.trial_id for s in a}) == 2
     assert all(len(s.trial_id) == 12 and int(s.trial_id, 16) >= 0 for s in a)
     assert trial_id(a[0].config.model_copy(update={"name": "other"})) == a[0].trial_id
+
+
+def test_a_new_field_with_a_default_keeps_every_id_so_a_sweep_resumes_across_releases():
+    class NextRelease(TrialConfig):
+        new_knob: int = 0
+
+    spec = expand(_sweep(seeds=[1]))[0]
+    upgraded = NextRelease.model_validate(spec.config.model_dump())
+    assert trial_id(upgraded) == spec.trial_id
+    assert trial_id(upgraded.model_copy(update={"new_knob": 1})) != spec.trial_id
 
 
 def test_section_valued_axis_merges_into_the_section_and_labels_by_its_keys():
