@@ -34,6 +34,15 @@ class ConfigError(ValueError):
     """Bad configuration: the message names the file, the field path, the value and what is allowed."""
 
 
+class ConfigProblems(ValueError):
+    """Raised by a config's model validator: its cross-field problems, each 'field.path: value and what is
+    allowed'. Pydantic reports it at the config's location; ``format_validation_error`` lists each problem."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
 def config_root() -> Path:
     """The configs/ folder: $RLVR_CONFIG_DIR, else the one beside the package."""
     env = os.environ.get("RLVR_CONFIG_DIR")
@@ -129,9 +138,13 @@ def apply_overrides(data: dict[str, Any], overrides: list[str], where: str = "co
 
 
 def format_validation_error(err: ValidationError, source: str, prefix: str = "") -> str:
-    lines = [f"{source}: invalid configuration ({err.error_count()} problem(s)):"]
+    lines = []
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"])
+        cross_field = (e.get("ctx") or {}).get("error")
+        if isinstance(cross_field, ConfigProblems):  # already 'field: value and what is allowed', below loc
+            lines += [f"  {prefix}{loc + '.' if loc else ''}{p}" for p in cross_field.problems]
+            continue
         path = f"{prefix}{loc}" if loc else prefix.rstrip(".") or "(top level)"
         value = e.get("input")
         shown = repr(value) if not isinstance(value, dict) else "{...}"
@@ -143,13 +156,13 @@ def format_validation_error(err: ValidationError, source: str, prefix: str = "")
             lines.append(f"  {path}: required field is missing")
         else:
             lines.append(f"  {path}: {shown} is not allowed: {e['msg']}")
-    return "\n".join(lines)
+    return "\n".join([f"{source}: invalid configuration ({len(lines)} problem(s)):", *lines])
 
 
-def build(model: type[T], data: dict[str, Any], source: str, prefix: str = "") -> T:
+def build(model: type[T], data: dict[str, Any], source: str, prefix: str = "", context: dict[str, Any] | None = None) -> T:
     """Typed config from a raw mapping, with errors naming the source and the field path."""
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=context)
     except ValidationError as e:
         raise ConfigError(format_validation_error(e, source, prefix)) from None
 
@@ -177,23 +190,15 @@ def load_raw(path: Path, overrides: list[str] = ()) -> dict[str, Any]:
 
 
 def load_trial(name_or_path: str, overrides: list[str] = ()) -> TrialConfig:
-    """Load, compose, override and validate a trial config (the only entry point for trial configs)."""
-    from rlvr.config.validate import validate_trial
-
+    """Load, compose, override and validate a trial config (the only entry point for trial config files)."""
     path = find_config(name_or_path, "trials")
-    cfg = build(TrialConfig, load_raw(path, overrides), str(path))
-    validate_trial(cfg, str(path))
-    return cfg
+    return build(TrialConfig, load_raw(path, overrides), str(path))
 
 
 def load_sweep(name_or_path: str, overrides: list[str] = ()) -> SweepConfig:
-    """Load, compose, override and validate a sweep config (the only entry point for sweep configs)."""
-    from rlvr.config.validate import validate_sweep
-
+    """Load, compose, override and validate a sweep config (the only entry point for sweep config files)."""
     path = find_config(name_or_path, "sweeps")
-    cfg = build(SweepConfig, load_raw(path, overrides), str(path))
-    validate_sweep(cfg, str(path))
-    return cfg
+    return build(SweepConfig, load_raw(path, overrides), str(path))
 
 
 def dump(cfg: BaseModel) -> str:

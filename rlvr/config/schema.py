@@ -2,17 +2,23 @@
 
 This module imports no GPU library (prime-rl's rule): a sweep controller or the CLI can load, validate and
 print configs on any machine. Every field has a default and a one-line description; unknown keys are
-errors (``extra="forbid"``). Cross-field rules live in ``rlvr.config.validate``.
+errors (``extra="forbid"``). Cross-field rules live in ``rlvr.config.validate``; ``TrialConfig`` and
+``SweepConfig`` run them as model validators, so every config is checked however it was built (a file, a test,
+``run_trial(cfg)``, a sweep's grid). Assigning to a field of a built config checks that field alone.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, ValidatorFunctionWrapHandler, field_validator, model_validator
 
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 """The ranks vLLM accepts as ``max_lora_rank``; an adapter of rank r is served under the next one up."""
+
+UNCHECKED = {"cross_field_rules": False}
+"""Validation context that builds a TrialConfig without its cross-field rules: only for the sweep's grid
+expansion, which checks every trial itself so that it can name the trial in each problem."""
 
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -305,6 +311,14 @@ class TrialConfig(Section):
     )
     max_actor_restarts: int = Field(3, ge=0, description="Dead engine/reward/learner actors the trial rebuilds from its last checkpoint before failing.")
 
+    @model_validator(mode="after")
+    def _cross_field_rules(self, info: ValidationInfo) -> "TrialConfig":
+        if (info.context or {}).get("cross_field_rules", True):
+            from rlvr.config.validate import check_trial
+
+            check_trial(self)
+        return self
+
 
 class AnalysisConfig(Section):
     """How the report turns a run's evaluations into intervals and verdicts (rlvr.analysis.intervals, findings)."""
@@ -335,3 +349,16 @@ class SweepConfig(Section):
     cpus_per_trial: float = Field(1.0, gt=0, description="CPUs of a trial's controller bundle.")
     autoscale: bool = Field(False, description="Ask the Ray autoscaler for pending trials' bundles.")
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig, description="Intervals and verdicts of the run's report.")
+
+    @field_validator("base", mode="wrap")
+    @classmethod
+    def _base_is_a_template(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> TrialConfig:
+        # its cross-field rules are checked on the trials it expands to (a grid axis may fix what it lacks)
+        return TrialConfig.model_validate(value, context=UNCHECKED) if isinstance(value, dict) else handler(value)
+
+    @model_validator(mode="after")
+    def _every_trial_valid(self) -> "SweepConfig":
+        from rlvr.config.validate import check_sweep
+
+        check_sweep(self)
+        return self

@@ -1,8 +1,9 @@
-"""The one validation pass: rules that span fields, checked before any engine, learner or GPU is touched."""
+"""The cross-field rules: checked by the configs' model validators (rlvr.config.schema) whenever a TrialConfig or
+SweepConfig is built, so before any engine, learner or GPU is touched."""
 
 from __future__ import annotations
 
-from rlvr.config.loader import ConfigError
+from rlvr.config.loader import ConfigError, ConfigProblems
 from rlvr.config.schema import VLLM_LORA_RANKS, MethodConfig, SweepConfig, TrialConfig
 
 BENCHMARKS = ("aime24", "aime25", "amc23", "hmmt25", "math500", "minerva_math", "olympiadbench")
@@ -115,18 +116,21 @@ def trial_problems(cfg: TrialConfig, prefix: str = "") -> list[str]:
     return p
 
 
-def validate_trial(cfg: TrialConfig, source: str) -> None:
+def check_trial(cfg: TrialConfig) -> None:
+    """TrialConfig's model validator: raise every cross-field problem at once."""
     problems = trial_problems(cfg)
     if problems:
-        raise ConfigError(f"{source}: invalid configuration ({len(problems)} problem(s)):\n  " + "\n  ".join(problems))
+        raise ConfigProblems(problems)
 
 
-def validate_sweep(cfg: SweepConfig, source: str) -> None:
-    """Check every trial the grid expands to, naming the grid entry that is at fault."""
+def check_sweep(cfg: SweepConfig) -> None:
+    """SweepConfig's model validator: check every trial the grid expands to, naming the trial at fault."""
     from rlvr.sweep.grid import expand
 
-    problems: list[str] = []
-    for spec in expand(cfg):
-        problems += [f"trial {spec.trial_id} ({spec.label}): {x}" for x in trial_problems(spec.config)]
+    try:
+        specs = expand(cfg)
+    except ConfigError as e:  # a malformed grid: its message names the entry
+        raise ConfigProblems([str(e)]) from None
+    problems = [f"trial {spec.trial_id} ({spec.label}): {x}" for spec in specs for x in trial_problems(spec.config)]
     if problems:
-        raise ConfigError(f"{source}: invalid configuration ({len(problems)} problem(s)):\n  " + "\n  ".join(problems))
+        raise ConfigProblems(problems)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rlvr.config.loader import ConfigError, build, set_dotted
-from rlvr.config.schema import SweepConfig, TrialConfig
+from rlvr.config.schema import UNCHECKED, SweepConfig, TrialConfig
 
 # Fields that label a trial or place it, but do not change what it computes.
 UNHASHED_FIELDS = ("name", "output_dir", "resources")
@@ -61,7 +61,9 @@ def _label(cfg: TrialConfig, axes: tuple[tuple[str, Any], ...], short: dict[str,
 
 
 def expand(cfg: SweepConfig) -> list[TrialSpec]:
-    """Every trial of the sweep, resolved and typed; identical trials from two grid entries are an error."""
+    """Every trial of the sweep, resolved and typed; identical trials from two grid entries are an error. The
+    trials' cross-field rules are checked by SweepConfig's validator (rlvr.config.validate.check_sweep), which
+    names the trial at fault, so a built SweepConfig expands only to valid trials."""
     for key, values in cfg.grid.items():
         if not isinstance(values, list) or not values:
             raise ConfigError(f"grid.{key}: expected a non-empty list of values, got {values!r}")
@@ -81,7 +83,7 @@ def expand(cfg: SweepConfig) -> list[TrialSpec]:
         for key, value in axes:
             set_dotted(data, key, value, f"grid.{key}")
         where = f"sweep trial (models[{mi}], methods[{ki}], seed {seed}" + "".join(f", {k}={_show(v)}" for k, v in axes) + ")"
-        trial = build(TrialConfig, data, where)
+        trial = build(TrialConfig, data, where, context=UNCHECKED)
         label = _label(trial, axes, short)
         tid = trial_id(trial)
         if tid in seen:

@@ -18,7 +18,7 @@ import torch
 
 from rlvr.analysis.spectral import analyze_weights, rows_to_table
 from rlvr.config.loader import dump
-from rlvr.config.schema import MethodConfig, ModelConfig, TrialConfig
+from rlvr.config.schema import CheckpointConfig, MethodConfig, ModelConfig, TrialConfig
 
 MODEL = "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"
 BENCHES = {"aime24": 32, "math500": 4}
@@ -91,7 +91,7 @@ def make_run(root: Path, with_spectral: bool = True) -> Path:
     for i, (trial_id, (method, _, rank, seed, status, pct, acc)) in enumerate(TRIALS.items()):
         trial = run / "trials" / trial_id
         (trial / "eval").mkdir(parents=True)
-        cfg = TrialConfig(name=_label(method, seed), seed=seed, steps=STEPS[-1],
+        cfg = TrialConfig(name=_label(method, seed), seed=seed, steps=STEPS[-1], checkpoint=CheckpointConfig(every_steps=STEPS[-1]),
                           model=ModelConfig(name=MODEL), method=MethodConfig(name=method, preset="paper", rank=rank))
         (trial / "config.yaml").write_text(dump(cfg))
         (trial / "record.json").write_text(json.dumps({"method": {"name": method}, "trainable_pct": pct,

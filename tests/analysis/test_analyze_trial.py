@@ -6,7 +6,7 @@ from safetensors.torch import save_file
 
 from rlvr.analysis.spectral import analyze_run, analyze_trial
 from rlvr.config.loader import dump
-from rlvr.config.schema import MethodConfig, ModelConfig, TinyModelConfig, TrialConfig
+from rlvr.config.schema import CheckpointConfig, MethodConfig, ModelConfig, TinyModelConfig, TrialConfig
 from rlvr.models.tiny import build_model, build_tokenizer, save_tiny
 from rlvr.peft_methods.registry import build_policy
 from rlvr.trial.plan import TrialLayout
@@ -36,7 +36,7 @@ def _write_trial(trial_dir, base_path, method, perturb):
     """A trial folder whose checkpoints at steps 2 and 4 hold the policy after ``perturb(policy, scale)``."""
     from transformers import AutoModelForCausalLM
 
-    cfg = TrialConfig(steps=4, model=ModelConfig(name=base_path),
+    cfg = TrialConfig(steps=4, checkpoint=CheckpointConfig(every_steps=2), model=ModelConfig(name=base_path),
                       method=MethodConfig(name=method, rank=RANK, alpha=ALPHA, dropout=0.0, target_modules=TARGETS))
     trial_dir.mkdir(parents=True)
     (trial_dir / "config.yaml").write_text(dump(cfg))

@@ -168,3 +168,19 @@ def test_sync_route_must_be_one_the_method_can_take(tmp_path):
     msg = error_of(tmp_path, "method: uniform/dora\nrollout: {sync_route: native}\n")
     assert "rollout.sync_route: 'native' cannot serve dora (its route is 'merged')" in msg
     load_trial(write(tmp_path, "method: uniform/lora\nrollout: {sync_route: merged}\n"))  # any method can merge
+
+
+def test_a_config_built_in_code_is_checked_like_a_loaded_one():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="learner.num_learners: 2 needs backend deepspeed"):
+        schema.TrialConfig(learner=schema.LearnerConfig(backend="torch", num_learners=2, zero_stage=0))
+    base = schema.TrialConfig(steps=8, checkpoint=schema.CheckpointConfig(every_steps=8))
+    with pytest.raises(ValidationError, match=r"trial \w+ \(.*steps=4\): checkpoint.every_steps: 8 is more than steps 4"):
+        schema.SweepConfig(base=base, grid={"steps": [16, 4]})
+
+
+def test_a_sweeps_base_is_checked_through_the_trials_it_expands_to():
+    # alone the base would write no checkpoint; every trial of the grid does
+    cfg = schema.SweepConfig.model_validate({"base": {"steps": 8}, "grid": {"steps": [64, 128]}})
+    assert cfg.base.steps == 8

@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from rlvr.config.schema import TinyModelConfig, TrialConfig
+from rlvr.config.schema import CheckpointConfig, TinyModelConfig, TrialConfig
 from rlvr.models.tiny import build_model, build_tokenizer, save_tiny
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
@@ -17,7 +17,7 @@ def tiny_path(tmp_path_factory):
 
 def trial_cfg(**over) -> TrialConfig:
     """A small fp32 LoRA trial on CPU; ``over`` maps dotted fields to values."""
-    cfg = TrialConfig(steps=8)
+    cfg = TrialConfig(steps=8, checkpoint=CheckpointConfig(every_steps=8))
     cfg.method.rank, cfg.method.alpha, cfg.method.dropout = 8, 16, 0.0
     cfg.method.target_modules = ["q_proj", "v_proj", "up_proj"]
     cfg.algorithm.lr = 1e-2

@@ -1,8 +1,8 @@
 """Grid expansion: order, labels, stable ids, and errors that name the grid entry."""
 
 import pytest
+from pydantic import ValidationError
 
-from rlvr.config.loader import ConfigError
 from rlvr.config.schema import MethodConfig, ModelConfig, SweepConfig, TrialConfig
 from rlvr.sweep.grid import expand, trial_id
 
@@ -62,17 +62,18 @@ def test_entries_that_differ_outside_the_label_get_the_id_appended():
     assert all(s.label.endswith(s.trial_id) for s in specs)
 
 
+# Building a SweepConfig expands its grid and checks every trial, so a bad grid fails at construction.
 def test_identical_trials_are_rejected_naming_the_entry():
-    with pytest.raises(ConfigError, match=r"methods\[1\].*same trial"):
+    with pytest.raises(ValidationError, match=r"methods\[1\].*same trial"):
         expand(_sweep(methods=[MethodConfig(name="lora"), MethodConfig(name="lora")]))
 
 
 def test_unknown_grid_field_is_an_error_naming_its_path():
-    with pytest.raises(ConfigError, match=r"algorithm\.lrr"):
+    with pytest.raises(ValidationError, match=r"algorithm\.lrr"):
         expand(_sweep(grid={"algorithm.lrr": [1e-5]}))
-    with pytest.raises(ConfigError, match=r"grid\.seed\.x: seed is a int, not a section"):
+    with pytest.raises(ValidationError, match=r"grid\.seed\.x: seed is a int, not a section"):
         expand(_sweep(grid={"seed.x": [1]}))
-    with pytest.raises(ConfigError, match=r"grid\.algorithm\.lr: expected a non-empty list"):
+    with pytest.raises(ValidationError, match=r"grid\.algorithm\.lr: expected a non-empty list"):
         expand(_sweep(grid={"algorithm.lr": []}))
 
 

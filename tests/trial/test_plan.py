@@ -17,6 +17,7 @@ from rlvr.trial.plan import TrialLayout, TrialPlan
 
 def _cfg(**sections) -> TrialConfig:
     base = dict(
+        algorithm=AlgorithmConfig(prompts_per_step=12),  # 96 completions: a share for each of the 3 learner ranks
         model=ModelConfig(gpus_per_engine=2, gpus_per_learner=1),
         rollout=RolloutConfig(num_engines=2),
         learner=LearnerConfig(num_learners=3),
@@ -63,7 +64,7 @@ def test_sync_route_auto_is_the_methods_own_and_merged_reserves_no_lora_rank():
 
 
 def test_learning_rate_is_the_methods_override_else_the_algorithms():
-    algo = AlgorithmConfig(lr=3e-5)
+    algo = AlgorithmConfig(lr=3e-5, prompts_per_step=12)
     assert TrialPlan.from_config(_cfg(algorithm=algo)).lr == 3e-5
     assert TrialPlan.from_config(_cfg(algorithm=algo, method=MethodConfig(name="full", lr=1e-6))).lr == 1e-6
 
