@@ -59,11 +59,12 @@ def measure_point(model_path: str, seq_len: int, sequences: int, budget: int, ma
 
     from rlvr.learner.batch import RolloutBatch, micro_batches
     from rlvr.learner.learner import Learner
+    from rlvr.learner.spec import LearnerSpec
     from rlvr.plan.memory import GIB, learner_plan
 
     cfg = _trial_cfg(model_path, seq_len, budget, max_sequences, checkpointing)
     baseline = _status("VmRSS")
-    learner = Learner(cfg, model_path)
+    learner = Learner(LearnerSpec.from_trial(cfg), model_path)
     ctypes.CDLL("libc.so.6").malloc_trim(0)  # loading's transient copies are not the step's
     Path("/proc/self/clear_refs").write_text("5")  # restart the high-water mark from here
     rng = random.Random(0)

@@ -30,6 +30,7 @@ def main() -> None:
     from rlvr.config.loader import load_trial
     from rlvr.learner.batch import RolloutBatch
     from rlvr.learner.learner import Learner
+    from rlvr.learner.spec import LearnerSpec
     from rlvr.models.loading import load_tokenizer, resolve_model_path
     from rlvr.peft_methods.registry import method_info
     from rlvr.rollout.types import SamplingSpec
@@ -39,7 +40,7 @@ def main() -> None:
     cfg = load_trial("demo-cpu", [f"model.dtype={args.dtype}", f"method={args.method}", f"algorithm.lr={args.lr}"])
     path = resolve_model_path(cfg.model)
     tok = load_tokenizer(cfg.model, path)
-    learner = Learner(cfg, path)
+    learner = Learner(LearnerSpec.from_trial(cfg), path)
     info = method_info(cfg.method.name)
     engine = VLLMEngine(path, cfg.model, cfg.rollout, cfg.method.rank if info.route != "merged" else None, cfg.seed)
     prompt, completion = probe_sequence(tok, args.probe_tokens)

@@ -31,6 +31,7 @@ def run(name: str, backend: str, overrides: list[str]) -> dict:
 
     from rlvr.learner.batch import RolloutBatch
     from rlvr.learner.learner import Learner
+    from rlvr.learner.spec import LearnerSpec
     from rlvr.models.loading import resolve_model_path
     from rlvr.peft_methods.weights import from_bytes
 
@@ -47,7 +48,7 @@ def run(name: str, backend: str, overrides: list[str]) -> dict:
         batches.append(RolloutBatch(prompts, completions, [[-4.8] * len(c) for c in completions],
                                     [1.0 if i % 2 == 0 else -1.0 for i in range(8)], [True] * 8))
     before = vm_data_kb()
-    learner = Learner(cfg, resolve_model_path(cfg.model))
+    learner = Learner(LearnerSpec.from_trial(cfg), resolve_model_path(cfg.model))
     metrics = [learner.train_step(b) for b in batches]
     update = learner.export(2, include_base=True)
     tensors = {f"lora:{k}": v for k, v in from_bytes(update.lora_tensors).items()} if update.lora_tensors else {}

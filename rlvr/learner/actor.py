@@ -11,8 +11,8 @@ from typing import Any, Sequence
 
 import ray
 
-from rlvr.config.schema import TrialConfig
 from rlvr.learner.batch import RolloutBatch
+from rlvr.learner.spec import LearnerSpec
 from rlvr.sync.update import PolicyUpdate
 
 
@@ -24,12 +24,12 @@ class LearnerActor:
 
         return ray.util.get_node_ip_address(), free_port()
 
-    def setup(self, trial_cfg: TrialConfig, model_path: str, rank: int, world_size: int, addr: str, port: int) -> None:
+    def setup(self, spec: LearnerSpec, model_path: str, rank: int, world_size: int, addr: str, port: int) -> None:
         from rlvr.learner.learner import Learner
         from rlvr.trial.gpus import require_cuda
 
         require_cuda(f"learner rank {rank}", "model.gpus_per_learner")
-        self.learner = Learner(trial_cfg, model_path, rank, world_size, addr, port)
+        self.learner = Learner(spec, model_path, rank, world_size, addr, port)
 
     def train_step(self, batch: RolloutBatch) -> dict[str, float]:
         return self.learner.train_step(batch)
@@ -57,7 +57,7 @@ class LearnerGroup:
 
     def __init__(
         self,
-        trial_cfg: TrialConfig,
+        spec: LearnerSpec,
         model_path: str,
         num_learners: int | None = None,
         placement: Any = None,
@@ -66,18 +66,18 @@ class LearnerGroup:
     ):
         from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-        self.cfg = trial_cfg
-        self.world_size = num_learners or trial_cfg.learner.num_learners
-        gpus = trial_cfg.model.gpus_per_learner if gpus is None else gpus
+        self.spec = spec
+        self.world_size = num_learners or spec.learner.num_learners
+        gpus = spec.model.gpus_per_learner if gpus is None else gpus
         actors = []
         for rank in range(self.world_size):
-            options: dict[str, Any] = {"num_cpus": trial_cfg.learner.threads, "num_gpus": gpus}
+            options: dict[str, Any] = {"num_cpus": spec.learner.threads, "num_gpus": gpus}
             if placement is not None:
                 options["scheduling_strategy"] = PlacementGroupSchedulingStrategy(placement, placement_group_bundle_index=bundles[rank])
             actors.append(ray.remote(LearnerActor).options(**options).remote())
         self.actors = actors
         addr, port = ray.get(actors[0].rendezvous.remote())
-        ray.get([a.setup.remote(trial_cfg, model_path, r, self.world_size, addr, port) for r, a in enumerate(actors)])
+        ray.get([a.setup.remote(spec, model_path, r, self.world_size, addr, port) for r, a in enumerate(actors)])
 
     def train_step(self, batch: RolloutBatch) -> dict[str, float]:
         """One update on the whole rollout batch, with metrics of the whole batch."""
@@ -85,7 +85,7 @@ class LearnerGroup:
 
     def submit_train_step(self, batch: RolloutBatch) -> list[ray.ObjectRef]:
         """Start the update and return at once, so the caller can work while the ranks train."""
-        mini = self.cfg.algorithm.mini_batches
+        mini = self.spec.algorithm.mini_batches
         if len(batch) % (mini * self.world_size):
             raise ValueError(
                 f"rollout batch: {len(batch)} completions do not split into {mini} mini-batches x {self.world_size} learners"
@@ -109,7 +109,7 @@ class LearnerGroup:
 
     def _rank0(self, method: str, *args: Any) -> Any:
         """Rank 0's answer; with ZeRO-3 every rank takes part, as forward passes and gathers are collective."""
-        sharded = self.cfg.learner.backend == "deepspeed" and self.cfg.learner.zero_stage == 3
+        sharded = self.spec.learner.backend == "deepspeed" and self.spec.learner.zero_stage == 3
         return ray.get([getattr(a, method).remote(*args) for a in (self.actors if sharded else self.actors[:1])])[0]
 
     def logprobs(self, prompt_ids: list[int], completion_ids: list[int]) -> list[float]:

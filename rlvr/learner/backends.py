@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable, Protocol
 
 import torch
 
-from rlvr.config.schema import TrialConfig
+from rlvr.config.schema import LearnerConfig
 
 
 class Backend(Protocol):
@@ -117,14 +117,15 @@ def init_process_group(rank: int, world_size: int, master_addr: str, master_port
 class DeepSpeedBackend:
     """DeepSpeed engine around the policy's own optimizer instance (so LoRA+/LoRA-FA groups survive)."""
 
-    def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, cfg: TrialConfig):
+    def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, learner: LearnerConfig, dtype: str,
+                 max_grad_norm: float):
         import deepspeed
 
-        stage = self.stage = cfg.learner.zero_stage
-        if stage == 0 and cfg.model.dtype != "float32":
+        stage = self.stage = learner.zero_stage
+        if stage == 0 and dtype != "float32":
             # measured: DeepSpeed wraps the optimizer in FP16_UnfusedOptimizer here, whose updates differ from
             # torch and from ZeRO 1/2 (which agree with each other)
-            raise ValueError(f"learner.zero_stage: 0 with model.dtype {cfg.model.dtype} is not supported; use zero_stage 1 or 2")
+            raise ValueError(f"learner.zero_stage: 0 with model.dtype {dtype} is not supported; use zero_stage 1 or 2")
         if stage > 0 and type(optimizer).__module__.split(".")[0] != "torch":
             # ZeRO hands the optimizer flat partitions: a per-matrix optimizer (LoRA-FA's) silently degrades
             raise ValueError(
@@ -132,14 +133,14 @@ class DeepSpeedBackend:
                 "use zero_stage 0 or backend torch for this method"
             )
         config = {
-            "train_micro_batch_size_per_gpu": cfg.learner.micro_batch_size,
+            "train_micro_batch_size_per_gpu": learner.micro_batch_size,
             "gradient_accumulation_steps": 1,
             # the learner owns the boundary: backward() per micro-batch, step() once per mini-batch
             "managed_gradient_accumulation": False,
-            "gradient_clipping": cfg.algorithm.max_grad_norm,
-            "zero_optimization": {"stage": stage, **(self._zero3_sizes(model, cfg) if stage == 3 else {})},
-            "bf16": {"enabled": cfg.model.dtype == "bfloat16"},
-            "fp16": {"enabled": cfg.model.dtype == "float16"},
+            "gradient_clipping": max_grad_norm,
+            "zero_optimization": {"stage": stage, **(self._zero3_sizes(model, learner) if stage == 3 else {})},
+            "bf16": {"enabled": dtype == "bfloat16"},
+            "fp16": {"enabled": dtype == "float16"},
             "zero_allow_untested_optimizer": True,
             "steps_per_print": 2**31 - 1,
         }
@@ -147,14 +148,14 @@ class DeepSpeedBackend:
         self.module = self.engine
 
     @staticmethod
-    def _zero3_sizes(model: torch.nn.Module, cfg: TrialConfig) -> dict[str, int]:
+    def _zero3_sizes(model: torch.nn.Module, learner: LearnerConfig) -> dict[str, int]:
         # Buckets sized by the model, as transformers' "auto" does: DeepSpeed's fixed defaults reserve ~2 GB
         # per engine whatever the model, which on CPU is never returned and makes later forks fail (measured).
         hidden = model.config.hidden_size
         return {
             "reduce_bucket_size": hidden * hidden,
             "stage3_prefetch_bucket_size": int(0.9 * hidden * hidden),
-            "stage3_param_persistence_threshold": cfg.learner.zero3_persistence_threshold,
+            "stage3_param_persistence_threshold": learner.zero3_persistence_threshold,
         }
 
     def backward(self, loss: torch.Tensor) -> None:
@@ -197,7 +198,9 @@ class DeepSpeedBackend:
         return deepspeed.zero.GatheredParameters(params, modifier_rank=modifier_rank)
 
 
-def build_backend(cfg: TrialConfig, model: torch.nn.Module, optimizer: torch.optim.Optimizer, world_size: int) -> Backend:
-    if cfg.learner.backend == "deepspeed":
-        return DeepSpeedBackend(model, optimizer, cfg)
-    return TorchBackend(model, optimizer, cfg.algorithm.max_grad_norm, world_size)
+def build_backend(learner: LearnerConfig, dtype: str, max_grad_norm: float, model: torch.nn.Module,
+                  optimizer: torch.optim.Optimizer, world_size: int) -> Backend:
+    """The learner section's backend around the policy's model and optimizer (``dtype``: model.dtype)."""
+    if learner.backend == "deepspeed":
+        return DeepSpeedBackend(model, optimizer, learner, dtype, max_grad_norm)
+    return TorchBackend(model, optimizer, max_grad_norm, world_size)

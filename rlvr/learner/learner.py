@@ -14,12 +14,11 @@ from typing import Any
 import torch
 
 from rlvr.algorithms.losses import loss_normaliser, policy_loss
-from rlvr.config.schema import TrialConfig
 from rlvr.learner.backends import build_backend, free_port, init_process_group
 from rlvr.learner.batch import RolloutBatch, collate, micro_batches
 from rlvr.learner.logprobs import token_logprobs
+from rlvr.learner.spec import LearnerSpec
 from rlvr.sync.update import PolicyUpdate
-from rlvr.trial.plan import TrialPlan
 
 
 def _resolve_device(choice: str) -> torch.device:
@@ -61,7 +60,7 @@ class Learner:
 
     def __init__(
         self,
-        trial_cfg: TrialConfig,
+        spec: LearnerSpec,
         model_path: str,
         rank: int = 0,
         world_size: int = 1,
@@ -71,27 +70,27 @@ class Learner:
         from rlvr.models.loading import load_model
         from rlvr.peft_methods.registry import build_policy
 
-        self.cfg, self.rank, self.world_size = trial_cfg, rank, world_size
-        self.device = _resolve_device(trial_cfg.learner.device)
+        self.spec, self.rank, self.world_size = spec, rank, world_size
+        self.device = _resolve_device(spec.learner.device)
         if self.device.type == "cpu":
-            torch.set_num_threads(trial_cfg.learner.threads)
-        if trial_cfg.learner.backend == "deepspeed" or world_size > 1:
+            torch.set_num_threads(spec.learner.threads)
+        if spec.learner.backend == "deepspeed" or world_size > 1:
             port = master_port if master_port is not None else free_port()
             init_process_group(rank, world_size, master_addr, port, self.device)
 
         # same seed on every rank: adapter initialisation must agree before the first step
-        torch.manual_seed(trial_cfg.seed)
-        model = load_model(trial_cfg.model, model_path, self.device)
-        if trial_cfg.learner.gradient_checkpointing:
+        torch.manual_seed(spec.seed)
+        model = load_model(spec.model, model_path, self.device)
+        if spec.learner.gradient_checkpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        algo = trial_cfg.algorithm
-        self.policy = build_policy(model, trial_cfg.method, total_steps=trial_cfg.steps * algo.ppo_epochs * algo.mini_batches)
-        self.plan = TrialPlan.from_config(trial_cfg)
-        self.optimizer = self.policy.make_optimizer(self.plan.lr, algo.weight_decay, tuple(algo.betas))
-        self.scheduler = build_scheduler(self.optimizer, algo.lr_schedule, algo.warmup_steps, trial_cfg.steps)
-        self.backend = build_backend(trial_cfg, self.policy.model, self.optimizer, world_size)
+        algo = spec.algorithm
+        self.policy = build_policy(model, spec.method, total_steps=spec.steps * algo.ppo_epochs * algo.mini_batches)
+        self.optimizer = self.policy.make_optimizer(spec.lr, algo.weight_decay, tuple(algo.betas))
+        self.scheduler = build_scheduler(self.optimizer, algo.lr_schedule, algo.warmup_steps, spec.steps)
+        self.backend = build_backend(spec.learner, spec.model.dtype, algo.max_grad_norm, self.policy.model, self.optimizer,
+                                     world_size)
         # per-rank dropout streams
-        torch.manual_seed(trial_cfg.seed + rank)
+        torch.manual_seed(spec.seed + rank)
         self.step = 0  # train_step calls (policy versions)
         self.optimizer_steps = 0
 
@@ -101,23 +100,23 @@ class Learner:
         """Log-probabilities of the targets and (detached) token entropies on the [B, T-1] grid, at the
         completion tokens in the loss (0 elsewhere), without a full-vocabulary logits tensor."""
         head = self.policy.model.get_output_embeddings()
-        return token_logprobs(self.backend.module, head, t, temperature, self.cfg.learner.logits_chunk_tokens)
+        return token_logprobs(self.backend.module, head, t, temperature, self.spec.learner.logits_chunk_tokens)
 
     @torch.no_grad()
     def _score_frozen(self, t: dict[str, torch.Tensor]) -> None:
         """Old logprobs (the sampling policy) and the reference logprobs, deterministic (no dropout)."""
-        temperature = self.cfg.rollout.temperature
+        temperature = self.spec.temperature
         self.policy.model.eval()
         if not self._on_policy():
             t["old_logp"] = self._token_logprobs(t, temperature)[0]
-        if self.cfg.algorithm.kl_coef > 0:
+        if self.spec.algorithm.kl_coef > 0:
             with self.policy.disable_adapter():
                 t["ref_logp"] = self._token_logprobs(t, temperature)[0]
         self.policy.model.train()
 
     def _on_policy(self) -> bool:
         # one optimizer step per batch: the sampling policy is the current one, so old = logp.detach()
-        return self.cfg.algorithm.ppo_epochs == 1 and self.cfg.algorithm.mini_batches == 1
+        return self.spec.algorithm.ppo_epochs == 1 and self.spec.algorithm.mini_batches == 1
 
     @torch.no_grad()
     def logprobs(self, prompt_ids: list[int], completion_ids: list[int]) -> list[float]:
@@ -141,21 +140,19 @@ class Learner:
 
     def train_step(self, batch: RolloutBatch) -> dict[str, float]:
         """One policy update from this rank's share of a rollout batch; returns token-weighted metrics."""
-        algo = self.cfg.algorithm
+        algo = self.spec.algorithm
         if len(batch) < algo.mini_batches:
             raise ValueError(f"rollout batch: {len(batch)} completions cannot fill algorithm.mini_batches={algo.mini_batches}")
-        learner = self.cfg.learner
-        dr_norm = algo.dr_grpo_norm or self.cfg.rollout.max_new_tokens
+        budget = self.spec.micro_batching
         plan = []  # per mini-batch: (micro-batch tensors, global normaliser)
         for mini in batch.chunks(algo.mini_batches):
-            groups = micro_batches(mini, learner.micro_batch_size, learner.max_tokens_per_micro_batch)
+            groups = micro_batches(mini, budget.sequences, budget.tokens)
             # every rank runs as many micro-batches (backward calls, collectives) as the busiest one
-            groups = micro_batches(mini, learner.micro_batch_size, learner.max_tokens_per_micro_batch,
-                                   at_least=int(self._global(len(groups), op="max")))
+            groups = micro_batches(mini, budget.sequences, budget.tokens, at_least=int(self._global(len(groups), op="max")))
             micros = [collate(m, self.device) for m in groups]
             for t in micros:
                 self._score_frozen(t)
-            local = sum(loss_normaliser(algo.loss, t["loss_mask"], dr_norm) for t in micros)
+            local = sum(loss_normaliser(algo.loss, t["loss_mask"], self.spec.dr_grpo_norm) for t in micros)
             plan.append((micros, self._global(local)))
 
         sums: dict[str, float] = {}
@@ -167,7 +164,7 @@ class Learner:
                 step_loss = 0.0
                 extra = self.policy.extra_loss()
                 for i, t in enumerate(micros):
-                    logp, entropy = self._token_logprobs(t, self.cfg.rollout.temperature)
+                    logp, entropy = self._token_logprobs(t, self.spec.temperature)
                     out = policy_loss(
                         logp,
                         logp.detach() if self._on_policy() else t["old_logp"],
@@ -215,7 +212,7 @@ class Learner:
 
     def export(self, version: int, include_base: bool) -> PolicyUpdate | None:
         """The policy for the engines (rank 0; the other ranks take part in gathering sharded weights)."""
-        update = self.policy.export(version, include_base, route=self.plan.route, gather=self.backend.gathered)
+        update = self.policy.export(version, include_base, route=self.spec.route, gather=self.backend.gathered)
         return update if self.rank == 0 else None
 
     def record(self) -> dict[str, Any]:

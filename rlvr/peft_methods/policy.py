@@ -54,9 +54,10 @@ class AdapterPolicy:
 
     # ---- training -------------------------------------------------------------------------------------
     def make_optimizer(self, lr: float, weight_decay: float, betas: tuple[float, float]) -> "torch.optim.Optimizer":
+        """AdamW (or the method's own optimizer) at ``lr``, the trial's resolved rate (rlvr.trial.plan.TrialPlan.lr);
+        parameter groups with their own rate (LoRA+'s B matrices) take their multiple of it."""
         import torch
 
-        lr = self.cfg.lr_or(lr)
         if self.spec.optimizer == "loraplus":
             from peft.optimizers import create_loraplus_optimizer
 

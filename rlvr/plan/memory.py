@@ -98,9 +98,9 @@ def activation_values_per_token(arch: ArchitectureConfig, checkpointing: bool, l
 
 def micro_batch_tokens(cfg: TrialConfig) -> int:
     """Padded tokens of the largest micro-batch: the token budget, never less than one longest sequence."""
-    longest = cfg.data.max_prompt_tokens + cfg.rollout.max_new_tokens
-    budget = cfg.learner.max_tokens_per_micro_batch
-    return max(budget, longest) if budget is not None else cfg.learner.micro_batch_size * longest
+    from rlvr.trial.plan import MicroBatching
+
+    return MicroBatching.of(cfg.learner).largest(cfg.data.max_prompt_tokens + cfg.rollout.max_new_tokens)
 
 
 def learner_plan(cfg: TrialConfig) -> ActorPlan:

@@ -42,7 +42,7 @@ class EngineSet:
         self.actors = [
             RolloutWorker.options(num_cpus=1, num_gpus=plan.engine_gpus, **_placement(bundle)).remote(
                 cfg.rollout.engine,
-                threads=cfg.learner.threads,
+                threads=plan.actor_threads,
                 model_path=model_path,
                 model_cfg=cfg.model,
                 rollout_cfg=rollout_cfg,

@@ -26,6 +26,7 @@ from rlvr.data.prompts import render_prompt
 from rlvr.data.train_sets import load_train_set
 from rlvr.errors import TrialPreempted
 from rlvr.learner.actor import LearnerGroup
+from rlvr.learner.spec import LearnerSpec
 from rlvr.models.loading import load_tokenizer, resolve_model_path
 from rlvr.peft_methods.registry import method_info
 from rlvr.rewards.pool import RewardItem
@@ -87,8 +88,9 @@ class TrialController:
         engines = EngineSet(cfg, self.plan, self.model_path)
         rewards = RewardSet(cfg, self.plan)
         self._load_tokenizer()  # a cold process spends seconds importing transformers: overlap it with the actors'
-        learner = LearnerGroup(cfg, self.model_path, placement=get_current_placement_group(),
-                               bundles=self.plan.slots.learners, gpus=self.plan.learner_gpus)
+        learner = LearnerGroup(LearnerSpec.from_trial(cfg, self.plan), self.model_path,
+                               placement=get_current_placement_group(), bundles=self.plan.slots.learners,
+                               gpus=self.plan.learner_gpus)
         t1 = time.perf_counter()
         ray.get([a.__ray_ready__.remote() for a in engines.actors])
         t2 = time.perf_counter()

@@ -1,7 +1,9 @@
 """A trial's plan: what its config decides, worked out once and read by every part that needs it.
 
 ``TrialPlan.from_config`` resolves the placement-group layout (which bundle holds which actor), the weight-sync
-route, the learning rate, and the engines' context length. ``TrialLayout`` is the trial directory's layout and the
+route, the learning rate, the engines' context length, the learner's micro-batching budget, and the values one
+part takes from another's section (the learner's scoring temperature and Dr.GRPO normaliser, the actors' torch
+threads), so each part is handed its own section and these values. ``TrialLayout`` is the trial directory's layout and the
 one rule for a complete checkpoint, which the trial writes and eval and analysis read. (Not to be confused with
 ``rlvr.plan``, the memory plan of the ``rlvr plan`` command.) Importing this module imports no GPU library.
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rlvr.config.schema import TrialConfig
+from rlvr.config.schema import LearnerConfig, TrialConfig
 from rlvr.peft_methods.registry import method_info
 from rlvr.storage import RunStorage
 from rlvr.sync.update import Route
@@ -45,6 +47,25 @@ class BundleSlots:
         return 1 + len(set(self.engines) | set(self.learners)) + len(self.rewards)
 
 
+@dataclass(frozen=True)
+class MicroBatching:
+    """How a learner rank cuts its share of a mini-batch into forward/backward passes (rlvr.learner.batch)."""
+
+    sequences: int
+    """Most sequences per micro-batch (``learner.micro_batch_size``)."""
+    tokens: int | None
+    """Most padded tokens (sequences x the longest) per micro-batch (``learner.max_tokens_per_micro_batch``)."""
+
+    @classmethod
+    def of(cls, learner: LearnerConfig) -> "MicroBatching":
+        return cls(sequences=learner.micro_batch_size, tokens=learner.max_tokens_per_micro_batch)
+
+    def largest(self, longest: int) -> int:
+        """Padded tokens of the largest micro-batch of sequences up to ``longest`` tokens: the token budget, never
+        less than one longest sequence (which gets a micro-batch of its own)."""
+        return max(self.tokens, longest) if self.tokens is not None else self.sequences * longest
+
+
 def _bundle(cpus: float, gpus: int = 0) -> dict[str, float]:
     return {"CPU": cpus, "GPU": float(gpus)} if gpus else {"CPU": cpus}
 
@@ -62,6 +83,14 @@ class TrialPlan:
     """The learning rate: the method's override, else the algorithm's."""
     max_model_len: int
     """The engines' context: ``rollout.max_model_len``, or the longest prompt plus the longest completion served."""
+    micro_batching: MicroBatching
+    """The learner's micro-batch budget."""
+    sampling_temperature: float
+    """The engines' sampling temperature (``rollout.temperature``): the learner scores completions under it."""
+    dr_grpo_norm: int
+    """Dr.GRPO's constant loss normaliser: ``algorithm.dr_grpo_norm``, else ``rollout.max_new_tokens``."""
+    actor_threads: int
+    """torch threads of every engine and learner actor on CPU (``learner.threads``)."""
 
     @classmethod
     def from_config(cls, cfg: TrialConfig) -> "TrialPlan":
@@ -79,6 +108,10 @@ class TrialPlan:
             engine_lora_rank=cfg.method.rank if route != "merged" else None,
             lr=cfg.method.lr_or(cfg.algorithm.lr),
             max_model_len=max_model_len,
+            micro_batching=MicroBatching.of(cfg.learner),
+            sampling_temperature=cfg.rollout.temperature,
+            dr_grpo_norm=cfg.algorithm.dr_grpo_norm or cfg.rollout.max_new_tokens,
+            actor_threads=cfg.learner.threads,
         )
 
     @property

@@ -4,6 +4,7 @@ import torch
 
 from rlvr.learner.actor import LearnerGroup
 from rlvr.learner.learner import Learner
+from rlvr.learner.spec import LearnerSpec
 from rlvr.peft_methods.weights import from_bytes
 
 from .batches import fixed_batch
@@ -20,11 +21,11 @@ def test_two_deepspeed_ranks_give_the_same_update_as_one(tiny_path, local_ray, s
     cfg = trial_cfg(**{"learner.backend": "deepspeed", "learner.zero_stage": stage, "algorithm.mini_batches": 2,
                        "learner.micro_batch_size": 1, "algorithm.loss": "dapo", "learner.zero3_persistence_threshold": 0})
     batches = [fixed_batch(seed=s) for s in range(2)]
-    single = Learner(trial_cfg(**{"learner.backend": "torch", "algorithm.mini_batches": 2,
-                                  "learner.micro_batch_size": 1, "algorithm.loss": "dapo"}), tiny_path)
+    single = Learner(LearnerSpec.from_trial(trial_cfg(**{"learner.backend": "torch", "algorithm.mini_batches": 2,
+                                                         "learner.micro_batch_size": 1, "algorithm.loss": "dapo"})), tiny_path)
     single_metrics = [single.train_step(b) for b in batches]
 
-    group = LearnerGroup(cfg, tiny_path, num_learners=2)
+    group = LearnerGroup(LearnerSpec.from_trial(cfg), tiny_path, num_learners=2)
     try:
         group_metrics = [group.train_step(b) for b in batches]
         assert group.logprobs([5, 6, 7], [8, 9]) == pytest.approx(single.logprobs([5, 6, 7], [8, 9]), abs=1e-5)
@@ -33,7 +34,7 @@ def test_two_deepspeed_ranks_give_the_same_update_as_one(tiny_path, local_ray, s
         continued = group.train_step(fixed_batch(seed=9))
     finally:
         group.close()
-    restored = LearnerGroup(cfg, tiny_path, num_learners=2)
+    restored = LearnerGroup(LearnerSpec.from_trial(cfg), tiny_path, num_learners=2)
     try:
         restored.load_state(state)
         after_restore = restored.train_step(fixed_batch(seed=9))

@@ -5,6 +5,7 @@ import torch
 
 from rlvr.learner.batch import micro_batches
 from rlvr.learner.learner import Learner
+from rlvr.learner.spec import LearnerSpec
 
 from .batches import fixed_batch
 from .conftest import trial_cfg
@@ -35,7 +36,7 @@ def test_sorting_by_length_cuts_padding():
 
 
 def _first_step_grads(tiny_path: str, over: dict) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
-    learner = Learner(trial_cfg(**{"learner.backend": "torch", "algorithm.max_grad_norm": 1e9, **over}), tiny_path)
+    learner = Learner(LearnerSpec.from_trial(trial_cfg(**{"learner.backend": "torch", "algorithm.max_grad_norm": 1e9, **over})), tiny_path)
     grads = {}
 
     def capture(step):  # the torch backend calls this before zero_grad

@@ -9,6 +9,7 @@ import torch
 
 from rlvr.learner.batch import RolloutBatch
 from rlvr.learner.learner import Learner
+from rlvr.learner.spec import LearnerSpec
 from rlvr.rewards.pool import RewardPool
 from rlvr.rollout.registry import make_engine
 from rlvr.trial.controller import TrialController
@@ -98,7 +99,7 @@ def _controller(trial_dir, *overrides: str) -> TrialController:
     engine = make_engine("hf", model_path=ctl.model_path, model_cfg=cfg.model,
                          rollout_cfg=cfg.rollout.model_copy(update={"max_model_len": plan.max_model_len}),
                          max_lora_rank=plan.engine_lora_rank, seed=cfg.seed)
-    ctl.attach(InProcessEngines(engine), RecordingRewards(cfg.reward), InProcessLearner(Learner(cfg, ctl.model_path)))
+    ctl.attach(InProcessEngines(engine), RecordingRewards(cfg.reward), InProcessLearner(Learner(LearnerSpec.from_trial(cfg, ctl.plan), ctl.model_path)))
     ctl.restore()
     return ctl
 
@@ -206,7 +207,7 @@ def test_colocated_engines_sleep_while_the_learner_trains_and_wake_before_the_sy
     engine = make_engine("hf", model_path=ctl.model_path, model_cfg=cfg.model,
                          rollout_cfg=cfg.rollout.model_copy(update={"max_model_len": ctl.plan.max_model_len}),
                          max_lora_rank=ctl.plan.engine_lora_rank, seed=cfg.seed)
-    ctl.attach(SleepingEngines(engine, log), RecordingRewards(cfg.reward), LoggingLearner(Learner(cfg, ctl.model_path), log))
+    ctl.attach(SleepingEngines(engine, log), RecordingRewards(cfg.reward), LoggingLearner(Learner(LearnerSpec.from_trial(cfg, ctl.plan), ctl.model_path), log))
     ctl.restore()
     log.clear()
     ctl.train_step()

@@ -9,10 +9,11 @@ from rlvr.config.schema import (
     AlgorithmConfig, BenchmarkSpec, CheckpointConfig, DataConfig, EvalConfig, LearnerConfig, MethodConfig, ModelConfig,
     RewardConfig, RolloutConfig, TrialConfig,
 )
+from rlvr.learner.spec import LearnerSpec
 from rlvr.storage import RunStorage
 from rlvr.sweep.resources import trial_bundles
 from rlvr.trial.checkpoint import Checkpointer
-from rlvr.trial.plan import TrialLayout, TrialPlan
+from rlvr.trial.plan import MicroBatching, TrialLayout, TrialPlan
 
 
 def _cfg(**sections) -> TrialConfig:
@@ -95,3 +96,16 @@ def test_trial_and_analysis_count_only_checkpoints_whose_meta_json_exists(tmp_pa
                                               (12, TrialLayout.TRAINABLE, "checkpoints/step_000012/trainable.safetensors")])
 def test_checkpoint_paths(step, name, path):
     assert TrialLayout.checkpoint(step, name) == path
+
+
+def test_learner_values_from_other_sections_are_resolved_once_in_the_plan():
+    cfg = _cfg(rollout=RolloutConfig(num_engines=2, temperature=0.7, max_new_tokens=48),
+               learner=LearnerConfig(num_learners=3, micro_batch_size=6, max_tokens_per_micro_batch=200, threads=2))
+    plan = TrialPlan.from_config(cfg)
+    assert (plan.sampling_temperature, plan.dr_grpo_norm, plan.actor_threads) == (0.7, 48, 2)
+    assert (plan.micro_batching.sequences, plan.micro_batching.tokens) == (6, 200)
+    assert plan.micro_batching.largest(150) == 200 and plan.micro_batching.largest(250) == 250
+    assert MicroBatching(sequences=6, tokens=None).largest(150) == 900
+    assert TrialPlan.from_config(_cfg(algorithm=AlgorithmConfig(prompts_per_step=12, dr_grpo_norm=32))).dr_grpo_norm == 32
+    spec = LearnerSpec.from_trial(cfg, plan)
+    assert (spec.lr, spec.route, spec.temperature, spec.micro_batching) == (plan.lr, plan.route, 0.7, plan.micro_batching)
