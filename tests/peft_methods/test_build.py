@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import TINY, small_cfg, tiny_model
+from .conftest import TINY, small_cfg, tiny_model
 from rlvr.peft_methods.build import AdapterMismatch, build_adapted, verify_adapted
 from rlvr.peft_methods.registry import build_policy, method_names, method_spec
 

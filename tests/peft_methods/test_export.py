@@ -6,7 +6,7 @@ import pytest
 import torch
 from peft import PeftModel
 
-from conftest import perturb, small_cfg, tiny_model, write_adapter
+from .conftest import perturb, small_cfg, tiny_model, write_adapter
 from rlvr.peft_methods.registry import build_policy, method_info, method_names
 from rlvr.peft_methods.weights import from_bytes
 

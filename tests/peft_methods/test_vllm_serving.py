@@ -10,7 +10,7 @@ import pytest
 import torch
 from peft import get_peft_model_state_dict
 
-from conftest import perturb, small_cfg
+from .conftest import perturb, small_cfg
 from rlvr.config.schema import ModelConfig, RolloutConfig, TinyModelConfig
 from rlvr.models.tiny import build_model
 from rlvr.peft_methods.registry import build_policy, method_info

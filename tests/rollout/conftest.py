@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rlvr.config.schema import ModelConfig, RolloutConfig, TinyModelConfig
-from rollout_helpers import LORA_RANK
+from .rollout_helpers import LORA_RANK
 
 # head_dim 32: vLLM's CPU attention has no kernel for head_dim 16.
 TINY = TinyModelConfig(hidden_size=128, intermediate_size=256, num_layers=2, num_heads=4, num_kv_heads=2)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from rollout_helpers import hf_logprobs, hf_model, lora_policy, lora_update, next_version, pristine_update
+from .rollout_helpers import hf_logprobs, hf_model, lora_policy, lora_update, next_version, pristine_update
 
 from rlvr.rollout.hf_engine import HFEngine
 from rlvr.rollout.registry import make_engine

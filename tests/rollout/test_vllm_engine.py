@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from rollout_helpers import (
+from .rollout_helpers import (
     hf_greedy,
     hf_logprobs,
     hf_model,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from rollout_helpers import lora_policy, lora_update, next_version
+from .rollout_helpers import lora_policy, lora_update, next_version
 
 from rlvr.config.schema import ModelConfig
 from rlvr.sync.probe import StaleEngineError, SyncProbe, check_sync, probe_sequence, probe_tolerance

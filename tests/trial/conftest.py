@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from trial_helpers import STEPS, small_trial
+from .trial_helpers import STEPS, small_trial
 
 
 @pytest.fixture(scope="session")

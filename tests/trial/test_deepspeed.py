@@ -8,7 +8,7 @@ import pytest
 from rlvr.sync.probe import probe_tolerance
 from rlvr.trial.checkpoint import load_state_bytes
 from rlvr.trial.runner import run_trial
-from trial_helpers import read_metrics, read_trainable, small_trial
+from .trial_helpers import read_metrics, read_trainable, small_trial
 
 pytestmark = pytest.mark.slow
 

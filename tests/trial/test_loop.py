@@ -15,7 +15,7 @@ from rlvr.rollout.registry import make_engine
 from rlvr.trial.controller import TrialController
 from rlvr.trial.rollouts import Rollout
 
-from trial_helpers import COMPARED, small_trial
+from .trial_helpers import COMPARED, small_trial
 
 G = 4  # small_trial's group size
 

@@ -12,7 +12,7 @@ import pytest
 from rlvr.peft_methods.registry import method_info, method_names, method_spec
 from rlvr.sync.probe import probe_tolerance
 from rlvr.trial.runner import run_trial
-from trial_helpers import read_metrics, read_trainable, small_trial
+from .trial_helpers import read_metrics, read_trainable, small_trial
 
 ON_VLLM = {"lora": "native", "pissa": "converted", "dora": "merged"}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from trial_helpers import read_metrics, small_trial
+from .trial_helpers import read_metrics, small_trial
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ import pytest
 from rlvr.config.loader import load_trial
 from rlvr.sync.probe import probe_tolerance
 from rlvr.trial.runner import run_trial
-from trial_helpers import read_metrics
+from .trial_helpers import read_metrics
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,7 @@ import signal
 import pytest
 
 from rlvr.trial.runner import TrialPreempted, run_trial
-from trial_helpers import (
+from .trial_helpers import (
     STEPS, assert_same_run, max_weight_gap, read_metrics, read_trainable, sigterm_self, small_trial, when_step,
 )
 

@@ -6,7 +6,7 @@ import pytest
 
 from rlvr.sync.probe import StaleEngineError
 from rlvr.trial.runner import run_trial
-from trial_helpers import small_trial
+from .trial_helpers import small_trial
 
 pytestmark = pytest.mark.slow
 
