@@ -74,10 +74,11 @@ class TrialDir(Folder):
     def config(self):
         """The resolved TrialConfig, or None when config.yaml is not there yet."""
         from rlvr.config.loader import build
-        from rlvr.config.schema import TrialConfig
+        from rlvr.config.schema import UNCHECKED, TrialConfig
 
         data = self.read_yaml(TrialLayout.CONFIG)
-        return None if data is None else build(TrialConfig, data, self.store.uri_of(TrialLayout.CONFIG))
+        # the trial's record, checked when it ran
+        return None if data is None else build(TrialConfig, data, self.store.uri_of(TrialLayout.CONFIG), context=UNCHECKED)
 
     def record(self) -> dict[str, Any] | None:
         return self.store.read_json(TrialLayout.RECORD)

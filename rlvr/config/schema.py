@@ -17,8 +17,9 @@ VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 """The ranks vLLM accepts as ``max_lora_rank``; an adapter of rank r is served under the next one up."""
 
 UNCHECKED = {"cross_field_rules": False}
-"""Validation context that builds a TrialConfig without its cross-field rules: only for the sweep's grid
-expansion, which checks every trial itself so that it can name the trial in each problem."""
+"""Validation context that builds a TrialConfig or SweepConfig without its cross-field rules. Only for the sweep's
+grid expansion, which checks every trial itself so that it can name the trial in each problem, and for reading a
+stored config back (a trial's or run's record, checked when it ran: a rule added since must not make it unreadable)."""
 
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -357,8 +358,9 @@ class SweepConfig(Section):
         return TrialConfig.model_validate(value, context=UNCHECKED) if isinstance(value, dict) else handler(value)
 
     @model_validator(mode="after")
-    def _every_trial_valid(self) -> "SweepConfig":
-        from rlvr.config.validate import check_sweep
+    def _every_trial_valid(self, info: ValidationInfo) -> "SweepConfig":
+        if (info.context or {}).get("cross_field_rules", True):
+            from rlvr.config.validate import check_sweep
 
-        check_sweep(self)
+            check_sweep(self)
         return self

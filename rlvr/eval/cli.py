@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from rlvr.config.schema import BenchmarkSpec, DataConfig, EvalConfig, ModelConfig, RewardConfig, RolloutConfig, TrialConfig
+from rlvr.config.schema import (
+    UNCHECKED, BenchmarkSpec, DataConfig, EvalConfig, ModelConfig, RewardConfig, RolloutConfig, TrialConfig,
+)
 
 
 def merged_model(model: str, adapter: str, out_dir: Path) -> str:
@@ -39,7 +41,7 @@ def trial_checkpoint_model(trial_dir: str, step: int | None, out_dir: Path) -> t
     text = storage.read_bytes(TrialLayout.CONFIG)
     if text is None:
         raise FileNotFoundError(f"--trial {trial_dir}: no config.yaml; pass a trial directory (<run>/trials/<id>)")
-    cfg = TrialConfig.model_validate(yaml.safe_load(text))
+    cfg = TrialConfig.model_validate(yaml.safe_load(text), context=UNCHECKED)  # the trial's record, checked when it ran
     steps = TrialLayout.checkpoint_steps(storage)
     if not steps or (step is not None and step not in steps):
         raise FileNotFoundError(f"--trial {trial_dir}: no checkpoint at step {step}; checkpoints: {steps or 'none'}")

@@ -17,7 +17,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from rlvr.config.schema import SweepConfig
+from rlvr.config.schema import UNCHECKED, SweepConfig
 from rlvr.storage import RunStorage
 from rlvr.sweep.grid import expand
 from rlvr.sweep.ledger import Ledger
@@ -119,7 +119,7 @@ def steps_by_trial(storage: RunStorage) -> dict[str, int]:
     raw = storage.read_bytes(SWEEP_YAML)
     if raw is None:
         return {}
-    cfg = SweepConfig.model_validate(yaml.safe_load(raw))
+    cfg = SweepConfig.model_validate(yaml.safe_load(raw), context=UNCHECKED)
     return {s.trial_id: s.config.steps for s in expand(cfg)}
 
 

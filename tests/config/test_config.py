@@ -184,3 +184,10 @@ def test_a_sweeps_base_is_checked_through_the_trials_it_expands_to():
     # alone the base would write no checkpoint; every trial of the grid does
     cfg = schema.SweepConfig.model_validate({"base": {"steps": 8}, "grid": {"steps": [64, 128]}})
     assert cfg.base.steps == 8
+
+
+def test_a_stored_record_reads_back_without_the_rules_it_was_checked_by():
+    # a trial's config.yaml was checked when it ran; a rule added since must not make the run unreadable
+    stored = {"steps": 8}  # alone it would write no checkpoint (checkpoint.every_steps 64)
+    assert schema.TrialConfig.model_validate(stored, context=schema.UNCHECKED).steps == 8
+    assert schema.SweepConfig.model_validate({"base": stored}, context=schema.UNCHECKED).base.steps == 8
