@@ -77,8 +77,10 @@ class TrialDir(Folder):
         from rlvr.config.schema import UNCHECKED, TrialConfig
 
         data = self.read_yaml(TrialLayout.CONFIG)
+        if data is None:
+            return None
         # the trial's record, checked when it ran
-        return None if data is None else build(TrialConfig, data, self.store.uri_of(TrialLayout.CONFIG), context=UNCHECKED)
+        return build(TrialConfig, data, self.store.uri_of(TrialLayout.CONFIG), context=UNCHECKED)
 
     def record(self) -> dict[str, Any] | None:
         return self.store.read_json(TrialLayout.RECORD)

@@ -159,8 +159,11 @@ def format_validation_error(err: ValidationError, source: str, prefix: str = "")
     return "\n".join([f"{source}: invalid configuration ({len(lines)} problem(s)):", *lines])
 
 
-def build(model: type[T], data: dict[str, Any], source: str, prefix: str = "", context: dict[str, Any] | None = None) -> T:
-    """Typed config from a raw mapping, with errors naming the source and the field path."""
+def build(
+    model: type[T], data: dict[str, Any], source: str, prefix: str = "", context: dict[str, Any] | None = None
+) -> T:
+    """Typed config from a raw mapping, with errors naming the source and the field path; ``context`` is pydantic's
+    validation context (``schema.UNCHECKED`` leaves out the cross-field rules)."""
     try:
         return model.model_validate(data, context=context)
     except ValidationError as e:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, ValidatorFunctionWrapHandler, field_validator, model_validator
+from pydantic import (
+    BaseModel, ConfigDict, Field, ValidationInfo, ValidatorFunctionWrapHandler, field_validator, model_validator,
+)
 
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 """The ranks vLLM accepts as ``max_lora_rank``; an adapter of rank r is served under the next one up."""

@@ -87,8 +87,8 @@ class Learner:
         self.policy = build_policy(model, spec.method, total_steps=spec.steps * algo.ppo_epochs * algo.mini_batches)
         self.optimizer = self.policy.make_optimizer(spec.lr, algo.weight_decay, tuple(algo.betas))
         self.scheduler = build_scheduler(self.optimizer, algo.lr_schedule, algo.warmup_steps, spec.steps)
-        self.backend = build_backend(spec.learner, spec.model.dtype, algo.max_grad_norm, self.policy.model, self.optimizer,
-                                     world_size)
+        self.backend = build_backend(spec.learner, spec.model.dtype, algo.max_grad_norm, self.policy.model,
+                                     self.optimizer, world_size)
         # per-rank dropout streams
         torch.manual_seed(spec.seed + rank)
         self.step = 0  # train_step calls (policy versions)
@@ -148,7 +148,8 @@ class Learner:
         for mini in batch.chunks(algo.mini_batches):
             groups = micro_batches(mini, budget.sequences, budget.tokens)
             # every rank runs as many micro-batches (backward calls, collectives) as the busiest one
-            groups = micro_batches(mini, budget.sequences, budget.tokens, at_least=int(self._global(len(groups), op="max")))
+            busiest = int(self._global(len(groups), op="max"))
+            groups = micro_batches(mini, budget.sequences, budget.tokens, at_least=busiest)
             micros = [collate(m, self.device) for m in groups]
             for t in micros:
                 self._score_frozen(t)

@@ -91,8 +91,9 @@ def make_run(root: Path, with_spectral: bool = True) -> Path:
     for i, (trial_id, (method, _, rank, seed, status, pct, acc)) in enumerate(TRIALS.items()):
         trial = run / "trials" / trial_id
         (trial / "eval").mkdir(parents=True)
-        cfg = TrialConfig(name=_label(method, seed), seed=seed, steps=STEPS[-1], checkpoint=CheckpointConfig(every_steps=STEPS[-1]),
-                          model=ModelConfig(name=MODEL), method=MethodConfig(name=method, preset="paper", rank=rank))
+        cfg = TrialConfig(name=_label(method, seed), seed=seed, steps=STEPS[-1],
+                          checkpoint=CheckpointConfig(every_steps=STEPS[-1]), model=ModelConfig(name=MODEL),
+                          method=MethodConfig(name=method, preset="paper", rank=rank))
         (trial / "config.yaml").write_text(dump(cfg))
         (trial / "record.json").write_text(json.dumps({"method": {"name": method}, "trainable_pct": pct,
                                                         "trainable_params": int(pct * 1e7), "total_params": 10**9}))

@@ -176,7 +176,8 @@ def test_a_config_built_in_code_is_checked_like_a_loaded_one():
     with pytest.raises(ValidationError, match="learner.num_learners: 2 needs backend deepspeed"):
         schema.TrialConfig(learner=schema.LearnerConfig(backend="torch", num_learners=2, zero_stage=0))
     base = schema.TrialConfig(steps=8, checkpoint=schema.CheckpointConfig(every_steps=8))
-    with pytest.raises(ValidationError, match=r"trial \w+ \(.*steps=4\): checkpoint.every_steps: 8 is more than steps 4"):
+    expected = r"trial \w+ \(.*steps=4\): checkpoint.every_steps: 8 is more than steps 4"
+    with pytest.raises(ValidationError, match=expected):
         schema.SweepConfig(base=base, grid={"steps": [16, 4]})
 
 

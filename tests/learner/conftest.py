@@ -33,3 +33,11 @@ def trial_cfg(**over) -> TrialConfig:
         setattr(section, leaf, value)
     return cfg
 
+
+
+def learner_of(cfg: TrialConfig, model_path: str):
+    """A one-rank learner of trial ``cfg``, handed its spec as the trial's controller hands it."""
+    from rlvr.learner.learner import Learner
+    from rlvr.learner.spec import LearnerSpec
+
+    return Learner(LearnerSpec.from_trial(cfg), model_path)

@@ -3,12 +3,11 @@ import ray
 import torch
 
 from rlvr.learner.actor import LearnerGroup
-from rlvr.learner.learner import Learner
 from rlvr.learner.spec import LearnerSpec
 from rlvr.peft_methods.weights import from_bytes
 
 from .batches import fixed_batch
-from .conftest import trial_cfg
+from .conftest import learner_of, trial_cfg
 
 pytestmark = pytest.mark.slow
 
@@ -21,8 +20,8 @@ def test_two_deepspeed_ranks_give_the_same_update_as_one(tiny_path, local_ray, s
     cfg = trial_cfg(**{"learner.backend": "deepspeed", "learner.zero_stage": stage, "algorithm.mini_batches": 2,
                        "learner.micro_batch_size": 1, "algorithm.loss": "dapo", "learner.zero3_persistence_threshold": 0})
     batches = [fixed_batch(seed=s) for s in range(2)]
-    single = Learner(LearnerSpec.from_trial(trial_cfg(**{"learner.backend": "torch", "algorithm.mini_batches": 2,
-                                                         "learner.micro_batch_size": 1, "algorithm.loss": "dapo"})), tiny_path)
+    single = learner_of(trial_cfg(**{"learner.backend": "torch", "algorithm.mini_batches": 2,
+                                     "learner.micro_batch_size": 1, "algorithm.loss": "dapo"}), tiny_path)
     single_metrics = [single.train_step(b) for b in batches]
 
     group = LearnerGroup(LearnerSpec.from_trial(cfg), tiny_path, num_learners=2)

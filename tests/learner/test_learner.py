@@ -3,10 +3,9 @@ import torch
 
 from rlvr.learner.learner import Learner, build_scheduler
 
-from rlvr.learner.spec import LearnerSpec
 
 from .batches import fixed_batch
-from .conftest import trial_cfg
+from .conftest import learner_of, trial_cfg
 
 
 def _weights(learner: Learner) -> dict[str, torch.Tensor]:
@@ -20,7 +19,7 @@ def _mean_logprob(learner: Learner, batch, sign: float) -> float:
 
 
 def test_updates_raise_positive_and_lower_negative_advantage_completions(tiny_path):
-    learner = Learner(LearnerSpec.from_trial(trial_cfg(**{"learner.backend": "torch"})), tiny_path)
+    learner = learner_of(trial_cfg(**{"learner.backend": "torch"}), tiny_path)
     batch = fixed_batch()
     pos0, neg0 = _mean_logprob(learner, batch, +1), _mean_logprob(learner, batch, -1)
     losses = [learner.train_step(batch)["loss"] for _ in range(5)]
@@ -30,7 +29,7 @@ def test_updates_raise_positive_and_lower_negative_advantage_completions(tiny_pa
 
 
 def test_logprobs_match_a_direct_forward_of_the_model(tiny_path):
-    learner = Learner(LearnerSpec.from_trial(trial_cfg(**{"learner.backend": "torch"})), tiny_path)
+    learner = learner_of(trial_cfg(**{"learner.backend": "torch"}), tiny_path)
     prompt, completion = [5, 6, 7], [8, 9]
     with torch.no_grad():
         logits = learner.policy.model(input_ids=torch.tensor([prompt + completion])).logits[0]
@@ -44,7 +43,7 @@ def test_deepspeed_zero2_and_torch_backends_give_the_same_update(tiny_path):
     batch = fixed_batch()
     results = {}
     for backend in ("torch", "deepspeed"):
-        learner = Learner(LearnerSpec.from_trial(trial_cfg(**over, **{"learner.backend": backend, "learner.zero_stage": 2})), tiny_path)
+        learner = learner_of(trial_cfg(**over, **{"learner.backend": backend, "learner.zero_stage": 2}), tiny_path)
         metrics = learner.train_step(batch)
         results[backend] = (_weights(learner), metrics)
     (w_t, m_t), (w_d, m_d) = results["torch"], results["deepspeed"]
@@ -60,14 +59,14 @@ def test_resumed_learner_continues_exactly_like_an_uninterrupted_one(tiny_path, 
     over = {"learner.backend": backend, "method.dropout": 0.1, "algorithm.ppo_epochs": 2,
             "algorithm.lr_schedule": "cosine", "algorithm.warmup_steps": 1}
     batches = [fixed_batch(seed=s) for s in range(4)]
-    straight = Learner(LearnerSpec.from_trial(trial_cfg(**over)), tiny_path)
+    straight = learner_of(trial_cfg(**over), tiny_path)
     for b in batches[:2]:
         straight.train_step(b)
     saved = straight.state()
     for b in batches[2:]:
         straight.train_step(b)
 
-    resumed = Learner(LearnerSpec.from_trial(trial_cfg(**over)), tiny_path)
+    resumed = learner_of(trial_cfg(**over), tiny_path)
     resumed.load_state(saved)
     for b in batches[2:]:
         last = resumed.train_step(b)
@@ -78,14 +77,15 @@ def test_resumed_learner_continues_exactly_like_an_uninterrupted_one(tiny_path, 
 
 
 def test_several_ppo_epochs_move_the_ratio_off_one_and_clipping_binds(tiny_path):
-    learner = Learner(LearnerSpec.from_trial(trial_cfg(**{"learner.backend": "torch", "algorithm.ppo_epochs": 4, "algorithm.lr": 5e-2})), tiny_path)
+    cfg = trial_cfg(**{"learner.backend": "torch", "algorithm.ppo_epochs": 4, "algorithm.lr": 5e-2})
+    learner = learner_of(cfg, tiny_path)
     m = learner.train_step(fixed_batch())
     assert m["ratio_max"] > 1.0 and m["clip_frac"] > 0
 
 
 def test_kl_to_the_adapter_free_reference_starts_at_zero(tiny_path):
     # LoRA's B starts at zero, so the policy equals its reference until the first step
-    learner = Learner(LearnerSpec.from_trial(trial_cfg(**{"learner.backend": "torch", "algorithm.kl_coef": 0.1})), tiny_path)
+    learner = learner_of(trial_cfg(**{"learner.backend": "torch", "algorithm.kl_coef": 0.1}), tiny_path)
     first = learner.train_step(fixed_batch())
     second = learner.train_step(fixed_batch())
     assert first["kl"] == pytest.approx(0.0, abs=1e-10) and second["kl"] > 0
@@ -106,7 +106,7 @@ def test_adalora_trains_with_its_penalty_and_rank_allocation_hook(tiny_path):
     # No warm-up and a reallocation every step, so two steps must already prune ranks toward target_r.
     over = {"learner.backend": "torch", "method.name": "adalora", "method.rank": 16, "method.alpha": None,
             "method.target_modules": None, "method.options": {"target_r": 4, "tinit": 0, "tfinal": 0, "deltaT": 1}}
-    learner = Learner(LearnerSpec.from_trial(trial_cfg(**over)), tiny_path)
+    learner = learner_of(trial_cfg(**over), tiny_path)
     assert learner.policy.extra_loss() is not None
     peft_cfg = learner.policy.model.peft_config["default"]
     assert peft_cfg.rank_pattern is None  # every module starts at the full initial rank
@@ -120,4 +120,4 @@ def test_adalora_trains_with_its_penalty_and_rank_allocation_hook(tiny_path):
 def test_zero_sharding_refuses_an_optimizer_that_works_per_matrix(tiny_path):
     over = {"learner.backend": "deepspeed", "learner.zero_stage": 2, "method.name": "lora_fa", "method.alpha": None}
     with pytest.raises(ValueError, match="learner.zero_stage: 2 .*LoraFAOptimizer"):
-        Learner(LearnerSpec.from_trial(trial_cfg(**over)), tiny_path)
+        learner_of(trial_cfg(**over), tiny_path)

@@ -4,12 +4,10 @@ import pytest
 import torch
 
 from rlvr.learner.batch import collate
-from rlvr.learner.learner import Learner
-from rlvr.learner.spec import LearnerSpec
 from rlvr.learner.logprobs import token_logprobs
 
 from .batches import fixed_batch
-from .conftest import trial_cfg
+from .conftest import learner_of, trial_cfg
 
 
 def _full_vocabulary(model, t, temperature):
@@ -27,7 +25,7 @@ def _full_vocabulary(model, t, temperature):
 @pytest.mark.parametrize("temperature", [1.0, 0.7])
 @pytest.mark.parametrize("chunk", [1, 5, 4096])
 def test_chunked_logprobs_equal_the_full_vocabulary_ones_in_value_and_gradient(tiny_path, temperature, chunk):
-    learner = Learner(LearnerSpec.from_trial(trial_cfg(**{"learner.backend": "torch", "method.rank": 8})), tiny_path)
+    learner = learner_of(trial_cfg(**{"learner.backend": "torch", "method.rank": 8}), tiny_path)
     model = learner.policy.model
     batch = fixed_batch(n=6, max_completion=9)
     batch.in_loss[1] = False  # a masked-out completion is not scored
@@ -52,8 +50,8 @@ def test_chunked_logprobs_equal_the_full_vocabulary_ones_in_value_and_gradient(t
 
 def test_logprobs_of_full_fine_tuning_reach_the_output_projection(tiny_path):
     # full FT trains lm_head, which the chunks apply outside the model's forward
-    learner = Learner(LearnerSpec.from_trial(trial_cfg(**{"learner.backend": "torch", "method.name": "full", "method.rank": None,
-                                   "method.alpha": None, "method.target_modules": None})), tiny_path)
+    learner = learner_of(trial_cfg(**{"learner.backend": "torch", "method.name": "full", "method.rank": None,
+                                   "method.alpha": None, "method.target_modules": None}), tiny_path)
     model = learner.policy.model
     t = collate(fixed_batch(n=4))
     logp, _ = token_logprobs(model, model.get_output_embeddings(), t, 1.0, 3)
@@ -67,7 +65,7 @@ def test_a_batch_with_no_token_in_the_loss_steps_without_error_and_leaves_the_we
     # backward (DeepSpeed ranks meet in it) and change nothing
     from dataclasses import replace
 
-    learner = Learner(LearnerSpec.from_trial(trial_cfg(**{"learner.backend": "torch"})), tiny_path)
+    learner = learner_of(trial_cfg(**{"learner.backend": "torch"}), tiny_path)
     before = {k: v.clone() for k, v in learner.policy.trainable_state_dict().items()}
     batch = fixed_batch(n=8)
     metrics = learner.train_step(replace(batch, in_loss=[False] * len(batch)))

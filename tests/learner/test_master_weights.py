@@ -5,11 +5,9 @@ import torch
 from safetensors.torch import load
 
 from rlvr.learner.backends import TorchBackend
-from rlvr.learner.learner import Learner
-from rlvr.learner.spec import LearnerSpec
 
 from .batches import fixed_batch
-from .conftest import trial_cfg
+from .conftest import learner_of, trial_cfg
 
 
 def _adamw_run(dtype: torch.dtype, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -41,7 +39,7 @@ def full_bf16_cfg():
 
 
 def test_one_bf16_full_fine_tuning_step_at_lr_1e6_changes_the_exported_weights(tiny_path, full_bf16_cfg):
-    learner = Learner(LearnerSpec.from_trial(full_bf16_cfg), tiny_path)
+    learner = learner_of(full_bf16_cfg, tiny_path)
     before = {n: p.detach().clone() for n, p in learner.policy.model.named_parameters()}
     assert not load(learner.export(0, include_base=True).base_weights)  # the merged route sends changed tensors only
     learner.train_step(fixed_batch())
@@ -52,12 +50,12 @@ def test_one_bf16_full_fine_tuning_step_at_lr_1e6_changes_the_exported_weights(t
 
 def test_a_resumed_bf16_learner_keeps_its_fp32_masters(tiny_path, full_bf16_cfg):
     batches = [fixed_batch(seed=s) for s in range(3)]
-    straight = Learner(LearnerSpec.from_trial(full_bf16_cfg), tiny_path)
+    straight = learner_of(full_bf16_cfg, tiny_path)
     straight.train_step(batches[0])
     saved = straight.state()
     for b in batches[1:]:
         straight.train_step(b)
-    resumed = Learner(LearnerSpec.from_trial(full_bf16_cfg), tiny_path)
+    resumed = learner_of(full_bf16_cfg, tiny_path)
     resumed.load_state(saved)
     for b in batches[1:]:
         resumed.train_step(b)

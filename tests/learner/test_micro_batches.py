@@ -4,11 +4,9 @@ import pytest
 import torch
 
 from rlvr.learner.batch import micro_batches
-from rlvr.learner.learner import Learner
-from rlvr.learner.spec import LearnerSpec
 
 from .batches import fixed_batch
-from .conftest import trial_cfg
+from .conftest import learner_of, trial_cfg
 
 
 def _lengths(b):
@@ -36,7 +34,7 @@ def test_sorting_by_length_cuts_padding():
 
 
 def _first_step_grads(tiny_path: str, over: dict) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
-    learner = Learner(LearnerSpec.from_trial(trial_cfg(**{"learner.backend": "torch", "algorithm.max_grad_norm": 1e9, **over})), tiny_path)
+    learner = learner_of(trial_cfg(**{"learner.backend": "torch", "algorithm.max_grad_norm": 1e9, **over}), tiny_path)
     grads = {}
 
     def capture(step):  # the torch backend calls this before zero_grad

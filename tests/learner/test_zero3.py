@@ -5,12 +5,11 @@ import pytest
 import torch
 
 from rlvr.config.loader import load_trial
-from rlvr.learner.learner import Learner
-from rlvr.learner.spec import LearnerSpec
 from rlvr.peft_methods.registry import method_info, method_names, method_spec
 from rlvr.peft_methods.weights import from_bytes
 
 from .batches import fixed_batch
+from .conftest import learner_of
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +27,7 @@ def _overrides(name: str) -> list[str]:
 
 
 def _run(name: str, backend: str, tiny_path: str, *extra: str):
-    learner = Learner(LearnerSpec.from_trial(load_trial("demo-cpu", [*_overrides(name), f"learner.backend={backend}", *extra])), tiny_path)
+    learner = learner_of(load_trial("demo-cpu", [*_overrides(name), f"learner.backend={backend}", *extra]), tiny_path)
     metrics = [learner.train_step(fixed_batch(seed=s)) for s in range(2)]
     update = learner.export(2, include_base=True)
     exported = from_bytes(update.lora_tensors) if update.lora_tensors else {}

@@ -99,7 +99,8 @@ def _controller(trial_dir, *overrides: str) -> TrialController:
     engine = make_engine("hf", model_path=ctl.model_path, model_cfg=cfg.model,
                          rollout_cfg=cfg.rollout.model_copy(update={"max_model_len": plan.max_model_len}),
                          max_lora_rank=plan.engine_lora_rank, seed=cfg.seed)
-    ctl.attach(InProcessEngines(engine), RecordingRewards(cfg.reward), InProcessLearner(Learner(LearnerSpec.from_trial(cfg, ctl.plan), ctl.model_path)))
+    learner = Learner(LearnerSpec.from_trial(cfg, plan), ctl.model_path)
+    ctl.attach(InProcessEngines(engine), RecordingRewards(cfg.reward), InProcessLearner(learner))
     ctl.restore()
     return ctl
 
@@ -207,7 +208,8 @@ def test_colocated_engines_sleep_while_the_learner_trains_and_wake_before_the_sy
     engine = make_engine("hf", model_path=ctl.model_path, model_cfg=cfg.model,
                          rollout_cfg=cfg.rollout.model_copy(update={"max_model_len": ctl.plan.max_model_len}),
                          max_lora_rank=ctl.plan.engine_lora_rank, seed=cfg.seed)
-    ctl.attach(SleepingEngines(engine, log), RecordingRewards(cfg.reward), LoggingLearner(Learner(LearnerSpec.from_trial(cfg, ctl.plan), ctl.model_path), log))
+    learner = Learner(LearnerSpec.from_trial(cfg, ctl.plan), ctl.model_path)
+    ctl.attach(SleepingEngines(engine, log), RecordingRewards(cfg.reward), LoggingLearner(learner, log))
     ctl.restore()
     log.clear()
     ctl.train_step()

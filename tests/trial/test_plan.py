@@ -106,6 +106,8 @@ def test_learner_values_from_other_sections_are_resolved_once_in_the_plan():
     assert (plan.micro_batching.sequences, plan.micro_batching.tokens) == (6, 200)
     assert plan.micro_batching.largest(150) == 200 and plan.micro_batching.largest(250) == 250
     assert MicroBatching(sequences=6, tokens=None).largest(150) == 900
-    assert TrialPlan.from_config(_cfg(algorithm=AlgorithmConfig(prompts_per_step=12, dr_grpo_norm=32))).dr_grpo_norm == 32
+    fixed_norm = AlgorithmConfig(prompts_per_step=12, dr_grpo_norm=32)
+    assert TrialPlan.from_config(_cfg(algorithm=fixed_norm)).dr_grpo_norm == 32
     spec = LearnerSpec.from_trial(cfg, plan)
-    assert (spec.lr, spec.route, spec.temperature, spec.micro_batching) == (plan.lr, plan.route, 0.7, plan.micro_batching)
+    assert (spec.lr, spec.route, spec.temperature, spec.dr_grpo_norm) == (plan.lr, plan.route, 0.7, 48)
+    assert spec.micro_batching == plan.micro_batching
