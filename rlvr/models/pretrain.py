@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from rlvr.config.schema import TinyModelConfig
-from rlvr.data.synthetic import Problem, boxed, generate
+from rlvr.data.synthetic import SOLUTIONS, Problem, generate
 from rlvr.models.tiny import EOS, build_model, build_tokenizer, save_tiny
 
 log = logging.getLogger(__name__)
@@ -109,6 +109,8 @@ def pretrain(cfg: TinyModelConfig, out: Path, eval_problems: int = 256) -> dict:
     tokenizer = build_tokenizer()
     model = build_model(cfg)
     train = generate(cfg.pretrain_task, cfg.pretrain_levels, cfg.pretrain_steps * cfg.pretrain_batch_size, cfg.seed)
+    if cfg.pretrain_task in SOLUTIONS:
+        train = _batched_by_length(train, cfg.pretrain_batch_size, cfg.seed)
     # The stopping check uses other held-out problems than the reported accuracy.
     check = generate(cfg.pretrain_task, cfg.pretrain_levels[:1], 128, cfg.seed + 1, split="test")
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.pretrain_lr, weight_decay=0.01)
@@ -159,6 +161,22 @@ def pretrain(cfg: TinyModelConfig, out: Path, eval_problems: int = 256) -> dict:
     }
     (out / "pretrain.json").write_text(json.dumps(stats, indent=2))
     return stats
+
+
+def _batched_by_length(problems: list[Problem], batch_size: int, seed: int, window: int = 64) -> list[Problem]:
+    """The problems reordered so that each batch holds targets of similar length: written-out solutions run from
+    40 to 500 tokens, and a batch padded to its longest would cost about twice its tokens. Sorted within windows
+    of ``window`` batches, whose batches are then shuffled, so training still walks the data in order."""
+    import random
+
+    rng = random.Random(seed)
+    out: list[Problem] = []
+    for start in range(0, len(problems), window * batch_size):
+        part = sorted(problems[start : start + window * batch_size], key=lambda p: len(p.target()))
+        batches = [part[i : i + batch_size] for i in range(0, len(part), batch_size)]
+        rng.shuffle(batches)
+        out += [p for b in batches for p in b]
+    return out
 
 
 def _band_distance(accuracy: float, cfg: TinyModelConfig) -> float:
