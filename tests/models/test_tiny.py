@@ -157,3 +157,17 @@ def test_vllm_serves_the_pretrained_tiny_model_exactly_as_transformers():
     finally:
         engine.close()
     assert [g[0].token_ids for g in got] == expected
+
+
+def test_written_out_solutions_are_pretrained_in_batches_of_similar_length():
+    from rlvr.models.pretrain import _batched_by_length
+
+    problems = generate("repeated_addition", [1], 16 * 64 * 2, seed=0)
+    batched = _batched_by_length(problems, 16, seed=0)
+    assert sorted(p.id for p in batched) == sorted(p.id for p in problems)
+
+    def padded(ps):  # tokens a step computes when its batch is padded to the longest target
+        return sum(16 * max(len(p.target()) for p in ps[i : i + 16]) for i in range(0, len(ps), 16))
+
+    assert padded(batched) < 0.6 * padded(problems)
+    assert batched[: 16 * 64] != sorted(problems[: 16 * 64], key=lambda p: len(p.target())), "batches are shuffled"
