@@ -4,8 +4,8 @@ Every problem has an integer gold answer; a correct completion writes it as ``\\
 checks like any benchmark answer. Generation is deterministic from (task, level, seed), and the held-out
 split is disjoint from the training split by problem text.
 
-``repeated_addition`` is the long-reasoning task: its solutions are written out step by step (50 to 500
-characters, one token each for the tiny model) in one of three styles drawn per solution, so one prompt's
+``repeated_addition`` is the long-reasoning task: its solutions are written out step by step (about 40 to
+500 characters, one token each for the tiny model) in one of three styles drawn per solution, so one prompt's
 completions differ in length the way a reasoning model's do.
 """
 
