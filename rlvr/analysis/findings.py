@@ -79,10 +79,16 @@ def _row(text: str, name: str, vs: str, study: str, iv: Interval, result: str) -
 
 
 def _claim_rows(claim: Claim, groups: list[ConfigGroup], ivs: RunIntervals) -> list[list[str]]:
+    # On an lr grid most same-lr pairs say nothing (both sides at the base, or both diverged): the finding is
+    # read at LoRA's best lr (the fixed-lr comparison) and with each side at its own best (the tuned row).
+    lora = _best_lr(groups, "lora", ivs)
+    fixed_lr = _axis_value(lora.setting, "lr") if lora is not None else None
     rows = []
     for g in groups:
         key = (g.model, g.name)
         if g.method != claim.method or key not in ivs.vs_lora:
+            continue
+        if fixed_lr is not None and _axis_value(g.setting, "lr") not in (None, fixed_lr):
             continue
         ref = ivs.reference[key]
         iv = ivs.vs_lora[key]

@@ -88,7 +88,7 @@ def test_a_configuration_is_compared_with_lora_at_its_own_rank():
     assert [lora_reference(g, groups).rank for g in groups if g.method == "dora"] == [32, 8]
 
 
-def test_an_lr_grid_adds_a_tuned_row_with_each_side_at_its_best_lr():
+def test_an_lr_grid_reads_a_finding_at_loras_best_lr_and_with_each_side_at_its_own_best():
     import numpy as np
 
     from rlvr.analysis.findings import findings_table
@@ -108,7 +108,8 @@ def test_an_lr_grid_adds_a_tuned_row_with_each_side_at_its_best_lr():
             ivs.vs_lora[(g.model, g.name)], ivs.reference[(g.model, g.name)] = bootstrap(scores[(g.model, g.name)], scores[ref], cfg), ref
     header, table = findings_table(groups, ivs)
     pissa = [dict(zip(header, r)) for r in table if r[0].startswith("SVD inits collapse: PiSSA")]
-    # collapsed at lr 1e-3 against LoRA there, but at its best lr (1e-5) it loses only 5 points to LoRA's best
+    # collapsed at LoRA's best lr (1e-3), but at its own best lr (1e-5) it loses only 5 points to LoRA's best;
+    # the pair at 1e-5, where LoRA is not at its best, is left out
     assert [(r["configuration"], r["verdict"]) for r in pissa] == [
-        ("pissa r8 lr=1e-05", CONTRADICTED), ("pissa r8 lr=0.001", HOLDS), ("pissa r8 lr=1e-05", CONTRADICTED)]
+        ("pissa r8 lr=0.001", HOLDS), ("pissa r8 lr=1e-05", CONTRADICTED)]
     assert pissa[-1]["vs"] == "lora r8 lr=0.001" and pissa[-1]["Δ here [interval]"].startswith("-5.0")
