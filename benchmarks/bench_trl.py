@@ -8,14 +8,15 @@ Several configurations of each side run in one invocation, so their ratio is mea
 load: every ``--rlvr`` variant adds its overrides to rlvr's trial (default: one plain variant), every ``--trl``
 variant sets TRL's own knobs (default: ``threads=1``): ``threads`` (torch threads), ``micro`` (sequences per
 forward/backward; gradient accumulation makes up the step), ``gen`` (generation_batch_size: completions per
-generate call, a divisor of the step's), ``cb=1`` (transformers' continuous batching, ``generate_batch``).
+generate call, a divisor of the step's), ``cb=1`` (transformers' continuous batching, ``generate_batch``), ``gc``
+(gradient checkpointing; default: as the trial's learner, off in the demo, where TRL's GRPOConfig defaults to on).
 
-Both sides get the trial (``--trial``, configs/trials/NAME.yaml, plus the trailing overrides): the same pretrained tiny
-model directory, the same prompts in the same order (the trial's train set, "plain" chat template, which TRL
+Both sides get the trial (``--trial``, configs/trials/NAME.yaml, plus the trailing overrides): the same pretrained
+tiny model directory, the same prompts in the same order (the trial's train set, "plain" chat template, which TRL
 applies itself to conversational prompts), group size, prompts per step, max completion length, sampling
 temperature and top-p, LoRA rank/alpha/dropout/modules, learning rate (constant), AdamW betas, gradient
-clipping, DAPO loss with the same clip range, no KL, and the same math-verify scorer (rlvr.rewards.verify.score
-with reward.extraction) as the reward. TRL generates with transformers (use_vllm=False: its vLLM modes need a
+clipping, gradient checkpointing, DAPO loss with the same clip range, no KL, and the same math-verify scorer
+(rlvr.rewards.verify.score with reward.extraction) as the reward. TRL generates with transformers (use_vllm=False: its vLLM modes need a
 GPU or a server). rlvr adds what TRL does not do: truncated importance sampling against the engine's
 logprobs, the post-sync probe, and the process boundaries of its Ray actors. The first step of each is
 warm-up and left out of the medians. TRL's generate time is its ``_generate_single_turn`` calls, its reward
@@ -105,7 +106,8 @@ class StepClock:
         return _Callback()
 
 
-TRL_KNOBS = {"threads": 1, "micro": None, "gen": None, "cb": 0}
+# gc None: gradient checkpointing as the trial's learner.gradient_checkpointing (TRL's own default is on)
+TRL_KNOBS = {"threads": 1, "micro": None, "gen": None, "cb": 0, "gc": None}
 
 
 def run_trl(cfg: TrialConfig, out_dir: str, knobs: dict) -> dict:
@@ -134,6 +136,7 @@ def run_trl(cfg: TrialConfig, out_dir: str, knobs: dict) -> dict:
         seed=cfg.seed, max_steps=cfg.steps, shuffle_dataset=False,
         per_device_train_batch_size=micro, gradient_accumulation_steps=per_step // micro,  # one update per step
         generation_batch_size=gen, use_transformers_continuous_batching=bool(knobs["cb"]),
+        gradient_checkpointing=cfg.learner.gradient_checkpointing if knobs["gc"] is None else bool(knobs["gc"]),
         num_generations=algo.group_size, max_completion_length=cfg.rollout.max_new_tokens,
         temperature=cfg.rollout.temperature, top_p=cfg.rollout.top_p, top_k=0,
         learning_rate=m.lr or algo.lr, lr_scheduler_type="constant", warmup_steps=0,

@@ -42,7 +42,6 @@ class EngineSet:
 
         rollout_cfg = cfg.rollout.model_copy(update={"max_model_len": plan.max_model_len})
         self.dispatch_groups = cfg.rollout.dispatch_groups
-        self.last_taken: list[int] = []  # groups each engine generated in the last collected queued round
         self.actors = [
             RolloutWorker.options(num_cpus=1, num_gpus=plan.engine_gpus, **_placement(bundle)).remote(
                 cfg.rollout.engine,
@@ -72,9 +71,7 @@ class EngineSet:
     def collect(self, launched: list[tuple[list[int], Any]] | QueuedRound) -> list[list[Completion]]:
         """Wait for a launch; groups in prompt order."""
         if isinstance(launched, QueuedRound):
-            groups = launched.collect()
-            self.last_taken = launched.taken
-            return groups
+            return launched.collect()
         out: list[list[Completion]] = []
         for (part, _), groups in zip(launched, ray.get([ref for _, ref in launched])):
             for local, group in enumerate(groups):
