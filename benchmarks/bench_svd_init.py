@@ -19,7 +19,7 @@ from rlvr.config.loader import load_trial
 from rlvr.config.schema import MethodConfig
 from rlvr.data.synthetic import generate
 from rlvr.models.loading import load_model, load_tokenizer, resolve_model_path
-from rlvr.models.pretrain import greedy_accuracy
+from rlvr.models.pretrain import accuracy
 from rlvr.peft_methods.registry import build_policy
 from rlvr.peft_methods.weights import lora_factors
 
@@ -56,7 +56,7 @@ def main() -> None:
         wrong.load_state_dict(doubled, strict=False)
         print(f"| {name} | {statistics.fmean(ratio):.3f} | {statistics.fmean(share):.4f} | "
               f"{statistics.fmean(a_norm):.2f} | {statistics.fmean(b_norm):.2f} | "
-              f"{greedy_accuracy(served, tokenizer, problems):.3f} | {greedy_accuracy(wrong, tokenizer, problems):.3f} |")
+              f"{accuracy(served, tokenizer, problems, cfg.model.tiny):.3f} | {accuracy(wrong, tokenizer, problems, cfg.model.tiny):.3f} |")
 
 
 if __name__ == "__main__":

@@ -71,10 +71,20 @@ def shape_and_normalise(
     """
     if not len(rewards) == len(lengths) == len(truncated):
         raise ValueError(f"rewards, lengths, truncated: lengths differ ({len(rewards)}, {len(lengths)}, {len(truncated)})")
-    r = np.asarray(rewards, dtype=np.float64)
-    in_loss = np.ones(len(r), dtype=bool)
+    penalty, in_loss = overlong_shaping(algo, lengths, truncated, max_new_tokens)
+    r = np.asarray(rewards, dtype=np.float64) + penalty
+    return group_advantages(r, algo.group_size, algo.scale_rewards, algo.adv_eps, algo.std_ddof), in_loss
+
+
+def overlong_shaping(
+    algo: AlgorithmConfig, lengths: Sequence[int], truncated: Sequence[bool], max_new_tokens: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """What overlong shaping does to each completion: the penalty added to its reward (<= 0; non-zero only under
+    "soft") and whether it stays in the loss (False only for truncated completions under "filter")."""
+    penalty = np.zeros(len(lengths), dtype=np.float64)
+    in_loss = np.ones(len(lengths), dtype=bool)
     if algo.overlong == "soft":
-        r = r + soft_overlong_penalty(lengths, max_new_tokens, algo.overlong_buffer, algo.overlong_penalty)
+        penalty = soft_overlong_penalty(lengths, max_new_tokens, algo.overlong_buffer, algo.overlong_penalty)
     elif algo.overlong == "filter":
         in_loss = ~np.asarray(truncated, dtype=bool)
-    return group_advantages(r, algo.group_size, algo.scale_rewards, algo.adv_eps, algo.std_ddof), in_loss
+    return penalty, in_loss

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from rlvr.analysis.plots import CURVES, _png, plt
+from rlvr.analysis.plots import CURVES, LENGTH_CURVES, _png, plt
 
 SMALL_MULTIPLES_ABOVE = 6  # more configurations than this get one small panel each
 
@@ -65,13 +65,14 @@ def _draw(ax, curve, color, label: str | None) -> None:
     ax.plot(steps, mean, color=color, lw=1.6, label=label)
 
 
-def curves_figure(series: list[tuple[str, list[dict[str, Any]]]], palette: dict[str, Any], title: str) -> bytes:
-    """One panel per metric, one smoothed line with its band per configuration (seeds pooled)."""
+def curves_figure(series: list[tuple[str, list[dict[str, Any]]]], palette: dict[str, Any], title: str,
+                  panels: tuple[tuple[str, str], ...] = CURVES) -> bytes:
+    """One panel per metric of ``panels``, one smoothed line with its band per configuration (seeds pooled)."""
     configs: dict[str, list[list[dict[str, Any]]]] = {}
     for name, rows in series:
         configs.setdefault(name, []).append(rows)
-    fig, axes = plt.subplots(1, len(CURVES), figsize=(4.2 * len(CURVES), 3.6))
-    for ax, (key, label) in zip(axes, CURVES):
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6))
+    for ax, (key, label) in zip(axes, panels):
         for name, runs in configs.items():
             curve = smoothed(runs, key)
             if curve is not None:
@@ -84,6 +85,14 @@ def curves_figure(series: list[tuple[str, list[dict[str, Any]]]], palette: dict[
                    ncol=min(len(labels), 7), frameon=False)
     fig.suptitle(title, fontsize=10, y=1.03)
     return _png(fig)
+
+
+def length_figure(series: list[tuple[str, list[dict[str, Any]]]], palette: dict[str, Any], title: str) -> bytes | None:
+    """Response length (mean, longest), truncated share and mean overlong penalty over steps; None when no trial
+    logged them (runs from before they were recorded)."""
+    if not any(r.get("response_len_max") is not None for _, rows in series for r in rows):
+        return None
+    return curves_figure(series, palette, title, LENGTH_CURVES)
 
 
 def small_multiples_figure(series: list[tuple[str, list[dict[str, Any]]]], palette: dict[str, Any], title: str,

@@ -15,6 +15,9 @@ from rlvr.analysis.study import pareto_front  # noqa: E402
 
 CURVES = (("reward_mean", "reward"), ("accuracy", "accuracy"), ("response_len", "response length (tokens)"),
           ("entropy", "entropy"))
+LENGTH_CURVES = (("response_len", "mean response length (tokens)"), ("response_len_max", "longest response (tokens)"),
+                 ("truncated_frac", "truncated share"), ("overlong_penalty_mean", "mean overlong penalty"))
+"""Response length and overlong shaping per step, as the study's long-completion curves show them."""
 SPECTRAL = (
     ("energy_two_sided", "baseline_two_sided", "energy share in W0's top-k subspace (both sides)"),
     ("energy_left", "baseline_left", "energy share in W0's top-k output subspace"),

@@ -163,6 +163,13 @@ def _curves(run: RunDir, rows: list[dict[str, Any]], palette: dict[str, Any]) ->
             "Each line is a configuration's rolling mean over steps (seeds averaged); the band is the spread over "
             "seeds, or the rolling standard deviation with one seed. Read the trend of reward and accuracy and "
             "whether response length or entropy collapse; a wide band means a noisy run.")
+        lengths = curves.length_figure(s, palette, model)
+        if lengths is not None:
+            figures[f"lengths_{model}"] = lengths
+            captions[f"lengths_{model}"] = (
+                "Response length (mean and longest completion of each step), the share cut off at the completion "
+                "limit, and the mean penalty overlong shaping added to the rewards (0 without soft shaping): a "
+                "policy that learns to stop in time shows falling truncation and a penalty rising towards 0.")
         multiples = curves.small_multiples_figure(s, palette, model)
         if multiples is not None:
             figures[f"reward_{model}"] = multiples

@@ -49,6 +49,10 @@ class TinyModelConfig(Section):
         description="Held-out greedy accuracy the base must have; measured once when the base is built or installed, "
         "and a base outside it is refused (None: not checked).",
     )
+    pretrain_eval_tokens: int = Field(16, gt=0, description="New tokens the accuracy checks generate: the longest solution and some room.")
+    pretrain_eval_temperature: float = Field(
+        0.0, ge=0, description="Temperature of the accuracy checks and the measured accuracy (0: greedy; sampled from the seed)."
+    )
     seed: int = Field(0, description="Seed of initialisation and pretraining data.")
 
     @model_validator(mode="after")

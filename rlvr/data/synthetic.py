@@ -3,12 +3,17 @@
 Every problem has an integer gold answer; a correct completion writes it as ``\\boxed{N}``, which math-verify
 checks like any benchmark answer. Generation is deterministic from (task, level, seed), and the held-out
 split is disjoint from the training split by problem text.
+
+``repeated_addition`` is the long-reasoning task: its solutions are written out step by step (50 to 500
+characters, one token each for the tiny model) in one of three styles drawn per solution, so one prompt's
+completions differ in length the way a reasoning model's do.
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -19,6 +24,11 @@ class Problem:
     problem: str
     answer: str
     level: int
+    solution: str = ""  # worked solution ending in the boxed answer; "" for tasks answered by the boxed answer alone
+
+    def target(self) -> str:
+        """What a base is pretrained to write after the prompt."""
+        return self.solution or boxed(self.answer)
 
 
 def _addition(rng: random.Random, level: int) -> tuple[str, int]:
@@ -38,10 +48,43 @@ def _arithmetic(rng: random.Random, level: int) -> tuple[str, int]:
     return expr, int(eval(expr))  # noqa: S307 - digits and + - * only, built above
 
 
+_REPEATED = re.compile(r"(\d+)\+(\d+)\*(\d+)")
+REPEATS = (5, 21)  # steps of a repeated-addition problem: 40 to ~500 characters of solution over the three styles
+
+
+def _repeated_addition(rng: random.Random, level: int) -> tuple[str, int]:
+    # "a+b*n", solved by adding b to a n times; level L: a has L+1 digits, b has L digits.
+    a = rng.randint(10**level, 10 ** (level + 1) - 1)
+    b = rng.randint(max(2, 10 ** (level - 1)), 10**level - 1)
+    n = rng.randint(*REPEATS)
+    return f"{a}+{b}*{n}", a + b * n
+
+
+def _repeated_addition_solution(rng: random.Random, problem: str) -> str:
+    """One numbered line per addition, in a style drawn per solution: ``plain`` (``k: t+b=t'``), ``verbose``
+    (the units digits' sum written out too) or ``terse`` (two additions per line, ``k: t+2b=t'``)."""
+    a, b, n = (int(x) for x in _REPEATED.fullmatch(problem).groups())
+    style = rng.choice(("terse", "plain", "verbose"))
+    lines, total, k = [], a, 0
+    while k < n:
+        step = 2 if style == "terse" and n - k >= 2 else 1
+        k += step
+        line = f"{k}: {total}+{b * step}={total + b * step}"
+        if style == "verbose":
+            line += f" ({total % 10}+{b % 10}={total % 10 + b % 10})"
+        lines.append(line)
+        total += b * step
+    return "\n".join(lines + [boxed(total)])
+
+
 TASKS: dict[str, Callable[[random.Random, int], tuple[str, int]]] = {
     "addition": _addition,
     "arithmetic": _arithmetic,
+    "repeated_addition": _repeated_addition,
 }
+
+SOLUTIONS: dict[str, Callable[[random.Random, str], str]] = {"repeated_addition": _repeated_addition_solution}
+"""Written-out solutions of the tasks that have them, drawn with the generator's rng (styles vary per draw)."""
 
 
 def boxed(answer: str | int) -> str:
@@ -81,5 +124,6 @@ def generate(
         if split == "test" and text in seen:  # test problems are distinct; training may repeat
             continue
         seen.add(text)
-        out.append(Problem(id=f"{task}-L{level}-{len(out)}", problem=text, answer=str(value), level=level))
+        solution = SOLUTIONS[task](rng, text) if task in SOLUTIONS else ""
+        out.append(Problem(id=f"{task}-L{level}-{len(out)}", problem=text, answer=str(value), level=level, solution=solution))
     return out

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from rlvr.config.schema import TinyModelConfig
-from rlvr.data.synthetic import Problem, boxed, generate
+from rlvr.data.synthetic import SOLUTIONS, Problem, generate
 from rlvr.models.tiny import EOS, build_model, build_tokenizer, save_tiny
 
 log = logging.getLogger(__name__)
@@ -33,8 +33,16 @@ def cache_dir() -> Path:
     return Path(os.environ.get("RLVR_CACHE_DIR", Path.home() / ".cache" / "rlvr"))
 
 
+# Fields added after CACHE_VERSION 3 enter the key only when set, so the shipped bases keep their keys.
+_KEYED_WHEN_SET = ("pretrain_eval_tokens", "pretrain_eval_temperature")
+
+
 def tiny_key(cfg: TinyModelConfig) -> str:
-    blob = json.dumps({"v": CACHE_VERSION, **cfg.model_dump(mode="json")}, sort_keys=True)
+    fields = cfg.model_dump(mode="json")
+    for name in _KEYED_WHEN_SET:
+        if fields[name] == TinyModelConfig.model_fields[name].default:
+            del fields[name]
+    blob = json.dumps({"v": CACHE_VERSION, **fields}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
@@ -51,7 +59,7 @@ def _batch(tokenizer, problems: list[Problem]):
     import torch
 
     prompts = [tokenizer(prompt_text(tokenizer, p.problem))["input_ids"] for p in problems]
-    answers = [tokenizer(boxed(p.answer) + EOS)["input_ids"] for p in problems]
+    answers = [tokenizer(p.target() + EOS)["input_ids"] for p in problems]
     width = max(len(a) + len(b) for a, b in zip(prompts, answers))
     ids = torch.full((len(problems), width), tokenizer.pad_token_id)
     labels = torch.full((len(problems), width), -100)
@@ -64,18 +72,22 @@ def _batch(tokenizer, problems: list[Problem]):
     return ids, labels, mask
 
 
-def greedy_accuracy(model, tokenizer, problems: list[Problem], batch_size: int = 128) -> float:
-    """Share of problems whose greedy completion boxes the gold answer (left-padded HF generate)."""
+def accuracy(model, tokenizer, problems: list[Problem], cfg: TinyModelConfig, batch_size: int = 128) -> float:
+    """Share of problems whose completion boxes the gold answer (left-padded HF generate): greedy, or sampled at
+    ``cfg.pretrain_eval_temperature`` from a fixed seed, with ``cfg.pretrain_eval_tokens`` new tokens."""
     import torch
 
     tokenizer.padding_side = "left"
     correct = 0
     model.eval()
-    with torch.no_grad():
+    sampled = cfg.pretrain_eval_temperature > 0
+    sampling = {"do_sample": True, "temperature": cfg.pretrain_eval_temperature, "top_k": 0} if sampled else {"do_sample": False}
+    with torch.no_grad(), torch.random.fork_rng():
+        torch.manual_seed(cfg.seed)
         for start in range(0, len(problems), batch_size):
             chunk = problems[start : start + batch_size]
             enc = tokenizer([prompt_text(tokenizer, p.problem) for p in chunk], return_tensors="pt", padding=True)
-            out = model.generate(**enc, max_new_tokens=16, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+            out = model.generate(**enc, max_new_tokens=cfg.pretrain_eval_tokens, pad_token_id=tokenizer.pad_token_id, **sampling)
             texts = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
             for p, text in zip(chunk, texts):
                 m = _BOXED.search(text)
@@ -97,6 +109,8 @@ def pretrain(cfg: TinyModelConfig, out: Path, eval_problems: int = 256) -> dict:
     tokenizer = build_tokenizer()
     model = build_model(cfg)
     train = generate(cfg.pretrain_task, cfg.pretrain_levels, cfg.pretrain_steps * cfg.pretrain_batch_size, cfg.seed)
+    if cfg.pretrain_task in SOLUTIONS:
+        train = _batched_by_length(train, cfg.pretrain_batch_size, cfg.seed)
     # The stopping check uses other held-out problems than the reported accuracy.
     check = generate(cfg.pretrain_task, cfg.pretrain_levels[:1], 128, cfg.seed + 1, split="test")
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.pretrain_lr, weight_decay=0.01)
@@ -113,7 +127,7 @@ def pretrain(cfg: TinyModelConfig, out: Path, eval_problems: int = 256) -> dict:
     previous: tuple[float, int, dict] | None = None  # (check accuracy, step, weights) of the last check
     for step in range(cfg.pretrain_steps):
         if cfg.pretrain_target_accuracy and step and step % cfg.pretrain_eval_every == 0:
-            reached = greedy_accuracy(model, tokenizer, check)
+            reached = accuracy(model, tokenizer, check, cfg)
             log.info("pretrain step %d check accuracy %.3f", step, reached)
             if reached >= cfg.pretrain_target_accuracy:
                 if previous is not None and _band_distance(previous[0], cfg) < _band_distance(reached, cfg):
@@ -149,6 +163,22 @@ def pretrain(cfg: TinyModelConfig, out: Path, eval_problems: int = 256) -> dict:
     return stats
 
 
+def _batched_by_length(problems: list[Problem], batch_size: int, seed: int, window: int = 64) -> list[Problem]:
+    """The problems reordered so that each batch holds targets of similar length: written-out solutions run from
+    40 to 500 tokens, and a batch padded to its longest would cost about twice its tokens. Sorted within windows
+    of ``window`` batches, whose batches are then shuffled, so training still walks the data in order."""
+    import random
+
+    rng = random.Random(seed)
+    out: list[Problem] = []
+    for start in range(0, len(problems), window * batch_size):
+        part = sorted(problems[start : start + window * batch_size], key=lambda p: len(p.target()))
+        batches = [part[i : i + batch_size] for i in range(0, len(part), batch_size)]
+        rng.shuffle(batches)
+        out += [p for b in batches for p in b]
+    return out
+
+
 def _band_distance(accuracy: float, cfg: TinyModelConfig) -> float:
     if cfg.pretrain_band is None:
         return abs(accuracy - (cfg.pretrain_target_accuracy or accuracy))
@@ -157,9 +187,9 @@ def _band_distance(accuracy: float, cfg: TinyModelConfig) -> float:
 
 
 def _measure(model, tokenizer, cfg: TinyModelConfig, eval_problems: int = 256) -> dict:
-    """Held-out greedy accuracy on test problems no check or training step saw."""
+    """Held-out accuracy (greedy, or sampled as configured) on test problems no check or training step saw."""
     test = generate(cfg.pretrain_task, cfg.pretrain_levels[:1], eval_problems, cfg.seed, split="test")
-    return {"heldout_accuracy": greedy_accuracy(model, tokenizer, test), "heldout_problems": len(test)}
+    return {"heldout_accuracy": accuracy(model, tokenizer, test, cfg), "heldout_problems": len(test)}
 
 
 def weights_digest(model_dir: Path) -> str:
@@ -235,8 +265,9 @@ def check_band(stats: dict, cfg: TinyModelConfig, path: Path) -> None:
     band, accuracy = cfg.pretrain_band, stats["heldout_accuracy"]
     if band is None or band[0] <= accuracy <= band[1]:
         return
+    how = f"temperature-{cfg.pretrain_eval_temperature:g}" if cfg.pretrain_eval_temperature else "greedy"
     raise BaseOutOfBand(
-        f"model.tiny: the base at {path} ({stats['source']}, {stats['steps']} steps) has held-out greedy accuracy "
+        f"model.tiny: the base at {path} ({stats['source']}, {stats['steps']} steps) has held-out {how} accuracy "
         f"{accuracy:.3f}, outside pretrain_band {list(band)}; RL figures from it would not compare with the published "
         "ones. Change model.tiny.pretrain_target_accuracy / pretrain_eval_every / pretrain_steps (or the band), "
         f"or delete {path} to rebuild it"

@@ -259,8 +259,7 @@ class TrialController:
         m.update(
             reward_mean=float(np.mean(rewards)) if rewards else None,
             accuracy=float(np.mean([r.correct for r in results])) if results else None,
-            response_len=tokens / max(len(flat), 1),
-            truncated_frac=float(np.mean([c.truncated for c in flat])) if flat else None,
+            **batch.length_metrics(algo, self.cfg.rollout.max_new_tokens),
             reward_timeouts=sum(r.timed_out for r in results),
             **{k: learner_metrics.get(k) for k in LEARNER_METRICS if k in learner_metrics},
             probe_gap=sync_gap,

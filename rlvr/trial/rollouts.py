@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from rlvr.algorithms.advantages import dynamic_sampling_keep, shape_and_normalise
+from rlvr.algorithms.advantages import dynamic_sampling_keep, overlong_shaping, shape_and_normalise
 from rlvr.config.schema import AlgorithmConfig
 from rlvr.learner.batch import RolloutBatch
 from rlvr.rewards.pool import RewardResult
@@ -51,6 +51,19 @@ class Rollout:
             [r for i in indices for r in self.results[i * group_size : (i + 1) * group_size]],
             self.rounds,
         )
+
+    def length_metrics(self, algo: AlgorithmConfig, max_new_tokens: int) -> dict[str, float | None]:
+        """Response length in tokens (mean and max), the share truncated at ``max_new_tokens``, and what overlong
+        shaping did: the mean penalty it added to the rewards and the share of completions it kept out of the loss."""
+        flat = self.completions()
+        if not flat:
+            return {"response_len": 0.0, "response_len_max": None, "truncated_frac": None,
+                    "overlong_penalty_mean": None, "overlong_filtered_frac": None}
+        lengths, truncated = [len(c.token_ids) for c in flat], [c.truncated for c in flat]
+        penalty, in_loss = overlong_shaping(algo, lengths, truncated, max_new_tokens)
+        return {"response_len": float(np.mean(lengths)), "response_len_max": int(max(lengths)),
+                "truncated_frac": float(np.mean(truncated)), "overlong_penalty_mean": float(penalty.mean()),
+                "overlong_filtered_frac": float(1.0 - in_loss.mean())}
 
     def learner_batch(self, algo: AlgorithmConfig, max_new_tokens: int) -> RolloutBatch:
         """Rewards shaped (overlong) and group-normalised into advantages, flattened for the learners."""

@@ -100,7 +100,9 @@ def make_run(root: Path, with_spectral: bool = True) -> Path:
         with open(trial / "metrics.jsonl", "w") as f:
             for step in range(1, steps_logged + 1):
                 f.write(json.dumps({"step": step, "reward_mean": 0.1 + 0.01 * step * (i + seed), "accuracy": 0.01 * step * (i + 1),
-                                    "response_len": 100 + i * step, "entropy": 1.0 - 0.01 * i * step, "kl": 0.0}) + "\n")
+                                    "response_len": 100 + i * step, "entropy": 1.0 - 0.01 * i * step, "kl": 0.0,
+                                    "response_len_max": 200 + i * step, "truncated_frac": 0.1 / step,
+                                    "overlong_penalty_mean": -0.05 / step}) + "\n")
             if status == "running":
                 f.write('{"step": 4, "reward_me')  # a line being written right now
         evals = [{"benchmark": b, "avg_at_k": v, "pass_at_k": min(1.0, 1.5 * v), "k": BENCHES[b], "step": 0}

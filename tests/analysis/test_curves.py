@@ -5,7 +5,8 @@ import io
 import matplotlib.image
 import numpy as np
 
-from rlvr.analysis.curves import SMALL_MULTIPLES_ABOVE, curves_figure, rolling, small_multiples_figure, smoothed, window
+from rlvr.analysis.curves import (SMALL_MULTIPLES_ABOVE, curves_figure, length_figure, rolling, small_multiples_figure,
+                                  smoothed, window)
 from rlvr.analysis.plots import colors
 
 
@@ -40,3 +41,13 @@ def test_many_configurations_get_one_small_panel_each():
     assert width > 1000 and height > 500, "three rows of five panels"
     height, width = matplotlib.image.imread(io.BytesIO(curves_figure(many, colors([n for n, _ in many]), "tiny"))).shape[:2]
     assert width > 1200 and height > 300
+
+
+def test_length_figure_draws_four_panels_and_only_for_runs_that_logged_lengths():
+    runs = [(f"m{i}", [{**row, "response_len_max": 300 - s, "truncated_frac": 0.2 / s, "overlong_penalty_mean": -0.1 / s}
+                       for s, row in enumerate(_run(0.01, 0.1, i), start=1)]) for i in range(2)]
+    png = length_figure(runs, colors(["m0", "m1"]), "tiny")
+    height, width = matplotlib.image.imread(io.BytesIO(png)).shape[:2]
+    assert width > 1200 and height > 250, "four panels in a row"
+    assert smoothed([runs[0][1]], "overlong_penalty_mean")[1][-1] > smoothed([runs[0][1]], "overlong_penalty_mean")[1][0]
+    assert length_figure([("old", _run(0.01, 0.1, 0))], colors(["old"]), "tiny") is None

@@ -48,7 +48,7 @@ def test_html_has_every_section_with_embedded_figures(report):
 def test_markdown_links_figures_that_exist(report):
     md_path = report[1]
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md_path.read_text())
-    assert len(links) == 3
+    assert len(links) == 4  # frontier, curves, lengths, spectral
     for link in links:
         assert (md_path.parent / link).stat().st_size > 2000
 
@@ -61,6 +61,12 @@ def test_baseline_section_has_the_base_row_differences_and_learning_rates(report
     assert "1e-5" in cells
     md = report[1].read_text()
     assert "| base (step 0) |" in md and "Δ base" in md
+
+
+def test_curves_section_plots_length_truncation_and_overlong_penalty(report):
+    section = report[0].read_text().split('<section id="curves">')[1].split("</section>")[0]
+    assert len(re.findall(r'src="data:image/png;base64,[A-Za-z0-9+/=]{2000,}"', section)) == 2
+    assert "cut off at the completion limit" in section and "penalty overlong shaping added" in section
 
 
 def test_every_figure_has_a_sentence_under_it(report):

@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 
 from rlvr.config.schema import RewardConfig
-from rlvr.data.synthetic import TASKS, boxed, generate
+import random
+import re
+
+from rlvr.data.synthetic import SOLUTIONS, TASKS, boxed, generate
 from rlvr.rewards.pool import RewardItem, RewardPool
 
 
@@ -37,7 +40,7 @@ def test_train_and_test_splits_never_share_a_problem(seed):
 
 
 def test_unknown_task_and_split_are_clear_errors():
-    with pytest.raises(ValueError, match="unknown synthetic task 'multiply'; available: addition, arithmetic"):
+    with pytest.raises(ValueError, match="unknown synthetic task 'multiply'; available: addition, arithmetic, repeated_addition"):
         generate("multiply", [1], 1, seed=0)
     with pytest.raises(ValueError, match="split must be 'train' or 'test'"):
         generate("addition", [1], 1, seed=0, split="dev")
@@ -50,3 +53,32 @@ def test_math_verify_accepts_boxed_golds_and_rejects_wrong_ones():
     with RewardPool(RewardConfig(workers=1)) as pool:
         results = pool.score(items)
     assert [r.correct for r in results] == [True] * 20 + [False] * 20
+
+
+def test_repeated_addition_solutions_add_up_and_math_verify_accepts_their_answers():
+    problems = generate("repeated_addition", [1, 2], 40, seed=5)
+    for p in problems:
+        a, b, n = map(int, re.fullmatch(r"(\d+)\+(\d+)\*(\d+)", p.problem).groups())
+        assert int(p.answer) == a + b * n
+        *lines, last = p.solution.split("\n")
+        assert last == boxed(p.answer)
+        total, done = a, 0
+        for line in lines:  # "k: t+s=u", optionally " (x+y=z)": every step is right and they reach the gold
+            k, t, s, u = map(int, re.match(r"(\d+): (\d+)\+(\d+)=(\d+)", line).groups())
+            assert (t, u, k) == (total, t + s, done + s // b) and s in (b, 2 * b)
+            total, done = u, k
+        assert (total, done) == (a + b * n, n)
+    with RewardPool(RewardConfig(workers=1)) as pool:
+        results = pool.score([RewardItem(p.solution, p.answer) for p in problems])
+    assert all(r.correct for r in results)
+
+
+def test_repeated_addition_lengths_span_50_to_500_tokens_and_vary_for_one_prompt():
+    from rlvr.models.tiny import build_tokenizer
+
+    tok = build_tokenizer()
+    lengths = sorted(len(tok(p.solution)["input_ids"]) + 1 for p in generate("repeated_addition", [1], 1000, seed=0))  # + EOS
+    assert lengths[0] >= 40 and lengths[-1] <= 500
+    assert lengths[len(lengths) // 20] < 100 and lengths[-len(lengths) // 20] > 350  # 5th and 95th percentiles
+    one_prompt = {len(SOLUTIONS["repeated_addition"](random.Random(i), "57+8*20")) for i in range(30)}
+    assert len(one_prompt) == 3 and max(one_prompt) > 2 * min(one_prompt)  # terse, plain, verbose

@@ -103,7 +103,7 @@ def test_pretraining_keeps_the_check_nearest_the_band_when_a_check_overshoots(tm
     import rlvr.models.pretrain as pretrain_module
 
     checks = iter([0.10, 0.30, 0.90])  # steps 10, 20, 30: the third jumps past the band [0.35, 0.55]
-    monkeypatch.setattr(pretrain_module, "greedy_accuracy", lambda model, tok, problems: next(checks, 0.0))
+    monkeypatch.setattr(pretrain_module, "accuracy", lambda model, tok, problems, cfg: next(checks, 0.0))
     snapshots = {}
     real_batch = pretrain_module._batch
     def recording_batch(tokenizer, chunk):  # the weights at each step's start, to compare with what was kept

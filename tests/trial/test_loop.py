@@ -162,6 +162,25 @@ def test_overlong_filter_takes_exactly_the_truncated_completions_out_of_the_loss
     assert 0 < sum(truncated) < len(truncated), "the seeded batch mixes finished and cut-off answers (the case under test)"
     assert batch.in_loss == [not t for t in truncated]
     assert m["truncated_frac"] == pytest.approx(sum(truncated) / len(truncated))
+    assert m["overlong_filtered_frac"] == pytest.approx(sum(truncated) / len(truncated))
+    assert m["overlong_penalty_mean"] == 0.0
+
+
+def test_length_metrics_and_the_soft_overlong_penalty_are_what_the_batch_shows(tmp_path, controllers):
+    # a hot sampler spreads the lengths over the soft penalty's ramp (the last 11 of 12 tokens)
+    ctl = _controller(tmp_path, "algorithm.overlong=soft", "algorithm.overlong_buffer=11", "algorithm.overlong_penalty=0.5",
+                      "rollout.temperature=2.5")
+    controllers.append(ctl)
+    m = ctl.train_step()
+    lengths = [len(c.token_ids) for group in ctl.engines.generated[-1] for c in group]
+    by_hand = [-0.5 * min(max(n - (12 - 11), 0), 11) / 11 for n in lengths]
+    assert len(set(by_hand)) > 1, "the seeded batch has ragged lengths, penalised differently (the case under test)"
+    assert m["response_len"] == pytest.approx(sum(lengths) / len(lengths))
+    assert m["response_len_max"] == max(lengths)
+    assert m["overlong_penalty_mean"] == pytest.approx(sum(by_hand) / len(by_hand))
+    assert m["overlong_filtered_frac"] == 0.0
+    (batch,) = ctl.learner.batches
+    assert all(batch.in_loss)
 
 
 class SleepingEngines(InProcessEngines):
