@@ -189,6 +189,10 @@ def trl_knobs(settings: list[str]) -> dict:
     return {k: int(v) for k, v in knobs.items()}
 
 
+def print_row(name: str, row: dict) -> None:
+    print(json.dumps({"side": name, **{k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}}), flush=True)
+
+
 def main() -> None:
     from rlvr.config.loader import load_trial
 
@@ -213,6 +217,7 @@ def main() -> None:
         for label, r in run_trials(trials, out_dir).items():
             rows[f"rlvr {label}"] = {**step_summary(r["metrics"], per_step), "start_s": r["start_s"], "wall_s": r["wall_s"],
                                      "load": r["load"], "reward_mean": [round(m["reward_mean"], 3) for m in r["metrics"]]}
+            print_row(f"rlvr {label}", rows[f"rlvr {label}"])
     if args.only in (None, "trl"):
         for label, settings in variants(args.trl, "trl:threads=1").items():
             load = load_average()
@@ -220,8 +225,7 @@ def main() -> None:
             rewards = [round(entry["reward"], 3) for entry in r["log"] if "reward" in entry]
             rows[f"trl {label}"] = {**trl_summary(r["steps"]), "start_s": r["start_s"], "wall_s": r["wall_s"],
                                     "load": f"{load}->{load_average()}", "reward_mean": rewards}
-    for name, row in rows.items():
-        print(json.dumps({"side": name, **{k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}}))
+            print_row(f"trl {label}", rows[f"trl {label}"])  # as soon as it is done: a long run may be cut short
     print("\n| side | step (s) | generate | reward | learn | sync | completions/s | tokens/s | length | start (s) | load |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for name, r in rows.items():
