@@ -1,8 +1,8 @@
 """rlvr's trial and TRL's GRPOTrainer side by side on the identical GRPO configuration: wall time per step,
 completions/s and tokens/s.
 
-    RLVR_DATA_DIR=/work/shared/data .venv/bin/python benchmarks/bench_trl.py [--trial demo-cpu] [--steps 8] \
-        [--rlvr LABEL:override,override ...] [--trl LABEL:knob=v,knob=v ...] [--only rlvr|trl] [override ...]
+    RLVR_DATA_DIR=/work/shared/data PYTHONPATH=. .venv/bin/python benchmarks/bench_trl.py [--trial demo-cpu] \
+        [--steps 8] [--rlvr LABEL:override,override ...] [--trl LABEL:knob=v,knob=v ...] [--only rlvr|trl] [override ...]
 
 Several configurations of each side run in one invocation, so their ratio is measured under the same machine
 load: every ``--rlvr`` variant adds its overrides to rlvr's trial (default: one plain variant), every ``--trl``
