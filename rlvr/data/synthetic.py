@@ -61,19 +61,22 @@ def _repeated_addition(rng: random.Random, level: int) -> tuple[str, int]:
 
 
 def _repeated_addition_solution(rng: random.Random, problem: str) -> str:
-    """One numbered line per addition, in a style drawn per solution: ``plain`` (``k: t+b=t'``), ``verbose``
-    (the units digits' sum written out too) or ``terse`` (two additions per line, ``k: t+2b=t'``)."""
+    """One line per addition, led by the additions still left after it (counting down, so the last line is the
+    one that reaches 0), in a style drawn per solution: ``terse`` (two additions a line, ``k: t+2b=t'``),
+    ``plain`` (``k: t+b=t'``) or ``verbose`` (``k: t+b, u+v=s, t'``: the units digits' sum, and so the carry,
+    written before the result). The longer the style, the easier each line: a model that writes more is right
+    more often, which RL can find out."""
     a, b, n = (int(x) for x in _REPEATED.fullmatch(problem).groups())
     style = rng.choice(("terse", "plain", "verbose"))
-    lines, total, k = [], a, 0
-    while k < n:
-        step = 2 if style == "terse" and n - k >= 2 else 1
-        k += step
-        line = f"{k}: {total}+{b * step}={total + b * step}"
+    lines, total, left = [], a, n
+    while left:
+        step = 2 if style == "terse" and left >= 2 else 1
+        left, add = left - step, b * step
         if style == "verbose":
-            line += f" ({total % 10}+{b % 10}={total % 10 + b % 10})"
-        lines.append(line)
-        total += b * step
+            lines.append(f"{left}: {total}+{add}, {total % 10}+{add % 10}={total % 10 + add % 10}, {total + add}")
+        else:
+            lines.append(f"{left}: {total}+{add}={total + add}")
+        total += add
     return "\n".join(lines + [boxed(total)])
 
 

@@ -62,12 +62,17 @@ def test_repeated_addition_solutions_add_up_and_math_verify_accepts_their_answer
         assert int(p.answer) == a + b * n
         *lines, last = p.solution.split("\n")
         assert last == boxed(p.answer)
-        total, done = a, 0
-        for line in lines:  # "k: t+s=u", optionally " (x+y=z)": every step is right and they reach the gold
-            k, t, s, u = map(int, re.match(r"(\d+): (\d+)\+(\d+)=(\d+)", line).groups())
-            assert (t, u, k) == (total, t + s, done + s // b) and s in (b, 2 * b)
-            total, done = u, k
-        assert (total, done) == (a + b * n, n)
+        total, left = a, n
+        for line in lines:  # "k: t+s=u" or "k: t+s, x+y=z, u": every step is right and they reach the gold
+            plain, verbose = re.fullmatch(r"(\d+): (\d+)\+(\d+)=(\d+)", line), re.fullmatch(r"(\d+): (\d+)\+(\d+), (\d)\+(\d)=(\d+), (\d+)", line)
+            if verbose:
+                k, t, s, x, y, z, u = map(int, verbose.groups())
+                assert (x, y, z) == (t % 10, s % 10, t % 10 + s % 10)
+            else:
+                k, t, s, u = map(int, plain.groups())
+            assert (t, u, k) == (total, t + s, left - s // b) and s in (b, 2 * b)
+            total, left = u, k
+        assert (total, left) == (a + b * n, 0)
     with RewardPool(RewardConfig(workers=1)) as pool:
         results = pool.score([RewardItem(p.solution, p.answer) for p in problems])
     assert all(r.correct for r in results)
