@@ -1,6 +1,7 @@
 """Queued dispatch (rollout.dispatch_groups) over real HF engines in this process, each behind a one-thread
 executor as a Ray actor runs its calls one at a time: every group comes back once, in prompt order, with the
-same completions whichever engine made it, and a slower engine takes fewer prompts."""
+same completions whichever engine made it, and a slower engine takes fewer prompts. Then the trial's EngineSet
+over two vLLM actors with dispatch trains exactly like one engine (slow)."""
 
 from __future__ import annotations
 
