@@ -39,14 +39,14 @@ class TinyModelConfig(Section):
     pretrain_lr: float = Field(3e-3, gt=0, description="Peak learning rate of pretraining (cosine decay).")
     pretrain_target_accuracy: float | None = Field(
         0.42, gt=0, le=1,
-        description="Stop at the first check whose greedy accuracy on check problems reaches this (None: run all steps).",
+        description="Stop at the first check whose accuracy on check problems reaches this (None: run all steps).",
     )
     pretrain_eval_every: int = Field(
         10, gt=0, description="Steps between checks; small, so accuracy cannot run far past the target between two."
     )
     pretrain_band: tuple[float, float] | None = Field(
         (0.35, 0.55),
-        description="Held-out greedy accuracy the base must have; measured once when the base is built or installed, "
+        description="Held-out accuracy (greedy, or at pretrain_eval_temperature) the base must have; measured once when the base is built or installed, "
         "and a base outside it is refused (None: not checked).",
     )
     pretrain_eval_tokens: int = Field(16, gt=0, description="New tokens the accuracy checks generate: the longest solution and some room.")

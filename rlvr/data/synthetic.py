@@ -4,8 +4,8 @@ Every problem has an integer gold answer; a correct completion writes it as ``\\
 checks like any benchmark answer. Generation is deterministic from (task, level, seed), and the held-out
 split is disjoint from the training split by problem text.
 
-``repeated_addition`` is the long-reasoning task: its solutions are written out step by step (50 to 500
-characters, one token each for the tiny model) in one of three styles drawn per solution, so one prompt's
+``repeated_addition`` is the long-reasoning task: its solutions are written out step by step (about 40 to
+500 characters, one token each for the tiny model) in one of three styles drawn per solution, so one prompt's
 completions differ in length the way a reasoning model's do.
 """
 
@@ -64,8 +64,7 @@ def _repeated_addition_solution(rng: random.Random, problem: str) -> str:
     """One line per addition, led by the additions still left after it (counting down, so the last line is the
     one that reaches 0), in a style drawn per solution: ``terse`` (two additions a line, ``k: t+2b=t'``),
     ``plain`` (``k: t+b=t'``) or ``verbose`` (``k: t+b, u+v=s, t'``: the units digits' sum, and so the carry,
-    written before the result). The longer the style, the easier each line: a model that writes more is right
-    more often, which RL can find out."""
+    written before the result, which makes each of its lines easier to get right)."""
     a, b, n = (int(x) for x in _REPEATED.fullmatch(problem).groups())
     style = rng.choice(("terse", "plain", "verbose"))
     lines, total, left = [], a, n
