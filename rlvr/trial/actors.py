@@ -16,6 +16,7 @@ from rlvr.config.schema import TrialConfig
 from rlvr.rewards.pool import RewardItem, RewardResult
 from rlvr.rollout.types import Completion, SamplingSpec
 from rlvr.sync.update import PolicyUpdate
+from rlvr.trial.dispatch import QueuedRound
 from rlvr.trial.plan import TrialPlan
 
 
@@ -33,12 +34,14 @@ def _split(items: list, parts: int) -> list[list]:
 
 
 class EngineSet:
-    """``rollout.num_engines`` rollout actors serving the same policy; prompts are split across them."""
+    """``rollout.num_engines`` rollout actors serving the same policy; prompts are split across them evenly, or
+    handed out in chunks from a queue with ``rollout.dispatch_groups`` (rlvr.trial.dispatch)."""
 
     def __init__(self, cfg: TrialConfig, plan: TrialPlan, model_path: str):
         from rlvr.rollout.worker import RolloutWorker
 
         rollout_cfg = cfg.rollout.model_copy(update={"max_model_len": plan.max_model_len})
+        self.dispatch_groups = cfg.rollout.dispatch_groups
         self.actors = [
             RolloutWorker.options(num_cpus=1, num_gpus=plan.engine_gpus, **_placement(bundle)).remote(
                 cfg.rollout.engine,
@@ -55,13 +58,20 @@ class EngineSet:
     def generate(self, prompts: list[list[int]], spec: SamplingSpec) -> list[list[Completion]]:
         return self.collect(self.launch(prompts, spec))
 
-    def launch(self, prompts: list[list[int]], spec: SamplingSpec) -> list[tuple[list[int], Any]]:
-        """Start generating without waiting: (global prompt indices, result ref) per engine."""
+    def launch(self, prompts: list[list[int]], spec: SamplingSpec) -> list[tuple[list[int], Any]] | QueuedRound:
+        """Start generating without waiting: (global prompt indices, result ref) per engine, or a queued round."""
+        if self.dispatch_groups is not None:
+            def submit(engine: int, part: list[list[int]], part_spec: SamplingSpec):
+                return self.actors[engine].generate.remote(part, part_spec).future()
+
+            return QueuedRound(submit, len(self.actors), prompts, spec, self.dispatch_groups)
         parts = [p for p in _split(list(range(len(prompts))), len(self.actors)) if p]
         return [(part, a.generate.remote([prompts[i] for i in part], spec)) for a, part in zip(self.actors, parts)]
 
-    def collect(self, launched: list[tuple[list[int], Any]]) -> list[list[Completion]]:
+    def collect(self, launched: list[tuple[list[int], Any]] | QueuedRound) -> list[list[Completion]]:
         """Wait for a launch; groups in prompt order."""
+        if isinstance(launched, QueuedRound):
+            return launched.collect()
         out: list[list[Completion]] = []
         for (part, _), groups in zip(launched, ray.get([ref for _, ref in launched])):
             for local, group in enumerate(groups):

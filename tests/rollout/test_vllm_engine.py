@@ -171,6 +171,17 @@ def test_seeded_sampling_repeats_and_repeated_prompts_get_different_samples(vllm
     assert vllm_engine.generate([], spec) == []
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="vLLM-CPU seeds each request; on GPU the engine's seed governs")
+def test_chunks_with_their_offset_seeds_sample_what_one_call_over_all_prompts_samples(vllm_engine, prompts):
+    # what queued dispatch (rollout.dispatch_groups) relies on: a chunk's completions do not depend on its engine
+    from rlvr.trial.dispatch import chunk_spec
+
+    spec = SamplingSpec(n=3, temperature=1.0, max_new_tokens=10, seed=7)
+    whole = vllm_engine.generate(prompts, spec)
+    chunked = [g for a, b in ((0, 1), (1, 3), (3, 4)) for g in vllm_engine.generate(prompts[a:b], chunk_spec(spec, a))]
+    assert [[c.token_ids for c in g] for g in chunked] == [[c.token_ids for c in g] for g in whole]
+
+
 def test_an_update_in_many_buckets_serves_exactly_the_learners_weights(vllm_engine, engine_args, tiny_path, prompts):
     from rlvr.sync.buckets import bucket_bytes, split
 
