@@ -101,7 +101,7 @@ def _done(value):
 def test_two_engines_with_queued_dispatch_train_exactly_like_one_engine(uninterrupted, tmp_path):
     # the real EngineSet over two vLLM actors: chunks of one group, each with its one-call seeds
     from rlvr.trial.runner import run_trial
-    from trial_helpers import assert_same_run, small_trial
+    from .trial_helpers import assert_same_run, small_trial
 
     run_trial(small_trial("rollout.num_engines=2", "rollout.dispatch_groups=1"), str(tmp_path))
     assert_same_run(tmp_path, uninterrupted)

@@ -43,7 +43,7 @@ def test_async_rollout_overlaps_and_resumes_exactly(local_ray, tmp_path):
     import signal
 
     from rlvr.trial.runner import TrialPreempted, run_trial
-    from trial_helpers import max_weight_gap, read_trainable, sigterm_self, when_step
+    from .trial_helpers import max_weight_gap, read_trainable, sigterm_self, when_step
 
     whole, split = tmp_path / "whole", tmp_path / "split"
     cfg = small_trial("algorithm.async_rollout=true", "checkpoint.every_steps=3")

@@ -26,7 +26,7 @@ def test_the_command_line_says_it_in_one_paragraph_and_the_trial_log_keeps_the_t
     import subprocess
     import sys
 
-    from trial_helpers import SMALL
+    from .trial_helpers import SMALL
 
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "COLUMNS": "80"}
     args = [sys.executable, "-m", "rlvr.cli", "train", "demo-cpu", *SMALL, "steps=2", "rollout.probe_tolerance=1e-12",
