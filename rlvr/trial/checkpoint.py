@@ -4,7 +4,8 @@ Layout (``rlvr.trial.plan.TrialLayout``): ``checkpoints/step_<N:06d>/`` with ``t
 policy beyond the pristine base, what eval and analysis read), ``state.pt`` (learner optimizer/scheduler/RNG of
 every rank, the controller's data cursor, policy version, metrics so far and any prefetched batch) and
 ``meta.json``, written last: a checkpoint without meta.json is incomplete and ignored everywhere, so a crash while
-writing one never corrupts the run.
+writing one never corrupts the run. meta.json holds the sha256 of ``trainable.safetensors``; ``read_trainable``
+checks it, so a file damaged or replaced after the fact is refused, not trained on, evaluated or exported.
 
 ``state.pt`` is read with torch's weights-only unpickler: a checkpoint in a shared bucket is read by every node
 that resumes from it, and a full unpickle would run whatever code a crafted file names. Only the classes rlvr's
@@ -13,6 +14,7 @@ own states contain are allowed (``STATE_CLASSES``); a file naming anything else 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import time
 from dataclasses import dataclass
@@ -36,6 +38,35 @@ STATE_CLASSES = (
 
 class UnsafeCheckpoint(ValueError):
     """A state file names code that rlvr's own checkpoints never contain."""
+
+
+class CorruptCheckpoint(ValueError):
+    """A checkpoint that is incomplete, or whose weights are not the ones it was saved with."""
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_trainable(storage: RunStorage, step: int) -> bytes:
+    """The ``trainable.safetensors`` bytes of the checkpoint at ``step``, refused unless the checkpoint is complete
+    and the bytes have the digest its meta.json recorded (checkpoints written before digests were recorded have
+    none to check)."""
+    where = storage.uri_of(L.checkpoint(step))
+    meta = storage.read_json(L.checkpoint(step, L.COMPLETE))
+    if meta is None:
+        raise CorruptCheckpoint(f"{where}: no {L.COMPLETE}, so the checkpoint is incomplete (its writer stopped "
+                                f"mid-way); use another step (complete ones: {L.checkpoint_steps(storage) or 'none'})")
+    data = storage.read_bytes(L.checkpoint(step, L.TRAINABLE))
+    if data is None:
+        raise CorruptCheckpoint(f"{where}: {L.TRAINABLE} is missing although {L.COMPLETE} exists; the folder was "
+                                "damaged after it was written; use another step")
+    want = meta.get("trainable_sha256")
+    if want is not None and _digest(data) != want:
+        raise CorruptCheckpoint(f"{where}: {L.TRAINABLE} has sha256 {_digest(data)[:12]}..., not the {want[:12]}... "
+                                f"recorded in {L.COMPLETE}; the file changed after the checkpoint was written; use "
+                                "another step")
+    return data
 
 
 def load_state_bytes(data: bytes, where: str) -> Any:
@@ -84,9 +115,11 @@ class Checkpointer:
         rest = {"world_size": learner_state["world_size"], "ranks": [{k: v for k, v in r.items() if k != "trainable"} for r in ranks]}
         buf = io.BytesIO()
         torch.save({"learner": rest, "controller": controller_state}, buf)
-        self.storage.write_bytes(L.checkpoint(step, L.TRAINABLE), safetensors.torch.save(trainable))
+        weights = safetensors.torch.save(trainable)
+        self.storage.write_bytes(L.checkpoint(step, L.TRAINABLE), weights)
         self.storage.write_bytes(L.checkpoint(step, L.STATE), buf.getvalue())
-        self.storage.write_json(L.checkpoint(step, L.COMPLETE), {"step": step, "saved_at": time.time()})
+        self.storage.write_json(L.checkpoint(step, L.COMPLETE),
+                                {"step": step, "saved_at": time.time(), "trainable_sha256": _digest(weights)})
         self._prune()
         return self.storage.uri_of(L.checkpoint(step))
 
@@ -97,7 +130,7 @@ class Checkpointer:
     def load(self, step: int) -> Checkpoint:
         import safetensors.torch
 
-        trainable = safetensors.torch.load(self.storage.read_bytes(L.checkpoint(step, L.TRAINABLE)))
+        trainable = safetensors.torch.load(read_trainable(self.storage, step))
         state_file = L.checkpoint(step, L.STATE)
         state = load_state_bytes(self.storage.read_bytes(state_file), self.storage.uri_of(state_file))
         learner = state["learner"]

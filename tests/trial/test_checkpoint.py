@@ -13,7 +13,7 @@ from rlvr.config.schema import CheckpointConfig
 from rlvr.rewards.pool import RewardResult
 from rlvr.rollout.types import Completion
 from rlvr.storage import RunStorage
-from rlvr.trial.checkpoint import Checkpointer, UnsafeCheckpoint
+from rlvr.trial.checkpoint import Checkpointer, CorruptCheckpoint, UnsafeCheckpoint, read_trainable
 
 
 def _learner_state() -> dict:
@@ -62,3 +62,22 @@ def test_a_crafted_state_file_is_refused_without_running_it(tmp_path):
     # the same file through a plain unpickle would have run the command: the test's payload is real
     pickle.loads(pickle.dumps(payload))
     assert marker.exists()
+
+
+def test_a_checkpoint_whose_weights_changed_after_saving_is_refused(tmp_path):
+    ckpts = Checkpointer(RunStorage(str(tmp_path)), CheckpointConfig(every_steps=1))
+    ckpts.save(2, _learner_state(), {"step": 2})
+    weights = tmp_path / "checkpoints/step_000002/trainable.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1  # one bit of one weight
+    weights.write_bytes(bytes(data))
+    with pytest.raises(CorruptCheckpoint, match=r"trainable.safetensors has sha256 .* not the .* recorded in meta.json"):
+        ckpts.load(2)
+
+
+def test_a_checkpoint_without_meta_json_is_refused_as_incomplete(tmp_path):
+    storage = RunStorage(str(tmp_path))
+    Checkpointer(storage, CheckpointConfig(every_steps=1)).save(2, _learner_state(), {"step": 2})
+    (tmp_path / "checkpoints/step_000002/meta.json").unlink()
+    with pytest.raises(CorruptCheckpoint, match=r"no meta.json, so the checkpoint is incomplete.*complete ones: none"):
+        read_trainable(storage, 2)
