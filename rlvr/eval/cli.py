@@ -8,8 +8,9 @@ from pathlib import Path
 import pyarrow as pa
 
 from rlvr.config.schema import (
-    UNCHECKED, BenchmarkSpec, DataConfig, EvalConfig, ModelConfig, RewardConfig, RolloutConfig, TrialConfig,
+    BenchmarkSpec, DataConfig, EvalConfig, ModelConfig, RewardConfig, RolloutConfig,
 )
+from rlvr.export.source import trial_checkpoint_model
 
 
 def merged_model(model: str, adapter: str, out_dir: Path) -> str:
@@ -23,42 +24,6 @@ def merged_model(model: str, adapter: str, out_dir: Path) -> str:
     PeftModel.from_pretrained(base, adapter).merge_and_unload().save_pretrained(out_dir)
     AutoTokenizer.from_pretrained(model).save_pretrained(out_dir)
     return str(out_dir)
-
-
-def trial_checkpoint_model(trial_dir: str, step: int | None, out_dir: Path) -> tuple[str, TrialConfig, int]:
-    """The policy of a trial checkpoint as a plain model directory: the trial's base with every tensor the
-    method changed replaced by its effective value (residual-aware for PiSSA/MiLoRA, so never the study's
-    bug of merging their adapters onto the original base). Returns (path, trial config, step)."""
-    import safetensors.torch
-    import yaml
-
-    from rlvr.models.loading import load_model, load_tokenizer, resolve_model_path
-    from rlvr.peft_methods.registry import build_policy
-    from rlvr.storage import RunStorage
-    from rlvr.trial.plan import TrialLayout
-
-    storage = RunStorage(trial_dir)
-    text = storage.read_bytes(TrialLayout.CONFIG)
-    if text is None:
-        raise FileNotFoundError(f"--trial {trial_dir}: no config.yaml; pass a trial directory (<run>/trials/<id>)")
-    cfg = TrialConfig.model_validate(yaml.safe_load(text), context=UNCHECKED)  # the trial's record, checked when it ran
-    steps = TrialLayout.checkpoint_steps(storage)
-    if not steps or (step is not None and step not in steps):
-        raise FileNotFoundError(f"--trial {trial_dir}: no checkpoint at step {step}; checkpoints: {steps or 'none'}")
-    step = steps[-1] if step is None else step
-    base_path = resolve_model_path(cfg.model)
-    policy = build_policy(load_model(cfg.model, base_path), cfg.method, total_steps=cfg.steps)
-    trainable = storage.read_bytes(TrialLayout.checkpoint(step, TrialLayout.TRAINABLE))
-    policy.load_trainable_state_dict(safetensors.torch.load(trainable))
-    changed = safetensors.torch.load(policy.export(step, include_base=True, route="merged").base_weights)
-    model = load_model(cfg.model, base_path)
-    missing = set(changed) - set(model.state_dict())
-    if missing:
-        raise ValueError(f"--trial {trial_dir}: exported tensors not in the base model: {sorted(missing)[:3]}")
-    model.load_state_dict(changed, strict=False)
-    model.save_pretrained(out_dir)
-    load_tokenizer(cfg.model, base_path).save_pretrained(out_dir)
-    return str(out_dir), cfg, step
 
 
 def extraction_rule(requested: str | None, trial_rule: str | None) -> str:

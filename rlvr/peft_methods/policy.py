@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 from rlvr.config.schema import MethodConfig
 from rlvr.peft_methods.base import Gather
 from rlvr.peft_methods.build import ADAPTER, build_adapted, jsonable, tuner_layers, verify_adapted
-from rlvr.peft_methods.registry import MethodSpec, method_info
+from rlvr.peft_methods.registry import MethodSpec, adapter_refusal, method_info
 from rlvr.peft_methods.weights import adalora_as_lora, effective_linear, effective_norm, lora_factors, to_bytes
 from rlvr.sync.update import PolicyUpdate, Route
 
@@ -164,6 +164,33 @@ class AdapterPolicy:
         if self.spec.residual_init and (include_base or version == 0):
             base = to_bytes({f"{m}.weight": self._adapter_base(m).to(self.dtype) for m in self.layers})
         return PolicyUpdate(version, route, lora_tensors=to_bytes(tensors), lora_config=config, base_weights=base, meta=meta)
+
+    def original_base_adapter(self) -> tuple[dict[str, "torch.Tensor"], dict[str, Any]]:
+        """The policy as one plain LoRA on the ORIGINAL base (peft key names, fp32) and its LoraConfig dict: a
+        LoRA as trained; AdaLoRA as P diag(E) Q; a residual init (PiSSA, MiLoRA, OLoRA) as the rank-2r LoRA
+        [s B, -s B0][A; A0], since W_res + s B A = W0 + s (B A - B0 A0); VeRA and MiSS through peft's
+        convert_to_lora at their rank r, exact because their update has rank <= r. Other methods raise
+        ValueError with the reason (``registry.adapter_refusal``)."""
+        import torch
+
+        why = adapter_refusal(self.cfg)
+        if why is not None:
+            raise ValueError(f"{self.spec.name} cannot be exported as a LoRA adapter: {why}")
+        if self.spec.lora_convertible:
+            from peft import convert_to_lora
+
+            config, tensors = convert_to_lora(self.model, rank=self.model.peft_config[ADAPTER].r)
+            return {k: t.detach().float().contiguous() for k, t in tensors.items()}, jsonable(config.to_dict())
+        tensors, config = self._lora_form(_whole)
+        if not self.spec.residual_init:
+            return tensors, config
+        for m, (a0, b0) in self._init.items():
+            s, key = self.layers[m].scaling[ADAPTER], f"{_PEFT_PREFIX}{m}"
+            a, b = tensors[f"{key}.lora_A.weight"], tensors[f"{key}.lora_B.weight"]
+            tensors[f"{key}.lora_A.weight"] = torch.cat([a, a0.to(a)])
+            tensors[f"{key}.lora_B.weight"] = torch.cat([s * b, -s * b0.to(b)], dim=1)
+        rank = 2 * config["r"]  # scaling folded into B: alpha = r gives LoRA's scaling 1
+        return tensors, {**config, "r": rank, "lora_alpha": rank, "use_rslora": False}
 
     def record(self) -> dict[str, Any]:
         return dict(self._record)

@@ -44,6 +44,8 @@ class MethodSpec:
     init: Literal["peft", "milora"] = "peft"
     lora_form: Literal["lora", "adalora"] | None = None  # which LoRA the trained adapter is, if any
     residual_init: bool = False  # the init moves W to W - B0 A0, so engines need the residual base
+    lora_convertible: bool = False  # no LoRA, but its update has rank <= r: peft's convert_to_lora is exact at r
+    not_low_rank: str = ""  # why its trained policy is no low-rank delta on the original weights (adapter export)
     allowed_ranks: tuple[int, ...] | None = None
     even_rank: bool = False
 
@@ -84,16 +86,20 @@ _LORA = dict(config_class="LoraConfig", rank_key="r", alpha_key="lora_alpha", dr
              default_rank=16, alpha_per_rank=2.0, lora_form="lora")
 
 SPECS: tuple[MethodSpec, ...] = (
-    MethodSpec("full", "baseline", "full fine-tuning of every weight (own learning rate)", None),
+    MethodSpec("full", "baseline", "full fine-tuning of every weight (own learning rate)", None,
+               not_low_rank="full fine-tuning changes every weight at full rank"),
     MethodSpec("lora", "baseline", "LoRA", **_LORA),
     MethodSpec("dora", "structural", "DoRA: LoRA direction + learned magnitude",
-               **{**_LORA, "lora_form": None}, fixed={"use_dora": True}),
+               **{**_LORA, "lora_form": None}, fixed={"use_dora": True},
+               not_low_rank="DoRA rescales every column of W + BA by a learned magnitude, which no additive "
+                            "low-rank delta expresses (and vLLM does not serve DoRA)"),
     MethodSpec("adalora", "structural", "AdaLoRA: SVD-form LoRA with budgeted rank reallocation",
                config_class="AdaLoraConfig", rank_key="init_r", alpha_key="lora_alpha", dropout_key="lora_dropout",
                default_rank=32, alpha_per_rank=2.0, lora_form="adalora",
                options=frozenset({"target_r", "tinit", "tfinal", "deltaT", "beta1", "beta2", "orth_reg_weight"})),
     MethodSpec("miss", "structural", "MiSS: shard-shared matrix adaptation", config_class="MissConfig",
-               rank_key="r", dropout_key="miss_dropout", default_rank=64, options=frozenset({"mini_r", "init_weights"})),
+               rank_key="r", dropout_key="miss_dropout", default_rank=64, options=frozenset({"mini_r", "init_weights"}),
+               lora_convertible=True),
     MethodSpec("pissa", "svd_init", "PiSSA: LoRA on the top-r singular triplets, residual base",
                **_LORA, fixed={"init_lora_weights": "pissa_niter_4"}, residual_init=True),
     MethodSpec("milora", "svd_init", "MiLoRA: LoRA on the bottom-r singular triplets, residual base",
@@ -104,10 +110,12 @@ SPECS: tuple[MethodSpec, ...] = (
     MethodSpec("lora_fa", "efficiency", "LoRA-FA: A frozen at init, only B trained", **_LORA, optimizer="lorafa"),
     MethodSpec("vera", "efficiency", "VeRA: shared frozen random projections, trained scaling vectors",
                config_class="VeraConfig", rank_key="r", dropout_key="vera_dropout", default_rank=256,
-               options=frozenset({"d_initial", "projection_prng_key"})),
+               options=frozenset({"d_initial", "projection_prng_key"}), lora_convertible=True),
     MethodSpec("ia3", "other", "IA3: learned rescaling vectors", config_class="IA3Config",
-               options=frozenset({"feedforward_modules"})),
-    MethodSpec("ln_tuning", "other", "LN tuning: train the layer-norm weights", config_class="LNTuningConfig"),
+               options=frozenset({"feedforward_modules"}),
+               not_low_rank="IA3 multiplies W by learned vectors: the update W (diag(l) - I) has full rank"),
+    MethodSpec("ln_tuning", "other", "LN tuning: train the layer-norm weights", config_class="LNTuningConfig",
+               not_low_rank="LN tuning trains layer-norm weights, which a LoRA adapter of linear layers cannot hold"),
     MethodSpec("lora_rank1", "ablation", "LoRA at rank 1", **{**_LORA, "default_rank": 1}, allowed_ranks=(1,)),
     MethodSpec("olora", "extra", "OLoRA: LoRA initialised from a QR of W, residual base",
                **_LORA, fixed={"init_lora_weights": "olora"}, residual_init=True),
@@ -157,6 +165,17 @@ def method_info(name: str) -> MethodInfo:
                       options=s.options | frozenset(s.policy_options), description=s.description,
                       zero_stages=s.zero_stages,
                       swapped_reference=s.residual_init or s.is_full_finetuning)
+
+
+def adapter_refusal(cfg: MethodConfig) -> str | None:
+    """Why this method's trained policy cannot be a plain LoRA adapter on the ORIGINAL base, or None when it can:
+    every LoRA (PiSSA/MiLoRA/OLoRA as rank 2r, [B, -B0][A; A0]), AdaLoRA (P diag(E) Q), VeRA and MiSS."""
+    s = method_spec(cfg.name)
+    if s.name == "miss" and cfg.options.get("init_weights") == "bat":
+        return "MiSS's 'bat' form adds a delta computed from W itself, which is not low-rank"
+    if s.lora_form is not None or s.lora_convertible:
+        return None
+    return s.not_low_rank or "its update W' - W is not a low-rank delta on the original weights"
 
 
 def check_method_config(cfg: MethodConfig) -> list[str]:

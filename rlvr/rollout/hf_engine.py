@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from rlvr.config.schema import ModelConfig, RolloutConfig
 from rlvr.rollout.types import Completion, SamplingSpec
+from rlvr.sync.probe import model_logprobs
 from rlvr.sync.servable import UnservableUpdate, check_servable
 from rlvr.sync.update import PolicyUpdate
 
@@ -89,12 +90,7 @@ class HFEngine:
         return groups
 
     def score(self, prompt: list[int], completion: list[int]) -> list[float]:
-        import torch
-
-        ids = torch.tensor([prompt + completion], device=self.device)
-        with torch.no_grad():
-            logits = self.model(input_ids=ids).logits[0, len(prompt) - 1 : -1].float()
-        return logits.log_softmax(-1).gather(-1, ids[0, len(prompt) :, None])[:, 0].tolist()
+        return model_logprobs(self.model, prompt, completion)
 
     def load_policy(self, update: PolicyUpdate) -> None:
         from peft import LoraConfig, get_peft_model, set_peft_model_state_dict

