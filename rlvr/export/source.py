@@ -30,8 +30,14 @@ def read_trial_config(trial_dir: str) -> TrialConfig:
 
 
 def choose_step(trial_dir: str, step: int | None) -> int:
-    """``step``, or the newest complete checkpoint; a step without a complete checkpoint lists the ones there."""
-    steps = TrialLayout.checkpoint_steps(RunStorage(trial_dir))
+    """``step``, or the newest complete checkpoint; an incomplete one is refused (CorruptCheckpoint), a missing
+    one lists the ones there."""
+    from rlvr.trial.checkpoint import read_trainable
+
+    storage = RunStorage(trial_dir)
+    steps = TrialLayout.checkpoint_steps(storage)
+    if step is not None and step not in steps and storage.exists(TrialLayout.checkpoint(step)):
+        read_trainable(storage, step)  # raises: the folder has no meta.json
     if not steps or (step is not None and step not in steps):
         raise FileNotFoundError(f"{trial_dir}: no checkpoint at step {step}; checkpoints: {steps or 'none'}")
     return steps[-1] if step is None else step

@@ -47,7 +47,8 @@ def _compare(loader: str, got: list[float], probe: Probe, where: str) -> LoadChe
     try:
         gap = check_sync(got, probe.want, probe.tolerance, version=0)
     except StaleEngineError as e:
-        detail = str(e).split(": ", 1)[1].split("; the engine", 1)[0]
+        detail = str(e).split(": ", 1)[1].split("; the engine", 1)[0].replace(
+            "engine log-probs differ from the learner's", "its log-probs differ from the trial policy's")
         raise ExportMismatch(f"{where}: loaded with {loader}, the export does not reproduce the trial's policy: "
                              f"{detail}. The export is wrong; do not use it (please report this)") from e
     return LoadCheck(loader, gap)

@@ -7,8 +7,9 @@ import torch
 from peft import PeftModel
 
 from .conftest import perturb, small_cfg, tiny_model, write_adapter
-from rlvr.peft_methods.registry import build_policy, method_info, method_names
-from rlvr.peft_methods.weights import from_bytes
+from rlvr.peft_methods.registry import adapter_refusal, build_policy, method_info, method_names
+from rlvr.peft_methods.weights import from_bytes, to_bytes
+from rlvr.sync.update import PolicyUpdate
 
 TOL = 1e-5
 NON_MERGED = [n for n in method_names() if method_info(n).route != "merged"]
@@ -181,3 +182,28 @@ def test_export_gathers_one_module_at_a_time(name, route):
     assert (gathered.base_weights, gathered.lora_tensors) == (plain.base_weights, plain.lora_tensors)
     total = sum(p.numel() for p in policy.model.parameters())
     assert asked and max(sum(p.numel() for p in ps) for ps in asked) < total / 4
+
+
+AS_ADAPTER = [n for n in method_names() if adapter_refusal(small_cfg(n)) is None]
+
+
+@pytest.mark.parametrize("name", AS_ADAPTER)
+def test_original_base_adapter_reproduces_the_learner_on_the_original_base(name, tmp_path):
+    # rlvr export --format adapter: one plain LoRA on the untouched base, residual inits and conversions included
+    policy = _trained(name)
+    tensors, config = policy.original_base_adapter()
+    update = PolicyUpdate(0, "native", lora_tensors=to_bytes(tensors), lora_config=config)
+    served = PeftModel.from_pretrained(tiny_model(), write_adapter(update, tmp_path / "adapter"))
+    assert (_logits(served) - _logits(policy.model)).abs().max() < TOL
+
+
+def test_the_methods_exported_as_adapters_are_every_lora_adalora_vera_and_miss():
+    assert set(AS_ADAPTER) == {"lora", "rslora", "lora_plus", "lora_fa", "lora_rank1", "adalora", "pissa", "milora",
+                               "olora", "vera", "miss"}
+    assert "not low-rank" in adapter_refusal(small_cfg("miss", options={"init_weights": "bat"}))
+
+
+@pytest.mark.parametrize("name", ["dora", "ia3", "ln_tuning", "full", "loha"])
+def test_a_method_that_is_no_low_rank_delta_refuses_the_adapter_form(name):
+    with pytest.raises(ValueError, match=f"{name} cannot be exported as a LoRA adapter: .+"):
+        _trained(name).original_base_adapter()
