@@ -28,12 +28,13 @@ def small_demo(method: str, *overrides: str) -> TrialConfig:
     return load_trial("demo-cpu", [f"method=uniform/{method}", *rank, *alpha, *options, "steps=4", "checkpoint.every_steps=2", *overrides])
 
 
-def fake_trial(root: Path, method: str, steps: tuple[int, ...] = (2, 4), *overrides: str, scale: float = 0.02) -> Path:
-    """A trial directory whose checkpoints hold the method's policy moved off its init by seeded noise."""
+def fake_trial(root: Path, method: str | TrialConfig, steps: tuple[int, ...] = (2, 4), scale: float = 0.02) -> Path:
+    """A trial directory (of ``small_demo(method)`` or the given config) whose checkpoints hold the method's policy
+    moved off its init by seeded noise."""
     from rlvr.models.loading import load_model, resolve_model_path
     from rlvr.peft_methods.registry import build_policy
 
-    cfg = small_demo(method, *overrides)
+    cfg = small_demo(method) if isinstance(method, str) else method
     storage = RunStorage(str(root))
     storage.write_bytes(TrialLayout.CONFIG, dump(cfg).encode())
     torch.manual_seed(cfg.seed)
