@@ -84,3 +84,9 @@ def test_an_existing_output_directory_is_never_overwritten(tmp_path):
     (tmp_path / "out" / "keep.txt").write_text("mine")
     with pytest.raises(ExportRefused, match="already exists and is not empty"):
         export_command(str(trial), str(tmp_path / "out"), "merged")
+
+
+def test_trial_and_export_may_live_on_any_pyarrow_filesystem(tmp_path):
+    trial = fake_trial(tmp_path / "trial", "lora")
+    result = export_command(f"file://{trial}", f"file://{tmp_path}/exports/lora", "merged")
+    assert result.step == 4 and (tmp_path / "exports" / "lora" / "model.safetensors").is_file()
