@@ -20,7 +20,7 @@ from pathlib import Path
 
 def reproduce(trial_dir: Path, out: Path, fmt: str, step: int) -> dict:
     from rlvr.eval.runner import evaluate
-    from rlvr.export.command import _evals
+    from rlvr.export.command import trial_evals
     from rlvr.export.source import read_trial_config
     from rlvr.models.loading import load_tokenizer, resolve_model_path
     from rlvr.rewards.pool import RewardPool
@@ -43,7 +43,7 @@ def reproduce(trial_dir: Path, out: Path, fmt: str, step: int) -> dict:
                                   reward, derived_seed(cfg.seed, "eval", step))
     finally:
         engine.close()
-    trial_rows = {r["benchmark"]: r for r in _evals(str(trial_dir)) if r["step"] == step}
+    trial_rows = {r["benchmark"]: r for r in trial_evals(str(trial_dir)) if r["step"] == step}
     return {r["benchmark"]: {"export": [r["avg_at_k"], r["pass_at_k"]],
                              "trial": [trial_rows.get(r["benchmark"], {}).get(k) for k in ("avg_at_k", "pass_at_k")]}
             for r in summary.to_pylist()}

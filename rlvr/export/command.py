@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,7 +71,8 @@ def _write_adapter(trial, out_dir: Path) -> int:
     return rank
 
 
-def _evals(trial_dir: str) -> list[dict]:
+def trial_evals(trial_dir: str) -> list[dict]:
+    """The trial's evaluation rows (one per benchmark and step), none if it never evaluated."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -92,7 +94,12 @@ def export_command(trial_dir: str, out: str, fmt: Format, step: int | None = Non
     trial = TrialPolicy.load(trial_dir, step)
     cfg, base = trial.cfg, trial.base_path
     probe = verify.make_probe(cfg, load_tokenizer(cfg.model, base), trial.policy.model)
-    with tempfile.TemporaryDirectory(prefix="rlvr-export-") as tmp:
+    fs, root = open_fs(out)
+    in_place = isinstance(fs, pafs.LocalFileSystem)  # staged beside --out, then renamed: no second copy on disk
+    if in_place:
+        os.makedirs(os.path.dirname(root), exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".rlvr-export-", dir=os.path.dirname(root) if in_place else None,
+                                     ignore_cleanup_errors=True) as tmp:
         local = Path(tmp)
         rank = _write_adapter(trial, local) if fmt == "adapter" else None
         if fmt == "merged":
@@ -106,10 +113,14 @@ def export_command(trial_dir: str, out: str, fmt: Format, step: int | None = Non
         else:
             checks = [verify.check_merged(tmp, cfg, probe)]
         config_text = RunStorage(trial_dir).read_bytes(TrialLayout.CONFIG).decode()
-        card = model_card(cfg, config_text, trial.step, fmt, base, _evals(trial_dir), checks, len(probe.completion),
+        card = model_card(cfg, config_text, trial.step, fmt, base, trial_evals(trial_dir), checks, len(probe.completion),
                           probe.tolerance, rank)
         (local / CARD).write_text(card)
-        fs, root = open_fs(out)
-        fs.create_dir(root, recursive=True)
-        pafs.copy_files(tmp, root, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=fs)
+        if in_place:
+            if os.path.isdir(root):
+                os.rmdir(root)  # empty: _target_is_free checked it
+            os.rename(tmp, root)
+        else:
+            fs.create_dir(root, recursive=True)
+            pafs.copy_files(tmp, root, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=fs)
     return ExportResult(out, trial.step, fmt, checks)
