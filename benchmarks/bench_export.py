@@ -73,9 +73,11 @@ def main() -> None:
         try:
             result = export_command(str(trial_dir), str(out), fmt)
         except Exception as e:  # noqa: BLE001 - a benchmark row per trial, failures included
-            print(json.dumps({"method": cfg.method.name, "format": fmt, "error": f"{type(e).__name__}: {e}"}), flush=True)
+            error = f"{type(e).__name__}: {e}"
+            print(json.dumps({"method": cfg.method.name, "format": fmt, "error": error}), flush=True)
             continue
-        row = {"method": cfg.method.name, "format": fmt, "step": result.step, "seconds": round(time.monotonic() - start, 1),
+        row = {"method": cfg.method.name, "format": fmt, "step": result.step,
+               "seconds": round(time.monotonic() - start, 1),
                "gaps": {c.loader: float(f"{c.gap:.3g}") for c in result.checks}}
         if cfg.method.name in args.reproduce:
             row["final_eval"] = reproduce(trial_dir, out, fmt, result.step)

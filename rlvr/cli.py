@@ -240,9 +240,9 @@ def eval_cmd(
 def export_cmd(
     trial: str = typer.Argument(..., help="Trial directory or URI (<run>/trials/<id>)."),
     out: str = typer.Option(..., help="New directory or URI to write the export to."),
-    format: str = typer.Option(..., "--format", help="adapter (peft LoRA for the original base) or merged (full model)."),
+    format: str = typer.Option(..., "--format", help="adapter (peft LoRA for the original base) or merged (model)."),
     step: Optional[int] = typer.Option(None, help="Checkpoint step (default: the newest complete one)."),
-    vllm: bool = typer.Option(True, "--vllm/--no-vllm", help="Also check an adapter served by vLLM (vLLM-CPU without a GPU)."),
+    vllm: bool = typer.Option(True, "--vllm/--no-vllm", help="Also check an adapter served by vLLM (CPU or GPU)."),
 ) -> None:
     """Export a trial's policy for use outside rlvr, checked by loading it back (log-probs of the sync probe)."""
     from rlvr.export.command import export_command

@@ -62,7 +62,8 @@ def model_card(cfg: TrialConfig, config_text: str, step: int, fmt: str, base: st
                f"    PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(\"{base}\"), \"<this dir>\")\n"
                f"    rlvr eval --model {base} --adapter <this dir>")
     else:
-        what = f"A full model directory in the training dtype ({cfg.model.dtype}), with tokenizer and generation config."
+        what = f"A full model directory in the training dtype ({cfg.model.dtype}), with tokenizer and generation config"
+        what += "."
         use = "    vllm serve <this dir>\n    rlvr eval --model <this dir>"
     checked = _table(["loader", f"mean abs log-prob gap over {probe_tokens} probe tokens", "tolerance"],
                      [[c.loader, f"{c.gap:.3g}", f"{tolerance:g}"] for c in checks])
@@ -70,10 +71,11 @@ def model_card(cfg: TrialConfig, config_text: str, step: int, fmt: str, base: st
 
 {what}
 
-- Base model: `{cfg.model.name}` (loaded from `{base}`), revision {cfg.model.revision or "not pinned"}, dtype {cfg.model.dtype}
+- Base model: `{cfg.model.name}` (loaded from `{base}`), revision {cfg.model.revision or "not pinned"}, \
+dtype {cfg.model.dtype}
 - Method: {m.name} ({spec.description}); {settings or "no settings"}
-- Training: {a.loss} on verifiable rewards, learning rate {TrialPlan.from_config(cfg).lr:g}, step {step} of {cfg.steps}, \
-{a.prompts_per_step} prompts x {a.group_size} samples per step, seed {cfg.seed}
+- Training: {a.loss} on verifiable rewards, learning rate {TrialPlan.from_config(cfg).lr:g}, step {step} of \
+{cfg.steps}, {a.prompts_per_step} prompts x {a.group_size} samples per step, seed {cfg.seed}
 - Data: {d.source} (levels {d.levels}), prompt template {d.prompt_template}, prompts up to {d.max_prompt_tokens} tokens
 - Made by rlvr {rlvr_version()} (`rlvr export`); the trial's config is below.
 

@@ -113,8 +113,8 @@ def export_command(trial_dir: str, out: str, fmt: Format, step: int | None = Non
         else:
             checks = [verify.check_merged(tmp, cfg, probe)]
         config_text = RunStorage(trial_dir).read_bytes(TrialLayout.CONFIG).decode()
-        card = model_card(cfg, config_text, trial.step, fmt, base, trial_evals(trial_dir), checks, len(probe.completion),
-                          probe.tolerance, rank)
+        card = model_card(cfg, config_text, trial.step, fmt, base, trial_evals(trial_dir), checks,
+                          len(probe.completion), probe.tolerance, rank)
         (local / CARD).write_text(card)
         if in_place:
             if os.path.isdir(root):

@@ -25,7 +25,8 @@ def small_demo(method: str, *overrides: str) -> TrialConfig:
     rank = [] if method in ("ia3", "ln_tuning", "full", "lora_rank1") else ["method.rank=8"]
     alpha = ["method.alpha=16"] if method not in ("miss", "vera", "ia3", "ln_tuning", "full", "lora_rank1") else []
     options = ["method.options={target_r: 4}"] if method == "adalora" else []
-    return load_trial("demo-cpu", [f"method=uniform/{method}", *rank, *alpha, *options, "steps=4", "checkpoint.every_steps=2", *overrides])
+    short = ["steps=4", "checkpoint.every_steps=2"]
+    return load_trial("demo-cpu", [f"method=uniform/{method}", *rank, *alpha, *options, *short, *overrides])
 
 
 def fake_trial(root: Path, method: str | TrialConfig, steps: tuple[int, ...] = (2, 4), scale: float = 0.02) -> Path:
