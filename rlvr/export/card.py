@@ -27,7 +27,9 @@ def adapter_form(method: str, rank: int) -> str:
                 "residual W - s B0 A0, so the initial factors are subtracted back out")
     if spec.lora_form == "adalora":
         return f"AdaLoRA's P diag(E) Q as a plain rank-{rank} LoRA (pruned ranks are zeros, the scaling folded into B)"
-    if spec.lora_convertible:
+    if spec.lora_fold == "vera":
+        return f"VeRA's diag(l_b) B diag(l_d) A as a plain rank-{rank} LoRA (the trained vectors folded into the factors)"
+    if spec.lora_fold == "peft":
         return f"converted by peft's convert_to_lora at rank {rank}, exact since the update has rank <= {rank}"
     return "the trained LoRA as is"
 

@@ -15,7 +15,9 @@ from rlvr.config.schema import MethodConfig
 from rlvr.peft_methods.base import Gather
 from rlvr.peft_methods.build import ADAPTER, build_adapted, jsonable, tuner_layers, verify_adapted
 from rlvr.peft_methods.registry import MethodSpec, adapter_refusal, method_info
-from rlvr.peft_methods.weights import adalora_as_lora, effective_linear, effective_norm, lora_factors, to_bytes
+from rlvr.peft_methods.weights import (
+    adalora_as_lora, effective_linear, effective_norm, lora_factors, to_bytes, vera_as_lora,
+)
 from rlvr.sync.update import PolicyUpdate, Route
 
 if TYPE_CHECKING:
@@ -168,15 +170,15 @@ class AdapterPolicy:
     def original_base_adapter(self) -> tuple[dict[str, "torch.Tensor"], dict[str, Any]]:
         """The policy as one plain LoRA on the ORIGINAL base (peft key names, fp32) and its LoraConfig dict: a
         LoRA as trained; AdaLoRA as P diag(E) Q; a residual init (PiSSA, MiLoRA, OLoRA) as the rank-2r LoRA
-        [s B, -s B0][A; A0], since W_res + s B A = W0 + s (B A - B0 A0); VeRA and MiSS through peft's
-        convert_to_lora at their rank r, exact because their update has rank <= r. Other methods raise
-        ValueError with the reason (``registry.adapter_refusal``)."""
+        [s B, -s B0][A; A0], since W_res + s B A = W0 + s (B A - B0 A0); VeRA as (diag(l_b) B, diag(l_d) A);
+        MiSS through peft's convert_to_lora at its rank. Other methods raise ValueError with the reason
+        (``registry.adapter_refusal``)."""
         import torch
 
         why = adapter_refusal(self.cfg)
         if why is not None:
             raise ValueError(f"{self.spec.name} cannot be exported as a LoRA adapter: {why}")
-        if self.spec.lora_convertible:
+        if self.spec.lora_fold == "peft":
             from peft import convert_to_lora
 
             config, tensors = convert_to_lora(self.model, rank=self.model.peft_config[ADAPTER].r)
@@ -242,16 +244,18 @@ class AdapterPolicy:
         from peft import LoraConfig
 
         pc = self.model.peft_config[ADAPTER]
+        fold = {"adalora": adalora_as_lora, "vera": vera_as_lora}.get(self.spec.lora_form or self.spec.lora_fold)
         tensors = {}
         for m, layer in self.layers.items():
             with gather(p for p in layer.parameters() if p.requires_grad):
-                a, b = adalora_as_lora(layer) if self.spec.lora_form == "adalora" else lora_factors(layer)
+                a, b = (fold or lora_factors)(layer)
                 a, b = a.clone(), b.clone()  # fp32 factors are views of tensors freed after the block
             tensors[f"{_PEFT_PREFIX}{m}.lora_A.weight"], tensors[f"{_PEFT_PREFIX}{m}.lora_B.weight"] = a, b
         targets = sorted({m.rsplit(".", 1)[-1] for m in self.layers})
-        if self.spec.lora_form == "adalora":
-            # Scaling is folded into B, so alpha = r gives the plain LoRA scaling 1.
-            config = LoraConfig(r=pc.init_r, lora_alpha=pc.init_r, target_modules=targets, task_type="CAUSAL_LM")
+        if fold is not None:
+            # Scaling is folded into the factors, so alpha = r gives the plain LoRA scaling 1.
+            rank = pc.init_r if self.spec.lora_form == "adalora" else pc.r
+            config = LoraConfig(r=rank, lora_alpha=rank, target_modules=targets, task_type="CAUSAL_LM")
         else:
             config = LoraConfig(r=pc.r, lora_alpha=pc.lora_alpha, use_rslora=pc.use_rslora,
                                 target_modules=targets, task_type="CAUSAL_LM")

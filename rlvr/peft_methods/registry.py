@@ -44,7 +44,8 @@ class MethodSpec:
     init: Literal["peft", "milora"] = "peft"
     lora_form: Literal["lora", "adalora"] | None = None  # which LoRA the trained adapter is, if any
     residual_init: bool = False  # the init moves W to W - B0 A0, so engines need the residual base
-    lora_convertible: bool = False  # no LoRA, but its update has rank <= r: peft's convert_to_lora is exact at r
+    lora_fold: Literal["vera", "peft"] | None = None  # no LoRA, but an update of rank <= r that becomes one exactly:
+    # VeRA's factors with its vectors folded in, or peft's convert_to_lora (MiSS: its summation matrix is A)
     not_low_rank: str = ""  # why its trained policy is no low-rank delta on the original weights (adapter export)
     allowed_ranks: tuple[int, ...] | None = None
     even_rank: bool = False
@@ -99,7 +100,7 @@ SPECS: tuple[MethodSpec, ...] = (
                options=frozenset({"target_r", "tinit", "tfinal", "deltaT", "beta1", "beta2", "orth_reg_weight"})),
     MethodSpec("miss", "structural", "MiSS: shard-shared matrix adaptation", config_class="MissConfig",
                rank_key="r", dropout_key="miss_dropout", default_rank=64, options=frozenset({"mini_r", "init_weights"}),
-               lora_convertible=True),
+               lora_fold="peft"),
     MethodSpec("pissa", "svd_init", "PiSSA: LoRA on the top-r singular triplets, residual base",
                **_LORA, fixed={"init_lora_weights": "pissa_niter_4"}, residual_init=True),
     MethodSpec("milora", "svd_init", "MiLoRA: LoRA on the bottom-r singular triplets, residual base",
@@ -110,7 +111,7 @@ SPECS: tuple[MethodSpec, ...] = (
     MethodSpec("lora_fa", "efficiency", "LoRA-FA: A frozen at init, only B trained", **_LORA, optimizer="lorafa"),
     MethodSpec("vera", "efficiency", "VeRA: shared frozen random projections, trained scaling vectors",
                config_class="VeraConfig", rank_key="r", dropout_key="vera_dropout", default_rank=256,
-               options=frozenset({"d_initial", "projection_prng_key"}), lora_convertible=True),
+               options=frozenset({"d_initial", "projection_prng_key"}), lora_fold="vera"),
     MethodSpec("ia3", "other", "IA3: learned rescaling vectors", config_class="IA3Config",
                options=frozenset({"feedforward_modules"}),
                not_low_rank="IA3 multiplies W by learned vectors: the update W (diag(l) - I) has full rank"),
@@ -173,7 +174,7 @@ def adapter_refusal(cfg: MethodConfig) -> str | None:
     s = method_spec(cfg.name)
     if s.name == "miss" and cfg.options.get("init_weights") == "bat":
         return "MiSS's 'bat' form adds a delta computed from W itself, which is not low-rank"
-    if s.lora_form is not None or s.lora_convertible:
+    if s.lora_form is not None or s.lora_fold is not None:
         return None
     return s.not_low_rank or "its update W' - W is not a low-rank delta on the original weights"
 

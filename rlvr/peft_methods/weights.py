@@ -76,6 +76,14 @@ def adalora_as_lora(layer: "torch.nn.Module") -> tuple["torch.Tensor", "torch.Te
     return a, b
 
 
+def vera_as_lora(layer: "torch.nn.Module") -> tuple["torch.Tensor", "torch.Tensor"]:
+    """VeRA's diag(l_b) B diag(l_d) A as a plain LoRA (A', B') with scaling 1: the shared frozen projections sliced
+    to the layer's shape (as its forward slices them), the trained vectors folded in."""
+    a = layer.vera_A[ADAPTER][:, : layer.in_features].float() * layer.vera_lambda_d[ADAPTER].detach().float()[:, None]
+    b = layer.vera_B[ADAPTER][: layer.out_features, :].float() * layer.vera_lambda_b[ADAPTER].detach().float()[:, None]
+    return a, b
+
+
 def lora_factors(layer: "torch.nn.Module") -> tuple["torch.Tensor", "torch.Tensor"]:
     return layer.lora_A[ADAPTER].weight.detach().float(), layer.lora_B[ADAPTER].weight.detach().float()
 
