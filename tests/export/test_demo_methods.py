@@ -15,7 +15,7 @@ from rlvr.peft_methods.registry import adapter_refusal
 DEMO = {cfg.method.name: cfg for cfg in load_trials("demo-cpu")}
 
 
-def test_the_demo_sweep_has_fourteen_methods_and_eleven_export_as_adapters():
+def test_the_demo_sweep_has_fourteen_methods_and_ten_export_as_adapters():
     assert len(DEMO) == 14
     assert sorted(n for n, cfg in DEMO.items() if adapter_refusal(cfg.method)) == ["dora", "full", "ia3", "ln_tuning"]
 
