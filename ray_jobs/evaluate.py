@@ -9,6 +9,7 @@ import sys
 
 import ray
 
+from rlvr.cluster.attach import ClusterGone, attach
 from rlvr.eval.cli import eval_command
 
 
@@ -26,7 +27,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--step", type=int, default=0, help="step the adapter was saved at (names the output folder)")
     parser.add_argument("--gpus", type=float, default=1, help="GPUs of the evaluation task (0 runs on CPUs)")
     args = parser.parse_args(argv)
-    ray.init(address="auto")
+    try:
+        attach("auto")
+    except ClusterGone as e:
+        sys.exit(f"error: {e}")
     task = ray.remote(num_gpus=args.gpus, max_retries=0)(eval_command)
     summary = ray.get(task.remote(
         args.model, args.adapter, args.benchmarks, args.k, args.limit, args.engine, args.out,
