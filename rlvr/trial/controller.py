@@ -2,7 +2,10 @@
 
 The controller holds no model: engines, reward scorers and learners are Ray actors (rlvr.trial.actors,
 rlvr.learner.actor). Everything a resumed run needs is in the checkpoint (rlvr.trial.checkpoint); sampling
-seeds derive from (seed, step, round), so a resumed run draws the same rollouts as an uninterrupted one.
+seeds derive from (seed, step, round) and every request carries its own (GPU included), so a resumed run draws
+the same rollouts as an uninterrupted one wherever engine and learner compute the same numbers: exactly on
+vLLM-CPU; on GPU until kernels that are not bitwise reproducible first change a token (docs/cluster.md,
+"Resuming on GPU").
 """
 
 from __future__ import annotations
