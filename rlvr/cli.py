@@ -229,8 +229,8 @@ def eval_cmd(
 
     from rlvr.eval.cli import eval_command
 
-    summary = eval_command(model=model, adapter=adapter, benchmarks=benchmarks, k=k, limit=limit, engine=engine, out=out,
-                           temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
+    summary = eval_command(model=model, adapter=adapter, benchmarks=benchmarks, k=k, limit=limit, engine=engine,
+                           out=out, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
                            prompt_template=prompt_template, trial=trial, trial_step=step, extraction=extraction)
     table = Table(title=f"evaluation -> {out}")
     for col in summary.column_names:

@@ -141,7 +141,7 @@ def _unknown_key_fix(model: type[BaseModel] | None, loc: tuple, value: Any) -> s
     """How to fix an unknown key: a trial field given to a sweep goes under ``base``; anything else is a typo."""
     key = loc[0] if len(loc) == 1 else None
     if model is SweepConfig and key in TrialConfig.model_fields:
-        while isinstance(value, dict) and len(value) == 1:  # resources: {gpu_memory_gib: 40} -> resources.gpu_memory_gib
+        while isinstance(value, dict) and len(value) == 1:  # {gpu_memory_gib: 40} -> resources.gpu_memory_gib
             inner, value = next(iter(value.items()))
             key = f"{key}.{inner}"
         example = f"base.{key}={value}" if not isinstance(value, dict) else f"base.{key}.FIELD=VALUE"
@@ -149,7 +149,9 @@ def _unknown_key_fix(model: type[BaseModel] | None, loc: tuple, value: Any) -> s
     return "remove it or check its spelling"
 
 
-def format_validation_error(err: ValidationError, source: str, prefix: str = "", model: type[BaseModel] | None = None) -> str:
+def format_validation_error(
+    err: ValidationError, source: str, prefix: str = "", model: type[BaseModel] | None = None
+) -> str:
     """One line per problem of ``err`` (raised validating ``model`` from ``source``), naming the field path."""
     lines = []
     for e in err.errors():

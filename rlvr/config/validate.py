@@ -17,7 +17,8 @@ def unknown_benchmark(spec: BenchmarkSpec) -> str | None:
         return None
     if spec.name.startswith("synthetic:"):
         task = spec.name.split(":", 1)[1]
-        return None if task in TASKS else f"{spec.name!r}: synthetic task {task!r} is unknown; allowed: {', '.join(TASKS)}"
+        known = task in TASKS
+        return None if known else f"{spec.name!r}: synthetic task {task!r} is unknown; allowed: {', '.join(TASKS)}"
     if spec.name in BENCHMARKS:
         return None
     return (f"{spec.name!r} is not a shipped benchmark; allowed: {', '.join(BENCHMARKS)}, synthetic:<task> "

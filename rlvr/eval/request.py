@@ -5,6 +5,7 @@ fitted to the model's context."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import get_args
 
 from pydantic import BaseModel, ValidationError
 
@@ -84,15 +85,17 @@ def resolve(given: Given, trial: TrialConfig | None, data_dir: str) -> EvalReque
     from rlvr.data.prompts import TEMPLATES
 
     base_eval = trial.eval if trial is not None else EvalConfig()
-    sampling = {f: getattr(given, f) for f in ("temperature", "top_p", "max_new_tokens") if getattr(given, f) is not None}
+    sampling = {f: v for f in ("temperature", "top_p", "max_new_tokens") if (v := getattr(given, f)) is not None}
     eval_cfg = option_checked(EvalConfig, {**base_eval.model_dump(), **sampling, "benchmarks": []})
     if trial is not None:
-        data_cfg = trial.data if given.prompt_template is None else trial.data.model_copy(update={"prompt_template": given.prompt_template})
+        template = given.prompt_template or trial.data.prompt_template
+        data_cfg = trial.data.model_copy(update={"prompt_template": template})
     else:
         data_cfg = DataConfig(prompt_template=given.prompt_template or DEFAULT_PROMPT_TEMPLATE, data_dir=data_dir)
     if data_cfg.prompt_template not in TEMPLATES:
-        raise UsageError(f"--prompt-template: {data_cfg.prompt_template!r} is not a template; allowed: {', '.join(TEMPLATES)}")
-    rules = RewardConfig.model_fields["extraction"].annotation.__args__
+        raise UsageError(f"--prompt-template: {data_cfg.prompt_template!r} is not a template; "
+                         f"allowed: {', '.join(TEMPLATES)}")
+    rules = get_args(RewardConfig.model_fields["extraction"].annotation)
     if given.extraction is not None and given.extraction not in rules:
         raise UsageError(f"--extraction: {given.extraction!r} is not a rule; allowed: {', '.join(rules)}")
     extraction = extraction_rule(given.extraction, trial.reward.extraction if trial is not None else None)
@@ -127,8 +130,8 @@ def fit_context(
         return request, None
     room = context - longest_prompt
     if room < 1 or explicit:
-        fix = ("pass --max-new-tokens {} or less".format(room) if room >= 1 else
-               "use a shorter --prompt-template (plain has no instructions), other --benchmarks, or a model with a longer context")
+        fix = (f"pass --max-new-tokens {room} or less" if room >= 1 else "use a shorter --prompt-template (plain has "
+               "no instructions), other --benchmarks, or a model with a longer context")
         raise UsageError(f"{model}: its context is {context} positions and the longest prompt takes {longest_prompt}, "
                          f"which leaves {max(room, 0)} for the {wanted} new tokens asked; {fix}")
     notice = (f"notice: max_new_tokens {wanted} capped to {room}: {model}'s context is {context} positions and the "

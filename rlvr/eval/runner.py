@@ -24,7 +24,11 @@ SAMPLES_SCHEMA = pa.schema(
 )
 
 
-def benchmark_prompts(tokenizer, benchmarks: list[BenchmarkSpec], data_cfg: DataConfig) -> dict[str, list[tuple[dict, list[int]]]]:
+Prompts = dict[str, list[tuple[dict, list[int]]]]
+"""Benchmark name -> its problems, each with its prompt's token ids."""
+
+
+def benchmark_prompts(tokenizer, benchmarks: list[BenchmarkSpec], data_cfg: DataConfig) -> Prompts:
     """Each benchmark's problems with their prompt token ids, in the training prompt template (so a policy is
     scored as it was trained)."""
     return {
@@ -42,7 +46,7 @@ def evaluate(
     data_cfg: DataConfig,
     reward: RewardPool,
     seed: int,
-    prompts: dict[str, list[tuple[dict, list[int]]]] | None = None,
+    prompts: Prompts | None = None,
 ) -> tuple[pa.Table, pa.Table]:
     """(samples: one row per completion, summary: one row per benchmark plus 'average') for the engine's
     current policy; ``prompts`` are ``benchmark_prompts``' (made here when None)."""
