@@ -79,3 +79,20 @@ def test_methods_table_for_the_tiny_model():
     for name in ("lora", "dora", "pissa", "vera", "ia3", "full"):
         assert name in out.stdout
     assert "native" in out.stdout and "merged" in out.stdout and "converted" in out.stdout
+
+
+def test_expected_failures_end_in_one_paragraph_without_a_traceback(tmp_path):
+    cases = [  # (arguments, exit code, the paragraph's first line)
+        (["report", str(tmp_path / "not-a-run")], 1, "error: FileNotFoundError: "),
+        (["analyze", "spectral", str(tmp_path)], 1, "error: FileNotFoundError: "),
+        (["status", str(tmp_path)], 1, "error: FileNotFoundError: "),
+        (["eval", "--trial", str(tmp_path)], 1, "error: FileNotFoundError: --trial"),
+        (["eval", "--benchmarks", "nope"], 2, "error: UsageError: --benchmarks: 'nope' is not a shipped benchmark; "
+                                              "allowed: aime24"),
+        (["eval", "--k", "0"], 2, "error: UsageError: --k: 0 is not allowed"),
+        (["plan", "paper-1.5b", "resources.gpu_memory_gib=40"], 2, "error: ConfigError: "),
+    ]
+    for args, code, first in cases:
+        out = rlvr(*args, timeout=120)
+        assert out.returncode == code and out.stderr.startswith(first), (args, out.stderr)
+        assert "Traceback" not in out.stdout + out.stderr and len(out.stderr.splitlines()) <= 4, (args, out.stderr)
