@@ -34,11 +34,13 @@ FROM ${CUDA_IMAGE} AS runtime
 ARG PYTHON_VERSION
 ENV DEBIAN_FRONTEND=noninteractive
 # Python headers and gcc: Triton compiles its small launcher modules the first time vLLM runs a kernel.
+# rsync: the Ray cluster launcher copies the bootstrap config and file mounts into the container with
+# `rsync -e 'docker exec -i'` (ray autoscaler/_private/command_runner.py, DockerCommandRunner.run_rsync_up).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends software-properties-common gpg-agent ca-certificates \
  && add-apt-repository -y ppa:deadsnakes/ppa \
  && apt-get update \
- && apt-get install -y --no-install-recommends python${PYTHON_VERSION} python${PYTHON_VERSION}-dev gcc libc6-dev \
+ && apt-get install -y --no-install-recommends python${PYTHON_VERSION} python${PYTHON_VERSION}-dev gcc libc6-dev rsync \
  && apt-get purge -y software-properties-common gpg-agent && apt-get autoremove -y \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --create-home --uid 1000 --shell /bin/bash ray \
@@ -63,8 +65,11 @@ ENV PATH=/opt/venv/bin:$PATH \
     HF_HUB_OFFLINE=1 \
     HF_DATASETS_CACHE=/tmp/hf-datasets \
     RAY_AUTH_MODE=token
+# The import check includes cuda.bindings and flashinfer: two wheels of the lock once shipped the same
+# cuda/bindings files (docs/cluster.md, "The lock's CUDA bindings"), and a clash shows here, not in a trial.
 RUN pip install --no-deps --no-build-isolation -e . \
  && python -c "import rlvr.cluster.preflight, rlvr.sweep.controller, vllm, deepspeed, ray" \
+ && python -c "from cuda.bindings import driver; import flashinfer" \
  && test -s data/benchmarks/aime24.jsonl
 USER ray
 # The Ray cluster launcher and KubeRay start Ray themselves; a bare `docker run` gets a shell.

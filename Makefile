@@ -1,5 +1,5 @@
 # The two commands of the README. Both set the environment up first (a no-op once done).
-.PHONY: setup demo test
+.PHONY: setup demo test test-fast
 
 setup:
 	@bash scripts/setup_env.sh
@@ -11,3 +11,7 @@ demo: setup
 # The whole test suite, fast unit tests and slow end-to-end ones alike.
 test: setup
 	.venv/bin/python -m pytest -q tests
+
+# The edit-test loop: every test not marked slow (no end-to-end trials or sweeps); CI runs `make test`.
+test-fast: setup
+	.venv/bin/python -m pytest -q -m "not slow" tests

@@ -9,6 +9,7 @@ import sys
 
 import ray
 
+from rlvr.cluster.attach import ClusterGone, attach
 from rlvr.eval.cli import eval_command
 
 
@@ -21,12 +22,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--k", type=int, default=None, help="samples per problem; default each benchmark's own")
     parser.add_argument("--limit", type=int, default=None, help="first N problems of each benchmark")
     parser.add_argument("--engine", default="vllm", choices=["vllm", "hf"])
-    parser.add_argument("--max-new-tokens", type=int, default=31744)
+    parser.add_argument("--max-new-tokens", type=int, default=None,
+                        help="default the study's 31,744, capped to what the model's context leaves")
     parser.add_argument("--data-dir", default="../shared/data")
     parser.add_argument("--step", type=int, default=0, help="step the adapter was saved at (names the output folder)")
     parser.add_argument("--gpus", type=float, default=1, help="GPUs of the evaluation task (0 runs on CPUs)")
     args = parser.parse_args(argv)
-    ray.init(address="auto")
+    try:
+        attach("auto")
+    except ClusterGone as e:
+        sys.exit(f"error: {e}")
     task = ray.remote(num_gpus=args.gpus, max_retries=0)(eval_command)
     summary = ray.get(task.remote(
         args.model, args.adapter, args.benchmarks, args.k, args.limit, args.engine, args.out,

@@ -207,17 +207,21 @@ def status(run: str = typer.Argument(..., help="Run directory or URI (<storage>/
 def eval_cmd(
     model: str = typer.Option("tiny", help="Model config name (configs/models), local path or hub name."),
     adapter: Optional[str] = typer.Option(None, help="A peft adapter directory to merge onto the model."),
-    trial: Optional[str] = typer.Option(None, help="A trial directory: evaluate its checkpoint (overrides --model)."),
+    trial: Optional[str] = typer.Option(None, help="A trial directory: evaluate its checkpoint with the trial's own "
+                                        "evaluation settings; the options below override them (replaces --model)."),
     step: Optional[int] = typer.Option(None, help="Checkpoint step of --trial (default: the newest)."),
-    benchmarks: list[str] = typer.Option(["math500"], help="Benchmark names, synthetic:<task> or hub:<dataset> (repeat the option)."),
-    k: Optional[int] = typer.Option(None, help="Samples per problem (default: 4)."),
+    benchmarks: Optional[list[str]] = typer.Option(
+        None, help="Benchmark names, synthetic:<task> or hub:<dataset> (repeat the option; default math500)."),
+    k: Optional[int] = typer.Option(None, help="Samples per problem (default: each benchmark's k, else 4)."),
     limit: Optional[int] = typer.Option(None, help="Only the first N problems of each benchmark."),
     engine: str = typer.Option("vllm", help="vllm or hf."),
-    max_new_tokens: int = typer.Option(31744, help="Completion limit (study: 31,744)."),
-    prompt_template: str = typer.Option("study", help="Prompt template (with --trial, the trial's own)."),
+    temperature: Optional[float] = typer.Option(None, help="Sampling temperature (default 0.7, the study's)."),
+    top_p: Optional[float] = typer.Option(None, help="Nucleus sampling (default 0.9, the study's)."),
+    max_new_tokens: Optional[int] = typer.Option(
+        None, help="Completion limit (default the study's 31,744, capped to what the model's context leaves)."),
+    prompt_template: Optional[str] = typer.Option(None, help="Prompt template (default study)."),
     out: str = typer.Option("runs/eval", help="Directory for samples and summary Parquet files."),
-    extraction: Optional[str] = typer.Option(
-        None, help="Answer extraction: study or lenient (default: the trial's reward.extraction with --trial, else study)."),
+    extraction: Optional[str] = typer.Option(None, help="Answer extraction: study or lenient (default study)."),
 ) -> None:
     """Evaluate a model, adapter or trial checkpoint on benchmarks: Avg@k and Pass@k per benchmark."""
     from rich.console import Console
@@ -226,8 +230,8 @@ def eval_cmd(
     from rlvr.eval.cli import eval_command
 
     summary = eval_command(model=model, adapter=adapter, benchmarks=benchmarks, k=k, limit=limit, engine=engine,
-                           max_new_tokens=max_new_tokens, prompt_template=prompt_template, out=out, trial=trial,
-                           trial_step=step, extraction=extraction)
+                           out=out, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
+                           prompt_template=prompt_template, trial=trial, trial_step=step, extraction=extraction)
     table = Table(title=f"evaluation -> {out}")
     for col in summary.column_names:
         table.add_column(col)
@@ -272,7 +276,7 @@ def report(
 
 
 def main() -> None:
-    from rlvr.errors import explain
+    from rlvr.errors import UsageError, explain
 
     try:
         app()
@@ -281,7 +285,7 @@ def main() -> None:
         if message is None or _VERBOSE["on"]:
             raise
         typer.echo(message, err=True)
-        sys.exit(2 if isinstance(e, ConfigError) else 1)
+        sys.exit(2 if isinstance(e, (ConfigError, UsageError)) else 1)
 
 
 if __name__ == "__main__":

@@ -70,9 +70,13 @@ def _vllm_status() -> tuple[str, str]:
 def _ray_status() -> str:
     import ray
 
-    address = os.environ.get("RAY_ADDRESS")
+    from rlvr.cluster.attach import ClusterGone, attach
+
     try:
-        ray.init(address=address or "auto", include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+        attach("auto", include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    except ClusterGone as e:
+        return (f"no running cluster (stale address {e.target.address} from {e.target.source}: {e.reason}; "
+                f"{e.target.fix}); rlvr starts a local one when it runs")
     except (ConnectionError, RuntimeError, ValueError) as e:
         return f"no running cluster ({type(e).__name__}); rlvr starts a local one when it runs"
     try:

@@ -15,6 +15,11 @@ class TrialPreempted(RuntimeError):
     """A trial stopped on request (SIGTERM) after writing a checkpoint; running it again resumes it. Defined here,
     free of the training stack, so the sweep scheduler and the smoke trial use the very same class."""
 
+
+class UsageError(ValueError):
+    """A command-line argument that cannot be used (an unknown benchmark, settings that contradict each other);
+    the message names the option, the value and what is allowed."""
+
 # class name -> what to do about it (the error's own message says what failed)
 HINTS = {
     "ConfigError": "Fix the config field named above (`rlvr config show trial|sweep NAME` prints the resolved config).",
@@ -38,6 +43,9 @@ HINTS = {
     "ExportMismatch": "Nothing was copied to --out: the export failed its load-back check (a bug; please report it).",
     "CorruptCheckpoint": "Pass --step with a complete checkpoint (the trial directory lists them under checkpoints/).",
     "LeaseHeld": "Another controller drives this run. Wait for it, pass --wait, or use another sweep name.",
+    "UsageError": "Change the option named above (`rlvr COMMAND --help` lists the options).",
+    # a path given to a command (a run or trial directory, a benchmark file) that is not there or not one
+    "FileNotFoundError": "Check the path named above (`rlvr COMMAND --help` says what each argument takes).",
 }
 
 
@@ -77,7 +85,7 @@ def explain(err: BaseException, log_path: str | None = None) -> str | None:
         return None
     lines = [f"error: {name}: {_message(cause)}", HINTS[name]]
     where = f"the traceback is in {log_path}; " if log_path else ""
-    if name != "ConfigError":
+    if name not in ("ConfigError", "UsageError"):
         lines.append(f"({where}run with -v to print it here)")
     return "\n".join(lines)
 

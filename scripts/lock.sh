@@ -18,5 +18,10 @@ common=(--generate-hashes --python-platform x86_64-manylinux_2_28 --no-header --
 "$UV" pip compile pyproject.toml --extra cpu --extra test --extra bench --extra report --python-version 3.11 \
   "${find_links[@]}" "${common[@]}" \
   --no-emit-package torchvision --no-emit-package torchaudio --no-emit-package torchcodec -o requirements/cpu.lock
-"$UV" pip compile pyproject.toml --extra gpu --python-version 3.11 "${common[@]}" -o requirements/gpu.lock
+# cuda-python (flashinfer's requirement) resolves to 12.6.2.post1, a monolithic wheel that ships the same
+# cuda/bindings files as cuda-bindings (nccl4py's): with `pip install --no-deps` the install order would decide
+# which ones land. The lock keeps cuda-bindings, cuda-core and cuda-pathfinder, which is all that newer
+# cuda-python releases are (a metapackage); the image's import check proves `cuda.bindings` and flashinfer import.
+"$UV" pip compile pyproject.toml --extra gpu --python-version 3.11 "${common[@]}" --no-emit-package cuda-python \
+  -o requirements/gpu.lock
 echo "wrote requirements/cpu.lock ($(grep -c '==' requirements/cpu.lock) packages) and requirements/gpu.lock ($(grep -c '==' requirements/gpu.lock) packages)"

@@ -31,12 +31,12 @@ def spectral_command(target: str, steps: list[int] | None = None, k: int = DEFAU
     if k < 1:
         raise ValueError(f"k: {k} must be at least 1 (the dimension of W0's top singular subspace)")
     folder = Folder(target)
-    if folder.exists(TrialLayout.CONFIG):
-        table = analyze_trial(target, steps, k, device=device)
-        where = f"{target}/analysis/spectral.parquet"
-    elif folder.exists("trials"):
+    if folder.exists("trials"):  # first: `rlvr train NAME` may have left a trial's files in the run directory NAME
         table = analyze_run(target, k, steps, device)
         where = f"analysis/spectral.parquet of {len(set(table.column('trial_id').to_pylist())) if table.num_rows else 0} trials"
+    elif folder.exists(TrialLayout.CONFIG):
+        table = analyze_trial(target, steps, k, device=device)
+        where = f"{target}/analysis/spectral.parquet"
     else:
         raise FileNotFoundError(f"{target}: neither a trial directory (config.yaml) nor a run directory (trials/)")
     print(f"spectral: {table.num_rows} rows written to {where}")

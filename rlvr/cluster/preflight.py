@@ -57,7 +57,8 @@ def run_preflight(
     """Every node type's checks (Ray must be initialised). ``skip_data_reason`` skips data and weights, for trial
     functions that load neither (the smoke trial)."""
     plan = ProbePlan(run_dir=run_dir, needs=needs_of(trials), data=data_items(trials),
-                     allow_fake_gpus=allow_fake_gpus, skip_data_reason=skip_data_reason)
+                     allow_fake_gpus=allow_fake_gpus, skip_data_reason=skip_data_reason,
+                     trials=[] if skip_data_reason else trials)
     probe = ray.remote(max_retries=0)(run_checks)
     refs, checks = {}, []
     types = node_types()

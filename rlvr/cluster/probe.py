@@ -41,6 +41,7 @@ class ProbePlan:
     declared_gpus: float = 0.0
     allow_fake_gpus: bool = False
     skip_data_reason: str | None = None
+    trials: list = field(default_factory=list)  # TrialConfigs whose memory plans must fit this node's GPUs
 
 
 def _guard(name: str, fn, *args) -> Check:
@@ -88,6 +89,38 @@ def check_cuda(plan: ProbePlan) -> Check:
         problems.append(f"compute capability {capability[0]}.{capability[1]} is below CUDA 13's 7.5")
     seen = f"{torch.cuda.device_count()} x {torch.cuda.get_device_name(0)}, torch CUDA {torch.version.cuda}, driver {driver}"
     return Check("cuda", FAIL if problems else OK, f"{seen}: {'; '.join(problems)}" if problems else seen)
+
+
+def memory_check(trials: list, gpu_gib: float) -> Check:
+    """Every trial's memory plan against GPUs of ``gpu_gib``: config validation checked it against the
+    trial's declared resources.gpu_memory_gib, which a node type with smaller GPUs makes wrong."""
+    from rlvr.plan.memory import plan_problems
+
+    planned = [t for t in trials if t.model.architecture is not None]
+    if not planned:
+        return Check("gpu memory", SKIP, "no trial has a memory plan (model.architecture unset)")
+    failing = []
+    for t in planned:
+        real = t.model_copy(update={"resources": t.resources.model_copy(update={"gpu_memory_gib": gpu_gib})})
+        problems = plan_problems(real)
+        if problems:
+            failing.append((t, problems[0]))
+    if not failing:
+        return Check("gpu memory", OK, f"the memory plans of {len(planned)} trial(s) fit {gpu_gib:.1f} GiB GPUs")
+    first, problem = failing[0]
+    declared = first.resources.gpu_memory_gib
+    return Check("gpu memory", FAIL, f"{len(failing)} of {len(planned)} trial(s) do not fit this node's {gpu_gib:.1f} "
+                 f"GiB GPUs (validated against resources.gpu_memory_gib={declared}); first, {first.name}: {problem}. "
+                 "Use nodes with larger GPUs, or set resources.gpu_memory_gib to this node's and fix what validation "
+                 "then reports")
+
+
+def check_gpu_memory(plan: ProbePlan, cuda: Check) -> Check:
+    if cuda.status != OK:
+        return Check("gpu memory", SKIP, f"CUDA is not usable here (cuda: {cuda.status})")
+    import torch
+
+    return memory_check(plan.trials, torch.cuda.get_device_properties(0).total_memory / 2**30)
 
 
 def _allreduce_rank(rank: int, world: int, backend: str, init: str, out_dir: str) -> None:
@@ -204,7 +237,8 @@ def check_weights(need) -> Check:
 def run_checks(plan: ProbePlan) -> list[Check]:
     """Every check of one node, in a fixed order, one Check each."""
     cuda = _guard("cuda", check_cuda, plan)
-    checks = [cuda, _guard("nccl", check_nccl, plan, cuda), _guard("vllm", check_import, "vllm"),
+    checks = [cuda, _guard("gpu memory", check_gpu_memory, plan, cuda), _guard("nccl", check_nccl, plan, cuda),
+              _guard("vllm", check_import, "vllm"),
               _guard("deepspeed", check_import, "deepspeed"), _guard("storage", check_storage, plan.run_dir)]
     if plan.skip_data_reason:
         return checks + [Check("data", SKIP, plan.skip_data_reason), Check("weights", SKIP, plan.skip_data_reason)]

@@ -137,7 +137,22 @@ def apply_overrides(data: dict[str, Any], overrides: list[str], where: str = "co
     return data
 
 
-def format_validation_error(err: ValidationError, source: str, prefix: str = "") -> str:
+def _unknown_key_fix(model: type[BaseModel] | None, loc: tuple, value: Any) -> str:
+    """How to fix an unknown key: a trial field given to a sweep goes under ``base``; anything else is a typo."""
+    key = loc[0] if len(loc) == 1 else None
+    if model is SweepConfig and key in TrialConfig.model_fields:
+        while isinstance(value, dict) and len(value) == 1:  # {gpu_memory_gib: 40} -> resources.gpu_memory_gib
+            inner, value = next(iter(value.items()))
+            key = f"{key}.{inner}"
+        example = f"base.{key}={value}" if not isinstance(value, dict) else f"base.{key}.FIELD=VALUE"
+        return f"it is a trial field: a sweep's trial settings go under base (e.g. {example})"
+    return "remove it or check its spelling"
+
+
+def format_validation_error(
+    err: ValidationError, source: str, prefix: str = "", model: type[BaseModel] | None = None
+) -> str:
+    """One line per problem of ``err`` (raised validating ``model`` from ``source``), naming the field path."""
     lines = []
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"])
@@ -151,7 +166,7 @@ def format_validation_error(err: ValidationError, source: str, prefix: str = "")
         if len(shown) > 80:
             shown = shown[:77] + "..."
         if e["type"] == "extra_forbidden":
-            lines.append(f"  {path}: unknown key (value {shown}); remove it or check its spelling")
+            lines.append(f"  {path}: unknown key (value {shown}); {_unknown_key_fix(model, e['loc'], value)}")
         elif e["type"] == "missing":
             lines.append(f"  {path}: required field is missing")
         else:
@@ -167,7 +182,7 @@ def build(
     try:
         return model.model_validate(data, context=context)
     except ValidationError as e:
-        raise ConfigError(format_validation_error(e, source, prefix)) from None
+        raise ConfigError(format_validation_error(e, source, prefix, model)) from None
 
 
 def find_config(name_or_path: str, section_dir: str) -> Path:

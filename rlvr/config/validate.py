@@ -4,9 +4,25 @@ SweepConfig is built, so before any engine, learner or GPU is touched."""
 from __future__ import annotations
 
 from rlvr.config.loader import ConfigError, ConfigProblems
-from rlvr.config.schema import VLLM_LORA_RANKS, MethodConfig, SweepConfig, TrialConfig
+from rlvr.config.schema import VLLM_LORA_RANKS, BenchmarkSpec, MethodConfig, SweepConfig, TrialConfig
 
 BENCHMARKS = ("aime24", "aime25", "amc23", "hmmt25", "math500", "minerva_math", "olympiadbench")
+
+
+def unknown_benchmark(spec: BenchmarkSpec) -> str | None:
+    """What is wrong with a benchmark's name ('NAME is not ...; allowed: ...'), or None for a known one."""
+    from rlvr.data.synthetic import TASKS
+
+    if spec.hub_name is not None:
+        return None
+    if spec.name.startswith("synthetic:"):
+        task = spec.name.split(":", 1)[1]
+        known = task in TASKS
+        return None if known else f"{spec.name!r}: synthetic task {task!r} is unknown; allowed: {', '.join(TASKS)}"
+    if spec.name in BENCHMARKS:
+        return None
+    return (f"{spec.name!r} is not a shipped benchmark; allowed: {', '.join(BENCHMARKS)}, synthetic:<task> "
+            f"({', '.join(TASKS)}), or a hub dataset (hub:<name>)")
 
 
 def _colocation_problems(cfg: TrialConfig, prefix: str) -> list[str]:
@@ -100,8 +116,8 @@ def trial_problems(cfg: TrialConfig, prefix: str = "") -> list[str]:
         if cfg.eval.benchmarks and cfg.eval.max_new_tokens + cfg.data.max_prompt_tokens > tiny.max_position_embeddings:
             p.append(f"{prefix}eval.max_new_tokens: {cfg.eval.max_new_tokens} is too long for the tiny model's context")
     for i, b in enumerate(cfg.eval.benchmarks):
-        if b.hub_name is None and not b.name.startswith("synthetic:") and b.name not in BENCHMARKS:
-            p.append(f"{prefix}eval.benchmarks[{i}].name: {b.name!r} is not a shipped benchmark; allowed: {', '.join(BENCHMARKS)}, synthetic:<task>, or set hub_name")
+        if (problem := unknown_benchmark(b)) is not None:
+            p.append(f"{prefix}eval.benchmarks[{i}].name: {problem} (set hub_name)")
     if cfg.data.source.startswith("synthetic:"):
         from rlvr.data.synthetic import TASKS
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from pathlib import Path
 
 import pyarrow as pa
 
-from rlvr.config.schema import (
-    BenchmarkSpec, DataConfig, EvalConfig, ModelConfig, RewardConfig, RolloutConfig,
-)
-from rlvr.export.source import trial_checkpoint_model
+from rlvr.config.loader import build
+from rlvr.config.schema import ModelConfig, RewardConfig, RolloutConfig, TrialConfig
+from rlvr.errors import UsageError
 
 
 def merged_model(model: str, adapter: str, out_dir: Path) -> str:
@@ -26,20 +26,25 @@ def merged_model(model: str, adapter: str, out_dir: Path) -> str:
     return str(out_dir)
 
 
-def extraction_rule(requested: str | None, trial_rule: str | None) -> str:
-    """The one answer-extraction rule of an evaluation: a trial's checkpoint is scored with the rule its own
-    evaluation used (``reward.extraction``), anything else with the rule trials default to (study)."""
-    if trial_rule is None:
-        return requested or RewardConfig().extraction
-    if requested is not None and requested != trial_rule:
-        raise ValueError(f"--extraction {requested}: the trial scored its own evaluation with reward.extraction "
-                         f"{trial_rule!r}; leave --extraction out (or pass {trial_rule}) so the scores compare")
-    return trial_rule
+def read_trial(trial_dir: str, step: int | None) -> tuple[TrialConfig, int]:
+    """A trial directory's config and the checkpoint step to evaluate (the newest when ``step`` is None)."""
+    from rlvr.export.source import choose_step, read_trial_config
+
+    return read_trial_config(trial_dir), choose_step(trial_dir, step)
+
+
+def trial_checkpoint_model(trial_dir: str, cfg: TrialConfig, step: int, out_dir: Path) -> str:
+    """The policy of a trial checkpoint as a plain model directory (rlvr.export.source: residual-aware for
+    PiSSA/MiLoRA, an incomplete or altered checkpoint refused)."""
+    from rlvr.export.source import TrialPolicy
+
+    TrialPolicy.load(trial_dir, step, cfg).write_merged(out_dir)
+    return str(out_dir)
 
 
 def resolve_model(model: str) -> tuple[str, ModelConfig]:
     """A model config name (configs/models/NAME.yaml, tiny models built on first use), else a path or hub name."""
-    from rlvr.config.loader import build, config_root, load_raw
+    from rlvr.config.loader import config_root, load_raw
     from rlvr.models.loading import resolve_model_path
 
     path = config_root() / "models" / f"{model}.yaml"
@@ -52,15 +57,15 @@ def resolve_model(model: str) -> tuple[str, ModelConfig]:
 def eval_command(
     model: str,
     adapter: str | None,
-    benchmarks: list[str],
+    benchmarks: list[str] | None,
     k: int | None,
     limit: int | None,
     engine: str,
     out: str,
-    temperature: float = 0.7,
-    top_p: float = 0.9,
-    max_new_tokens: int = 31744,
-    prompt_template: str = "study",
+    temperature: float | None = None,
+    top_p: float | None = None,
+    max_new_tokens: int | None = None,
+    prompt_template: str | None = None,
     data_dir: str = "../shared/data",
     reward_workers: int = 2,
     extraction: str | None = None,
@@ -71,37 +76,50 @@ def eval_command(
 ) -> pa.Table:
     """Evaluate and write ``<out>/eval/step_<step>/``; returns the summary. The policy is ``model`` (a models
     config name, a path or a hub name), ``model`` + a peft ``adapter`` directory, or a ``trial`` directory's
-    checkpoint (the newest, or ``trial_step``), whose prompt template, system prompt and data directory are
-    then used, with its answer extraction (see ``extraction_rule``). ``k`` None keeps each benchmark's default; a benchmark named ``hub:<dataset>`` loads from the hub."""
-    from transformers import AutoTokenizer
+    checkpoint (the newest, or ``trial_step``). A trial is evaluated with its own evaluation settings, prompt
+    template, data and answer extraction, anything else with the study's (``rlvr.eval.request``); an argument
+    left None keeps that setting, and a benchmark named ``hub:<dataset>`` loads from the hub. Every setting, and
+    whether the prompts fit the model's context, is checked before an engine starts."""
+    from rlvr.eval.request import Given, context_length, fit_context, option_checked, resolve
 
-    from rlvr.eval.runner import evaluate, write_eval
+    if trial and adapter:
+        raise UsageError("--adapter: a --trial's checkpoint is its own policy; pass one of --trial and --adapter")
+    rollout = option_checked(RolloutConfig, {"engine": engine})
+    trial_cfg, step = read_trial(trial, trial_step) if trial else (None, step)
+    given = Given(benchmarks, k, limit, temperature, top_p, max_new_tokens, prompt_template, extraction)
+    request = resolve(given, trial_cfg, data_dir)
+    from rlvr.eval.runner import benchmark_prompts, evaluate, write_eval  # the heavy imports, after the cheap checks
+    from rlvr.models.loading import load_tokenizer, resolve_model_path
     from rlvr.rewards.pool import RewardPool
     from rlvr.rollout.registry import make_engine
 
-    specs = [
-        BenchmarkSpec(name=b.removeprefix("hub:"), hub_name=b.removeprefix("hub:") if b.startswith("hub:") else None,
-                      limit=limit, **({"k": k} if k else {}))
-        for b in benchmarks
-    ]
-    eval_cfg = EvalConfig(benchmarks=specs, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens)
-    data_cfg = DataConfig(prompt_template=prompt_template, data_dir=data_dir)
-    with tempfile.TemporaryDirectory(prefix="rlvr-eval-") as tmp:
-        if trial:
-            path, trial_cfg, step = trial_checkpoint_model(trial, trial_step, Path(tmp))
-            model_cfg, data_cfg = trial_cfg.model, trial_cfg.data
-            extraction = extraction_rule(extraction, trial_cfg.reward.extraction)
-        else:
-            path, model_cfg = resolve_model(model)
-            extraction = extraction_rule(extraction, None)
-            if adapter:
-                path = merged_model(path, adapter, Path(tmp))
+    if trial_cfg:
+        model_cfg = trial_cfg.model
+        path = resolve_model_path(model_cfg)
+        tokenizer = load_tokenizer(model_cfg, path)
+    else:
+        path, model_cfg = resolve_model(model)
+        from transformers import AutoTokenizer
+
         tokenizer = AutoTokenizer.from_pretrained(path)
-        rollout = RolloutConfig(engine=engine, max_new_tokens=max_new_tokens, max_model_len=data_cfg.max_prompt_tokens + max_new_tokens)
+    prompts = benchmark_prompts(tokenizer, request.specs, request.data_cfg)
+    longest = max((len(ids) for rows in prompts.values() for _, ids in rows), default=0)
+    request, notice = fit_context(request, longest, context_length(model_cfg, path), model_cfg.name,
+                                  explicit=max_new_tokens is not None)
+    if notice:
+        print(notice, file=sys.stderr, flush=True)
+    with tempfile.TemporaryDirectory(prefix="rlvr-eval-") as tmp:
+        if trial_cfg:
+            path = trial_checkpoint_model(trial, trial_cfg, step, Path(tmp))
+        elif adapter:
+            path = merged_model(path, adapter, Path(tmp))
+        new_tokens = request.eval_cfg.max_new_tokens
+        rollout = rollout.model_copy(update={"max_new_tokens": new_tokens, "max_model_len": longest + new_tokens})
         gen = make_engine(engine, model_path=path, model_cfg=model_cfg, rollout_cfg=rollout, max_lora_rank=None, seed=seed)
         try:
-            with RewardPool(RewardConfig(workers=reward_workers, extraction=extraction)) as reward:
-                samples, summary = evaluate(gen, tokenizer, specs, eval_cfg, data_cfg, reward, seed)
+            with RewardPool(RewardConfig(workers=reward_workers, extraction=request.extraction)) as reward:
+                samples, summary = evaluate(gen, tokenizer, request.specs, request.eval_cfg, request.data_cfg, reward,
+                                            seed, prompts)
         finally:
             gen.close()
     write_eval(out, step, samples, summary)

@@ -24,6 +24,20 @@ SAMPLES_SCHEMA = pa.schema(
 )
 
 
+Prompts = dict[str, list[tuple[dict, list[int]]]]
+"""Benchmark name -> its problems, each with its prompt's token ids."""
+
+
+def benchmark_prompts(tokenizer, benchmarks: list[BenchmarkSpec], data_cfg: DataConfig) -> Prompts:
+    """Each benchmark's problems with their prompt token ids, in the training prompt template (so a policy is
+    scored as it was trained)."""
+    return {
+        spec.name: [(p, render_prompt(tokenizer, p["problem"], data_cfg.prompt_template, data_cfg.system_prompt))
+                    for p in load_benchmark(spec, data_cfg.data_dir, data_cfg.levels, data_cfg.holdout)]
+        for spec in benchmarks
+    }
+
+
 def evaluate(
     engine: RolloutEngine,
     tokenizer,
@@ -32,22 +46,23 @@ def evaluate(
     data_cfg: DataConfig,
     reward: RewardPool,
     seed: int,
+    prompts: Prompts | None = None,
 ) -> tuple[pa.Table, pa.Table]:
     """(samples: one row per completion, summary: one row per benchmark plus 'average') for the engine's
-    current policy. Prompts use the training prompt template, so a policy is scored as it was trained."""
-    sets = {spec.name: load_benchmark(spec, data_cfg.data_dir, data_cfg.levels, data_cfg.holdout) for spec in benchmarks}
+    current policy; ``prompts`` are ``benchmark_prompts``' (made here when None)."""
+    sets = prompts if prompts is not None else benchmark_prompts(tokenizer, benchmarks, data_cfg)
     rows: list[dict] = []
     with Progress(transient=True) as progress:
         for spec in benchmarks:
             problems = sets[spec.name]
             task = progress.add_task(f"eval {spec.name} (k={spec.k})", total=len(problems))
             for start in range(0, len(problems), PROMPTS_PER_CALL):
-                chunk = problems[start : start + PROMPTS_PER_CALL]
-                prompts = [render_prompt(tokenizer, p["problem"], data_cfg.prompt_template, data_cfg.system_prompt) for p in chunk]
+                chunk = [p for p, _ in problems[start : start + PROMPTS_PER_CALL]]
+                token_ids = [ids for _, ids in problems[start : start + PROMPTS_PER_CALL]]
                 sampling = SamplingSpec(
                     n=spec.k, temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens, seed=seed + start
                 )
-                groups = engine.generate(prompts, sampling)
+                groups = engine.generate(token_ids, sampling)
                 flat = [(p, j, c) for p, group in zip(chunk, groups) for j, c in enumerate(group)]
                 scores = reward.score([RewardItem(c.text, p["answer"], c.truncated) for p, _, c in flat])
                 rows += [

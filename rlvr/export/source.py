@@ -54,15 +54,16 @@ class TrialPolicy:
     policy: "AdapterPolicy"
 
     @classmethod
-    def load(cls, trial_dir: str, step: int | None = None) -> "TrialPolicy":
-        """Step ``step`` (default the newest complete checkpoint); an incomplete or altered checkpoint is refused."""
+    def load(cls, trial_dir: str, step: int | None = None, cfg: TrialConfig | None = None) -> "TrialPolicy":
+        """Step ``step`` (default the newest complete checkpoint) of the trial (``cfg``: its config, if the caller
+        read it already); an incomplete or altered checkpoint is refused."""
         import safetensors.torch
 
         from rlvr.models.loading import load_model, resolve_model_path
         from rlvr.peft_methods.registry import build_policy
         from rlvr.trial.checkpoint import read_trainable
 
-        cfg = read_trial_config(trial_dir)
+        cfg = cfg or read_trial_config(trial_dir)
         step = choose_step(trial_dir, step)
         trainable = read_trainable(RunStorage(trial_dir), step)
         base_path = resolve_model_path(cfg.model)
@@ -92,10 +93,3 @@ class TrialPolicy:
         model.save_pretrained(out_dir)  # writes generation_config.json beside the weights
         load_tokenizer(self.cfg.model, self.base_path).save_pretrained(out_dir)
 
-
-def trial_checkpoint_model(trial_dir: str, step: int | None, out_dir: Path) -> tuple[str, TrialConfig, int]:
-    """The policy of a trial checkpoint as a plain model directory (``rlvr eval --trial``). Returns (path, trial
-    config, step)."""
-    trial = TrialPolicy.load(trial_dir, step)
-    trial.write_merged(out_dir)
-    return str(out_dir), trial.cfg, trial.step

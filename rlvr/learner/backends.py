@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 import socket
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any, Callable, Iterable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol
 
 import torch
 
-from rlvr.config.schema import LearnerConfig
+if TYPE_CHECKING:  # annotations only: TorchBackend runs where pydantic is absent (benchmarks/gpu_learner.py)
+    from rlvr.config.schema import LearnerConfig
 
 
 class Backend(Protocol):

@@ -29,6 +29,9 @@ class LearnerSpec:
     temperature: float
     dr_grpo_norm: int
     micro_batching: MicroBatching
+    colocated: bool = False
+    """The rank shares its GPU with a sleeping engine: a step ends by handing PyTorch's cached blocks back to
+    CUDA, so the engine's wake-up finds the memory the plan's colocation check counted as free."""
 
     @classmethod
     def from_trial(cls, cfg: TrialConfig, plan: TrialPlan | None = None) -> "LearnerSpec":
@@ -37,5 +40,5 @@ class LearnerSpec:
         return cls(
             model=cfg.model, method=cfg.method, algorithm=cfg.algorithm, learner=cfg.learner, seed=cfg.seed,
             steps=cfg.steps, lr=plan.lr, route=plan.route, temperature=plan.sampling_temperature,
-            dr_grpo_norm=plan.dr_grpo_norm, micro_batching=plan.micro_batching,
+            dr_grpo_norm=plan.dr_grpo_norm, micro_batching=plan.micro_batching, colocated=plan.slots.colocated,
         )

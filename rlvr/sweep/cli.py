@@ -9,6 +9,7 @@ from contextlib import nullcontext
 
 from rich.console import Console
 
+from rlvr.cluster.attach import ClusterGone, attach
 from rlvr.config.loader import ConfigError, load_sweep
 from rlvr.config.schema import SweepConfig
 from rlvr.sweep.controller import ensure_ray, ledger_records, load_trial_fn, run_dir, run_sweep
@@ -17,7 +18,19 @@ from rlvr.sweep.lease import LeaseHeld
 from rlvr.sweep.progress import status_table
 from rlvr.sweep.summary import events_to_file, print_summary
 
-EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_UNFINISHED, EXIT_LEASE, EXIT_PREFLIGHT = 0, 1, 2, 3, 4, 5
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_UNFINISHED, EXIT_LEASE, EXIT_PREFLIGHT, EXIT_NO_CLUSTER = 0, 1, 2, 3, 4, 5, 6
+
+
+def _attached(address: str | None) -> bool:
+    """Attach to the cluster at ``address`` (None: nothing to do); False, with the error logged, when it is gone."""
+    if not address:
+        return True
+    try:
+        attach(address)
+    except ClusterGone as e:
+        logging.getLogger("rlvr.sweep").error("%s", e)
+        return False
+    return True
 
 
 def _preflight(cfg: SweepConfig, trial_fn: str | None, allow_fake_gpus: bool = False, node_timeout_s: float = 900.0,
@@ -43,16 +56,14 @@ def preflight_command(
     trial_fn: str | None = None,
 ) -> int:
     """Check every node type of the Ray cluster at ``address`` (None: a private local Ray) for the sweep. Exit
-    codes: 0 nothing failed, 1 a check failed, 2 bad config."""
+    codes: 0 nothing failed, 1 a check failed, 2 bad config, 6 no cluster answers at ``address``."""
     try:
         cfg = load_sweep(config, list(overrides))
     except ConfigError as e:
         logging.getLogger("rlvr.sweep").error("%s", e)
         return EXIT_CONFIG
-    if address:
-        import ray
-
-        ray.init(address=address)
+    if not _attached(address):
+        return EXIT_NO_CLUSTER
     return EXIT_OK if _preflight(cfg, trial_fn, allow_fake_gpus, node_timeout_s) else EXIT_FAILED
 
 
@@ -68,7 +79,8 @@ def sweep_command(
 ) -> int:
     """Run or resume a sweep on the Ray cluster at ``address`` ("auto" on a cluster node; None starts a private
     local Ray), after the preflight unless ``preflight`` is off. Exit codes: 0 all trials done, 1 some failed,
-    2 bad config, 3 stopped with trials pending, 4 the run is held by another controller, 5 the preflight failed.
+    2 bad config, 3 stopped with trials pending, 4 the run is held by another controller, 5 the preflight failed,
+    6 no cluster answers at ``address``.
 
     Without ``verbose`` on a terminal, the live view is all that is drawn: rlvr's event lines go to
     <run>/sweep.log, each trial's to its trial.log, and the output of a local Ray's workers (vLLM, tokenizer,
@@ -80,10 +92,8 @@ def sweep_command(
     except ConfigError as e:
         log.error("%s", e)
         return EXIT_CONFIG
-    if address and not dry_run:
-        import ray
-
-        ray.init(address=address)
+    if not dry_run and not _attached(address):
+        return EXIT_NO_CLUSTER
     console = Console()
     quiet = not verbose and console.is_terminal and not dry_run
     started = time.time()

@@ -2,7 +2,10 @@
 
 The controller holds no model: engines, reward scorers and learners are Ray actors (rlvr.trial.actors,
 rlvr.learner.actor). Everything a resumed run needs is in the checkpoint (rlvr.trial.checkpoint); sampling
-seeds derive from (seed, step, round), so a resumed run draws the same rollouts as an uninterrupted one.
+seeds derive from (seed, step, round) and every request carries its own (GPU included), so a resumed run draws
+the same rollouts as an uninterrupted one wherever engine and learner compute the same numbers: exactly on
+vLLM-CPU; on GPU until kernels that are not bitwise reproducible first change a token (docs/cluster.md,
+"Resuming on GPU").
 """
 
 from __future__ import annotations
@@ -180,13 +183,15 @@ class TrialController:
 
     def _draw_prompts(self, n: int) -> tuple[list[list[int]], list[dict]]:
         """``n`` prompts no longer than data.max_prompt_tokens; longer ones are dropped and counted."""
-        prompts, rows = [], []
+        prompts, rows, dropped = [], [], 0
         while len(prompts) < n:
             for row in self.train_set.next_batch(n - len(prompts)):
                 ids = render_prompt(self.tokenizer, row["problem"], self.cfg.data.prompt_template, self.cfg.data.system_prompt)
                 if len(ids) > self.cfg.data.max_prompt_tokens:
+                    # The bound is per call: the trial-long count grows with any steady share of long prompts.
+                    dropped += 1
                     self.dropped_prompts += 1
-                    if self.dropped_prompts > 100 * n:
+                    if dropped > 100 * n:
                         raise ValueError(f"data.max_prompt_tokens: {self.cfg.data.max_prompt_tokens} drops nearly every prompt")
                     continue
                 prompts.append(ids)

@@ -37,6 +37,7 @@ def test_demo_sweep_passes_on_the_local_ray_with_gpu_checks_skipped(local_ray, t
     named = _by_name(checks)
     assert named["cuda"].status == "skip" and "no GPUs" in named["cuda"].detail
     assert named["nccl"].status == "skip" and "fewer than two GPUs" in named["nccl"].detail
+    assert named["gpu memory"].status == "skip" and "CUDA is not usable" in named["gpu memory"].detail
     assert named["vllm"].status == "ok" and named["deepspeed"].status == "ok"
     assert named["storage"].status == "ok" and "deleted" in named["storage"].detail
     assert not list(Path(tmp_path).rglob(".preflight/*")), "the storage probe object was left behind"

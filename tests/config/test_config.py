@@ -86,6 +86,15 @@ def test_override_of_unknown_key_is_an_error(tmp_path):
     assert "algorithm.learning_rate" in msg and "unknown key" in msg
 
 
+def test_a_trial_field_given_to_a_sweep_suggests_the_base_prefix():
+    with pytest.raises(ConfigError) as err:
+        load_sweep("paper-1.5b", ["resources.gpu_memory_gib=40", "steps=4", "bogus=1"])
+    text = str(err.value)
+    assert "resources: unknown key (value {...}); it is a trial field: a sweep's trial settings go under base " \
+           "(e.g. base.resources.gpu_memory_gib=40)" in text
+    assert "(e.g. base.steps=4)" in text and "bogus: unknown key (value 1); remove it or check its spelling" in text
+
+
 def test_unknown_method_lists_the_registry(tmp_path):
     msg = error_of(tmp_path, "method: {name: lora2}\n")
     assert "method.name: 'lora2' is not a known method" in msg and "dora" in msg

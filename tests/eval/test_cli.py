@@ -28,7 +28,7 @@ def test_eval_command_merges_the_adapter_and_writes_the_tables(tmp_path):
 
 
 def test_a_trial_checkpoint_is_scored_with_the_trials_own_extraction_rule():
-    from rlvr.eval.cli import extraction_rule
+    from rlvr.eval.request import extraction_rule
 
     assert extraction_rule(None, "study") == "study" and extraction_rule(None, "lenient") == "lenient"
     assert extraction_rule("study", "study") == "study"

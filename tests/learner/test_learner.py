@@ -121,3 +121,13 @@ def test_zero_sharding_refuses_an_optimizer_that_works_per_matrix(tiny_path):
     over = {"learner.backend": "deepspeed", "learner.zero_stage": 2, "method.name": "lora_fa", "method.alpha": None}
     with pytest.raises(ValueError, match="learner.zero_stage: 2 .*LoraFAOptimizer"):
         learner_of(trial_cfg(**over), tiny_path)
+
+
+def test_a_colocated_rank_hands_the_steps_cached_memory_back_before_the_engine_wakes(tiny_path):
+    # The plan's colocation check counts the step's activations as free once it ends; a colocated rank makes
+    # that true by emptying PyTorch's cache at the end of train_step (nothing is cached on CPU: 0 GiB).
+    colocated = learner_of(trial_cfg(**{"learner.backend": "torch", "rollout.colocate": True}), tiny_path)
+    apart = learner_of(trial_cfg(**{"learner.backend": "torch"}), tiny_path)
+    assert colocated.spec.colocated and not apart.spec.colocated
+    assert colocated.train_step(fixed_batch())["released_gib"] == 0.0
+    assert "released_gib" not in apart.train_step(fixed_batch())

@@ -1,0 +1,23 @@
+"""The engine's arguments, without starting one: the executor a tensor-parallel GPU engine runs on, and the
+per-request seeds every platform gets (docs/cluster.md, section 11, items 5 and 10)."""
+
+from __future__ import annotations
+
+from rlvr.config.schema import ModelConfig, RolloutConfig
+from rlvr.rollout.types import SamplingSpec
+from rlvr.rollout.vllm_engine import engine_placement, sampling_params
+
+
+def test_tensor_parallel_gpu_engines_run_on_the_multiprocessing_executor_not_rays():
+    # Unset, vLLM picks its Ray executor inside the trial's placement group and asks for bundles it does not own.
+    rollout = RolloutConfig()
+    tp2 = engine_placement(ModelConfig(gpus_per_engine=2), rollout, on_gpu=True)
+    assert tp2["distributed_executor_backend"] == "mp" and tp2["tensor_parallel_size"] == 2
+    assert engine_placement(ModelConfig(gpus_per_engine=1), rollout, on_gpu=True)["distributed_executor_backend"] == "uni"
+    assert engine_placement(ModelConfig(gpus_per_engine=2), rollout, on_gpu=False)["distributed_executor_backend"] == "uni"
+
+
+def test_every_prompt_gets_its_own_seed_on_every_platform():
+    params = sampling_params(SamplingSpec(n=4, seed=100), 3)
+    assert [p.seed for p in params] == [100, 104, 108]
+    assert [p.seed for p in sampling_params(SamplingSpec(n=4), 2)] == [None, None]
