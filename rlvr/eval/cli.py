@@ -30,7 +30,10 @@ def read_trial(trial_dir: str, step: int | None) -> tuple[TrialConfig, int]:
     """A trial directory's config and the checkpoint step to evaluate (the newest when ``step`` is None)."""
     from rlvr.export.source import choose_step, read_trial_config
 
-    return read_trial_config(trial_dir), choose_step(trial_dir, step)
+    try:
+        return read_trial_config(trial_dir), choose_step(trial_dir, step)
+    except FileNotFoundError as e:
+        raise FileNotFoundError(f"--trial {e}") from None
 
 
 def trial_checkpoint_model(trial_dir: str, cfg: TrialConfig, step: int, out_dir: Path) -> str:
