@@ -19,7 +19,7 @@ from typing import Any
 
 from rlvr.analysis import curves, plots
 from rlvr.analysis.baseline import before_after
-from rlvr.analysis.findings import findings_table
+from rlvr.analysis.findings import RANKING_COMMAND, findings_table
 from rlvr.analysis.intervals import RunIntervals, analysis_config, run_intervals
 from rlvr.analysis.published import PUBLISHED_AVERAGE, STUDY, STUDY_BENCHMARKS
 from rlvr.analysis.rundir import RunDir
@@ -114,17 +114,34 @@ def _baseline(run: RunDir, rows: list[dict[str, Any]]) -> Section:
 
 def _interval_words(ivs: RunIntervals) -> str:
     c = ivs.cfg
-    return (f"{100 * c.confidence:g}% bootstrap interval [low, high] over problems and seeds, paired with LoRA on the "
-            f"same problems ({c.bootstrap_resamples} resamples, seed {c.bootstrap_seed}; sweep.yaml analysis section)")
+    return (f"{100 * c.confidence:g}% t interval over seeds (n - 1 degrees of freedom), differences paired by seed "
+            f"on the problems both sides evaluated; beside it a paired bootstrap over seeds and problems "
+            f"({c.bootstrap_resamples} resamples, seed {c.bootstrap_seed}; sweep.yaml analysis section). With one seed "
+            "only the bootstrap over problems exists")
+
+
+def one_seed_note(ivs: RunIntervals) -> str:
+    """What a run with a single seed per configuration can and cannot say, and the command that can rank."""
+    if any(iv.seeds > 1 for iv in ivs.vs_lora.values()):
+        return ""
+    return (f"One seed per method cannot rank methods: the spread between seeds is as large as most differences "
+            f"here. `{RANKING_COMMAND}` tunes each method's learning rate on tuning seeds and compares them on fresh "
+            "confirmation seeds. ")
 
 
 def _findings(run: RunDir, rows: list[dict[str, Any]], ivs: RunIntervals) -> Section:
     rules = sorted({cfg.reward.extraction for cfg in (run.trial(r["trial_id"]).config() for r in rows) if cfg is not None})
-    text = (f"Each finding of {STUDY} with its verdict at this run's scale, from the {_interval_words(ivs)}; "
-            "study Δ: the published difference to LoRA in points. holds / contradicted: the whole interval is on one "
-            f"side; inconclusive: it is not. Collapse: losing {100 * ivs.cfg.collapse_fraction:g}% of LoRA's average "
-            f"or more. Seeds: trials per side. Answers extracted with the {' and '.join(rules) or 'study'} rule "
-            "(reward.extraction; `rlvr eval --trial` scores a checkpoint with its trial's rule).")
+    alpha = 1 - ivs.cfg.confidence
+    text = (one_seed_note(ivs) + f"Each finding of {STUDY} with its verdict at this run's scale, from the "
+            f"{_interval_words(ivs)}. p (Holm): the t test of the claim, Holm-corrected over every claim row. holds / "
+            f"contradicted: Holm-adjusted p < {alpha:g} and the bootstrap interval on the same side; inconclusive "
+            "otherwise; untrained: the method's (or LoRA's) difference to the base does not exclude 0, so no verdict "
+            f"about capacity. Collapse: losing {100 * ivs.cfg.collapse_fraction:g}% of LoRA's average or more. "
+            "study Δ: "
+            "the published difference to LoRA in points, and whether it lies inside our interval. Ablations: an "
+            "equivalence test (TOST) against the margin. Seeds: seeds both sides share. Answers extracted with the "
+            f"{' and '.join(rules) or 'study'} rule (reward.extraction; `rlvr eval --trial` scores a checkpoint with "
+            "its trial's rule).")
     return Section("findings", "Findings", text, table=findings_table(group_trials(rows), ivs))
 
 
