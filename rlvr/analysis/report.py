@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rlvr.analysis import curves, plots
+from rlvr.analysis.answer import answer
 from rlvr.analysis.baseline import before_after
 from rlvr.analysis.findings import RANKING_COMMAND, findings_table
 from rlvr.analysis.intervals import RunIntervals, analysis_config, run_intervals
@@ -94,6 +95,12 @@ def _overview(run: RunDir, rows: list[dict[str, Any]]) -> Section:
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return Section("overview", "Overview", f"Run {sweep.get('name', _short(run.uri))} at {run.uri}: "
                    f"{len(rows)} trials ({states}). Generated {when}.")
+
+
+def _answer(run: RunDir, rows: list[dict[str, Any]], ivs: RunIntervals) -> Section:
+    text, header, table = answer(run, rows, ivs)
+    return Section("answer", "Answer", text + " Each configuration against the best one, paired by seed; the rest of "
+                   "the report has the details.", table=(header, table) if table else None)
 
 
 def _results(rows: list[dict[str, Any]], ivs: RunIntervals) -> Section:
@@ -243,7 +250,7 @@ def build_report(run_dir: str, out_dir: str | Path) -> tuple[Path, Path]:
     rows = trial_rows(run)
     palette = plots.colors([name for _, name in _trial_names(rows).values()])
     ivs = run_intervals(run, rows, analysis_config(run))
-    sections = [_overview(run, rows), _results(rows, ivs), _baseline(run, rows), _findings(run, rows, ivs),
+    sections = [_answer(run, rows, ivs), _overview(run, rows), _results(rows, ivs), _baseline(run, rows), _findings(run, rows, ivs),
                 _frontier(rows, palette, ivs), _curves(run, rows, palette), _spectral(run, rows, palette), _published(),
                 _trials(run, rows)]
     out = Path(out_dir)

@@ -12,7 +12,7 @@ from rlvr.analysis.report import build_report
 
 from .fake_run import make_run
 
-SECTIONS = ["overview", "results", "baseline", "findings", "frontier", "curves", "spectral", "published", "trials"]
+SECTIONS = ["answer", "overview", "results", "baseline", "findings", "frontier", "curves", "spectral", "published", "trials"]
 PLOTTED = ["frontier", "curves", "spectral"]
 CHROMIUM = Path("/usr/bin/chromium")
 # Runs after every image has loaded and records what the browser made of each section.
