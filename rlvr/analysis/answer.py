@@ -95,12 +95,13 @@ def print_answer(run_dir: str, record: dict[str, Any] | None, console) -> None:
     rows = trial_rows(run)
     text, header, table_rows = answer(run, rows, run_intervals(run, rows, analysis_config(run)))
     console.print(f"\n[bold]Answer[/bold]: {text}")
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    for col in header:
-        table.add_column(col, no_wrap=True)
-    for r in table_rows:
-        table.add_row(*r)
-    console.print(table)
+    if table_rows:
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+        for col in header:
+            table.add_column(col, no_wrap=True)
+        for r in table_rows:
+            table.add_row(*r)
+        console.print(table)
     for name in (record or {}).get("edge", []):
         console.print(f"{name}: its best lr stayed on the grid's edge after every extension: not tuned; widen lrs.")
     out = f"{run_dir}/report" if "://" not in run_dir else "report"

@@ -151,7 +151,7 @@ def lora_reference(group: ConfigGroup, groups: list[ConfigGroup]) -> ConfigGroup
     return loras[0] if loras else None
 
 
-ONE_SEED_CELL = "1 seed: no rank"
+ONE_SEED_CELL = "1 seed"
 
 
 def delta_lora(group: ConfigGroup, ref: ConfigGroup | None) -> str:

@@ -41,6 +41,10 @@ def _plan_figures(cfg: StudyConfig) -> tuple[float | None, float | None]:
     return plan.step_seconds, plan.gpus * plan.step_seconds / 3600
 
 
+def _duration(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
+
+
 def budget_lines(cfg: StudyConfig) -> list[str]:
     """What the study will cost at most, said before anything starts."""
     stages = trial_budget(cfg)
@@ -56,7 +60,7 @@ def budget_lines(cfg: StudyConfig) -> list[str]:
         lines.append("time: unknown (set seconds_per_step, or give the model an architecture for the memory plan)")
     else:
         source = "seconds_per_step" if cfg.seconds_per_step else "the memory plan"
-        lines.append(f"time: ~{trial_steps * step_s / 3600 / at_once:.1f} h with {at_once} trial(s) at once "
+        lines.append(f"time: ~{_duration(trial_steps * step_s / at_once)} with {at_once} trial(s) at once "
                      f"({step_s:g} s/step from {source})")
     lines.append("GPU-hours: " + (f"~{trial_steps * gpu_h_per_step:,.1f} (memory plan)" if gpu_h_per_step is not None
                                   else "no memory plan (the model config has no architecture)"))

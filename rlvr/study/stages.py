@@ -67,14 +67,16 @@ def rung_steps(cfg: StudyConfig, rung: int) -> int:
 def stage_sweep(cfg: StudyConfig, stage: Stage) -> tuple[SweepConfig, list[TrialSpec]]:
     """The stage as a sweep (named ``<study>/<stage>``) and its trials: one grid over ``method.lr`` per method, so
     every label says its lr and the report groups by it."""
-    base = cfg.base.model_copy(update={"steps": stage.steps})
+    # a rung shorter than the checkpoint interval still checkpoints at its end
+    checkpoint = cfg.base.checkpoint.model_copy(update={"every_steps": min(cfg.base.checkpoint.every_steps, stage.steps)})
+    base = cfg.base.model_copy(update={"steps": stage.steps, "checkpoint": checkpoint})
     if not stage.confirmation and cfg.tuning_eval_limit is not None:
         benchmarks = [b.model_copy(update={"limit": cfg.tuning_eval_limit}) for b in base.eval.benchmarks]
         base = base.model_copy(update={"eval": base.eval.model_copy(update={"benchmarks": benchmarks})})
     if stage.confirmation:  # the whole held-out set
         benchmarks = [b.model_copy(update={"limit": None}) for b in base.eval.benchmarks]
         base = base.model_copy(update={"eval": base.eval.model_copy(update={"benchmarks": benchmarks})})
-    common = dict(name=f"{cfg.name}/{stage.name}", base=base, seeds=list(stage.seeds), storage=cfg.storage,
+    common = dict(name=f"{cfg.name}/{stage.name}", base=base.model_dump(mode="json"), seeds=list(stage.seeds), storage=cfg.storage,
                   max_concurrent=cfg.max_concurrent, max_attempts=cfg.max_attempts, cpus_per_trial=cfg.cpus_per_trial,
                   analysis=cfg.analysis)
     all_methods = methods(cfg)
