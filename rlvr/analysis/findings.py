@@ -180,8 +180,8 @@ def _ablation_rows(label: str, axis: str, default: str, groups: list[ConfigGroup
     if not pairs:
         return absent
     result = robust_verdict([iv for _, iv in pairs], margin, 1 - ivs.cfg.confidence)
-    return [[text, g.name, base.name, str(iv.seeds), str(iv.problems), iv.points(), iv.boot_points(), "—", "—", "—",
-             result] for g, iv in pairs]
+    return [[text, g.name, base.name, str(iv.seeds), str(iv.problems), iv.points(), iv.boot_points(), "—", "—",
+             "—", result] for g, iv in pairs]
 
 
 def robust_verdict(intervals: list[Interval], margin: float, alpha: float) -> str:

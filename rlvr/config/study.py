@@ -21,7 +21,8 @@ class StudyConfig(Section):
     base: TrialConfig = Field(default_factory=TrialConfig, description="Settings shared by every trial; base.steps is "
                               "the budget each confirmed method trains for.")
     methods: list[MethodConfig] = Field(default_factory=list, description="Methods compared; empty uses base.method.")
-    lrs: list[float] = Field([1e-4, 1e-3, 1e-2], min_length=2, description="Starting learning-rate grid of every method.")
+    lrs: list[float] = Field([1e-4, 1e-3, 1e-2], min_length=2,
+                             description="Starting learning-rate grid of every method.")
     lr_factor: float = Field(10.0, gt=1, description="Step of a grid extension: the edge lr times or divided by this.")
     max_extensions: int = Field(2, ge=0, description="Extensions per method while its best lr sits on the grid's edge.")
     tuning_seeds: list[int] = Field([1, 2], min_length=1, description="Seeds of stage 1 (learning-rate choice).")

@@ -35,7 +35,8 @@ def study_command(config: str, overrides: list[str] = (), dry_run: bool = False,
     quiet = not verbose and console.is_terminal and not dry_run
     try:
         with events_to_file(study_dir(cfg)) if quiet else nullcontext():
-            run_study(cfg, None if dry_run else load_trial_fn(trial_fn), console, worker_logs=not quiet, dry_run=dry_run)
+            run_study(cfg, None if dry_run else load_trial_fn(trial_fn), console, worker_logs=not quiet,
+                      dry_run=dry_run)
     except LeaseHeld as e:
         log.error("%s", e)
         return EXIT_LEASE

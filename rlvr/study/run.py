@@ -77,7 +77,8 @@ class _Study:
                                        "edge": []}
         self.count = 0
 
-    def run(self, lrs: dict[int, tuple[float, ...]], seeds: tuple[int, ...], steps: int) -> dict[int, dict[float, float]]:
+    def run(self, lrs: dict[int, tuple[float, ...]], seeds: tuple[int, ...],
+            steps: int) -> dict[int, dict[float, float]]:
         """Run one tuning stage; each (method, lr)'s score."""
         stage = Stage(f"tune-{self.count}", lrs, seeds, steps)
         self.count += 1

@@ -68,7 +68,8 @@ def stage_sweep(cfg: StudyConfig, stage: Stage) -> tuple[SweepConfig, list[Trial
     """The stage as a sweep (named ``<study>/<stage>``) and its trials: one grid over ``method.lr`` per method, so
     every label says its lr and the report groups by it."""
     # a rung shorter than the checkpoint interval still checkpoints at its end
-    checkpoint = cfg.base.checkpoint.model_copy(update={"every_steps": min(cfg.base.checkpoint.every_steps, stage.steps)})
+    every = min(cfg.base.checkpoint.every_steps, stage.steps)
+    checkpoint = cfg.base.checkpoint.model_copy(update={"every_steps": every})
     base = cfg.base.model_copy(update={"steps": stage.steps, "checkpoint": checkpoint})
     if not stage.confirmation and cfg.tuning_eval_limit is not None:
         benchmarks = [b.model_copy(update={"limit": cfg.tuning_eval_limit}) for b in base.eval.benchmarks]
@@ -76,8 +77,8 @@ def stage_sweep(cfg: StudyConfig, stage: Stage) -> tuple[SweepConfig, list[Trial
     if stage.confirmation:  # the whole held-out set
         benchmarks = [b.model_copy(update={"limit": None}) for b in base.eval.benchmarks]
         base = base.model_copy(update={"eval": base.eval.model_copy(update={"benchmarks": benchmarks})})
-    common = dict(name=f"{cfg.name}/{stage.name}", base=base.model_dump(mode="json"), seeds=list(stage.seeds), storage=cfg.storage,
-                  max_concurrent=cfg.max_concurrent, max_attempts=cfg.max_attempts, cpus_per_trial=cfg.cpus_per_trial,
+    common = dict(name=f"{cfg.name}/{stage.name}", base=base.model_dump(mode="json"), seeds=list(stage.seeds),
+                  storage=cfg.storage, max_concurrent=cfg.max_concurrent, max_attempts=cfg.max_attempts, cpus_per_trial=cfg.cpus_per_trial,
                   analysis=cfg.analysis)
     all_methods = methods(cfg)
     specs: list[TrialSpec] = []

@@ -143,7 +143,8 @@ def _family(deltas: dict[str, float], untrained: tuple[str, ...] = ()) -> RunInt
         if key != ("m", "lora"):
             ivs.vs_lora[key], ivs.reference[key] = bootstrap(scores[key], scores[("m", "lora")], cfg), ("m", "lora")
         # the base is 0.1 below each trained method (spread per seed), or the method itself where it never moved
-        start = scores[key] if key[1] in untrained else Scores(problems, scores[key].values - 0.1 - spread, tuple(range(5)))
+        moved = Scores(problems, scores[key].values - 0.1 - spread, tuple(range(5)))
+        start = scores[key] if key[1] in untrained else moved
         ivs.vs_base[key] = bootstrap(scores[key], start, cfg)
     return ivs
 

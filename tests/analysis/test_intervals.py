@@ -25,8 +25,8 @@ def _scores(rng, p_correct: np.ndarray, seeds: int, k: int = 4, bench_sizes=(("a
 
 
 def test_scores_average_k_samples_per_problem_and_keep_problems_every_trial_evaluated():
-    s = scores([_samples({("a", "1"): [True, False], ("a", "2"): [True, True]}), _samples({("a", "1"): [False, False]})],
-               [7, 3])
+    s = scores([_samples({("a", "1"): [True, False], ("a", "2"): [True, True]}),
+                _samples({("a", "1"): [False, False]})], [7, 3])
     assert s.problems == (("a", "1"),) and s.values.tolist() == [[0.5], [0.0]] and s.seeds == (7, 3)
 
 
@@ -73,7 +73,8 @@ def test_the_t_interval_uses_n_minus_1_degrees_of_freedom():
     iv = bootstrap(a, b, CFG)
     d = a.per_seed() - b.per_seed()
     half = 4.302653 * d.std(ddof=1) / np.sqrt(3)  # t(0.975, 2 df), not z = 1.96
-    assert iv.t.df == 2 and iv.low == pytest.approx(d.mean() - half, rel=1e-5) and iv.high == pytest.approx(d.mean() + half, rel=1e-5)
+    assert iv.t.df == 2
+    assert (iv.low, iv.high) == (pytest.approx(d.mean() - half, rel=1e-5), pytest.approx(d.mean() + half, rel=1e-5))
 
 
 def test_the_seed_t_interval_covers_a_planted_effect_at_its_nominal_rate():
