@@ -48,3 +48,41 @@ def test_a_stage_is_a_sweep_of_each_methods_lrs_and_the_confirmation_evaluates_t
     confirm = stage_sweep(cfg, chosen_stage(cfg, {0: 1e-3, 5: 1e-2}))[1]
     assert len(confirm) == 20 and {s.config.seed for s in confirm} == set(range(101, 111))
     assert all(s.config.steps == 30 and s.config.eval.benchmarks[0].limit is None for s in confirm)
+
+
+class _Scripted:
+    """Stage 1's decisions on scripted scores (a peak per method), without running trials."""
+
+    def __init__(self, tmp_path, peaks: dict[int, float], overrides: list[str]):
+        from rich.console import Console
+
+        from rlvr.study.run import _Study
+
+        cfg = load_study("demo-cpu", ["methods=[uniform/lora,uniform/ia3]", f"storage={tmp_path}", *overrides])
+        self.calls: list[tuple[dict, int]] = []
+        study = _Study(cfg, None, Console(quiet=True), False)
+
+        def run(lrs, seeds, steps):
+            self.calls.append(({i: tuple(sorted(v)) for i, v in lrs.items()}, steps))
+            # closeness to the method's peak in decades; longer horizons score every lr higher
+            return {i: {lr: steps - abs(math.log10(lr / peaks[i])) for lr in v} for i, v in lrs.items()}
+
+        study.run = run
+        self.chosen = study.tune()
+        self.record = study.record
+
+
+def test_stage_one_extends_an_edge_best_then_halves_at_growing_horizons(tmp_path):
+    s = _Scripted(tmp_path, {0: 1e-1, 1: 1e-3}, ["lrs=[1.0e-4,1.0e-3,1.0e-2]", "max_extensions=2", "min_steps=10",
+                                                 "halving=2", "base.steps=30"])
+    assert s.calls[0] == ({0: (1e-4, 1e-3, 1e-2), 1: (1e-4, 1e-3, 1e-2)}, 10)
+    assert s.calls[1][0] == {0: (pytest.approx(1e-1),)}  # LoRA's best was the top edge: one decade up
+    assert s.calls[2][0] == {0: (pytest.approx(1.0),)}  # 1e-1 was still the edge best: one more, now interior
+    assert [steps for _, steps in s.calls[3:]] == [20, 30] and len(s.calls[3][0][0]) == 3  # 5 lrs -> 3 -> 2
+    assert s.chosen[0] == pytest.approx(1e-1) and s.chosen[1] == pytest.approx(1e-3) and s.record["edge"] == []
+
+
+def test_an_lr_still_on_the_edge_after_every_extension_is_reported_untuned(tmp_path):
+    s = _Scripted(tmp_path, {0: 1e2, 1: 1e-3}, ["lrs=[1.0e-3,1.0e-2]", "max_extensions=1", "min_steps=30",
+                                                "base.steps=30"])
+    assert len(s.calls) == 2 and s.record["edge"] == ["lora r16"] and s.chosen[0] == pytest.approx(1e-1)
