@@ -3,8 +3,8 @@
 Sections: the answer (best within noise and worse, rlvr.analysis.answer), overview, the study's table, the
 starting point (base model's step-0 accuracy, each configuration's difference to it, learning rates), the study's
 findings with verdicts, accuracy against trainable parameters, training curves, spectral analysis, the study's
-published numbers, and the trials with their states. Each figure has a sentence saying what to read from it. Every section renders from what
-the run has so far; what is missing is named, never drawn as zero.
+published numbers, and the trials with their states. Each figure has a sentence saying what to read from it.
+Every section renders from what the run has so far; what is missing is named, never drawn as zero.
 """
 
 from __future__ import annotations
