@@ -90,11 +90,10 @@ class _Study:
         table = run_sweep(sweep, trial_fn=self.trial_fn, console=self.console, worker_logs=self.worker_logs,
                           specs=specs)
         rows = {r["trial_id"]: r for r in table.to_pylist()}
-        names = [m.name for m in methods(self.cfg)]
+        bare = [m.model_copy(update={"lr": None}) for m in methods(self.cfg)]
         values: dict[tuple[int, float], list[float | None]] = {}
         for s in specs:
-            i = next(i for i in stage.lrs if names[i] == s.config.method.name
-                     and methods(self.cfg)[i].rank == s.config.method.rank)
+            i = next(i for i in stage.lrs if bare[i] == s.config.method.model_copy(update={"lr": None}))
             row = rows.get(s.trial_id, {})
             value = row.get(AVG) if row.get("status") == "done" else None
             values.setdefault((i, trial_lr(s.config)), []).append(value)
