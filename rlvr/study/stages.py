@@ -20,10 +20,6 @@ from rlvr.config.schema import MethodConfig, SweepConfig, TrialConfig
 from rlvr.config.study import StudyConfig
 from rlvr.sweep.grid import TrialSpec, expand
 
-# (method index in the study, lr) -> mean over the tuning seeds of the final average accuracy; -inf when failed
-Scores = dict[tuple[int, float], float]
-
-
 @dataclass(frozen=True)
 class Stage:
     """One sweep of the study: ``lrs[i]`` are the learning rates method i runs at, on ``seeds`` for ``steps``."""
