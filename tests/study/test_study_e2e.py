@@ -29,7 +29,7 @@ def test_a_tiny_study_tunes_confirms_answers_and_resumes(tmp_path):
     # the budget comes before any trial, the answer after the last
     assert out.index("= 12 trials") < out.index("demo-cpu/tune-0") < out.index("demo-cpu/confirm") < out.index("Answer")
     record = json.loads((tmp_path / "demo-cpu" / "study.json").read_text())
-    assert set(record["chosen"]) == {"lora r8", "ia3"} and all(lr in (1e-3, 1e-2) for lr in record["chosen"].values())
+    assert set(record["chosen"]) == {"lora r16", "ia3"} and all(lr in (1e-3, 1e-2) for lr in record["chosen"].values())
     assert [s["name"] for s in record["stages"]] == ["demo-cpu/tune-0", "demo-cpu/confirm"]
     confirm = tmp_path / "demo-cpu" / "confirm"
     ledger = [json.loads(p.read_text()) for p in (confirm / "ledger").glob("*.json")]
