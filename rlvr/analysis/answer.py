@@ -75,8 +75,11 @@ def _sentence(model: str | None, mine: list[ConfigGroup], verdicts: dict[Key, st
     if any(verdicts.get(k) == UNRANKED for _, k in named):
         return (f"On {short}, one seed per configuration cannot rank methods: run `{RANKING_COMMAND}` (each "
                 "method's learning rate tuned on tuning seeds, then compared on fresh confirmation seeds).")
-    best = [f"{g.name} (lr {lrs[k]}, {_average(ivs.average[k])})" for g, k in named if verdicts[k] in (BEST, WITHIN)]
-    worse = [f"{g.name} (lr {lrs[k]}, {diffs[k].points()} vs the best)" for g, k in named if verdicts[k] == WORSE]
+    def at(g: ConfigGroup, k: Key) -> str:  # the lr, unless the configuration's name already says it
+        return "" if "lr=" in g.setting else f"lr {lrs[k]}, "
+
+    best = [f"{g.name} ({at(g, k)}{_average(ivs.average[k])})" for g, k in named if verdicts[k] in (BEST, WITHIN)]
+    worse = [f"{g.name} ({at(g, k)}{diffs[k].points()} vs the best)" for g, k in named if verdicts[k] == WORSE]
     confidence = f"{100 * ivs.cfg.confidence:g}%"
     text = f"On {short}, best within noise ({confidence} t intervals over seeds, Holm-corrected): {', '.join(best)}."
     return text + (f" Worse: {', '.join(worse)}." if worse else " None is shown worse.")
