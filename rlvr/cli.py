@@ -185,6 +185,19 @@ def sweep(
 
 
 @app.command()
+def study(
+    config: str = typer.Argument("demo-cpu", help="Study config name (configs/studies/) or path."),
+    overrides: Optional[list[str]] = Overrides,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the budget (trials, time, GPU-hours) and exit."),
+) -> None:
+    """Which method, at which learning rate: tune each method's lr on tuning seeds, compare on fresh seeds, print
+    the answer. Re-running resumes it."""
+    from rlvr.study.cli import study_command
+
+    raise typer.Exit(study_command(config, overrides or [], dry_run=dry_run, verbose=_VERBOSE["on"]))
+
+
+@app.command()
 def plan(
     config: str = typer.Argument(..., help="Sweep or trial config name or path."),
     overrides: Optional[list[str]] = Overrides,

@@ -12,7 +12,7 @@ import statistics
 from typing import Any
 
 from rlvr.analysis.rundir import RunDir, TrialDir
-from rlvr.analysis.study import AVERAGE, MISSING, ConfigGroup, group_trials, lora_reference
+from rlvr.analysis.study import AVERAGE, MISSING, ConfigGroup, delta_lora, group_trials, lora_reference
 
 AVG = f"eval/{AVERAGE}/avg_at_k"
 HEADER = ["method", "rank", "lr", "trained %", "before → after", "Δ base", "Δ LoRA"]
@@ -84,8 +84,7 @@ def _row(g: ConfigGroup, groups: list[ConfigGroup], start: dict[str, float | Non
     moved = f"{_pct(before)} → {_pct(after)}" if g.done else g.state()
     if len(g.values(AVG)) > 1:
         moved += f" ± {100 * statistics.stdev(g.values(AVG)):.1f}"
-    ref = lora_reference(g, groups)
-    vs_lora = "ref" if ref is g else _diff(after, ref.mean(AVG)) if ref is not None else MISSING
+    vs_lora = delta_lora(g, lora_reference(g, groups))
     name = " ".join([g.method or "?"] + ([g.setting] if g.setting else []))
     if len({x.model for x in groups}) > 1:
         name += f" ({_short(g.model)})"

@@ -1,10 +1,10 @@
 """A run's report: one self-contained HTML page (figures embedded as base64 PNG) and a Markdown twin.
 
-Sections: overview, the study's table, the starting point (base model's step-0 accuracy, each configuration's
-difference to it, learning rates), the study's findings with verdicts, accuracy against trainable parameters, training curves, spectral
-analysis, the study's published numbers, and the trials with their states. Each figure has a sentence saying
-what to read from it. Every section renders from what
-the run has so far; what is missing is named, never drawn as zero.
+Sections: the answer (best within noise and worse, rlvr.analysis.answer), overview, the study's table, the
+starting point (base model's step-0 accuracy, each configuration's difference to it, learning rates), the study's
+findings with verdicts, accuracy against trainable parameters, training curves, spectral analysis, the study's
+published numbers, and the trials with their states. Each figure has a sentence saying what to read from it.
+Every section renders from what the run has so far; what is missing is named, never drawn as zero.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from rlvr.analysis import curves, plots
+from rlvr.analysis.answer import answer
 from rlvr.analysis.baseline import before_after
-from rlvr.analysis.findings import findings_table
+from rlvr.analysis.findings import RANKING_COMMAND, findings_table
 from rlvr.analysis.intervals import RunIntervals, analysis_config, run_intervals
 from rlvr.analysis.published import PUBLISHED_AVERAGE, STUDY, STUDY_BENCHMARKS
 from rlvr.analysis.rundir import RunDir
@@ -96,6 +97,12 @@ def _overview(run: RunDir, rows: list[dict[str, Any]]) -> Section:
                    f"{len(rows)} trials ({states}). Generated {when}.")
 
 
+def _answer(run: RunDir, rows: list[dict[str, Any]], ivs: RunIntervals) -> Section:
+    text, header, table = answer(run, rows, ivs)
+    return Section("answer", "Answer", text + " Each configuration against the best one, paired by seed; the rest of "
+                   "the report has the details.", table=(header, table) if table else None)
+
+
 def _results(rows: list[dict[str, Any]], ivs: RunIntervals) -> Section:
     text = ("Accuracy in percent; mean ± std over seeds where several finished. 'running', 'pending' or 'failed' "
             f"mark configurations with no finished trial, {MISSING} a benchmark not evaluated. Δ LoRA: points of "
@@ -114,17 +121,34 @@ def _baseline(run: RunDir, rows: list[dict[str, Any]]) -> Section:
 
 def _interval_words(ivs: RunIntervals) -> str:
     c = ivs.cfg
-    return (f"{100 * c.confidence:g}% bootstrap interval [low, high] over problems and seeds, paired with LoRA on the "
-            f"same problems ({c.bootstrap_resamples} resamples, seed {c.bootstrap_seed}; sweep.yaml analysis section)")
+    return (f"{100 * c.confidence:g}% t interval over seeds (n - 1 degrees of freedom), differences paired by seed "
+            f"on the problems both sides evaluated; beside it a paired bootstrap over seeds and problems "
+            f"({c.bootstrap_resamples} resamples, seed {c.bootstrap_seed}; sweep.yaml analysis section). With one seed "
+            "only the bootstrap over problems exists")
+
+
+def one_seed_note(ivs: RunIntervals) -> str:
+    """What a run with a single seed per configuration can and cannot say, and the command that can rank."""
+    if any(iv.seeds > 1 for iv in ivs.vs_lora.values()):
+        return ""
+    return (f"One seed per method cannot rank methods: the spread between seeds is as large as most differences "
+            f"here. `{RANKING_COMMAND}` tunes each method's learning rate on tuning seeds and compares them on fresh "
+            "confirmation seeds. ")
 
 
 def _findings(run: RunDir, rows: list[dict[str, Any]], ivs: RunIntervals) -> Section:
     rules = sorted({cfg.reward.extraction for cfg in (run.trial(r["trial_id"]).config() for r in rows) if cfg is not None})
-    text = (f"Each finding of {STUDY} with its verdict at this run's scale, from the {_interval_words(ivs)}; "
-            "study Δ: the published difference to LoRA in points. holds / contradicted: the whole interval is on one "
-            f"side; inconclusive: it is not. Collapse: losing {100 * ivs.cfg.collapse_fraction:g}% of LoRA's average "
-            f"or more. Seeds: trials per side. Answers extracted with the {' and '.join(rules) or 'study'} rule "
-            "(reward.extraction; `rlvr eval --trial` scores a checkpoint with its trial's rule).")
+    alpha = 1 - ivs.cfg.confidence
+    text = (one_seed_note(ivs) + f"Each finding of {STUDY} with its verdict at this run's scale, from the "
+            f"{_interval_words(ivs)}. p (Holm): the t test of the claim, Holm-corrected over every claim row. holds / "
+            f"contradicted: Holm-adjusted p < {alpha:g} and the bootstrap interval on the same side; inconclusive "
+            "otherwise; untrained: the method's (or LoRA's) difference to the base does not exclude 0, so no verdict "
+            f"about capacity. Collapse: losing {100 * ivs.cfg.collapse_fraction:g}% of LoRA's average or more. "
+            "study Δ: "
+            "the published difference to LoRA in points, and whether it lies inside our interval. Ablations: an "
+            "equivalence test (TOST) against the margin. Seeds: seeds both sides share. Answers extracted with the "
+            f"{' and '.join(rules) or 'study'} rule (reward.extraction; `rlvr eval --trial` scores a checkpoint with "
+            "its trial's rule).")
     return Section("findings", "Findings", text, table=findings_table(group_trials(rows), ivs))
 
 
@@ -226,7 +250,7 @@ def build_report(run_dir: str, out_dir: str | Path) -> tuple[Path, Path]:
     rows = trial_rows(run)
     palette = plots.colors([name for _, name in _trial_names(rows).values()])
     ivs = run_intervals(run, rows, analysis_config(run))
-    sections = [_overview(run, rows), _results(rows, ivs), _baseline(run, rows), _findings(run, rows, ivs),
+    sections = [_answer(run, rows, ivs), _overview(run, rows), _results(rows, ivs), _baseline(run, rows), _findings(run, rows, ivs),
                 _frontier(rows, palette, ivs), _curves(run, rows, palette), _spectral(run, rows, palette), _published(),
                 _trials(run, rows)]
     out = Path(out_dir)

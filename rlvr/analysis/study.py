@@ -151,6 +151,22 @@ def lora_reference(group: ConfigGroup, groups: list[ConfigGroup]) -> ConfigGroup
     return loras[0] if loras else None
 
 
+ONE_SEED_CELL = "1 seed"
+
+
+def delta_lora(group: ConfigGroup, ref: ConfigGroup | None) -> str:
+    """A group's mean difference to its LoRA reference in points; with one seed on either side no number, since
+    one seed cannot rank two methods (seed-to-seed spread is as large as most differences)."""
+    avg = f"eval/{AVERAGE}/avg_at_k"
+    if ref is None or group.mean(avg) is None or ref.mean(avg) is None:
+        return MISSING
+    if ref is group:
+        return "ref"
+    if min(len(group.values(avg)), len(ref.values(avg))) < 2:
+        return ONE_SEED_CELL
+    return f"{100 * (group.mean(avg) - ref.mean(avg)):+.1f}"
+
+
 def _pct(vals: list[float]) -> str:
     mean = 100 * statistics.fmean(vals)
     if len(vals) < 2:
@@ -192,11 +208,10 @@ def study_table(rows: list[dict[str, Any]], vs_lora: dict[tuple[str | None, str]
         for b, _ in benches:
             row += [_cell(g, f"eval/{b}/avg_at_k"), _cell(g, f"eval/{b}/pass_at_k")]
         row.append(_cell(g, avg))
-        ref, mine = lora_reference(g, groups), g.mean(avg)
+        ref = lora_reference(g, groups)
         interval = (vs_lora or {}).get((g.model, g.name))
-        row.append(interval.points() if interval is not None and ref is not g
-                   else f"{100 * (mine - ref.mean(avg)):+.1f}" if ref is not None and mine is not None and ref is not g
-                   else "ref" if ref is g else MISSING)
+        row.append("ref" if ref is g else interval.points() if interval is not None and interval.seeds > 1
+                   else delta_lora(g, ref))
         published = published_average(g.model, g.method)
         row.append(MISSING if published is None else f"{published:.1f}" if comparable_with_published(evaluated(g, benches))
                    else f"{published:.1f} (not comparable)")

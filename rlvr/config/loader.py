@@ -219,5 +219,13 @@ def load_sweep(name_or_path: str, overrides: list[str] = ()) -> SweepConfig:
     return build(SweepConfig, load_raw(path, overrides), str(path))
 
 
+def load_study(name_or_path: str, overrides: list[str] = ()):
+    """Load, compose, override and validate a study config (configs/studies/)."""
+    from rlvr.config.study import StudyConfig
+
+    path = find_config(name_or_path, "studies")
+    return build(StudyConfig, load_raw(path, overrides), str(path))
+
+
 def dump(cfg: BaseModel) -> str:
     return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)

@@ -336,12 +336,12 @@ class AnalysisConfig(Section):
 
     bootstrap_resamples: int = Field(2000, ge=100, description="Bootstrap resamples (over problems and seeds) per interval.")
     bootstrap_seed: int = Field(0, description="Seed of the bootstrap draws, so a report is reproducible.")
-    confidence: float = Field(0.95, gt=0, lt=1, description="Coverage of the percentile intervals.")
+    confidence: float = Field(0.95, gt=0, lt=1, description="Coverage of the intervals; 1 - confidence is the level of the verdicts' tests.")
     collapse_fraction: float = Field(
         0.5, gt=0, le=1, description="A method 'collapses' when it loses at least this fraction of LoRA's average."
     )
     equivalence_margin: float = Field(
-        0.02, gt=0, description="An ablation 'does not matter' when every interval lies within +-this (fraction) of the default."
+        0.02, gt=0, description="An ablation 'does not matter' when its equivalence test (TOST) holds within +-this (fraction)."
     )
 
 

@@ -100,15 +100,17 @@ def run_sweep(
     lease_ttl_s: float = 60.0,
     console: Console | None = None,
     worker_logs: bool = True,
+    specs: list[TrialSpec] | None = None,
 ) -> pa.Table:
     """Run (or resume) every trial of the sweep on the connected Ray cluster; returns the results table.
 
     With ``dry_run`` nothing starts: it prints and returns each trial's id, label and resources. Ray must be
     initialised by the caller (ray_jobs/sweep.py connects to the cluster); without it a local one is started,
-    whose workers' output reaches this terminal only with ``worker_logs``.
+    whose workers' output reaches this terminal only with ``worker_logs``. ``specs`` (default: the sweep's grid)
+    lets a caller that composes trials itself (a study's stage, rlvr.study) run them under this sweep's name.
     """
     console = console or Console()
-    specs = expand(cfg)
+    specs = expand(cfg) if specs is None else specs
     if dry_run:
         _print_dry_run(cfg, specs, console)
         return dry_run_table(cfg, specs)

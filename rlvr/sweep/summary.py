@@ -69,6 +69,15 @@ def study_summary(run_dir: str) -> tuple[list[str], list[list[str]]]:
     return before_after(run, trial_rows(run))
 
 
+def _one_seed(run_dir: str) -> bool:
+    """Whether no configuration of the run finished on two seeds or more."""
+    from rlvr.analysis.rundir import RunDir
+    from rlvr.analysis.study import group_trials, trial_rows
+
+    groups = group_trials(trial_rows(RunDir(run_dir)))
+    return bool(groups) and max(len(g.done) for g in groups) < 2
+
+
 def print_summary(run_dir: str, records: dict[str, dict[str, Any]], started: float, console: Console) -> Path | None:
     """Print how the sweep ended, the study table and the report's path (written here); returns that path."""
     counts = {s: sum(r["status"] == s for r in records.values()) for s in ("done", "failed", "pending", "running")}
@@ -84,6 +93,12 @@ def print_summary(run_dir: str, records: dict[str, dict[str, Any]], started: flo
     for row in rows:
         table.add_row(*row, style="bold" if row[0].startswith("base") else None)
     console.print(table)
+    if _one_seed(run_dir):
+        from rlvr.analysis.findings import RANKING_COMMAND
+
+        console.print(f"One seed per method cannot rank methods (seeds differ as much as methods do): "
+                      f"[bold]{RANKING_COMMAND}[/bold] tunes each method's learning rate, then compares on fresh "
+                      "seeds.")
     from rlvr.analysis.report import build_report
 
     out = Path(run_dir) / "report" if "://" not in run_dir else Path("report")

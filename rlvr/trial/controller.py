@@ -288,7 +288,7 @@ class TrialController:
             return
         samples, summary = evaluate(
             self.engines, self.tokenizer, self.cfg.eval.benchmarks, self.cfg.eval, self.cfg.data, self.rewards,
-            derived_seed(self.cfg.seed, "eval", self.step),
+            derived_seed(self.cfg.seed, "eval"),  # fixed per trial: step 0 and the end draw alike, so Δ base is paired
         )
         write_eval(self.storage.uri, self.step, samples, summary)
         self.evals = [e for e in self.evals if e["step"] != self.step]

@@ -12,7 +12,7 @@ from rlvr.analysis.report import build_report
 
 from .fake_run import make_run
 
-SECTIONS = ["overview", "results", "baseline", "findings", "frontier", "curves", "spectral", "published", "trials"]
+SECTIONS = ["answer", "overview", "results", "baseline", "findings", "frontier", "curves", "spectral", "published", "trials"]
 PLOTTED = ["frontier", "curves", "spectral"]
 CHROMIUM = Path("/usr/bin/chromium")
 # Runs after every image has loaded and records what the browser made of each section.
@@ -130,3 +130,11 @@ def test_spectral_command_refuses_a_folder_that_is_neither_trial_nor_run(tmp_pat
 
     with pytest.raises(FileNotFoundError, match="neither a trial directory"):
         spectral_command(str(tmp_path))
+
+
+def test_a_run_of_one_seed_per_method_says_it_cannot_rank_and_names_the_command_that_can(report):
+    from rlvr.analysis.findings import RANKING_COMMAND
+
+    findings = report[1].read_text().split("## Findings")[1].split("\n## ")[0]
+    assert "One seed per method cannot rank methods" in findings and f"`{RANKING_COMMAND}`" in findings
+    assert "| holds |" not in findings and "| contradicted |" not in findings

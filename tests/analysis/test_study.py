@@ -45,9 +45,10 @@ def test_benchmark_not_evaluated_shows_a_dash(table):
     assert vera["aime24 Avg@32"] == "20.0"
 
 
-def test_difference_to_lora_and_published_average(table):
+def test_difference_to_lora_needs_two_seeds_and_published_average(table):
     dora, pissa = table[1]["dora r32"], table[1]["pissa r32"]
-    assert dora["Δ LoRA"] == "+8.0" and pissa["Δ LoRA"] == "-50.5"
+    # one seed of DoRA and PiSSA: no number that would read as a ranking
+    assert dora["Δ LoRA"] == pissa["Δ LoRA"] == "1 seed" and table[1]["lora r16"]["Δ LoRA"] == "ref"
     # the fake run evaluates two of the study's six benchmarks: its average is not the published one's
     assert dora["published avg"] == "46.6 (not comparable)" and pissa["published avg"] == "0.2 (not comparable)"
 
@@ -92,3 +93,13 @@ def test_frontier_points_leave_out_configurations_without_an_average(tmp_path):
 def test_half_written_metrics_line_of_a_running_trial_is_skipped(tmp_path):
     run = RunDir(str(make_run(tmp_path, with_spectral=False)))
     assert [m["step"] for m in run.trial("aaaaaaaaaa07").metrics()] == [1, 2, 3]
+
+
+def test_difference_to_lora_with_two_seeds_each_is_the_mean_difference():
+    from rlvr.analysis.study import delta_lora, group_trials
+
+    rows = [{"trial_id": f"{m}{s}", "status": "done", "model": "m", "method": m, "label": f"m/p/{m}/seed{s}",
+             "eval/average/avg_at_k": acc} for m, s, acc in (("lora", 1, 0.5), ("lora", 2, 0.6), ("dora", 1, 0.7),
+                                                            ("dora", 2, 0.6))]
+    lora, dora = group_trials(rows)
+    assert delta_lora(dora, lora) == "+10.0" and delta_lora(lora, lora) == "ref"

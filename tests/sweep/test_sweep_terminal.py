@@ -45,6 +45,8 @@ def test_sweep_shows_progress_then_the_study_table_and_the_report(tmp_path):
     assert "step" in text and "2/2" in text, "the live view showed the trials' steps"
     summary = text[text.index("demo-mini: 2 trials (2 done)"):]
     assert "base (step 0)" in summary and "before → after" in summary and "Δ base" in summary and "Δ LoRA" in summary
+    words = " ".join(summary.split())
+    assert "One seed per method cannot rank methods" in words and "rlvr study demo-cpu" in words
     assert re.search(r"^\s*ia3\s.*→", summary, re.M) and re.search(r"^\s*lora\s.*ref\s*$", summary, re.M)
     report = tmp_path / "demo-mini" / "report" / "report.html"
     assert f"report: {report}" in summary.replace("\r\n", "\n").replace("\n", "") or str(report) in summary
