@@ -133,7 +133,9 @@ def run_sweep(
                     last_statuses.update(statuses)
                     write_results(storage, results_table(specs, records))
 
-            records = SweepScheduler(cfg, specs, storage, trial_fn, on_change=on_change).run()
+            # a pool's host runs the study trial only
+            pools = cfg.pools and (trial_fn.__module__, trial_fn.__name__) == ("rlvr.trial.runner", "run_trial")
+            records = SweepScheduler(cfg, specs, storage, trial_fn, on_change=on_change, pools=pools).run()
         table = results_table(specs, records)
         write_results(storage, table)
         return table
