@@ -83,7 +83,8 @@ class LearnerGroup:
             actors.append(ray.remote(LearnerActor).options(**options).remote())
         self.actors = actors
         addr, port = ray.get(actors[0].rendezvous.remote())
-        ray.get([a.setup.remote(spec, model_path, r, self.world_size, addr, port, keep_base) for r, a in enumerate(actors)])
+        ray.get([a.setup.remote(spec, model_path, r, self.world_size, addr, port, keep_base)
+                 for r, a in enumerate(actors)])
 
     def reset(self, spec: LearnerSpec) -> list[ray.ObjectRef]:
         """Every rank back to a fresh learner of ``spec`` on the pristine base (a warm pool's lease); returns the

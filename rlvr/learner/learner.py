@@ -124,7 +124,8 @@ class Learner:
             raise RuntimeError("learner: reset needs a learner started with keep_base=True (a warm pool's)")
         for section in ("model", "learner"):
             if getattr(spec, section) != getattr(self.spec, section):
-                raise ValueError(f"learner reset: {section} differs from the pool's; such a trial needs a pool of its own")
+                raise ValueError(f"learner reset: {section} differs from the pool's; "
+                                 "such a trial needs a pool of its own")
         self.backend.close()
         del self.policy, self.optimizer, self.scheduler, self.backend
         gc.collect()

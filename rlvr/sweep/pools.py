@@ -54,7 +54,8 @@ class SweepPools:
         """A new pool in ``pg`` (placed for ``spec``), its host in bundle 0."""
         self._made += 1
         name = f"pool-{self._made}"
-        strategy = PlacementGroupSchedulingStrategy(pg, placement_group_bundle_index=0, placement_group_capture_child_tasks=True)
+        strategy = PlacementGroupSchedulingStrategy(pg, placement_group_bundle_index=0,
+                                                    placement_group_capture_child_tasks=True)
         host = PoolHost.options(num_cpus=self.cpus_per_host, scheduling_strategy=strategy, name=None).remote(name)
         pool = Pool(name, self.key(spec), pg, host)
         self.pools.append(pool)

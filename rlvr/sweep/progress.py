@@ -85,7 +85,8 @@ def render(records: dict[str, dict[str, Any]], steps: dict[str, int] | None = No
     nodes = {r.get("node") for r in records.values() if r.get("node")}
     pooled = any(r.get("pool") for r in records.values())
     table = Table(title=title or None, caption=caption, title_justify="left", caption_justify="left")
-    columns = ["trial", "id", "status", "step", "reward", "ETA", "try"] + (["pool"] if pooled else []) + (["node"] if len(nodes) > 1 else [])
+    columns = ["trial", "id", "status", "step", "reward", "ETA", "try"]
+    columns += (["pool"] if pooled else []) + (["node"] if len(nodes) > 1 else [])
     for col in columns:
         table.add_column(col, overflow="fold" if col == "trial" else "ellipsis", no_wrap=col != "trial",
                          justify="right" if col in ("step", "reward", "try") else "left")

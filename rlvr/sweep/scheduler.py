@@ -177,10 +177,11 @@ class SweepScheduler:
             att.task = att.pool.host.run.options(name=f"trial {spec.label}").remote(spec.config.model_dump_json(),
                                                                                     self.trial_dir(spec))
         else:
-            strategy = PlacementGroupSchedulingStrategy(att.pg, placement_group_bundle_index=0, placement_group_capture_child_tasks=True)
-            att.task = _attempt.options(num_cpus=self.cfg.cpus_per_trial, scheduling_strategy=strategy, name=f"trial {spec.label}").remote(
-                self.trial_fn, spec.config.model_dump_json(), self.trial_dir(spec)
-            )
+            strategy = PlacementGroupSchedulingStrategy(att.pg, placement_group_bundle_index=0,
+                                                        placement_group_capture_child_tasks=True)
+            att.task = _attempt.options(num_cpus=self.cfg.cpus_per_trial, scheduling_strategy=strategy,
+                                        name=f"trial {spec.label}").remote(
+                self.trial_fn, spec.config.model_dump_json(), self.trial_dir(spec))
         rec = start_attempt(self.records[spec.trial_id], node, att.pool.name if att.pool is not None else None)
         self.records[spec.trial_id] = self.ledger.put(rec)
         self.running[spec.trial_id] = att
