@@ -134,7 +134,8 @@ def run_sweep(
                     write_results(storage, results_table(specs, records))
 
             # a pool's host runs the study trial only
-            pools = cfg.pools and (trial_fn.__module__, trial_fn.__name__) == ("rlvr.trial.runner", "run_trial")
+            study_trial = (getattr(trial_fn, "__module__", None), getattr(trial_fn, "__name__", None))
+            pools = cfg.pools and study_trial == ("rlvr.trial.runner", "run_trial")
             records = SweepScheduler(cfg, specs, storage, trial_fn, on_change=on_change, pools=pools).run()
         table = results_table(specs, records)
         write_results(storage, table)
