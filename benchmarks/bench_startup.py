@@ -5,8 +5,10 @@ sync route) and print, per trial, the seconds from the attempt's start to its fi
 
 Columns (seconds): task = attempt started -> run_trial entered (Ray worker process, imports); init = controller
 (tokenizer, train set); learner = learner actor up and its model built; engines, rewards = what those actors
-took beyond the learner (they start at the same time); sync = initial weight sync and probe; eval0 = the
-step-0 evaluation; step1 = the first training step; total = attempt start -> step 1 done.
+took beyond the learner (they start at the same time); reset = a warm pool's lease (its parts reset for the
+trial, instead of learner/engines/rewards; pass pools=false to start every trial's own); sync = initial weight
+sync and probe; eval0 = the step-0 evaluation; step1 = the first training step; total = attempt start -> step 1
+done.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 from rlvr.sweep.cli import sweep_command
 
 CONFIG = str(Path(__file__).resolve().parent.parent / "tests" / "sweep" / "demo-mini.yaml")
-COLUMNS = ("task", "t_init", "t_learner", "t_engines", "t_rewards", "t_sync", "eval0", "step1", "total")
+COLUMNS = ("task", "t_init", "t_learner", "t_engines", "t_rewards", "t_reset", "t_sync", "eval0", "step1", "total")
 
 
 def split(trial_dir: Path, record: dict) -> dict[str, float]:

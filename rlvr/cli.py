@@ -176,11 +176,13 @@ def sweep(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the trial table with resources and exit."),
     wait: bool = typer.Option(False, "--wait", help="Wait for another controller's lease instead of refusing."),
     no_preflight: bool = typer.Option(False, "--no-preflight", help="Start the trials without the preflight checks."),
+    no_pools: bool = typer.Option(False, "--no-pools", help="Each trial starts its own actors (same as pools=false)."),
 ) -> None:
     """Run a sweep on the current Ray cluster (local if none), after `rlvr preflight`'s checks; re-running resumes it."""
     from rlvr.sweep.cli import sweep_command
 
-    raise typer.Exit(sweep_command(config, overrides or [], dry_run=dry_run, wait=wait, preflight=not no_preflight,
+    overrides = [*(overrides or []), *(["pools=false"] if no_pools else [])]
+    raise typer.Exit(sweep_command(config, overrides, dry_run=dry_run, wait=wait, preflight=not no_preflight,
                                    verbose=_VERBOSE["on"]))
 
 

@@ -359,6 +359,8 @@ class SweepConfig(Section):
     max_attempts: int = Field(3, ge=1, description="Attempts per trial before it is marked failed.")
     cpus_per_trial: float = Field(1.0, gt=0, description="CPUs of a trial's controller bundle.")
     autoscale: bool = Field(False, description="Ask the Ray autoscaler for pending trials' bundles.")
+    pools: bool = Field(True, description="Warm pools: trials lease engines, learners and reward actors that "
+                        "outlive them (false: each trial starts its own).")
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig, description="Intervals and verdicts of the run's report.")
 
     @field_validator("base", mode="wrap")

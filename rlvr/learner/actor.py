@@ -24,12 +24,16 @@ class LearnerActor:
 
         return ray.util.get_node_ip_address(), free_port()
 
-    def setup(self, spec: LearnerSpec, model_path: str, rank: int, world_size: int, addr: str, port: int) -> None:
+    def setup(self, spec: LearnerSpec, model_path: str, rank: int, world_size: int, addr: str, port: int,
+              keep_base: bool = False) -> None:
         from rlvr.learner.learner import Learner
         from rlvr.trial.gpus import require_cuda
 
         require_cuda(f"learner rank {rank}", "model.gpus_per_learner")
-        self.learner = Learner(spec, model_path, rank, world_size, addr, port)
+        self.learner = Learner(spec, model_path, rank, world_size, addr, port, keep_base)
+
+    def reset(self, spec: LearnerSpec) -> None:
+        self.learner.reset(spec)
 
     def train_step(self, batch: RolloutBatch) -> dict[str, float]:
         return self.learner.train_step(batch)
@@ -53,7 +57,8 @@ class LearnerActor:
 class LearnerGroup:
     """``num_learners`` data-parallel ranks. ``placement`` is an optional Ray placement group; rank r goes into its
     bundle ``bundles[r]`` (the trial plan's learner slots) and asks for ``gpus`` (the plan's share: half a GPU when
-    colocated with an engine; default model.gpus_per_learner)."""
+    colocated with an engine; default model.gpus_per_learner). ``keep_base``: a warm pool's group, whose ranks keep
+    the pristine base for ``reset``."""
 
     def __init__(
         self,
@@ -63,6 +68,7 @@ class LearnerGroup:
         placement: Any = None,
         bundles: Sequence[int] = (),
         gpus: float | None = None,
+        keep_base: bool = False,
     ):
         from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
@@ -77,7 +83,14 @@ class LearnerGroup:
             actors.append(ray.remote(LearnerActor).options(**options).remote())
         self.actors = actors
         addr, port = ray.get(actors[0].rendezvous.remote())
-        ray.get([a.setup.remote(spec, model_path, r, self.world_size, addr, port) for r, a in enumerate(actors)])
+        ray.get([a.setup.remote(spec, model_path, r, self.world_size, addr, port, keep_base)
+                 for r, a in enumerate(actors)])
+
+    def reset(self, spec: LearnerSpec) -> list[ray.ObjectRef]:
+        """Every rank back to a fresh learner of ``spec`` on the pristine base (a warm pool's lease); returns the
+        pending calls."""
+        self.spec = spec
+        return [a.reset.remote(spec) for a in self.actors]
 
     def train_step(self, batch: RolloutBatch) -> dict[str, float]:
         """One update on the whole rollout batch, with metrics of the whole batch."""

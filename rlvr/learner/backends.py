@@ -39,6 +39,9 @@ class Backend(Protocol):
         """Whole ``params`` inside the block (a collective: every rank enters it); with ``modifier_rank`` that
         rank's writes are kept. A no-op unless the weights are sharded (ZeRO-3)."""
 
+    def close(self) -> None:
+        """Let go of what the backend holds beyond the model and optimizer (a warm pool's learner builds another)."""
+
 
 class TorchBackend:
     """A plain optimizer loop for one rank (CPU runs and tests).
@@ -95,6 +98,9 @@ class TorchBackend:
 
     def gathered(self, params: Iterable[torch.nn.Parameter], modifier_rank: int | None = None) -> AbstractContextManager:
         return nullcontext()
+
+    def close(self) -> None:
+        pass
 
 
 def free_port() -> int:
@@ -197,6 +203,9 @@ class DeepSpeedBackend:
         if any(p.ds_status == ZeroParamStatus.INFLIGHT for p in params):
             self.engine.empty_partition_cache()
         return deepspeed.zero.GatheredParameters(params, modifier_rank=modifier_rank)
+
+    def close(self) -> None:
+        self.engine.destroy()  # its hooks and buffers, so the next lease's engine starts clean in this process
 
 
 def build_backend(learner: LearnerConfig, dtype: str, max_grad_norm: float, model: torch.nn.Module,

@@ -19,6 +19,7 @@ from rlvr.learner.backends import build_backend, free_port, init_process_group
 from rlvr.learner.batch import RolloutBatch, collate, micro_batches
 from rlvr.learner.logprobs import token_logprobs
 from rlvr.learner.spec import LearnerSpec
+from rlvr.sync.digest import weights_digest
 from rlvr.sync.update import PolicyUpdate
 
 
@@ -77,21 +78,41 @@ class Learner:
         world_size: int = 1,
         master_addr: str = "127.0.0.1",
         master_port: int | None = None,
+        keep_base: bool = False,
     ):
         from rlvr.models.loading import load_model
-        from rlvr.peft_methods.registry import build_policy
 
-        self.spec, self.rank, self.world_size = spec, rank, world_size
+        self.spec, self.rank, self.world_size, self.model_path = spec, rank, world_size, model_path
         self.device = _resolve_device(spec.learner.device)
         if self.device.type == "cpu":
             torch.set_num_threads(spec.learner.threads)
         if spec.learner.backend == "deepspeed" or world_size > 1:
             port = master_port if master_port is not None else free_port()
             init_process_group(rank, world_size, master_addr, port, self.device)
+        # keep_base (a warm pool's learner): the pristine base stays on the host, so that each lease builds its
+        # policy on a copy of it instead of reading the checkpoint again; its digest proves no lease changed it
+        self._base = load_model(spec.model, model_path, "cpu") if keep_base else None
+        self._base_digest = weights_digest(self._base.state_dict()) if keep_base else None
+        self._build(spec)
 
-        # same seed on every rank: adapter initialisation must agree before the first step
+    def _fresh_model(self) -> torch.nn.Module:
+        from rlvr.models.loading import load_model
+
+        if self._base is None:
+            return load_model(self.spec.model, self.model_path, self.device)
+        if weights_digest(self._base.state_dict()) != self._base_digest:
+            raise RuntimeError("learner: the pristine base copy changed during a lease; this learner must be replaced")
+        return copy.deepcopy(self._base).to(self.device)
+
+    def _build(self, spec: LearnerSpec) -> None:
+        """The policy, optimizer, schedule and backend of ``spec`` on a pristine base, RNG from its seed."""
+        from rlvr.peft_methods.registry import build_policy
+
+        self.spec = spec
+        model = self._fresh_model()
+        # same seed on every rank: adapter initialisation must agree before the first step (seeded after the
+        # model is read, so a cold learner and a warm pool's draw the same adapter)
         torch.manual_seed(spec.seed)
-        model = load_model(spec.model, model_path, self.device)
         if spec.learner.gradient_checkpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         algo = spec.algorithm
@@ -99,11 +120,28 @@ class Learner:
         self.optimizer = self.policy.make_optimizer(spec.lr, algo.weight_decay, tuple(algo.betas))
         self.scheduler = build_scheduler(self.optimizer, algo.lr_schedule, algo.warmup_steps, spec.steps)
         self.backend = build_backend(spec.learner, spec.model.dtype, algo.max_grad_norm, self.policy.model,
-                                     self.optimizer, world_size)
+                                     self.optimizer, self.world_size)
         # per-rank dropout streams
-        torch.manual_seed(spec.seed + rank)
+        torch.manual_seed(spec.seed + self.rank)
         self.step = 0  # train_step calls (policy versions)
         self.optimizer_steps = 0
+
+    def reset(self, spec: LearnerSpec) -> None:
+        """A warm pool's lease: drop the previous trial's policy, optimizer and backend, and build ``spec``'s on
+        the pristine base, exactly as a learner started for it would be. The model and learner sections must be
+        the ones this learner was started with (they shape the process: device, threads, process group)."""
+        if self._base is None:
+            raise RuntimeError("learner: reset needs a learner started with keep_base=True (a warm pool's)")
+        for section in ("model", "learner"):
+            if getattr(spec, section) != getattr(self.spec, section):
+                raise ValueError(f"learner reset: {section} differs from the pool's; "
+                                 "such a trial needs a pool of its own")
+        self.backend.close()
+        del self.policy, self.optimizer, self.scheduler, self.backend
+        gc.collect()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        self._build(spec)
 
     # ---- scoring -------------------------------------------------------------------------------------
 

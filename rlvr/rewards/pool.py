@@ -97,12 +97,16 @@ class RewardPool:
     def __init__(self, cfg: RewardConfig, shaping: Callable[[RewardItem, RewardResult], float] | None = None):
         self.cfg = cfg
         self.shaping = shaping
-        self.stats = {"scored": 0, "correct": 0, "timeouts": 0, "gold_fallbacks": 0, "errors": 0, "restarts": 0}
+        self.reset()
         self._ctx = mp.get_context("forkserver")
         # Replacement verifiers fork from a server that has sympy imported already: ~0.1 s instead of seconds.
         self._ctx.set_forkserver_preload(["math_verify", "rlvr.rewards.verify"])
         self._workers = [_Verifier(self._ctx, cfg.extraction) for _ in range(cfg.workers)]
         self._wait_ready()
+
+    def reset(self) -> None:
+        """Counters from zero (a warm pool's lease); the verifiers hold no state between items."""
+        self.stats = {"scored": 0, "correct": 0, "timeouts": 0, "gold_fallbacks": 0, "errors": 0, "restarts": 0}
 
     def _wait_ready(self) -> None:
         for w in self._workers:

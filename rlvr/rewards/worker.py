@@ -19,6 +19,9 @@ class RewardWorker:
     def score(self, items: list[RewardItem]) -> list[RewardResult]:
         return self.pool.score(items)
 
+    def reset(self) -> None:
+        self.pool.reset()
+
     def stats(self) -> dict:
         return dict(self.pool.stats)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from rlvr.config.schema import ModelConfig, RolloutConfig
 from rlvr.rollout.types import Completion, SamplingSpec
+from rlvr.sync.digest import weights_digest
 from rlvr.sync.probe import model_logprobs
 from rlvr.sync.servable import UnservableUpdate, check_servable
 from rlvr.sync.update import PolicyUpdate
@@ -41,7 +42,9 @@ class HFEngine:
         self.max_lora_rank = max_lora_rank
         self._seed = seed
         self._calls = 0
+        self._model_path, self._load = model_path, load
         self.version: int | None = None
+        self._pristine_digest = weights_digest(self.base.state_dict())
 
     def generate(self, prompts: list[list[int]], spec: SamplingSpec) -> list[list[Completion]]:
         import torch
@@ -117,6 +120,21 @@ class HFEngine:
                     f"policy v{update.version}: adapter tensors match no module, e.g. {result.unexpected_keys[:3]}"
                 )
         self.version = update.version
+
+    def reset(self, seed: int) -> None:
+        """A warm pool's lease: the pristine base (read back from the checkpoint if an update changed it, then
+        checked by digest), no adapter, and the seed of an engine started with ``seed``."""
+        from transformers import AutoModelForCausalLM
+
+        if self.model is not self.base:
+            self.base = self.model.unload()
+            self.model = self.base
+        if weights_digest(self.base.state_dict()) != self._pristine_digest:
+            pristine = AutoModelForCausalLM.from_pretrained(self._model_path, dtype=self.base.dtype, **self._load)
+            self.base.load_state_dict(pristine.state_dict())
+            if weights_digest(self.base.state_dict()) != self._pristine_digest:
+                raise RuntimeError("rollout engine: the base weights differ from the pristine checkpoint after a reset")
+        self._seed, self._calls, self.version = seed, 0, None
 
     def close(self) -> None:
         import gc

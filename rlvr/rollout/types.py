@@ -48,5 +48,8 @@ class RolloutEngine(Protocol):
     def score(self, prompt: list[int], completion: list[int]) -> list[float]:
         """Log-probabilities the served policy gives ``completion`` after ``prompt`` (the post-sync probe)."""
 
+    def reset(self, seed: int) -> None:
+        """Back to an engine just started with ``seed``: the pristine base, no adapter, nothing cached."""
+
     def close(self) -> None:
         """Release memory and threads."""

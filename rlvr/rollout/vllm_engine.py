@@ -140,7 +140,9 @@ class VLLMEngine:
         self._pristine_files: list[str] | None = None
         self._lora_request = None
         self._next_lora_id = 1
+        self._base_changed = False  # an update replaced base weights: a lease must reload the checkpoint
         self.version: int | None = None
+        self._pristine_digest = self.llm.collective_rpc("rlvr_weights_digest")
 
     def generate(self, prompts: list[list[int]], spec: SamplingSpec) -> list[list[Completion]]:
         if not prompts:
@@ -197,6 +199,7 @@ class VLLMEngine:
             self._lora_request = LoRARequest(update.adapter_name, lora_id, f"rlvr-memory://{update.adapter_name}")
         else:
             self._lora_request = None
+        self._base_changed |= update.base_weights is not None
         # Cached prefixes were computed by the old policy.
         self.llm.reset_prefix_cache()
         self.version = update.version
@@ -211,6 +214,17 @@ class VLLMEngine:
         self._lora_request = LoRARequest(Path(path).name, self._next_lora_id, str(path))
         self._next_lora_id += 1
         self.llm.reset_prefix_cache()
+
+    def reset(self, seed: int) -> None:
+        """A warm pool's lease: serve the pristine base (checked by digest) with no adapter, an empty prefix cache,
+        and the sampling RNG of an engine started with ``seed``."""
+        previous_id = self._lora_request.lora_int_id if self._lora_request is not None else None
+        files = checkpoint_files(self._model_dir()) if self._base_changed else []
+        self.llm.collective_rpc("rlvr_restore", args=(previous_id, files, seed))
+        self._lora_request, self._base_changed, self.version = None, False, None
+        self.llm.reset_prefix_cache()
+        if self.llm.collective_rpc("rlvr_weights_digest") != self._pristine_digest:
+            raise RuntimeError("rollout engine: the base weights differ from the pristine checkpoint after a reset")
 
     def _send(self, update: PolicyUpdate) -> None:
         """Stage the update's byte fields in every worker, in buckets of at most rollout.sync_bucket_mb."""

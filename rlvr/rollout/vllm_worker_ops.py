@@ -78,6 +78,31 @@ class PolicyLoader:
             # WorkerLoRAManager only loads adapters from a path; its model manager takes a built LoRAModel.
             runner.lora_manager._adapter_manager.add_adapter(lora)
 
+    def rlvr_restore(self, previous_lora_id: int | None, pristine_files: list[str], seed: int) -> None:
+        """A warm pool's lease: no adapter, the base reloaded whole from its checkpoint (``pristine_files``, empty
+        when no update touched it), and the sampling RNG seeded as an engine started with ``seed`` has it."""
+        from vllm.utils.torch_utils import set_random_seed
+
+        self._rlvr_staging = None
+        if previous_lora_id is not None:
+            self.model_runner.lora_manager.remove_adapter(previous_lora_id)
+        if pristine_files:
+            from safetensors import safe_open
+
+            def pristine():
+                for path in pristine_files:
+                    with safe_open(path, framework="pt") as f:
+                        yield from ((name, f.get_tensor(name)) for name in f.keys())
+
+            self.reload_weights(weights_iterator=pristine())
+        set_random_seed(seed)
+
+    def rlvr_weights_digest(self) -> str:
+        """The digest of the served base weights (rlvr.sync.digest), to check a restore."""
+        from rlvr.sync.digest import weights_digest
+
+        return weights_digest(self.model_runner.get_model().named_parameters())
+
     def rlvr_install_cpu_lora_fast_path(self) -> None:
         """Patch vLLM's CPU LoRA kernels in the process that runs them (the engine core's, when out of process)."""
         install_single_adapter_fast_path()

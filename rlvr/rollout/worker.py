@@ -43,6 +43,9 @@ class RolloutWorker:
     def wake_up(self) -> None:
         self.engine.wake_up()
 
+    def reset(self, seed: int) -> None:
+        self.engine.reset(seed)
+
     def version(self) -> int | None:
         return self.engine.version
 

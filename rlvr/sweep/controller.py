@@ -135,7 +135,10 @@ def run_sweep(
                     last_statuses.update(statuses)
                     write_results(storage, results_table(specs, records))
 
-            records = SweepScheduler(cfg, specs, storage, trial_fn, on_change=on_change).run()
+            # a pool's host runs the study trial only
+            study_trial = (getattr(trial_fn, "__module__", None), getattr(trial_fn, "__name__", None))
+            pools = cfg.pools and study_trial == ("rlvr.trial.runner", "run_trial")
+            records = SweepScheduler(cfg, specs, storage, trial_fn, on_change=on_change, pools=pools).run()
         table = results_table(specs, records)
         write_results(storage, table)
         return table

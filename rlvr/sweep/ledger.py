@@ -32,6 +32,7 @@ def new_record(spec: TrialSpec) -> dict[str, Any]:
         "error": None,
         "final": {},
         "node": None,
+        "pool": None,
         "history": [],
     }
 
@@ -80,11 +81,13 @@ class Ledger:
         return records
 
 
-def start_attempt(record: dict[str, Any], node: str | None) -> dict[str, Any]:
+def start_attempt(record: dict[str, Any], node: str | None, pool: str | None = None) -> dict[str, Any]:
+    """Open an attempt on ``node`` (and, with warm pools, in ``pool``: rlvr.sweep.pools)."""
     now = time.time()
-    record.update(status="running", attempts=record["attempts"] + 1, node=node, error=None)
+    record.update(status="running", attempts=record["attempts"] + 1, node=node, pool=pool, error=None)
     record["started_at"] = record["started_at"] or now
-    record["history"].append({"attempt": record["attempts"], "node": node, "started_at": now, "start_step": record["step"], "outcome": None})
+    record["history"].append({"attempt": record["attempts"], "node": node, "pool": pool, "started_at": now,
+                              "start_step": record["step"], "outcome": None})
     return record
 
 

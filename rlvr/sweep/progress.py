@@ -1,5 +1,5 @@
-"""The one progress display of a sweep: a table of trials (label, id, status, step, reward, ETA, attempts), the
-sweep's ETA under it, then the errors.
+"""The one progress display of a sweep: a table of trials (label, id, status, step, reward, ETA, attempts, and
+with warm pools the pool of the latest attempt), the sweep's ETA under it, then the errors.
 
 The table is drawn from ledger records only, so ``status_table(run_dir)`` shows the same view from any machine
 that can read the run's storage, while the controller shows it live.
@@ -83,8 +83,10 @@ def render(records: dict[str, dict[str, Any]], steps: dict[str, int] | None = No
     if total_left is not None and counts["pending"] + counts["running"]:
         caption += f"  ·  sweep ETA {_clock(total_left)}"
     nodes = {r.get("node") for r in records.values() if r.get("node")}
+    pooled = any(r.get("pool") for r in records.values())
     table = Table(title=title or None, caption=caption, title_justify="left", caption_justify="left")
-    columns = ["trial", "id", "status", "step", "reward", "ETA", "try"] + (["node"] if len(nodes) > 1 else [])
+    columns = ["trial", "id", "status", "step", "reward", "ETA", "try"]
+    columns += (["pool"] if pooled else []) + (["node"] if len(nodes) > 1 else [])
     for col in columns:
         table.add_column(col, overflow="fold" if col == "trial" else "ellipsis", no_wrap=col != "trial",
                          justify="right" if col in ("step", "reward", "try") else "left")
@@ -94,6 +96,7 @@ def render(records: dict[str, dict[str, Any]], steps: dict[str, int] | None = No
         step = f"{rec['step']}/{total}" if total else str(rec["step"])
         reward = "" if rec.get("reward") is None else f"{rec['reward']:.3f}"
         cells = [labels[tid], tid[:8], rec["status"], step, reward, _eta(rec, total, now), str(rec["attempts"])]
+        cells += [rec.get("pool") or ""] if pooled else []
         table.add_row(*cells + ([(rec.get("node") or "")[:8]] if len(nodes) > 1 else []), style=STYLE[rec["status"]])
     return table
 

@@ -5,6 +5,10 @@ placement_group_capture_child_tasks so the actors the trial creates land in its 
 one at a time in ledger order; while one waits for room, no later trial jumps the queue. A failed attempt
 (exception, worker or node death) is retried from the trial's last checkpoint until max_attempts failures.
 
+With ``pools`` (rlvr.sweep.pools, the default of ``rlvr sweep``) an attempt is instead a call on a warm pool's
+host actor, whose placement group, engines, learners and reward actors outlive the trial; a trial whose pool
+key has an idle pool starts on it at once, ahead of trials that wait for room.
+
 Stopping: SIGTERM or Ctrl-C to the controller cancels the running tasks without force, which raises SIGINT
 in each; the task turns that into the SIGTERM the trial handles by checkpointing, waits up to ``stop_grace_s``
 and marks the trials pending. Running the same sweep again resumes them; done trials are never re-run.
@@ -29,6 +33,7 @@ from rlvr.errors import TrialPreempted
 from rlvr.storage import RunStorage
 from rlvr.sweep.grid import TrialSpec
 from rlvr.sweep.ledger import Ledger, end_attempt, start_attempt
+from rlvr.sweep.pools import Pool, SweepPools
 from rlvr.sweep.resources import trial_bundles
 from rlvr.trial.plan import TrialLayout
 
@@ -70,8 +75,9 @@ def _describe(err: BaseException) -> str:
 class _Attempt:
     spec: TrialSpec
     pg: PlacementGroup
-    ready: ray.ObjectRef
+    ready: ray.ObjectRef | None
     task: ray.ObjectRef | None = None
+    pool: Pool | None = None
 
 
 class SweepScheduler:
@@ -86,6 +92,7 @@ class SweepScheduler:
         on_change: Callable[[dict[str, dict]], None] = lambda records: None,
         poll_s: float = 0.5,
         stop_grace_s: float = 120.0,
+        pools: bool = False,
     ):
         self.cfg = cfg
         self.specs = specs
@@ -100,6 +107,7 @@ class SweepScheduler:
         self.running: dict[str, _Attempt] = {}
         self.placing: _Attempt | None = None
         self._requested: list[dict[str, float]] | None = None
+        self.pools = SweepPools(cfg.cpus_per_trial) if pools else None
 
     def trial_dir(self, spec: TrialSpec) -> str:
         return self.storage.uri_of(f"trials/{spec.trial_id}")
@@ -122,6 +130,8 @@ class SweepScheduler:
         finally:
             for s, h in previous.items():
                 signal.signal(s, h)
+            if self.pools is not None:
+                self.pools.close()
             self._release_autoscaler()
             self.on_change(self.records)
         return self.records
@@ -134,32 +144,49 @@ class SweepScheduler:
         return trial_bundles(spec.config, self.cfg.cpus_per_trial)
 
     def _place_next(self) -> None:
-        """Start every trial whose group the cluster can place now; stop at the first one that must wait."""
+        """Start every trial whose group the cluster can place now (or, with pools, that has an idle pool); stop
+        at the first one that must wait for room."""
         while True:
             if self.placing is None:
                 limit = self.cfg.max_concurrent
                 pending = self._pending()
                 if not pending or (limit is not None and len(self.running) >= limit):
                     return
+                if self.pools is not None:
+                    warm = next(((s, p) for s in pending if (p := self.pools.idle(s)) is not None), None)
+                    if warm is not None:
+                        self._launch(_Attempt(warm[0], warm[1].pg, None, pool=warm[1]))
+                        continue
                 spec = pending[0]
                 pg = placement_group(self._bundles(spec), strategy=spec.config.placement, name=f"trial-{spec.trial_id}")
                 self.placing = _Attempt(spec, pg, pg.ready())
             if not ray.wait([self.placing.ready], timeout=PLACE_WAIT_S)[0]:
+                if self.pools is not None:
+                    self.pools.retire_idle()  # no pending trial needs an idle pool's key: its room is worth more
                 return
+            if self.pools is not None:
+                self.placing.pool = self.pools.add(self.placing.spec, self.placing.pg)
             self._launch(self.placing)
             self.placing = None
 
     def _launch(self, att: _Attempt) -> None:
         spec = att.spec
         node = placement_group_table(att.pg)["bundles_to_node_id"].get(0)
-        strategy = PlacementGroupSchedulingStrategy(att.pg, placement_group_bundle_index=0, placement_group_capture_child_tasks=True)
-        att.task = _attempt.options(num_cpus=self.cfg.cpus_per_trial, scheduling_strategy=strategy, name=f"trial {spec.label}").remote(
-            self.trial_fn, spec.config.model_dump_json(), self.trial_dir(spec)
-        )
-        rec = start_attempt(self.records[spec.trial_id], node)
+        if att.pool is not None:
+            self.pools.lease(att.pool)
+            att.task = att.pool.host.run.options(name=f"trial {spec.label}").remote(spec.config.model_dump_json(),
+                                                                                    self.trial_dir(spec))
+        else:
+            strategy = PlacementGroupSchedulingStrategy(att.pg, placement_group_bundle_index=0,
+                                                        placement_group_capture_child_tasks=True)
+            att.task = _attempt.options(num_cpus=self.cfg.cpus_per_trial, scheduling_strategy=strategy,
+                                        name=f"trial {spec.label}").remote(
+                self.trial_fn, spec.config.model_dump_json(), self.trial_dir(spec))
+        rec = start_attempt(self.records[spec.trial_id], node, att.pool.name if att.pool is not None else None)
         self.records[spec.trial_id] = self.ledger.put(rec)
         self.running[spec.trial_id] = att
-        log.info("trial_started id=%s label=%s attempt=%d node=%s", spec.trial_id, spec.label, rec["attempts"], node)
+        log.info("trial_started id=%s label=%s attempt=%d node=%s pool=%s", spec.trial_id, spec.label, rec["attempts"],
+                 node, rec.get("pool"))
 
     def _collect(self, timeout: float) -> None:
         """Finish attempts that ended; return early too when the group being placed becomes ready."""
@@ -182,10 +209,15 @@ class SweepScheduler:
             stopping = self.stop_requested.is_set()
             outcome = "stopped" if stopping else "preempted" if _is_preemption(err) else "failed"
             rec = end_attempt(rec, outcome, _describe(err), self.cfg.max_attempts)
+            host_died = isinstance(err, ray.exceptions.RayActorError)
         else:
             rec = end_attempt(rec, "done", None, self.cfg.max_attempts)
             rec["final"] = final
-        remove_placement_group(att.pg)
+            host_died = False
+        if att.pool is not None:
+            self.pools.give_back(att.pool, host_died)
+        else:
+            remove_placement_group(att.pg)
         self._read_progress(rec)
         self.records[tid] = self.ledger.put(rec)
         log.info("trial_ended id=%s status=%s attempts=%d step=%s error=%s", tid, rec["status"], rec["attempts"], rec["step"], rec["error"])
@@ -228,13 +260,20 @@ class SweepScheduler:
             remove_placement_group(self.placing.pg)
             self.placing = None
         for att in self.running.values():
-            ray.cancel(att.task, force=False, recursive=False)
+            if att.pool is not None:
+                att.pool.host.stop.remote()
+            else:
+                ray.cancel(att.task, force=False, recursive=False)
         deadline = time.time() + self.stop_grace_s
         while self.running and time.time() < deadline:
             self._collect(min(self.poll_s, max(deadline - time.time(), 0)))
         for tid in list(self.running):
-            ray.cancel(self.running[tid].task, force=True)
-            self._finish(tid, self.running[tid].task)
+            att = self.running[tid]
+            if att.pool is not None:
+                ray.kill(att.pool.host)
+            else:
+                ray.cancel(att.task, force=True)
+            self._finish(tid, att.task)
 
 
 def run_placed(cfg: TrialConfig, trial_dir: str, trial_fn: TrialFn, cpus_per_trial: float = 1.0) -> dict:

@@ -6,13 +6,16 @@ RL loop and the evaluation runner use them exactly as they would use a local eng
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from typing import Any, Callable
 
 import ray
 from ray.util.placement_group import get_current_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from rlvr.config.schema import TrialConfig
+from rlvr.learner.actor import LearnerGroup
+from rlvr.learner.spec import LearnerSpec
 from rlvr.rewards.pool import RewardItem, RewardResult
 from rlvr.rollout.types import Completion, SamplingSpec
 from rlvr.sync.update import PolicyUpdate
@@ -26,6 +29,26 @@ def _placement(bundle: int) -> dict[str, Any]:
     if pg is None:
         return {}
     return {"scheduling_strategy": PlacementGroupSchedulingStrategy(pg, placement_group_bundle_index=bundle)}
+
+
+def start_parts(cfg: TrialConfig, plan: TrialPlan, model_path: str, keep_base: bool = False,
+                meanwhile: Callable[[], None] = lambda: None) -> tuple["EngineSet", "RewardSet", LearnerGroup, dict]:
+    """Start a trial's engines, reward actors and learners, each in its plan slot, and return them with the seconds
+    each part added to the start-up (t_learner: ``meanwhile`` and the learners, then what the engines and reward
+    actors added beyond it). Engines and reward actors start while the learners build. ``keep_base``: for a warm
+    pool, whose learners keep the pristine base for the next lease."""
+    t0 = time.perf_counter()
+    engines = EngineSet(cfg, plan, model_path)
+    rewards = RewardSet(cfg, plan)
+    meanwhile()
+    learner = LearnerGroup(LearnerSpec.from_trial(cfg, plan), model_path, placement=get_current_placement_group(),
+                           bundles=plan.slots.learners, gpus=plan.learner_gpus, keep_base=keep_base)
+    t1 = time.perf_counter()
+    ray.get([a.__ray_ready__.remote() for a in engines.actors])
+    t2 = time.perf_counter()
+    ray.get([a.__ray_ready__.remote() for a in rewards.actors])
+    startup = {"t_learner": t1 - t0, "t_engines": t2 - t1, "t_rewards": time.perf_counter() - t2}
+    return engines, rewards, learner, startup
 
 
 def _split(items: list, parts: int) -> list[list]:
@@ -95,6 +118,12 @@ class EngineSet:
         """Every engine's scores of the probe: each must serve the new version."""
         return ray.get([a.score.remote(prompt, completion) for a in self.actors])
 
+    def reset(self, cfg: TrialConfig) -> list[ray.ObjectRef]:
+        """A warm pool's lease: every engine as if just started for ``cfg`` (its seeds, its dispatch); returns the
+        pending calls, so the other parts reset meanwhile."""
+        self.dispatch_groups = cfg.rollout.dispatch_groups
+        return [a.reset.remote(cfg.seed + i) for i, a in enumerate(self.actors)]
+
     def close(self) -> None:
         for a in self.actors:
             ray.kill(a)
@@ -111,6 +140,10 @@ class RewardSet:
     def score(self, items: list[RewardItem]) -> list[RewardResult]:
         parts = [p for p in _split(items, len(self.actors)) if p]
         return [r for chunk in ray.get([a.score.remote(p) for a, p in zip(self.actors, parts)]) for r in chunk]
+
+    def reset(self, cfg: TrialConfig) -> list[ray.ObjectRef]:
+        """Counters from zero (a warm pool's lease); returns the pending calls."""
+        return [a.reset.remote() for a in self.actors]
 
     def close(self) -> None:
         # Stop the verifier subprocesses cleanly first; a dead actor is killed all the same.

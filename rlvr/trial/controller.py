@@ -21,22 +21,19 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import ray
-from ray.util.placement_group import get_current_placement_group
 
 from rlvr.config.loader import dump
 from rlvr.config.schema import TrialConfig
 from rlvr.data.prompts import render_prompt
 from rlvr.data.train_sets import load_train_set
 from rlvr.errors import TrialPreempted
-from rlvr.learner.actor import LearnerGroup
-from rlvr.learner.spec import LearnerSpec
 from rlvr.models.loading import load_tokenizer, resolve_model_path
 from rlvr.peft_methods.registry import method_info
 from rlvr.rewards.pool import RewardItem
 from rlvr.rollout.types import SamplingSpec
 from rlvr.storage import RunStorage
 from rlvr.sync.probe import SyncProbe, probe_sequence, probe_tolerance
-from rlvr.trial.actors import EngineSet, RewardSet
+from rlvr.trial.actors import start_parts
 from rlvr.trial.checkpoint import Checkpointer
 from rlvr.trial.plan import TrialLayout, TrialPlan
 from rlvr.trial.rollouts import Rollout, assemble
@@ -83,30 +80,19 @@ class TrialController:
     # ---- actors ----------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the trial's Ray actors (placed in the plan's bundles) and ``attach`` them. Engines and reward actors
-        start while the learners build; ``self.startup`` keeps the seconds each part added to the start-up
-        (t_learner: the tokenizer and the learners, then what the engines and reward actors added beyond it)."""
-        cfg = self.cfg
-        t0 = time.perf_counter()
-        engines = EngineSet(cfg, self.plan, self.model_path)
-        rewards = RewardSet(cfg, self.plan)
-        self._load_tokenizer()  # a cold process spends seconds importing transformers: overlap it with the actors'
-        learner = LearnerGroup(LearnerSpec.from_trial(cfg, self.plan), self.model_path,
-                               placement=get_current_placement_group(), bundles=self.plan.slots.learners,
-                               gpus=self.plan.learner_gpus)
-        t1 = time.perf_counter()
-        ray.get([a.__ray_ready__.remote() for a in engines.actors])
-        t2 = time.perf_counter()
-        ray.get([a.__ray_ready__.remote() for a in rewards.actors])
-        self.startup = {"t_learner": t1 - t0, "t_engines": t2 - t1, "t_rewards": time.perf_counter() - t2}
+        """Start the trial's Ray actors (rlvr.trial.actors.start_parts) and ``attach`` them; ``self.startup`` keeps
+        the seconds each part added to the start-up. (A warm pool attaches its own: rlvr.pool.)"""
+        engines, rewards, learner, self.startup = start_parts(self.cfg, self.plan, self.model_path,
+                                                              meanwhile=self._load_tokenizer)
         self.attach(engines, rewards, learner)
 
-    def attach(self, engines: Any, rewards: Any, learner: Any) -> None:
+    def attach(self, engines: Any, rewards: Any, learner: Any, owned: bool = True) -> None:
         """Hand the controller its parts: anything with the interfaces of EngineSet, RewardSet and LearnerGroup
-        (``start`` passes Ray actors; a test may pass in-process engines, a RewardPool and learners)."""
+        (``start`` passes Ray actors; a test may pass in-process engines, a RewardPool and learners). Parts not
+        ``owned`` (a warm pool's) outlive the trial: ``stop`` leaves them to their owner."""
         cfg = self.cfg
         self._load_tokenizer()
-        self.engines, self.rewards, self.learner = engines, rewards, learner
+        self.engines, self.rewards, self.learner, self.owns_parts = engines, rewards, learner, owned
         self.sinks = MetricSinks(cfg.logging, self.storage.uri, cfg.name, cfg.model_dump(mode="json"))
         self.actors_up = True
         self.storage.write_bytes(TrialLayout.CONFIG, dump(cfg).encode())
@@ -119,7 +105,7 @@ class TrialController:
 
     def stop(self) -> None:
         if self.actors_up:
-            for group in (self.engines, self.learner, self.rewards, self.sinks):
+            for group in ((self.engines, self.learner, self.rewards) if self.owns_parts else ()) + (self.sinks,):
                 group.close()
         self.actors_up = False
 

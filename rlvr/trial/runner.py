@@ -12,11 +12,15 @@ import signal
 import threading
 import time
 import traceback
+from typing import TYPE_CHECKING
 
 from rlvr.config.schema import TrialConfig
 from rlvr.storage import RunStorage
 from rlvr.trial.controller import ACTOR_FAILURES, TrialController, TrialPreempted
 from rlvr.trial.plan import TrialLayout
+
+if TYPE_CHECKING:
+    from rlvr.pool.warm import WarmPool
 
 log = logging.getLogger("rlvr.trial")
 
@@ -39,8 +43,9 @@ def _file_log(trial_dir: str) -> logging.Handler | None:
     return handler
 
 
-def run_trial(cfg: TrialConfig, trial_dir: str) -> dict:
-    """Run (or resume) one trial to its last step; returns its final metrics."""
+def run_trial(cfg: TrialConfig, trial_dir: str, pool: "WarmPool | None" = None) -> dict:
+    """Run (or resume) one trial to its last step; returns its final metrics. With ``pool`` (rlvr.pool.warm) the
+    trial leases the pool's parts instead of starting its own; the trial's outputs are the same."""
     import ray
 
     if not ray.is_initialized():
@@ -49,7 +54,7 @@ def run_trial(cfg: TrialConfig, trial_dir: str) -> dict:
         init_local_ray()
     handler = _file_log(trial_dir)
     try:
-        return _run(cfg, trial_dir)
+        return _run(cfg, trial_dir, pool)
     except BaseException as err:
         log.info("trial_failed error=%s", type(err).__name__)
         if handler is not None:  # the traceback goes to the file only; the terminal gets rlvr.errors' paragraph
@@ -63,7 +68,7 @@ def run_trial(cfg: TrialConfig, trial_dir: str) -> dict:
             handler.close()
 
 
-def _run(cfg: TrialConfig, trial_dir: str) -> dict:
+def _run(cfg: TrialConfig, trial_dir: str, pool: "WarmPool | None") -> dict:
     entered_at, t0 = time.time(), time.perf_counter()
     controller = TrialController(cfg, trial_dir)
     t_init = time.perf_counter() - t0
@@ -75,20 +80,33 @@ def _run(cfg: TrialConfig, trial_dir: str) -> dict:
         while True:
             try:
                 t0 = time.perf_counter()
-                controller.start()
+                controller.start() if pool is None else pool.lease(controller)
                 resumed = controller.restore()
                 startup = {"t_init": t_init, **controller.startup, "t_total": t_init + time.perf_counter() - t0}
                 controller.storage.write_json(TrialLayout.STARTUP, {"entered_at": entered_at, **{k: round(v, 3) for k, v in startup.items()}})
                 log.info("trial_start dir=%s resumed_from=%s restarts=%d %s", trial_dir, resumed, restarts,
                          " ".join(f"{k}={v:.2f}" for k, v in startup.items()))
-                return controller.run_loop()
+                final = controller.run_loop()
+                controller.stop()
+                if pool is not None:
+                    pool.release(failed=False)
+                return final
             except ACTOR_FAILURES as err:
                 restarts += 1
                 if restarts > cfg.max_actor_restarts:
                     raise
                 log.warning("trial_actor_failed restart=%d/%d error=%s", restarts, cfg.max_actor_restarts, type(err).__name__)
-                controller.stop()
+                _end(controller, pool)
+    except BaseException:
+        _end(controller, pool)
+        raise
     finally:
-        controller.stop()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _end(controller: TrialController, pool: "WarmPool | None") -> None:
+    """Stop the trial after an error; a pool's parts, which may have raised, are closed (replaced at the next lease)."""
+    controller.stop()
+    if pool is not None and pool.leased is controller:
+        pool.release(failed=True)

@@ -154,3 +154,20 @@ def test_real_trial_stops_on_sigterm_and_resumes_into_a_results_row(tmp_path):
     assert row["status"] == "done" and row["steps_done"] == 8 and row["group"] == "baseline"
     assert row["trainable_params"] > 0 and row["eval/synthetic:addition/k"] == 2
     assert 0 <= row["eval/average/avg_at_k"] <= 1
+
+
+def test_trials_of_one_pool_key_share_a_warm_pool(tmp_path):
+    """With pools (the default) the second trial leases the first one's engines, learners and reward actors: the
+    ledger names the same pool for both, and the second trial's start-up is a reset, not a start."""
+    sweep = tmp_path / "pooled.yaml"
+    sweep.write_text(f"name: pooled\nbase: demo-cpu\nmethods: [{{from: uniform/lora, rank: 8, alpha: 16}}]\n"
+                     f"seeds: [1, 2]\nmax_concurrent: 1\nstorage: {tmp_path}\n")
+    cfg = load_sweep(str(sweep), ["base.steps=2", "base.algorithm.prompts_per_step=4", "base.algorithm.group_size=4",
+                                  "base.rollout.max_new_tokens=12", "base.eval.benchmarks=[]",
+                                  "base.checkpoint.every_steps=2"])
+    rows = run_sweep(cfg).to_pylist()
+    assert [r["status"] for r in rows] == ["done", "done"]
+    records = sorted(ledger_records(cfg).values(), key=lambda r: r["started_at"])
+    assert [r["pool"] for r in records] == ["pool-1", "pool-1"]
+    startups = [json.loads((tmp_path / "pooled" / "trials" / r["trial_id"] / "startup.json").read_text()) for r in records]
+    assert "t_learner" in startups[0] and "t_reset" in startups[1] and "t_learner" not in startups[1]

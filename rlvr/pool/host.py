@@ -1,0 +1,31 @@
+"""PoolHost: the Ray actor a sweep runs a warm pool's trials in (the controller of each trial it is handed).
+
+It sits in bundle 0 of the pool's placement group and captures its child actors into the group, so the pool's
+engines, learners and reward actors land in its bundles, as a trial's own do, and live as long as the host.
+It serves two calls at once: ``run`` (one trial at a time) and ``stop``, which asks that trial to checkpoint
+and stop, as SIGTERM does to a trial in its own process.
+"""
+
+from __future__ import annotations
+
+import ray
+
+from rlvr.pool.warm import WarmPool
+
+
+@ray.remote(max_concurrency=2)
+class PoolHost:
+    def __init__(self, name: str):
+        self.pool = WarmPool(name)
+
+    def run(self, cfg_json: str, trial_dir: str) -> dict:
+        from rlvr.config.schema import TrialConfig
+        from rlvr.trial.runner import run_trial
+
+        return run_trial(TrialConfig.model_validate_json(cfg_json), trial_dir, pool=self.pool)
+
+    def stop(self) -> None:
+        self.pool.request_stop()
+
+    def close(self) -> None:
+        self.pool.close()

@@ -1,0 +1,94 @@
+"""Independence is the warm pools' contract: a trial that leases a pool after other trials gives exactly the results
+of the same trial started cold (fp32 on CPU: the same metrics.jsonl apart from timings, the same step-N weights),
+for one method per sync route; and a trial after a failed one in the same pool is unaffected."""
+
+from __future__ import annotations
+
+import pytest
+
+from rlvr.pool.warm import WarmPool, pool_key
+from rlvr.trial.controller import STEP_PHASES, TrialController
+from rlvr.trial.runner import run_trial
+
+from ..trial.trial_helpers import read_metrics, read_trainable, small_trial
+
+pytestmark = pytest.mark.slow
+
+STEPS = 2
+NO_RANK = ("method.rank=null", "method.alpha=null")
+TIMINGS = set(STEP_PHASES) | {"t_step", "tokens_per_s", "time"}
+# Each pool runs three trials, so the compared ones lease parts a trial of another route has just used:
+# pool A (adapter engines): rslora, then pissa (after native), then lora (after converted, which replaced the
+# engines' base); pool B (merged weights): dora, then full (after dora), then dora again (after full).
+SEQUENCE = [("rslora",), ("pissa",), ("lora",), ("dora",), ("full", *NO_RANK), ("dora",)]
+
+
+def trial(method: str, *more: str):
+    return small_trial(f"method.name={method}", f"steps={STEPS}", "checkpoint.every_steps=2", *more)
+
+
+def assert_independent(got, want) -> None:
+    strip = lambda rows: [{k: v for k, v in m.items() if k not in TIMINGS} for m in rows]  # noqa: E731
+    assert strip(read_metrics(got)) == strip(read_metrics(want))
+    a, b = read_trainable(got, STEPS), read_trainable(want, STEPS)
+    assert a.keys() == b.keys() and all(a[k].equal(b[k]) for k in a)
+
+
+COMPARED = {"lora": (), "pissa": (), "dora": (), "full": NO_RANK}
+
+
+@pytest.fixture(scope="module")
+def cold_runs(local_ray, tmp_path_factory):
+    """Each compared trial started cold, before any pool holds the local Ray's CPUs."""
+    runs = {}
+    for method, more in COMPARED.items():
+        runs[method] = tmp_path_factory.mktemp(f"cold-{method}")
+        run_trial(trial(method, *more), str(runs[method]))
+    return runs
+
+
+@pytest.fixture(scope="module")
+def pools(cold_runs):
+    made: dict[str, WarmPool] = {}
+    yield made
+    for pool in made.values():
+        pool.close()
+
+
+def warm(pools, cfg, trial_dir):
+    pool = pools.setdefault(pool_key(cfg), WarmPool(f"pool-{len(pools)}"))
+    run_trial(cfg, str(trial_dir), pool=pool)
+    return trial_dir
+
+
+@pytest.fixture(scope="module")
+def warm_runs(pools, tmp_path_factory):
+    """The six trials of SEQUENCE in their two pools; the last run of each method is kept."""
+    runs = {}
+    for method, *more in SEQUENCE:
+        runs[method] = warm(pools, trial(method, *more), tmp_path_factory.mktemp(f"warm-{method}"))
+    assert len(pools) == 2 and all(p.leases == 3 for p in pools.values())
+    return runs
+
+
+@pytest.mark.parametrize("method", list(COMPARED), ids=["native-lora", "converted-pissa", "merged-dora", "full-ft"])
+def test_a_warm_lease_gives_the_cold_trials_results(method, warm_runs, cold_runs):
+    assert_independent(warm_runs[method], cold_runs[method])
+
+
+def test_a_trial_after_a_failed_lease_is_unaffected(warm_runs, cold_runs, pools, tmp_path, monkeypatch):
+    cfg = trial("lora")
+    pool = pools[pool_key(cfg)]
+    engines_before = [a._actor_id for a in pool.parts[0].actors]
+
+    def fail(self):
+        raise RuntimeError("injected: the lease fails after its policy reached the engines")
+
+    with monkeypatch.context() as m:
+        m.setattr(TrialController, "checkpoint", fail)
+        with pytest.raises(RuntimeError, match="injected"):
+            run_trial(trial("pissa"), str(tmp_path / "failed"), pool=pool)
+    assert pool.parts is None and pool.leased is None, "the failed lease's parts are closed, never reused"
+    after = warm(pools, cfg, tmp_path / "after")
+    assert engines_before != [a._actor_id for a in pool.parts[0].actors]
+    assert_independent(after, cold_runs["lora"])
