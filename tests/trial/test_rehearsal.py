@@ -9,7 +9,8 @@ import os
 import pytest
 
 from rlvr.config.loader import load_trial
-from rlvr.sync.probe import probe_tolerance
+from rlvr.sync.probe import probe_limits
+from rlvr.trial.plan import TrialPlan
 from rlvr.trial.runner import run_trial
 from .trial_helpers import read_metrics
 
@@ -23,6 +24,6 @@ def test_rehearsal_trains_each_route_with_the_probe_passing_every_step(method, l
     assert cfg.rollout.engine_process == "separate" and cfg.model.dtype == "bfloat16"
     assert run_trial(cfg, str(tmp_path))["steps_done"] == 2
     metrics = read_metrics(tmp_path)
-    tolerance = probe_tolerance(cfg.rollout.probe_tolerance, cfg.model.dtype)
+    tolerance = probe_limits(cfg.rollout.probe_tolerance, cfg.model.dtype, TrialPlan.from_config(cfg).route).gap
     assert [m["step"] for m in metrics] == [1, 2]
     assert all(0 < m["probe_gap"] <= tolerance for m in metrics)

