@@ -39,7 +39,7 @@ def record(args) -> None:
 
 def report(paths: list[str]) -> None:
     from rlvr.sync.probe import SyncProbe, probe_limits
-    from tests.sync.sync_bugs import judge, learner_moved
+    from tests.sync.sync_bugs import judge, measurable
 
     for path in paths:
         rows = [json.loads(line) for line in open(path)]
@@ -52,11 +52,13 @@ def report(paths: list[str]) -> None:
             probe.check([row["right"]], row["learner"], row["version"])
         for key in ("gap", "slope"):
             print(f"right {key}: " + " ".join(f"{s.get(key, float('nan')):.3f}" for s in stats))
-        moved = learner_moved(rows)
-        print("learner moved (rms since v0): " + " ".join(f"{moved[r['version']]:.3f}" for r in rows))
+        for key in ("moved", "step_moved"):
+            print(f"learner {key}: " + " ".join(f"{s.get(key, float('nan')):.3f}" for s in stats))
+        due = measurable(rows, limits)
         for name, verdicts in judge(rows, limits).items():
-            line = " ".join("." if v is None else "F" for v in verdicts.values())
-            print(f"{name:20s} {line}   (v{min(verdicts)}..v{max(verdicts)}; F flagged)")
+            line = " ".join(("F" if verdicts[v] else ".") + ("*" if v in due.get(name, ()) else " ") for v in verdicts)
+            print(f"{name:20s} {line}")
+        print("(per sync from the first: F flagged, . passed; * the learner had moved measurably for that bug)")
 
 
 def main() -> None:

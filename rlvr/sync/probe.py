@@ -49,8 +49,9 @@ class ProbeLimits:
 # rounds away when added to a bf16 weight, so its slope is checked only from a larger move), its step slopes
 # 0.86-1.08. fp16 rounds finer than bf16, so bf16's limits hold for it.
 _FP32 = ProbeLimits(gap=1e-3, slope=0.04, moved=0.02, step_slope=0.2, step_moved=0.02)
-_BF16_ADAPTER = ProbeLimits(gap=0.1, slope=0.04, moved=0.1, step_slope=0.2, step_moved=0.08)
-_BF16 = {"native": _BF16_ADAPTER, "converted": _BF16_ADAPTER, "merged": replace(_BF16_ADAPTER, moved=0.4)}
+_BF16_NATIVE = ProbeLimits(gap=0.1, slope=0.02, moved=0.1, step_slope=0.2, step_moved=0.08)
+_BF16 = {"native": _BF16_NATIVE, "converted": replace(_BF16_NATIVE, slope=0.04),
+         "merged": replace(_BF16_NATIVE, slope=0.04, moved=0.4)}
 DEFAULT_LIMITS = {"float32": {r: _FP32 for r in _BF16}, "bfloat16": _BF16, "float16": _BF16}
 # A learner whose probe log-probs moved by this much on average since the last sync cannot leave the
 # engine's bit-identical: its scores repeat exactly only when its weights did not change.

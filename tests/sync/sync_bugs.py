@@ -29,6 +29,9 @@ class SyncBug:
     # (right update, the previous right update, pristine base tensors) -> what the engine gets; None: nothing,
     # the engine keeps serving the previous version
     corrupt: Callable[[PolicyUpdate, PolicyUpdate | None, dict[str, torch.Tensor]], PolicyUpdate | None]
+    # the engine misses (part of) the last step rather than a share of the whole update since the base: it can
+    # be seen only once the learner moved measurably since the previous sync
+    stale: bool = False
 
 
 def _map_tensors(update: PolicyUpdate, fn: Callable[[str, torch.Tensor], torch.Tensor]) -> PolicyUpdate:
@@ -80,8 +83,8 @@ CATALOGUE = [
     module_missing("v_proj"), module_missing("down_proj"),
     SyncBug("base only", ALL_ROUTES, lambda u, prev, base: _map_tensors(u, _toward_base(base, 0.0, lambda n: True))),
     SyncBug("use_rslora flipped", ADAPTER_ROUTES, _rslora_flipped),
-    SyncBug("stale version", ALL_ROUTES, lambda u, prev, base: None),
-    SyncBug("layer 1 stale", ("merged",), _stale_layer(1)),
+    SyncBug("stale version", ALL_ROUTES, lambda u, prev, base: None, stale=True),
+    SyncBug("layer 1 stale", ("merged",), _stale_layer(1), stale=True),
 ]
 
 
@@ -175,7 +178,18 @@ def judge(rows: list[dict], limits) -> dict[str, dict[int, str | None]]:
     return out
 
 
-def learner_moved(rows: list[dict]) -> dict[int, float]:
-    """Per version, the rms change of the learner's probe log-probs since the first sync."""
-    first = rows[0]["learner"]
-    return {r["version"]: (sum((a - b) ** 2 for a, b in zip(r["learner"], first)) / len(first)) ** 0.5 for r in rows}
+def measurable(rows: list[dict], limits) -> dict[str, list[int]]:
+    """Per bug, the versions at which the learner moved measurably for it: its probe log-probs changed by at
+    least ``limits.moved`` rms since the first sync (``limits.step_moved`` since the previous one for a stale
+    bug). The probe must flag the bug at every one of them."""
+    def rms(a, b):
+        return (sum((x - y) ** 2 for x, y in zip(a, b)) / len(a)) ** 0.5
+
+    first, out = rows[0]["learner"], {}
+    for bug in CATALOGUE:
+        out[bug.name] = [
+            r["version"] for r, before in zip(rows[1:], rows)
+            if (rms(r["learner"], before["learner"]) >= limits.step_moved if bug.stale
+                else rms(r["learner"], first) >= limits.moved)
+        ]
+    return out

@@ -9,9 +9,12 @@ import pytest
 from rlvr.config.loader import load_trial
 from rlvr.sync.probe import probe_limits
 from rlvr.trial.plan import TrialPlan
-from .sync_bugs import judge, learner_moved, probe_trial
+from .sync_bugs import judge, measurable, probe_trial
 
 pytestmark = pytest.mark.slow
+
+
+STEPS = {"lora": 2, "dora": 3}
 
 
 @pytest.mark.parametrize(("method", "dtype"), [("lora", "bfloat16"), ("dora", "bfloat16"), ("lora", "float32")])
@@ -21,13 +24,8 @@ def test_every_bug_is_flagged_once_the_learner_moved_measurably_and_the_right_po
     rows = probe_trial(cfg, steps=STEPS[method])
     verdicts = judge(rows, limits)
     assert not [v for v, error in verdicts.pop("right").items() if error], "a false alarm on the right policy"
-    moved = learner_moved(rows)
-    measurable = [v for v in moved if moved[v] >= limits.moved]
-    # "Moved measurably": the learner's probe log-probs changed since the first sync by limits.moved rms. The
-    # rehearsal's lr (2e-3) gets there by the second step at the latest, so every bug must be caught there.
-    assert measurable and measurable[0] <= 2, moved
-    missed = {bug: v for bug, by_version in verdicts.items() for v in measurable if by_version[v] is None}
-    assert not missed, f"bugs the probe let through (learner moved {moved})"
-
-
-STEPS = {"lora": 2, "dora": 3}
+    due = measurable(rows, limits)
+    # the rehearsal's lr (2e-3) moves the learner measurably within these steps, so every bug must be caught
+    assert all(due[bug] for bug in verdicts), due
+    missed = {bug: v for bug, by_version in verdicts.items() for v in due[bug] if by_version[v] is None}
+    assert not missed, f"bugs the probe let through (measurable at {due})"
