@@ -2,6 +2,7 @@
 
     PYTHONPATH=$PWD .venv/bin/python benchmarks/bench_probe.py --method uniform/lora --dtype bfloat16 \\
         --steps 12 --out probe-lora-bf16.jsonl
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/bench_probe.py --method uniform/full --set method.lr=2e-5 ...
     PYTHONPATH=$PWD .venv/bin/python benchmarks/bench_probe.py --report probe-*.jsonl
 
 Builds the demo trial's learner and a vLLM engine in this process, trains ``--steps`` steps on the engine's
@@ -26,7 +27,7 @@ def record(args) -> None:
     from tests.sync.sync_bugs import probe_trial
 
     cfg = load_trial(args.trial, [f"model.dtype={args.dtype}", f"method={args.method}", f"algorithm.lr={args.lr}",
-                                  f"rollout.probe_tokens={args.probe_tokens}", "rollout.engine_process=inline"])
+                                  f"rollout.probe_tokens={args.probe_tokens}", "rollout.engine_process=inline", *args.set])
     plan = TrialPlan.from_config(cfg)
     head = {"dtype": args.dtype, "method": args.method, "lr": plan.lr, "route": plan.route}
     with open(args.out, "w") as f:
@@ -70,6 +71,7 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--probe-tokens", type=int, default=256)
     ap.add_argument("--out", default="probe.jsonl")
+    ap.add_argument("--set", nargs="*", default=[], help="more trial overrides, e.g. method.lr=2e-5")
     ap.add_argument("--report", nargs="*")
     args = ap.parse_args()
     if args.report:
