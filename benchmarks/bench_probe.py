@@ -27,7 +27,8 @@ def record(args) -> None:
     from tests.sync.sync_bugs import probe_trial
 
     cfg = load_trial(args.trial, [f"model.dtype={args.dtype}", f"method={args.method}", f"algorithm.lr={args.lr}",
-                                  f"rollout.probe_tokens={args.probe_tokens}", "rollout.engine_process=inline", *args.set])
+                                  f"rollout.probe_tokens={args.probe_tokens}", "rollout.engine_process=inline",
+                                  *args.set])
     plan = TrialPlan.from_config(cfg)
     head = {"dtype": args.dtype, "method": args.method, "lr": plan.lr, "route": plan.route}
     with open(args.out, "w") as f:
@@ -39,27 +40,15 @@ def record(args) -> None:
 
 
 def report(paths: list[str]) -> None:
-    from rlvr.sync.probe import SyncProbe, probe_limits
-    from tests.sync.sync_bugs import judge, measurable
+    from rlvr.sync.probe import probe_limits
+    from tests.sync.sync_bugs import report as verdicts
 
     for path in paths:
         rows = [json.loads(line) for line in open(path)]
         head = rows[0]
         limits = probe_limits(None, head["dtype"], head["route"])
         print(f"## {head['method']} {head['dtype']} lr {head['lr']:g} ({head['route']}): {limits}")
-        probe, stats = SyncProbe(limits), []
-        for row in rows:
-            stats.append(probe.statistics([row["right"]], row["learner"]))
-            probe.check([row["right"]], row["learner"], row["version"])
-        for key in ("gap", "slope"):
-            print(f"right {key}: " + " ".join(f"{s.get(key, float('nan')):.3f}" for s in stats))
-        for key in ("moved", "step_moved"):
-            print(f"learner {key}: " + " ".join(f"{s.get(key, float('nan')):.3f}" for s in stats))
-        due = measurable(rows, limits)
-        for name, verdicts in judge(rows, limits).items():
-            line = " ".join(("F" if verdicts[v] else ".") + ("*" if v in due.get(name, ()) else " ") for v in verdicts)
-            print(f"{name:20s} {line}")
-        print("(per sync from the first: F flagged, . passed; * the learner had moved measurably for that bug)")
+        print(verdicts(rows, limits))
 
 
 def main() -> None:

@@ -127,14 +127,13 @@ def probe_trial(cfg, steps: int, bugs=CATALOGUE, on_sync=None) -> list[dict]:
         for version in range(steps + 1):
             update = learner.export(version, include_base=version == 0)
             want = learner.logprobs(prompt, completion)
-            by_bug = {}
-            for bug in bugs if version else ():
-                wrong = bug.corrupt(update, previous, base)
-                if wrong is not None:
-                    engine.load_policy(replace(wrong, version=version))
-                by_bug[bug.name] = engine.score(prompt, completion)
-                if wrong is not None:  # back to the right previous policy, as the stale bugs assume
-                    engine.load_policy(replace(previous, version=version))
+            wrong = {bug.name: bug.corrupt(update, previous, base) for bug in bugs} if version else {}
+            # the engine still serves the previous version: score the bugs that send nothing first
+            by_bug = {name: engine.score(prompt, completion) for name, u in wrong.items() if u is None}
+            for name, u in wrong.items():
+                if u is not None:  # every update is whole (an adapter, or every changed weight): no reload between
+                    engine.load_policy(u)
+                    by_bug[name] = engine.score(prompt, completion)
             engine.load_policy(update)
             right = engine.score(prompt, completion)
             rows.append({"version": version, "learner": want, "right": right, "bugs": by_bug})
@@ -193,3 +192,23 @@ def measurable(rows: list[dict], limits) -> dict[str, list[int]]:
                 else rms(r["learner"], first) >= limits.moved)
         ]
     return out
+
+
+def report(rows: list[dict], limits) -> str:
+    """The right policy's statistics per sync (the calibration) and which syncs flagged each bug."""
+    from rlvr.sync.probe import SyncProbe
+
+    probe, stats = SyncProbe(limits), []
+    for row in rows:
+        stats.append(probe.statistics([row["right"]], row["learner"]))
+        probe.check([row["right"]], row["learner"], row["version"])
+    lines = [f"right {key}: " + " ".join(f"{s.get(key, float('nan')):.3f}" for s in stats)
+             for key in ("gap", "slope", "step_slope")]
+    lines += [f"learner {key}: " + " ".join(f"{s.get(key, float('nan')):.3f}" for s in stats)
+              for key in ("moved", "step_moved")]
+    due = measurable(rows, limits)
+    for name, verdicts in judge(rows, limits).items():
+        line = " ".join(("F" if verdicts[v] else ".") + ("*" if v in due.get(name, ()) else " ") for v in verdicts)
+        lines.append(f"{name:20s} {line}")
+    lines.append("(per sync from the first: F flagged, . passed; * the learner had moved measurably for that bug)")
+    return "\n".join(lines)
