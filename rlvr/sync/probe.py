@@ -67,6 +67,12 @@ def probe_limits(tolerance: float | None, dtype: str, route: str, slope: float |
                    step_slope=d.step_slope if slope is None else slope)
 
 
+def probe_context(n_tokens: int) -> int:
+    """The longest context the probe needs with any tokenizer: at most one token per byte of its prompt, a
+    leading one (sentencepiece's word start), and ``n_tokens``."""
+    return len(PROBE_PROMPT.encode()) + 1 + n_tokens
+
+
 def probe_sequence(tokenizer, n_tokens: int) -> tuple[list[int], list[int]]:
     """A fixed (prompt ids, completion ids) pair with ``n_tokens`` completion tokens, for the given tokenizer."""
     if n_tokens < 1:
