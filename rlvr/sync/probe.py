@@ -45,13 +45,14 @@ class ProbeLimits:
 # Defaults per (model.dtype, sync route), from the right policy's measured statistics over 256 probe tokens
 # (benchmarks/RESULTS.md, "Probe calibration"). fp32 engine and learner agree to ~1e-5, so the gap alone
 # catches every catalogued bug there. In bf16 each side rounds differently: the right policy's mean gap
-# measured 0.012-0.054, its slope 0.997-1.003 (native), 0.984-1.008 (converted), 0.955-1.005 (merged, once the
+# measured 0.012-0.054, its slope 0.997-1.003 (native; 0.972 in a rehearsal trial after the learner moved 0.165),
+# 0.984-1.008 (converted), 0.955-1.005 (merged, once the
 # learner moved 0.4: after one DoRA step it was 0.93, a small update partly rounding away in the engine's bf16
 # merged weight), its step slope 0.87-1.08 (native), 0.91-1.07 (merged; a stale layer: 0.32-0.78). fp16
 # rounds finer than bf16, so bf16's limits hold for it.
 _FP32 = ProbeLimits(gap=1e-3, slope=0.04, moved=0.02, step_slope=0.2, step_moved=0.02)
-_BF16_NATIVE = ProbeLimits(gap=0.1, slope=0.02, moved=0.1, step_slope=0.3, step_moved=0.08)
-_BF16 = {"native": _BF16_NATIVE, "converted": replace(_BF16_NATIVE, slope=0.04),
+_BF16_NATIVE = ProbeLimits(gap=0.1, slope=0.04, moved=0.2, step_slope=0.3, step_moved=0.08)
+_BF16 = {"native": _BF16_NATIVE, "converted": _BF16_NATIVE,
          "merged": replace(_BF16_NATIVE, slope=0.08, moved=0.4, step_slope=0.15)}
 DEFAULT_LIMITS = {"float32": {r: _FP32 for r in _BF16}, "bfloat16": _BF16, "float16": _BF16}
 # A learner whose probe log-probs moved by this much on average since the last sync cannot leave the
