@@ -25,7 +25,8 @@ UNEXPLAINED = pytest.mark.xfail(raises=StaleEngineError, strict=False,
                                 reason="issue 28: slope 0.77 at v1 of the lora rehearsal, unexplained")
 
 
-@pytest.mark.parametrize("method", [pytest.param("lora", marks=UNEXPLAINED), "pissa", "dora"])  # native/converted/merged
+# native, converted, merged
+@pytest.mark.parametrize("method", [pytest.param("lora", marks=UNEXPLAINED), "pissa", "dora"])
 def test_rehearsal_trains_each_route_with_the_probe_passing_every_step(method, local_ray, tmp_path):
     assert not os.environ.get("VLLM_ALLOW_INSECURE_SERIALIZATION")
     cfg = load_trial("rehearsal-cpu", [f"method=uniform/{method}", "steps=2", "method.rank=8"])
