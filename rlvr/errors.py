@@ -24,9 +24,10 @@ class UsageError(ValueError):
 HINTS = {
     "ConfigError": "Fix the config field named above (`rlvr config show trial|sweep NAME` prints the resolved config).",
     "StaleEngineError": (
-        "The post-sync probe found the rollout engine serving a different policy than the learner holds. "
-        "Raise rollout.probe_tolerance if the engine runs in lower precision than the learner (bf16 against "
-        "fp32), or set rollout.sync_route: merged for a method whose adapter the engine applies differently. "
+        "The post-sync probe found the rollout engine serving a different policy than the learner holds "
+        "(docs/probe.md says what each check sees). Raise rollout.probe_tolerance (gap) or "
+        "rollout.probe_slope_tolerance (slope) only if the right policy measures beyond them in this precision, "
+        "or set rollout.sync_route: merged for a method whose adapter the engine applies differently. "
         "Running the same command again resumes from the last checkpoint."
     ),
     "AdapterRejected": (

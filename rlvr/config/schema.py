@@ -216,9 +216,12 @@ class RolloutConfig(Section):
         512, gt=0, le=2048, description="Largest slice of a weight update sent to the engine at once (msgspec refuses 4 GiB)."
     )
     probe_tolerance: float | None = Field(
-        None, gt=0, description="Largest mean |engine - learner| probe logprob gap after a sync; None: 1e-3 in float32, 0.5 in bf16/fp16."
+        None, gt=0, description="Largest mean |engine - learner| probe logprob gap after a sync; None: per dtype and route (docs/probe.md)."
     )
-    probe_tokens: int = Field(16, ge=0, description="Tokens in the post-sync probe (0 disables it).")
+    probe_slope_tolerance: float | None = Field(
+        None, gt=0, description="Largest |slope - 1| of the engine's probe change since the first sync on the learner's; None: per dtype and route."
+    )
+    probe_tokens: int = Field(256, ge=0, le=1024, description="Tokens in the post-sync probe (0 disables it).")
 
     @property
     def memory_share(self) -> float:

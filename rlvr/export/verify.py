@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rlvr.config.schema import RolloutConfig, TrialConfig
-from rlvr.sync.probe import StaleEngineError, check_sync, model_logprobs, probe_tolerance
+from rlvr.sync.probe import StaleEngineError, check_sync, model_logprobs, probe_limits
 
 
 class ExportMismatch(RuntimeError):
@@ -40,7 +40,7 @@ def make_probe(cfg: TrialConfig, tokenizer, model) -> Probe:
 
     prompt, completion = probe_sequence(tokenizer, cfg.rollout.probe_tokens or RolloutConfig().probe_tokens)
     want = model_logprobs(model, prompt, completion)
-    return Probe(prompt, completion, want, probe_tolerance(cfg.rollout.probe_tolerance, cfg.model.dtype))
+    return Probe(prompt, completion, want, probe_limits(cfg.rollout.probe_tolerance, cfg.model.dtype, "native").gap)
 
 
 def _compare(loader: str, got: list[float], probe: Probe, where: str) -> LoadCheck:

@@ -1,21 +1,77 @@
 """The post-sync probe: proof that an engine serves the policy the learner just sent.
 
-After every sync the engine scores a fixed probe sequence; its log-probabilities must match the learner's.
-A silent sync failure (stale adapter, wrong base, wrong scaling) would otherwise train on off-policy
-samples for the rest of the run.
+After every sync the engine scores a fixed probe sequence and the learner scores it too. Three checks
+(docs/probe.md says what each can and cannot see):
+- the mean |engine - learner| log-prob gap stays within ``ProbeLimits.gap`` (catches gross errors, and in fp32
+  every error);
+- the engine's change since the first sync (the base) follows the learner's: regressing one on the other over
+  the probe tokens gives a slope of 1 for the right policy, the served fraction of the update for a wrong one
+  (adapter scale, a missing module, no adapter); checked once the learner moved measurably (``moved``);
+- an engine that scores the probe bit for bit as at the previous sync while the learner moved is stale.
+A silent sync failure would otherwise train on off-policy samples for the rest of the run.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, replace
 
 PROBE_PROMPT = "Compute 12 + 30 and explain each step."
-# Long enough for any tokenizer to yield the requested probe tokens.
-PROBE_COMPLETION = " We add the tens, 10 + 30 = 40, then the ones, 2 + 0 = 2, so the answer is 42. " * 8
+# Long enough for any tokenizer to yield MAX_PROBE_TOKENS: a byte-level BPE splits words, numbers and punctuation
+# apart before merging, so even one trained on this very text yields 28 (GPT-2) to 39 (Qwen2) tokens per sentence.
+PROBE_COMPLETION = " We add the tens, 10 + 30 = 40, then the ones, 2 + 0 = 2, so the answer is 42. " * 40
+MAX_PROBE_TOKENS = 1024
 
 
 class StaleEngineError(RuntimeError):
     """The engine does not serve the version the learner sent."""
+
+
+@dataclass(frozen=True)
+class ProbeLimits:
+    gap: float
+    """Largest mean |engine - learner| log-prob gap over the probe."""
+    slope: float
+    """Largest |slope - 1| of the engine's change since the first sync regressed on the learner's."""
+    moved: float
+    """Root-mean-square change of the learner's probe log-probs since the first sync from which the slope is
+    checked: below it bf16 rounding alone can tilt the slope."""
+    step_slope: float
+    """Largest |slope - 1| of the engine's change since the previous sync regressed on the learner's."""
+    step_moved: float
+    """As ``moved``, for the change since the previous sync."""
+
+
+# Defaults per (model.dtype, sync route), from the right policy's measured statistics over 256 probe tokens
+# (benchmarks/RESULTS.md, "Probe calibration"). fp32 engine and learner agree to ~1e-5, so the gap alone
+# catches every catalogued bug there. In bf16 each side rounds differently: the right policy's mean gap
+# measured 0.012-0.054, its slope 0.997-1.003 (native; 0.972 in a rehearsal trial after the learner moved 0.165),
+# 0.984-1.008 (converted), 0.955-1.005 (merged, once the
+# learner moved 0.4: after one DoRA step it was 0.93, a small update partly rounding away in the engine's bf16
+# merged weight), its step slope 0.87-1.08 (native), 0.91-1.07 (merged; a stale layer: 0.32-0.78). fp16
+# rounds finer than bf16, so bf16's limits hold for it.
+_FP32 = ProbeLimits(gap=1e-3, slope=0.04, moved=0.02, step_slope=0.2, step_moved=0.02)
+_BF16_NATIVE = ProbeLimits(gap=0.1, slope=0.04, moved=0.2, step_slope=0.3, step_moved=0.08)
+_BF16 = {"native": _BF16_NATIVE, "converted": _BF16_NATIVE,
+         "merged": replace(_BF16_NATIVE, slope=0.08, moved=0.4, step_slope=0.15)}
+DEFAULT_LIMITS = {"float32": {r: _FP32 for r in _BF16}, "bfloat16": _BF16, "float16": _BF16}
+# A learner whose probe log-probs moved by this much on average since the last sync cannot leave the
+# engine's bit-identical: its scores repeat exactly only when its weights did not change.
+MOVED = 1e-3
+
+
+def probe_limits(tolerance: float | None, dtype: str, route: str, slope: float | None = None) -> ProbeLimits:
+    """The defaults for model.dtype and the sync route, with rollout.probe_tolerance (the gap) and
+    rollout.probe_slope_tolerance (both slopes) when set."""
+    d = DEFAULT_LIMITS[dtype][route]
+    return replace(d, gap=d.gap if tolerance is None else tolerance, slope=d.slope if slope is None else slope,
+                   step_slope=d.step_slope if slope is None else slope)
+
+
+def probe_context(n_tokens: int) -> int:
+    """The longest context the probe needs with any tokenizer: at most one token per byte of its prompt, a
+    leading one (sentencepiece's word start), and ``n_tokens``."""
+    return len(PROBE_PROMPT.encode()) + 1 + n_tokens
 
 
 def probe_sequence(tokenizer, n_tokens: int) -> tuple[list[int], list[int]]:
@@ -40,39 +96,32 @@ def model_logprobs(model, prompt: list[int], completion: list[int]) -> list[floa
     return logits.log_softmax(-1).gather(-1, ids[0, len(prompt) :, None])[:, 0].tolist()
 
 
-# Default rollout.probe_tolerance per model.dtype: the largest mean |engine - learner| gap over the probe.
-# fp32 engine and learner agree to ~1e-5. In bf16 each side rounds differently (logits to 8 bits, a merged
-# weight once, an fp32 adapter path on the learner only): on the demo trial the right policy's mean gap over
-# 16 probe tokens measured 0.02-0.17 in 8 steps of each route, one token alone up to ~0.9 (benchmarks/
-# RESULTS.md, "GPU rehearsal"). 0.5 leaves 3x margin; a stale engine is caught by SyncProbe's second check,
-# not by this bound. fp16 rounds finer than bf16, so bf16's bound holds for it.
-DEFAULT_TOLERANCE = {"float32": 1e-3, "bfloat16": 0.5, "float16": 0.5}
-# A learner whose probe log-probs moved by this much on average since the last sync cannot leave the
-# engine's bit-identical: its scores repeat exactly only when its weights did not change.
-MOVED = 1e-3
+def _mean(xs: list[float]) -> float:
+    return math.nan if any(math.isnan(x) for x in xs) else sum(xs) / max(len(xs), 1)
 
 
-def probe_tolerance(tolerance: float | None, dtype: str) -> float:
-    """rollout.probe_tolerance, or the default for model.dtype when it is None."""
-    return DEFAULT_TOLERANCE[dtype] if tolerance is None else tolerance
+def _rms(xs: list[float]) -> float:
+    return math.sqrt(_mean([x * x for x in xs]))
 
 
-def _mean_gap(gaps: list[float]) -> float:
-    return math.nan if any(math.isnan(g) for g in gaps) else sum(gaps) / max(len(gaps), 1)
+def slope(engine_change: list[float], learner_change: list[float]) -> float:
+    """Least-squares slope through the origin of the engine's per-token change on the learner's."""
+    den = sum(x * x for x in learner_change)
+    return sum(e * x for e, x in zip(engine_change, learner_change)) / den if den > 0 else math.nan
 
 
 def check_sync(engine_score: list[float], learner_logprobs: list[float], tolerance: float, version: int) -> float:
-    """The mean |engine - learner| log-probability gap; raises StaleEngineError above ``tolerance``.
+    """The mean |engine - learner| log-prob gap; raises StaleEngineError above ``tolerance``.
 
     The mean over the probe, not the largest gap: in bf16 a single token can differ by ~0.9 when its logit
-    rounds differently on the two sides, while the mean stays below ~0.2 for the right policy.
+    rounds differently on the two sides, while the mean over 256 tokens stays near 0.02 for the right policy.
     """
     if len(engine_score) != len(learner_logprobs):
         raise StaleEngineError(
             f"policy v{version}: engine scored {len(engine_score)} probe tokens, learner {len(learner_logprobs)}"
         )
     gaps = [abs(a - b) for a, b in zip(engine_score, learner_logprobs)]
-    mean = _mean_gap(gaps)
+    mean = _mean(gaps)
     if not mean <= tolerance:  # `not <=` also catches NaN
         at = max(range(len(gaps)), key=lambda i: math.inf if math.isnan(gaps[i]) else gaps[i])
         raise StaleEngineError(
@@ -84,27 +133,64 @@ def check_sync(engine_score: list[float], learner_logprobs: list[float], toleran
 
 
 class SyncProbe:
-    """Checks every sync of a trial: each engine is close to the learner, and moved when the learner did.
+    """Checks every sync of a trial against the learner, the first sync seen (the base) and the previous one.
 
-    The second check catches an engine left one version behind even when the step was smaller than the
-    bf16 tolerance: a stale engine scores the probe bit for bit as at the previous sync.
+    The first sync is the reference for the slope: the base at step 0, the restored policy after a resume.
+    State advances only when every engine passed, so a flagged sync leaves the probe as it was.
     """
 
-    def __init__(self, tolerance: float):
-        self.tolerance = tolerance
+    def __init__(self, limits: ProbeLimits):
+        self.limits = limits
+        self._first: tuple[list[float], list[list[float]]] | None = None
         self._previous: tuple[list[float], list[list[float]]] | None = None
 
+    def statistics(self, engine_scores: list[list[float]], learner_logprobs: list[float]) -> dict[str, float]:
+        """The worst engine's gap and slopes, and how far the learner moved (the calibration's figures)."""
+        out = {"gap": max(_mean([abs(a - b) for a, b in zip(s, learner_logprobs)]) for s in engine_scores)}
+        for key, _, _, _, moved, slopes in self._slopes(engine_scores, learner_logprobs):
+            out[f"{key}moved"], out[f"{key}slope"] = moved, max(slopes, key=lambda x: abs(x - 1))
+        return out
+
+    def _slopes(self, engine_scores: list[list[float]], learner_logprobs: list[float]):
+        """Per reference (the first sync, the previous one): its name, limits, the learner's rms change since it,
+        and each engine's slope."""
+        if self._first is None:
+            return
+        lim = self.limits
+        for key, since, (learner_then, engines_then), tolerance, moved_enough in (
+            ("", "the first sync", self._first, lim.slope, lim.moved),
+            ("step_", "the previous sync", self._previous, lim.step_slope, lim.step_moved),
+        ):
+            change = [a - b for a, b in zip(learner_logprobs, learner_then)]
+            slopes = [slope([a - b for a, b in zip(now, then)], change)
+                      for now, then in zip(engine_scores, engines_then)]
+            yield key, since, tolerance, moved_enough, _rms(change), slopes
+
     def check(self, engine_scores: list[list[float]], learner_logprobs: list[float], version: int) -> float:
-        """The largest mean gap over the engines; raises StaleEngineError if any engine is stale."""
-        gap = max(check_sync(got, learner_logprobs, self.tolerance, version) for got in engine_scores)
+        """The largest mean gap over the engines; raises StaleEngineError if any engine fails a check."""
+        gap = max(check_sync(got, learner_logprobs, self.limits.gap, version) for got in engine_scores)
         if self._previous is not None:
             learner_before, engines_before = self._previous
-            moved = _mean_gap([abs(a - b) for a, b in zip(learner_logprobs, learner_before)])
+            moved = _mean([abs(a - b) for a, b in zip(learner_logprobs, learner_before)])
             for i, (now, before) in enumerate(zip(engine_scores, engines_before)):
                 if moved > MOVED and now == before:
                     raise StaleEngineError(
                         f"policy v{version}: engine {i} scores the probe exactly as at the previous sync while the "
                         f"learner's log-probs moved by {moved:.3g} on average; the engine still serves the old version"
                     )
-        self._previous = (list(learner_logprobs), [list(s) for s in engine_scores])
+            self._check_slopes(engine_scores, learner_logprobs, version)
+        state = (list(learner_logprobs), [list(s) for s in engine_scores])
+        self._first = self._first or state
+        self._previous = state
         return gap
+
+    def _check_slopes(self, engine_scores: list[list[float]], learner_logprobs: list[float], version: int) -> None:
+        for _, since, tolerance, moved_enough, moved, slopes in self._slopes(engine_scores, learner_logprobs):
+            for i, s in enumerate(slopes) if moved >= moved_enough else ():
+                if not abs(s - 1) <= tolerance:
+                    raise StaleEngineError(
+                        f"policy v{version}: engine {i}'s log-probs moved {s:.3g}x as far as the learner's since "
+                        f"{since} (learner moved {moved:.3g} rms over {len(learner_logprobs)} probe tokens; limit "
+                        f"1 +- {tolerance:g}, rollout.probe_slope_tolerance); the engine serves a different update "
+                        "(adapter scale, a missing module or layer, no adapter, a stale version)"
+                    )

@@ -32,7 +32,7 @@ from rlvr.peft_methods.registry import method_info
 from rlvr.rewards.pool import RewardItem
 from rlvr.rollout.types import SamplingSpec
 from rlvr.storage import RunStorage
-from rlvr.sync.probe import SyncProbe, probe_sequence, probe_tolerance
+from rlvr.sync.probe import SyncProbe, probe_limits, probe_sequence
 from rlvr.trial.actors import start_parts
 from rlvr.trial.checkpoint import Checkpointer
 from rlvr.trial.plan import TrialLayout, TrialPlan
@@ -75,7 +75,9 @@ class TrialController:
         self.evals: list[dict[str, Any]] = []
         self.dropped_prompts = 0
         self.prefetched: Rollout | None = None  # async_rollout: the next step's batch, made by the previous policy
-        self.sync_probe = SyncProbe(probe_tolerance(self.cfg.rollout.probe_tolerance, self.cfg.model.dtype))
+        roll = self.cfg.rollout
+        self.sync_probe = SyncProbe(probe_limits(roll.probe_tolerance, self.cfg.model.dtype, self.plan.route,
+                                                 roll.probe_slope_tolerance))
 
     # ---- actors ----------------------------------------------------------------------------------------
 

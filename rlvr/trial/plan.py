@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from rlvr.config.schema import LearnerConfig, TrialConfig
 from rlvr.peft_methods.registry import method_info
 from rlvr.storage import RunStorage
+from rlvr.sync.probe import probe_context
 from rlvr.sync.update import Route
 
 
@@ -82,7 +83,8 @@ class TrialPlan:
     lr: float
     """The learning rate: the method's override, else the algorithm's."""
     max_model_len: int
-    """The engines' context: ``rollout.max_model_len``, or the longest prompt plus the longest completion served."""
+    """The engines' context: ``rollout.max_model_len``, or the longest prompt plus the longest completion served
+    (at least the post-sync probe's)."""
     micro_batching: MicroBatching
     """The learner's micro-batch budget."""
     sampling_temperature: float
@@ -98,7 +100,7 @@ class TrialPlan:
         max_model_len = cfg.rollout.max_model_len
         if max_model_len is None:
             longest = max(cfg.rollout.max_new_tokens, cfg.eval.max_new_tokens if cfg.eval.benchmarks else 0)
-            max_model_len = cfg.data.max_prompt_tokens + longest
+            max_model_len = max(cfg.data.max_prompt_tokens + longest, probe_context(cfg.rollout.probe_tokens))
         return cls(
             slots=BundleSlots.for_counts(cfg.rollout.num_engines, cfg.learner.num_learners, cfg.reward.num_actors,
                                          colocate=cfg.rollout.colocate),

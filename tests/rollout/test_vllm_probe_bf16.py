@@ -8,10 +8,10 @@ import torch
 from .rollout_helpers import lora_policy, lora_update, next_version
 
 from rlvr.config.schema import ModelConfig
-from rlvr.sync.probe import StaleEngineError, SyncProbe, check_sync, probe_sequence, probe_tolerance
+from rlvr.sync.probe import StaleEngineError, SyncProbe, check_sync, probe_limits, probe_sequence
 
 pytestmark = pytest.mark.slow
-BF16 = probe_tolerance(None, "bfloat16")
+BF16 = probe_limits(None, "bfloat16", "native")
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,8 @@ def test_bf16_probe_passes_the_right_policy_and_catches_an_engine_one_version_be
     served = lora_policy(bf16_model(tiny_path), seed=21)
     version = next_version()
     bf16_engine.load_policy(lora_update(served, version))
-    assert probe.check([bf16_engine.score(prompt, completion)], learner_logprobs(served, prompt, completion), version) <= BF16
+    want = learner_logprobs(served, prompt, completion)
+    assert probe.check([bf16_engine.score(prompt, completion)], want, version) <= BF16.gap
 
     # A small step: the learner moves, the engine never gets it. Its gap stays within bf16's tolerance, so
     # only the freshness check can tell.
@@ -62,12 +63,12 @@ def test_bf16_probe_passes_the_right_policy_and_catches_an_engine_one_version_be
                 p.mul_(1.1)
     moved = learner_logprobs(served, prompt, completion)
     stale = bf16_engine.score(prompt, completion)
-    assert check_sync(stale, moved, BF16, version + 1) <= BF16
+    assert check_sync(stale, moved, BF16.gap, version + 1) <= BF16.gap
     with pytest.raises(StaleEngineError, match="scores the probe exactly as at the previous sync"):
         probe.check([stale], moved, version + 1)
 
     # The update arrives: the engine moves and stays within the tolerance.
     bf16_engine.load_policy(lora_update(served, next_version()))
     got = bf16_engine.score(prompt, completion)
-    assert got != stale and check_sync(got, moved, BF16, version + 1) <= BF16
+    assert got != stale and check_sync(got, moved, BF16.gap, version + 1) <= BF16.gap
 

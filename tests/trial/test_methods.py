@@ -10,7 +10,8 @@ import json
 import pytest
 
 from rlvr.peft_methods.registry import method_info, method_names, method_spec
-from rlvr.sync.probe import probe_tolerance
+from rlvr.sync.probe import probe_limits
+from rlvr.trial.plan import TrialPlan
 from rlvr.trial.runner import run_trial
 from .trial_helpers import read_metrics, read_trainable, small_trial
 
@@ -34,7 +35,8 @@ def test_method_runs_a_two_step_trial(name, local_ray, tmp_path):
     assert final["steps_done"] == 2
     metrics = read_metrics(tmp_path)
     assert [m["step"] for m in metrics] == [1, 2]
-    assert all(m["probe_gap"] is not None and m["probe_gap"] <= probe_tolerance(cfg.rollout.probe_tolerance, cfg.model.dtype) for m in metrics)
+    gap = probe_limits(cfg.rollout.probe_tolerance, cfg.model.dtype, TrialPlan.from_config(cfg).route).gap
+    assert all(m["probe_gap"] is not None and m["probe_gap"] <= gap for m in metrics)
     assert read_trainable(tmp_path, 2)
     assert json.loads((tmp_path / "record.json").read_text())["trainable_params"] > 0
 

@@ -12,6 +12,7 @@ from rlvr.config.schema import (
 from rlvr.learner.spec import LearnerSpec
 from rlvr.storage import RunStorage
 from rlvr.sweep.resources import trial_bundles
+from rlvr.sync.probe import probe_context
 from rlvr.trial.checkpoint import Checkpointer
 from rlvr.trial.plan import MicroBatching, TrialLayout, TrialPlan
 
@@ -71,12 +72,15 @@ def test_learning_rate_is_the_methods_override_else_the_algorithms():
 
 
 def test_engine_context_fits_the_longest_prompt_and_completion_it_serves():
-    data, rollout = DataConfig(max_prompt_tokens=100), RolloutConfig(max_new_tokens=50)
+    data, rollout = DataConfig(max_prompt_tokens=100), RolloutConfig(max_new_tokens=50, probe_tokens=16)
     assert TrialPlan.from_config(_cfg(data=data, rollout=rollout)).max_model_len == 150
     evals = EvalConfig(benchmarks=[BenchmarkSpec(name="aime24")], max_new_tokens=70)
     assert TrialPlan.from_config(_cfg(data=data, rollout=rollout, eval=evals)).max_model_len == 170
     fixed = RolloutConfig(max_new_tokens=50, max_model_len=4096)
     assert TrialPlan.from_config(_cfg(data=data, rollout=fixed, eval=evals)).max_model_len == 4096
+    # and the post-sync probe, when it is the longer: its prompt (one token per byte at most) and its tokens
+    probe = RolloutConfig(max_new_tokens=50, probe_tokens=256)
+    assert TrialPlan.from_config(_cfg(data=data, rollout=probe)).max_model_len == probe_context(256) > 256 + 38
 
 
 def test_trial_and_analysis_count_only_checkpoints_whose_meta_json_exists(tmp_path):
