@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rlvr.rollout.vllm_cpu_lora import install_single_adapter_fast_path
+from rlvr.rollout.vllm_cpu_lora import install_segmented_lora_kernels
 from rlvr.sync.buckets import Staging, load_tensors
 
 
@@ -78,9 +78,9 @@ class PolicyLoader:
             # WorkerLoRAManager only loads adapters from a path; its model manager takes a built LoRAModel.
             runner.lora_manager._adapter_manager.add_adapter(lora)
 
-    def rlvr_install_cpu_lora_fast_path(self) -> None:
+    def rlvr_install_cpu_lora_kernels(self) -> None:
         """Patch vLLM's CPU LoRA kernels in the process that runs them (the engine core's, when out of process)."""
-        install_single_adapter_fast_path()
+        install_segmented_lora_kernels()
 
 
 def _quiet_partial_reload() -> None:
