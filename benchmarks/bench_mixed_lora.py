@@ -6,8 +6,9 @@
 The demo's tiny base in fp32, K random rank-8 LoRA adapters on all linear modules (one per adapter slot), each
 with its own prompts and seed (temperature 1). Each repeat times both sides back to back, alternating which goes
 first, so a machine loaded by other work slows both alike; asserts that both sides sample the same tokens and
-prints one JSON line per repeat (seconds, the speed-up, the largest log-prob gap) and a summary line.
-``--kernels stock`` puts vLLM's own CPU LoRA kernels back after the engine starts (the per-token gather).
+prints one JSON line per repeat (wall and CPU seconds, the speed-ups, the largest log-prob gap) and a summary line
+of medians. The engine runs in this process, so CPU seconds count all its work and move less with the load.
+``--kernels stock`` keeps vLLM's own CPU LoRA kernels (the per-token weight gather).
 """
 
 from __future__ import annotations
@@ -37,16 +38,6 @@ def random_adapter(path: str, seed: int, version: int):
     return PolicyUpdate(version, "native", save(get_peft_model_state_dict(peft)), config)
 
 
-def restore_stock_kernels() -> None:
-    import vllm.lora.ops.torch_ops as stock
-    from vllm.lora.ops.torch_ops import lora_ops
-    from vllm.lora.punica_wrapper import punica_cpu
-
-    for module in (lora_ops, punica_cpu):
-        for name in ("bgmv_shrink", "bgmv_expand", "bgmv_expand_slice"):
-            setattr(module, name, getattr(stock, name))
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--adapters", type=int, default=8)
@@ -67,9 +58,11 @@ def main() -> None:
     cfg = load_trial("demo-cpu", ["model.dtype=float32"])
     path = resolve_model_path(cfg.model)
     tok = load_tokenizer(cfg.model, path)
+    if args.kernels == "stock":  # the engine runs in this process: skip installing rlvr's kernels in its worker
+        import rlvr.rollout.vllm_worker_ops as worker_ops
+
+        worker_ops.install_segmented_lora_kernels = lambda: None
     engine = VLLMEngine(path, cfg.model, cfg.rollout, 8, cfg.seed, adapter_slots=args.adapters)
-    if args.kernels == "stock":
-        restore_stock_kernels()
     rng = random.Random(0)
     batches = []
     for slot in range(args.adapters):
@@ -85,22 +78,24 @@ def main() -> None:
     for repeat in range(args.repeats):
         sides = {}
         for name in (("mixed", "separate") if repeat % 2 == 0 else ("separate", "mixed")):
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             out = engine.generate_mixed(batches) if name == "mixed" else separate()
-            sides[name] = (time.perf_counter() - start, out)
-        (t_mixed, mixed), (t_sep, alone) = sides["mixed"], sides["separate"]
+            sides[name] = (time.perf_counter() - start, time.process_time() - cpu, out)
+        (t_mixed, cpu_mixed, mixed), (t_sep, cpu_sep, alone) = sides["mixed"], sides["separate"]
         pairs = [(m, a) for gm, ga in zip(mixed, alone) for sm, sa in zip(gm, ga) for m, a in zip(sm, sa)]
         assert all(m.token_ids == a.token_ids for m, a in pairs), "the mixed call sampled other tokens"
         gap = max(abs(x - y) for m, a in pairs for x, y in zip(m.logprobs, a.logprobs))
         row = {"repeat": repeat, "first": "mixed" if repeat % 2 == 0 else "separate", "mixed_s": round(t_mixed, 3),
-               "separate_s": round(t_sep, 3), "speedup": round(t_sep / t_mixed, 2), "max_logprob_gap": gap,
+               "separate_s": round(t_sep, 3), "speedup": round(t_sep / t_mixed, 2), "mixed_cpu_s": round(cpu_mixed, 3),
+               "separate_cpu_s": round(cpu_sep, 3), "cpu_speedup": round(cpu_sep / cpu_mixed, 2),
+               "max_logprob_gap": gap,
                "sequences": len(pairs), "mean_tokens": statistics.mean(len(m.token_ids) for m, _ in pairs)}
         rows.append(row)
         print(json.dumps(row), flush=True)
-    print(json.dumps({"summary": True, "kernels": args.kernels, "adapters": args.adapters, "prompts": args.prompts,
-                      "tokens": args.tokens, "median_mixed_s": statistics.median(r["mixed_s"] for r in rows),
-                      "median_separate_s": statistics.median(r["separate_s"] for r in rows),
-                      "median_speedup": statistics.median(r["speedup"] for r in rows)}), flush=True)
+    keys = ("mixed_s", "separate_s", "speedup", "mixed_cpu_s", "separate_cpu_s", "cpu_speedup")
+    summary = {"kernels": args.kernels, "adapters": args.adapters, "prompts": args.prompts, "tokens": args.tokens,
+               **{f"median_{k}": statistics.median(r[k] for r in rows) for k in keys}}
+    print(json.dumps({"summary": summary}), flush=True)
     engine.close()
 
 

@@ -83,7 +83,7 @@ class VLLMEngine:
         if adapter_slots < 1:
             raise ValueError(f"adapter_slots: {adapter_slots}; an engine holds at least one policy")
         if adapter_slots > 1 and max_lora_rank is None:
-            raise ValueError(f"adapter_slots: {adapter_slots} slots hold adapters; give max_lora_rank (the largest served)")
+            raise ValueError(f"adapter_slots: {adapter_slots} slots hold adapters; give max_lora_rank (largest served)")
         on_gpu = torch.cuda.is_available()
         if rollout_cfg.colocate:
             _require_sleep_mode()

@@ -42,12 +42,15 @@ def _tokens(groups):
 
 
 def _gap(mixed, alone) -> float:
-    return max(abs(a - b) for gm, ga in zip(mixed, alone) for cm, ca in zip(gm, ga) for a, b in zip(cm.logprobs, ca.logprobs))
+    pairs = [(cm, ca) for gm, ga in zip(mixed, alone) for cm, ca in zip(gm, ga)]
+    return max(abs(a - b) for cm, ca in pairs for a, b in zip(cm.logprobs, ca.logprobs))
+
+
+GREEDY = SamplingSpec(temperature=0.0, max_new_tokens=12)
 
 
 @pytest.mark.parametrize(
-    "spec", [SamplingSpec(temperature=0.0, max_new_tokens=12), SamplingSpec(n=2, temperature=1.0, max_new_tokens=16, seed=5)],
-    ids=["greedy", "seeded"],
+    "spec", [GREEDY, SamplingSpec(n=2, temperature=1.0, max_new_tokens=16, seed=5)], ids=["greedy", "seeded"]
 )
 def test_a_mixed_call_samples_what_each_slot_samples_alone(mixed_engine, policies, prompts, spec):
     # slot 1 twice: its rows are not contiguous in the batch (the kernels' interleaved path)
@@ -64,12 +67,13 @@ def test_a_mixed_call_samples_what_each_slot_samples_alone(mixed_engine, policie
 
 
 def test_reloading_one_slot_leaves_the_others_serving(mixed_engine, policies, tiny_path, prompts):
-    greedy = SamplingSpec(temperature=0.0, max_new_tokens=12)
     fresh = lora_policy(hf_model(tiny_path), seed=200, target_modules=ALL_LINEAR)
     mixed_engine.load_policy(lora_update(fresh, next_version()), slot=2)
-    mixed = mixed_engine.generate_mixed([SlotBatch(s, prompts, greedy) for s in (1, 2)])
-    assert [[g[0].token_ids for g in groups] for groups in mixed] == [hf_greedy(policies[1], prompts), hf_greedy(fresh, prompts)]
-    assert mixed_engine.score(prompts[0], prompts[1], slot=2) == pytest.approx(hf_logprobs(fresh, prompts[0], prompts[1]), abs=1e-4)
+    mixed = mixed_engine.generate_mixed([SlotBatch(s, prompts, GREEDY) for s in (1, 2)])
+    got = [[g[0] for g in _tokens(groups)] for groups in mixed]
+    assert got == [hf_greedy(p, prompts) for p in (policies[1], fresh)]
+    want = hf_logprobs(fresh, prompts[0], prompts[1])
+    assert mixed_engine.score(prompts[0], prompts[1], slot=2) == pytest.approx(want, abs=1e-4)
     mixed_engine.load_policy(lora_update(policies[2], next_version()), slot=2)
 
 
@@ -77,14 +81,15 @@ def test_slots_are_checked_before_the_engine_is_touched(mixed_engine, policies, 
     from rlvr.rollout.vllm_engine import VLLMEngine
 
     spec, served = SamplingSpec(max_new_tokens=4), list(mixed_engine.versions)
-    with pytest.raises(ValueError, match=r"slot: 5 is not one of this engine's 5 adapter slot\(s\).*adapter_slots >= 6"):
+    with pytest.raises(ValueError, match=r"slot: 5 is not one of this engine's 5 adapter slot\(s\).*slots >= 6"):
         mixed_engine.generate_mixed([SlotBatch(5, [[1, 2]], spec)])
     with pytest.raises(ValueError, match=r"slot: -1 is not one of"):
         mixed_engine.load_policy(lora_update(policies[1], next_version()), slot=-1)
     with pytest.raises(ValueError, match=r"slot 4: holds no policy yet; load_policy\(update, slot=4\) first"):
         mixed_engine.generate_mixed([SlotBatch(1, [[1, 2]], spec), SlotBatch(4, [[1, 2]], spec)])
     base_change = merged_update({"model.norm.weight": torch.ones(128)}, next_version())
-    with pytest.raises(ValueError, match=r"slot 0: .* changes the base weights, which the policies in slots \[1, 2, 3\]"):
+    shared = r"slot 0: .*changes the base weights, which the policies in slots \[1, 2, 3\] share"
+    with pytest.raises(ValueError, match=shared):
         mixed_engine.load_policy(base_change)
     with pytest.raises(ValueError, match=r"slot 3: .* carries base_weights; only slot 0 may change the base"):
         mixed_engine.load_policy(base_change, slot=3)
