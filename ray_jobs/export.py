@@ -9,6 +9,7 @@ import sys
 
 import ray
 
+from rlvr.cluster.attach import ClusterGone, attach
 from rlvr.export.command import export_command
 
 
@@ -21,7 +22,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-vllm", action="store_true", help="skip the check of an adapter served by vLLM")
     parser.add_argument("--gpus", type=float, default=0, help="GPUs of the export task (vLLM's check uses one)")
     args = parser.parse_args(argv)
-    ray.init(address="auto")
+    try:
+        attach("auto")
+    except ClusterGone as e:
+        sys.exit(f"error: {e}")
     task = ray.remote(num_gpus=args.gpus, max_retries=0)(export_command)
     result = ray.get(task.remote(args.trial_dir, args.out, args.format, args.step, vllm=not args.no_vllm))
     print(f"wrote {result.format} of step {result.step} to {result.out}: " +

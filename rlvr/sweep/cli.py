@@ -21,7 +21,7 @@ from rlvr.sweep.summary import events_to_file, print_summary
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_UNFINISHED, EXIT_LEASE, EXIT_PREFLIGHT, EXIT_NO_CLUSTER = 0, 1, 2, 3, 4, 5, 6
 
 
-def _attached(address: str | None) -> bool:
+def attached(address: str | None) -> bool:
     """Attach to the cluster at ``address`` (None: nothing to do); False, with the error logged, when it is gone."""
     if not address:
         return True
@@ -62,7 +62,7 @@ def preflight_command(
     except ConfigError as e:
         logging.getLogger("rlvr.sweep").error("%s", e)
         return EXIT_CONFIG
-    if not _attached(address):
+    if not attached(address):
         return EXIT_NO_CLUSTER
     return EXIT_OK if _preflight(cfg, trial_fn, allow_fake_gpus, node_timeout_s) else EXIT_FAILED
 
@@ -92,7 +92,7 @@ def sweep_command(
     except ConfigError as e:
         log.error("%s", e)
         return EXIT_CONFIG
-    if not dry_run and not _attached(address):
+    if not dry_run and not attached(address):
         return EXIT_NO_CLUSTER
     console = Console()
     quiet = not verbose and console.is_terminal and not dry_run
