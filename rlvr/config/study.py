@@ -36,7 +36,8 @@ class StudyConfig(Section):
                                           "None all. Stage 2 always evaluates the whole held-out set.")
     seconds_per_step: float | None = Field(None, gt=0, description="Measured seconds per trial step (evaluations "
                                            "included) for the time estimate; None uses the memory plan's.")
-    storage: str = Field("runs", description="Local path or pyarrow filesystem URI of the study's runs.")
+    storage: str = Field("runs/studies", description="Local path or pyarrow filesystem URI of the study's runs "
+                         "(a sweep's run of the same name lives in runs/NAME).")
     max_concurrent: int | None = Field(None, ge=1, description="Trials running at once; None fits the cluster.")
     max_attempts: int = Field(3, ge=1, description="Attempts per trial before it is marked failed.")
     cpus_per_trial: float = Field(1.0, gt=0, description="CPUs of a trial's controller bundle.")

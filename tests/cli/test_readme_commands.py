@@ -40,6 +40,12 @@ RUNS: dict[str, tuple[list[str], list[str]]] = {
     "sweep demo-cpu": (["methods=[{from: uniform/lora, rank: 8, alpha: 16}]", "base.steps=2",
                         *[f"base.{o}" for o in (*SHORT, SMALL_EVAL)]],
                        ["preflight:", "demo-cpu: 1 trials (1 done)", "report.html"]),
+    "study demo-cpu --dry-run": ([], ["180 trials", "time: ~"]),
+    # the full study is ~180 trials: here LoRA at two lrs, one tuning seed and two confirmation seeds, 2 steps
+    "study demo-cpu": (["methods=[uniform/lora]", "lrs=[1.0e-3,1.0e-2]", "max_extensions=0", "tuning_seeds=[1]",
+                        "confirmation_seeds=[3,4]", "min_steps=2", "base.steps=2", "base.checkpoint.every_steps=2",
+                        "tuning_eval_limit=16"],
+                       ["Answer: ", "report: runs/studies/demo-cpu/confirm/report/report.html"]),
     "status runs/demo-cpu": ([], ["lora", "done"]),
     "report runs/demo-cpu": ([], ["report:", "report.html", "report.md"]),
     "analyze spectral runs/demo-cpu": ([], ["spectral:", "of 1 trials"]),
