@@ -41,7 +41,7 @@ def test_a_stage_is_a_sweep_of_each_methods_lrs_and_the_confirmation_evaluates_t
     assert {(s.config.method.name, trial_lr(s.config), s.config.seed) for s in specs} == {
         ("lora", 1e-3, 1), ("lora", 1e-3, 2), ("lora", 1e-2, 1), ("lora", 1e-2, 2), ("ia3", 1e-2, 1), ("ia3", 1e-2, 2)}
     assert all(s.config.steps == 10 and s.config.eval.benchmarks[0].limit == 32 for s in specs)
-    assert specs[0].label.endswith("seed1/lr=0.001") and specs[0].config.output_dir == "runs/demo-cpu/tune-0/trials"
+    assert specs[0].label.endswith("seed1/lr=0.001") and specs[0].config.output_dir == "runs/studies/demo-cpu/tune-0/trials"
     # the same trial in a later stage's sweep keeps its id: a resumed study re-runs nothing
     again = stage_sweep(cfg, Stage("tune-0", {0: (1e-3,)}, (1,), 10))[1]
     assert again[0].trial_id == specs[0].trial_id
