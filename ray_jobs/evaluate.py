@@ -9,7 +9,7 @@ import sys
 
 import ray
 
-from rlvr.cluster.attach import ClusterGone, attach
+from rlvr.cluster.attach import attach_or_exit
 from rlvr.eval.cli import eval_command
 
 
@@ -28,10 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--step", type=int, default=0, help="step the adapter was saved at (names the output folder)")
     parser.add_argument("--gpus", type=float, default=1, help="GPUs of the evaluation task (0 runs on CPUs)")
     args = parser.parse_args(argv)
-    try:
-        attach("auto")
-    except ClusterGone as e:
-        sys.exit(f"error: {e}")
+    attach_or_exit("auto")
     task = ray.remote(num_gpus=args.gpus, max_retries=0)(eval_command)
     summary = ray.get(task.remote(
         args.model, args.adapter, args.benchmarks, args.k, args.limit, args.engine, args.out,

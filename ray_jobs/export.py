@@ -9,7 +9,7 @@ import sys
 
 import ray
 
-from rlvr.cluster.attach import ClusterGone, attach
+from rlvr.cluster.attach import attach_or_exit
 from rlvr.export.command import export_command
 
 
@@ -22,10 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-vllm", action="store_true", help="skip the check of an adapter served by vLLM")
     parser.add_argument("--gpus", type=float, default=0, help="GPUs of the export task (vLLM's check uses one)")
     args = parser.parse_args(argv)
-    try:
-        attach("auto")
-    except ClusterGone as e:
-        sys.exit(f"error: {e}")
+    attach_or_exit("auto")
     task = ray.remote(num_gpus=args.gpus, max_retries=0)(export_command)
     result = ray.get(task.remote(args.trial_dir, args.out, args.format, args.step, vllm=not args.no_vllm))
     print(f"wrote {result.format} of step {result.step} to {result.out}: " +

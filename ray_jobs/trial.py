@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 
-from rlvr.cluster.attach import ClusterGone, attach
+from rlvr.cluster.attach import attach_or_exit
 from rlvr.config.loader import load_trial
 from rlvr.sweep.controller import load_trial_fn
 from rlvr.sweep.scheduler import run_placed
@@ -25,10 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trial-fn", default=None, help="module:function (default rlvr.trial.runner:run_trial)")
     args = parser.parse_args(argv)
     cfg = load_trial(args.config, args.overrides)
-    try:
-        attach("auto")
-    except ClusterGone as e:
-        sys.exit(f"error: {e}")
+    attach_or_exit("auto")
     final = run_placed(cfg, args.trial_dir, load_trial_fn(args.trial_fn), args.cpus)
     print(json.dumps(final, indent=1, default=str))
     return 0

@@ -88,3 +88,11 @@ def attach(address: str | None = "auto", **init_kwargs) -> None:
     if target is not None:
         probe(target)
     ray.init(address=address, **init_kwargs)
+
+
+def attach_or_exit(address: str | None = "auto", **init_kwargs) -> None:
+    """``attach`` for a job entrypoint: a gone cluster ends the process with its one-line error (exit 1)."""
+    try:
+        attach(address, **init_kwargs)
+    except ClusterGone as e:
+        raise SystemExit(f"error: {e}") from None
