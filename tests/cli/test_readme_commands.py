@@ -44,7 +44,7 @@ RUNS: dict[str, tuple[list[str], list[str]]] = {
     # the full study is ~180 trials: here LoRA at two lrs, one tuning seed and two confirmation seeds, 2 steps
     "study demo-cpu": (["methods=[uniform/lora]", "lrs=[1.0e-3,1.0e-2]", "max_extensions=0", "tuning_seeds=[1]",
                         "confirmation_seeds=[3,4]", "min_steps=2", "base.steps=2", "base.checkpoint.every_steps=2",
-                        "tuning_eval_limit=16"],
+                        "tuning_eval_limit=16", "max_concurrent=2"],
                        ["Answer: ", "report: runs/studies/demo-cpu/confirm/report/report.html"]),
     "status runs/demo-cpu": ([], ["lora", "done"]),
     "report runs/demo-cpu": ([], ["report:", "report.html", "report.md"]),
