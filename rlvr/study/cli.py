@@ -7,8 +7,8 @@ from contextlib import nullcontext
 
 from rich.console import Console
 
-from rlvr.config.loader import ConfigError, load_study
-from rlvr.sweep.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_LEASE, EXIT_NO_CLUSTER, EXIT_OK, attached
+from rlvr.config.loader import load_study
+from rlvr.sweep.cli import EXIT_FAILED, EXIT_LEASE, EXIT_OK, opened
 from rlvr.sweep.controller import load_trial_fn
 from rlvr.sweep.lease import LeaseHeld
 from rlvr.sweep.summary import events_to_file
@@ -17,16 +17,13 @@ from rlvr.sweep.summary import events_to_file
 def study_command(config: str, overrides: list[str] = (), dry_run: bool = False, trial_fn: str | None = None,
                   address: str | None = None, verbose: bool = True) -> int:
     """Run or resume a study on the Ray cluster at ``address`` (None: a private local Ray). Exit codes: 0 the answer
-    was printed, 1 a stage failed to produce it, 2 bad config, 4 a stage is held by another controller, 6 no cluster answers at ``address``."""
+    was printed, 1 a stage failed to produce it, 2 bad config, 4 a stage is held by another controller, 6 no
+    cluster answers at ``address``."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     log = logging.getLogger("rlvr.study")
-    try:
-        cfg = load_study(config, list(overrides))
-    except ConfigError as e:
-        log.error("%s", e)
-        return EXIT_CONFIG
-    if not dry_run and not attached(address):
-        return EXIT_NO_CLUSTER
+    cfg, failed = opened(load_study, config, overrides, address, log, dry_run)
+    if failed is not None:
+        return failed
     from rlvr.study.run import run_study, study_dir
 
     console = Console()

@@ -33,6 +33,20 @@ def attached(address: str | None) -> bool:
     return True
 
 
+def opened(load, config: str, overrides: list[str], address: str | None, log: logging.Logger,
+           dry_run: bool = False) -> tuple[object, int | None]:
+    """The opening of every run command: (the config ``load`` validates, None), after attaching to the cluster at
+    ``address`` unless it is a dry run; or (None, the exit code) with the error logged."""
+    try:
+        cfg = load(config, list(overrides))
+    except ConfigError as e:
+        log.error("%s", e)
+        return None, EXIT_CONFIG
+    if not dry_run and not attached(address):
+        return None, EXIT_NO_CLUSTER
+    return cfg, None
+
+
 def _preflight(cfg: SweepConfig, trial_fn: str | None, allow_fake_gpus: bool = False, node_timeout_s: float = 900.0,
                log_to_driver: bool = True) -> bool:
     """Print the preflight's lines (on the connected Ray, else a local one); True when nothing failed."""
@@ -57,13 +71,9 @@ def preflight_command(
 ) -> int:
     """Check every node type of the Ray cluster at ``address`` (None: a private local Ray) for the sweep. Exit
     codes: 0 nothing failed, 1 a check failed, 2 bad config, 6 no cluster answers at ``address``."""
-    try:
-        cfg = load_sweep(config, list(overrides))
-    except ConfigError as e:
-        logging.getLogger("rlvr.sweep").error("%s", e)
-        return EXIT_CONFIG
-    if not attached(address):
-        return EXIT_NO_CLUSTER
+    cfg, failed = opened(load_sweep, config, overrides, address, logging.getLogger("rlvr.sweep"))
+    if failed is not None:
+        return failed
     return EXIT_OK if _preflight(cfg, trial_fn, allow_fake_gpus, node_timeout_s) else EXIT_FAILED
 
 
@@ -87,13 +97,9 @@ def sweep_command(
     Triton warnings) stays in Ray's session logs. It ends with the study table and the report's path."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     log = logging.getLogger("rlvr.sweep")
-    try:
-        cfg = load_sweep(config, list(overrides))
-    except ConfigError as e:
-        log.error("%s", e)
-        return EXIT_CONFIG
-    if not dry_run and not attached(address):
-        return EXIT_NO_CLUSTER
+    cfg, failed = opened(load_sweep, config, overrides, address, log, dry_run)
+    if failed is not None:
+        return failed
     console = Console()
     quiet = not verbose and console.is_terminal and not dry_run
     started = time.time()
