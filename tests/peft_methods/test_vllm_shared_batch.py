@@ -63,10 +63,14 @@ def _gap(mixed, alone) -> float:
 
 def _learner_greedy(policy) -> list[list[int]]:
     policy.model.eval()
+    out = []
     with torch.no_grad():
-        return [policy.model.generate(input_ids=torch.tensor([p]), attention_mask=torch.ones(1, len(p), dtype=torch.long),
-                                      max_new_tokens=GREEDY.max_new_tokens, do_sample=False)[0, len(p):].tolist()
-                for p in PROMPTS]
+        for p in PROMPTS:
+            mask = torch.ones(1, len(p), dtype=torch.long)
+            ids = policy.model.generate(input_ids=torch.tensor([p]), attention_mask=mask,
+                                        max_new_tokens=GREEDY.max_new_tokens, do_sample=False)
+            out.append(ids[0, len(p):].tolist())
+    return out
 
 
 @pytest.mark.parametrize("spec", [GREEDY, SEEDED], ids=["greedy", "seeded"])
