@@ -44,6 +44,7 @@ def _colocation_problems(cfg: TrialConfig, prefix: str) -> list[str]:
 
 def _method_problems(cfg: TrialConfig, prefix: str) -> list[str]:
     from rlvr.peft_methods.registry import check_method_config, method_info, method_names
+    from rlvr.peft_methods.sharing import shares_batch
 
     method, learner = cfg.method, cfg.learner
     where = f"{prefix}method"
@@ -53,7 +54,9 @@ def _method_problems(cfg: TrialConfig, prefix: str) -> list[str]:
     if cfg.rollout.engine == "vllm" and method.rank is not None and method.rank > max(VLLM_LORA_RANKS):
         problems.append(f"{where}.rank: {method.rank} exceeds vLLM's largest max_lora_rank {max(VLLM_LORA_RANKS)}")
     route = method_info(method.name).route
-    if cfg.rollout.sync_route not in ("auto", "merged", route):
+    # native is also open to every method whose policy is a plain LoRA on the original base (its shared export)
+    shared = ("native",) if shares_batch(method) else ()
+    if cfg.rollout.sync_route not in ("auto", "merged", route, *shared):
         problems.append(
             f"{prefix}rollout.sync_route: {cfg.rollout.sync_route!r} cannot serve {method.name} (its route is {route!r}); use auto, {route} or merged"
         )

@@ -59,9 +59,11 @@ class Policy(Protocol):
 
     def export(self, version: int, include_base: bool, route: Route | None = None, gather: Gather | None = None) -> PolicyUpdate:
         """The engine's view of the current policy along ``route`` (default ``info.route``; any method may go
-        "merged", no other detour is allowed); ``include_base`` forces the residual base weights (always sent
-        with version 0). ``gather(params)`` makes sharded parameters whole for a block (ZeRO-3); export asks
-        for one module's at a time, so a sharded model is never whole at once."""
+        "merged", and "native" as one plain LoRA on the original base wherever the policy is one
+        (registry.adapter_refusal; what a shared batch serves, rlvr.peft_methods.sharing); no other detour);
+        ``include_base`` forces the residual base weights (always sent with version 0). ``gather(params)`` makes
+        sharded parameters whole for a block (ZeRO-3); export asks for one module's at a time, so a sharded model
+        is never whole at once."""
 
     def effective_weights(self) -> dict[str, "torch.Tensor"]:
         """W_t of every adapted module (HF names, fp32), residual-aware; with the pristine base gives dW."""

@@ -152,13 +152,21 @@ class AdapterPolicy:
         return out
 
     def export(self, version: int, include_base: bool, route: Route | None = None, gather: Gather | None = None) -> PolicyUpdate:
-        """The policy along ``route`` (default: the method's); any method can go merged, no other detour."""
+        """The policy along ``route`` (default: the method's); any method can go merged, and "native" is open to
+        every method with a plain LoRA on the original base (``original_base_adapter``, what shares a batch)."""
         gather = gather or _whole
         own = self.info.route
         route = route or own
+        meta = {"method": self.spec.name, "route": route}
+        if route == "native" and own != "native":
+            why = adapter_refusal(self.cfg)
+            if why is not None:
+                raise ValueError(f"{self.spec.name}: cannot export as native; its route is {own} "
+                                 f"(merged is always possible) and {why}")
+            tensors, config = self.original_base_adapter(gather)
+            return PolicyUpdate(version, "native", lora_tensors=to_bytes(tensors), lora_config=config, meta=meta)
         if route != own and route != "merged":
             raise ValueError(f"{self.spec.name}: cannot export as {route}; its route is {own} (merged is always possible)")
-        meta = {"method": self.spec.name, "route": route}
         if route == "merged":
             return PolicyUpdate(version, "merged", base_weights=to_bytes(self._merged_weights(gather)), meta=meta)
         tensors, config = self._lora_form(gather)
@@ -167,23 +175,27 @@ class AdapterPolicy:
             base = to_bytes({f"{m}.weight": self._adapter_base(m).to(self.dtype) for m in self.layers})
         return PolicyUpdate(version, route, lora_tensors=to_bytes(tensors), lora_config=config, base_weights=base, meta=meta)
 
-    def original_base_adapter(self) -> tuple[dict[str, "torch.Tensor"], dict[str, Any]]:
+    def original_base_adapter(self, gather: Gather | None = None) -> tuple[dict[str, "torch.Tensor"], dict[str, Any]]:
         """The policy as one plain LoRA on the ORIGINAL base (peft key names, fp32) and its LoraConfig dict: a
         LoRA as trained; AdaLoRA as P diag(E) Q; a residual init (PiSSA, MiLoRA, OLoRA) as the rank-2r LoRA
         [s B, -s B0][A; A0], since W_res + s B A = W0 + s (B A - B0 A0); VeRA as (diag(l_b) B, diag(l_d) A);
         MiSS through peft's convert_to_lora at its rank. Other methods raise ValueError with the reason
-        (``registry.adapter_refusal``)."""
+        (``registry.adapter_refusal``). ``gather`` as in ``export``."""
         import torch
 
+        gather = gather or _whole
         why = adapter_refusal(self.cfg)
         if why is not None:
             raise ValueError(f"{self.spec.name} cannot be exported as a LoRA adapter: {why}")
         if self.spec.lora_fold == "peft":
             from peft import convert_to_lora
 
-            config, tensors = convert_to_lora(self.model, rank=self.model.peft_config[ADAPTER].r)
-            return {k: t.detach().float().contiguous() for k, t in tensors.items()}, jsonable(config.to_dict())
-        tensors, config = self._lora_form(_whole)
+            # MiSS's factors are its blocks and a fixed summation matrix: only the adapter's tensors are read.
+            with gather(p for p in self.model.parameters() if p.requires_grad):
+                config, tensors = convert_to_lora(self.model, rank=self.model.peft_config[ADAPTER].r)
+                tensors = {k: t.detach().float().clone().contiguous() for k, t in tensors.items()}
+            return tensors, jsonable(config.to_dict())
+        tensors, config = self._lora_form(gather)
         if not self.spec.residual_init:
             return tensors, config
         for m, (a0, b0) in self._init.items():

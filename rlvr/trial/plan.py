@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from rlvr.config.schema import LearnerConfig, TrialConfig
 from rlvr.peft_methods.registry import method_info
+from rlvr.peft_methods.sharing import shared_adapter_rank
 from rlvr.storage import RunStorage
 from rlvr.sync.probe import probe_context
 from rlvr.sync.update import Route
@@ -96,7 +97,8 @@ class TrialPlan:
 
     @classmethod
     def from_config(cls, cfg: TrialConfig) -> "TrialPlan":
-        route = method_info(cfg.method.name).route if cfg.rollout.sync_route == "auto" else cfg.rollout.sync_route
+        own = method_info(cfg.method.name).route
+        route = own if cfg.rollout.sync_route == "auto" else cfg.rollout.sync_route
         max_model_len = cfg.rollout.max_model_len
         if max_model_len is None:
             longest = max(cfg.rollout.max_new_tokens, cfg.eval.max_new_tokens if cfg.eval.benchmarks else 0)
@@ -107,7 +109,9 @@ class TrialPlan:
             gpus_per_engine=cfg.model.gpus_per_engine,
             gpus_per_learner=cfg.model.gpus_per_learner,
             route=route,
-            engine_lora_rank=cfg.method.rank if route != "merged" else None,
+            # native for a method whose own route is not: its shared export (a residual init's is rank 2r)
+            engine_lora_rank=(None if route == "merged" else cfg.method.rank if route == own
+                              else shared_adapter_rank(cfg.method)),
             lr=cfg.method.lr_or(cfg.algorithm.lr),
             max_model_len=max_model_len,
             micro_batching=MicroBatching.of(cfg.learner),

@@ -177,6 +177,9 @@ def test_sync_route_must_be_one_the_method_can_take(tmp_path):
     msg = error_of(tmp_path, "method: uniform/dora\nrollout: {sync_route: native}\n")
     assert "rollout.sync_route: 'native' cannot serve dora (its route is 'merged')" in msg
     load_trial(write(tmp_path, "method: uniform/lora\nrollout: {sync_route: merged}\n"))  # any method can merge
+    for shared in ("pissa", "vera", "miss"):  # served as their shared export, a LoRA on the original base
+        load_trial(write(tmp_path, f"method: uniform/{shared}\nrollout: {{sync_route: native}}\n"))
+    assert "cannot serve ia3" in error_of(tmp_path, "method: uniform/ia3\nrollout: {sync_route: native}\n")
 
 
 def test_a_config_built_in_code_is_checked_like_a_loaded_one():

@@ -65,6 +65,13 @@ def test_sync_route_auto_is_the_methods_own_and_merged_reserves_no_lora_rank():
     assert TrialPlan.from_config(_cfg(method=MethodConfig(name="dora", rank=8))).route == "merged"
 
 
+def test_a_shared_export_reserves_the_rank_it_is_served_at():
+    native = RolloutConfig(sync_route="native")
+    ranks = {name: TrialPlan.from_config(_cfg(method=MethodConfig(name=name, rank=8), rollout=native)).engine_lora_rank
+             for name in ("lora", "pissa", "miss", "vera")}
+    assert ranks == {"lora": 8, "pissa": 16, "miss": 8, "vera": 8}  # PiSSA's initial factors ride along
+
+
 def test_learning_rate_is_the_methods_override_else_the_algorithms():
     algo = AlgorithmConfig(lr=3e-5, prompts_per_step=12)
     assert TrialPlan.from_config(_cfg(algorithm=algo)).lr == 3e-5
