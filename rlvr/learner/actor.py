@@ -48,7 +48,8 @@ class LearnerActor:
         # NCCL rendezvous endpoints on this (rank 0's) node, one per transfer group; other ranks need none
         from rlvr.learner.backends import free_port
 
-        endpoints = [(ray.util.get_node_ip_address(), free_port()) for _ in range(groups)] if transport == "nccl" else []
+        node = ray.util.get_node_ip_address()
+        endpoints = [(node, free_port()) for _ in range(groups)] if transport == "nccl" else []
         self.learner.open_transfer(transport, engine_actors, gpus_per_engine, endpoints)
 
     def send_weights(self) -> None:

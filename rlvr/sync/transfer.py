@@ -56,7 +56,8 @@ def _why_not(rollout: RolloutConfig, model: ModelConfig, learner: LearnerConfig,
         # and NCCL refuses two ranks of one group on the same GPU.
         return "a colocated engine with tensor parallelism spans GPUs no learner rank shares", backend
     if rollout.colocate and rollout.num_engines != learner.num_learners:
-        return "CUDA IPC needs a learner rank on every engine's GPU (rollout.num_engines = learner.num_learners)", backend
+        return ("CUDA IPC needs a learner rank on every engine's GPU (rollout.num_engines = learner.num_learners)",
+                backend)
     return None, backend
 
 

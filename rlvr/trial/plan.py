@@ -1,9 +1,9 @@
 """A trial's plan: what its config decides, worked out once and read by every part that needs it.
 
 ``TrialPlan.from_config`` resolves the placement-group layout (which bundle holds which actor), the weight-sync
-route and transport, the learning rate, the engines' context length, the learner's micro-batching budget, and the values one
-part takes from another's section (the learner's scoring temperature and Dr.GRPO normaliser, the actors' torch
-threads), so each part is handed its own section and these values. ``TrialLayout`` is the trial directory's layout
+route and transport, the learning rate, the engines' context length, the learner's micro-batching budget, and the
+values one part takes from another's section (the learner's scoring temperature and Dr.GRPO normaliser, the actors'
+torch threads), so each part is handed its own section and these values. ``TrialLayout`` is the trial directory's layout
 and the one rule for a complete checkpoint, which the trial writes and eval and analysis read. (Not to be confused
 with ``rlvr.plan``, the memory plan of the ``rlvr plan`` command.) Importing this module imports no GPU library.
 """
