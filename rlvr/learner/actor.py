@@ -44,13 +44,13 @@ class LearnerActor:
     def export(self, version: int, include_base: bool) -> PolicyUpdate | None:
         return self.learner.export(version, include_base)
 
-    def open_transfer(self, transport: str, engine_actors: list, gpus_per_engine: int, groups: int) -> None:
+    def open_transfer(self, transport: str, engine_actors: list, gpus_per_engine: int, buffer_bytes: int) -> None:
         # NCCL rendezvous endpoints on this (rank 0's) node, one per transfer group; other ranks need none
         from rlvr.learner.backends import free_port
 
         node = ray.util.get_node_ip_address()
-        endpoints = [(node, free_port()) for _ in range(groups)] if transport == "nccl" else []
-        self.learner.open_transfer(transport, engine_actors, gpus_per_engine, endpoints)
+        endpoints = [(node, free_port()) for _ in engine_actors] if transport == "nccl" else []
+        self.learner.open_transfer(transport, engine_actors, gpus_per_engine, endpoints, buffer_bytes)
 
     def send_weights(self) -> None:
         self.learner.send_weights()
@@ -145,10 +145,9 @@ class LearnerGroup:
     def export(self, version: int, include_base: bool) -> PolicyUpdate:
         return self._rank0("export", version, include_base)
 
-    def open_transfer(self, transport: str, engine_actors: list, gpus_per_engine: int) -> None:
+    def open_transfer(self, transport: str, engine_actors: list, gpus_per_engine: int, buffer_bytes: int) -> None:
         """Every rank joins vLLM's weight transfer to ``engine_actors`` (rlvr.learner.transfer); rank 0 sends."""
-        ray.get([a.open_transfer.remote(transport, engine_actors, gpus_per_engine, len(engine_actors))
-                 for a in self.actors])
+        ray.get([a.open_transfer.remote(transport, engine_actors, gpus_per_engine, buffer_bytes) for a in self.actors])
 
     def send_weights(self, transport: str) -> None:
         """The merged policy to every engine through vLLM's transfer. NCCL: rank 0 sends (every rank under

@@ -274,14 +274,14 @@ class Learner:
         return update if self.rank == 0 else None
 
     def open_transfer(self, transport: str, engine_actors: list, gpus_per_engine: int,
-                      endpoints: list[tuple[str, int]]) -> None:
+                      endpoints: list[tuple[str, int]], buffer_bytes: int) -> None:
         """Join vLLM's weight transfer to the engine actors (rlvr.learner.transfer; rank 0 sends, the other ranks
         take part in the gathers and, for IPC, the handle all-gather)."""
         from rlvr.learner.transfer import WeightSender
 
         self.close_transfer()
         self._sender = WeightSender(transport, self.policy, self.backend.gathered, self.rank, engine_actors,
-                                    gpus_per_engine, endpoints)
+                                    gpus_per_engine, endpoints, buffer_bytes)
 
     def send_weights(self) -> None:
         """Push the whole merged policy to the engines through vLLM's transfer (open_transfer first)."""

@@ -36,21 +36,23 @@ def policy_source(policy: "AdapterPolicy", gather: Gather):
 
 
 def trainer_init_infos(transport: Transport, rank: int, engines: int, gpus_per_engine: int,
-                       endpoints: list[tuple[str, int]]) -> list[Any]:
+                       endpoints: list[tuple[str, int]], buffer_bytes: int) -> list[Any]:
     """vLLM's trainer init info for each transfer group this rank joins: NCCL, one group per engine (its own
     rendezvous endpoint; the engine's TP workers at ranks 1..tp); IPC, one for all engines (no rendezvous: each
-    engine worker opens the handle of its own GPU). Both packed, so the transfer holds bounded buffers instead
-    of a second copy of the model."""
+    engine worker opens the handle of its own GPU). Both packed, in buffers of ``buffer_bytes``
+    (``rollout.sync_bucket_mb``, which bounds the bucketed path's slices too; vLLM's default is 1 GiB, twice on
+    each side for NCCL), so the transfer holds bounded buffers instead of a second copy of the model."""
     if transport == "ipc":
         from vllm.distributed.weight_transfer.ipc_engine import IPCTrainerInitInfo
 
-        return [IPCTrainerInitInfo(rank=rank, packed=True)]
+        return [IPCTrainerInitInfo(rank=rank, packed=True, packed_buffer_size_bytes=buffer_bytes)]
     from vllm.distributed.weight_transfer.nccl_engine import NCCLTrainerInitInfo
 
     if len(endpoints) != engines:
         raise ValueError(f"nccl weight transfer: {len(endpoints)} endpoint(s) for {engines} engine(s); one each")
     return [NCCLTrainerInitInfo(master_address=addr, master_port=port, world_size=nccl_world_size(gpus_per_engine),
-                                rank=rank, packed=True) for addr, port in endpoints]
+                                rank=rank, packed=True, packed_buffer_size_bytes=buffer_bytes)
+            for addr, port in endpoints]
 
 
 class WeightSender:
@@ -58,11 +60,11 @@ class WeightSender:
     drives each engine's start / update / finish; ``close`` releases the transfer groups."""
 
     def __init__(self, transport: Transport, policy: "AdapterPolicy", gather: Gather, rank: int, engine_actors: list,
-                 gpus_per_engine: int, endpoints: list[tuple[str, int]]):
+                 gpus_per_engine: int, endpoints: list[tuple[str, int]], buffer_bytes: int):
         from vllm.distributed.weight_transfer import RayVLLMWeightSyncClient, WeightTransferTrainerFactory
 
         source = policy_source(policy, gather)
-        infos = trainer_init_infos(transport, rank, len(engine_actors), gpus_per_engine, endpoints)
+        infos = trainer_init_infos(transport, rank, len(engine_actors), gpus_per_engine, endpoints, buffer_bytes)
         # NCCL: a group per engine, so each gets a client of its own; IPC: one client fans out to all.
         clients = [RayVLLMWeightSyncClient(engine_actors)] if transport == "ipc" else \
             [RayVLLMWeightSyncClient(actor) for actor in engine_actors]

@@ -96,7 +96,7 @@ class TrialController:
         cfg = self.cfg
         self._load_tokenizer()
         self.engines, self.rewards, self.learner, self.owns_parts = engines, rewards, learner, owned
-        self.weight_sync = weight_sync(self.plan.transport, learner, engines, self.plan.gpus_per_engine)
+        self.weight_sync = weight_sync(self.plan, cfg.rollout, learner, engines)
         self.sinks = MetricSinks(cfg.logging, self.storage.uri, cfg.name, cfg.model_dump(mode="json"))
         self.actors_up = True
         self.storage.write_bytes(TrialLayout.CONFIG, dump(cfg).encode())

@@ -10,7 +10,10 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from typing import Any, Callable
 
+from rlvr.config.schema import RolloutConfig
+from rlvr.sync.buckets import bucket_bytes
 from rlvr.sync.transfer import Transport
+from rlvr.trial.plan import TrialPlan
 
 Timed = Callable[[str], AbstractContextManager]
 
@@ -37,14 +40,15 @@ class TransferSync:
     each engine's start / update / finish through vLLM's Ray client (rlvr.learner.transfer); the engines then
     record the version. The transfer groups open at the first push, when every actor is up."""
 
-    def __init__(self, transport: Transport, learner: Any, engines: Any, gpus_per_engine: int):
-        self.transport, self.learner, self.engines, self.gpus_per_engine = transport, learner, engines, gpus_per_engine
+    def __init__(self, transport: Transport, learner: Any, engines: Any, gpus_per_engine: int, buffer_bytes: int):
+        self.transport, self.learner, self.engines = transport, learner, engines
+        self.gpus_per_engine, self.buffer_bytes = gpus_per_engine, buffer_bytes
         self.opened = False
 
     def push(self, version: int, include_base: bool, timed: Timed) -> None:
         with timed("t_load"):  # export and load are one stream here
             if not self.opened:
-                self.learner.open_transfer(self.transport, self.engines.actors, self.gpus_per_engine)
+                self.learner.open_transfer(self.transport, self.engines.actors, self.gpus_per_engine, self.buffer_bytes)
                 self.opened = True
             self.learner.send_weights(self.transport)
             self.engines.transferred(version)
@@ -56,8 +60,8 @@ class TransferSync:
             self.opened = False
 
 
-def weight_sync(transport: Transport, learner: Any, engines: Any, gpus_per_engine: int) -> BucketedSync | TransferSync:
-    """The strategy for the plan's transport."""
-    if transport == "buckets":
+def weight_sync(plan: TrialPlan, rollout: RolloutConfig, learner: Any, engines: Any) -> BucketedSync | TransferSync:
+    """The strategy for the plan's transport; ``rollout.sync_bucket_mb`` bounds the transfer's buffers too."""
+    if plan.transport == "buckets":
         return BucketedSync(learner, engines)
-    return TransferSync(transport, learner, engines, gpus_per_engine)
+    return TransferSync(plan.transport, learner, engines, plan.gpus_per_engine, bucket_bytes(rollout.sync_bucket_mb))

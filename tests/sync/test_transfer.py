@@ -14,6 +14,7 @@ from rlvr.sync.transfer import choose_transport
 from rlvr.trial.plan import TrialPlan
 
 GPU = ModelConfig(gpus_per_engine=1, gpus_per_learner=1)
+MIB = 1 << 20
 
 
 def _choose(route="merged", model=GPU, learners=1, **rollout):
@@ -119,18 +120,21 @@ def test_the_trainer_init_infos_reach_the_workers_in_the_form_vllms_workers_pars
     from rlvr.learner.transfer import trainer_init_infos
 
     infos = trainer_init_infos("nccl", rank=0, engines=2, gpus_per_engine=2,
-                               endpoints=[("10.0.0.1", 4001), ("10.0.0.1", 4002)])
-    assert [(i.master_port, i.world_size, i.is_sender, i.packed) for i in infos] == \
-        [(4001, 3, True, True), (4002, 3, True, True)]  # learner rank 0 and the engine's two TP workers
+                               endpoints=[("10.0.0.1", 4001), ("10.0.0.1", 4002)], buffer_bytes=MIB)
+    assert [(i.master_port, i.world_size, i.is_sender, i.packed, i.packed_buffer_size_bytes) for i in infos] == \
+        [(4001, 3, True, True, MIB), (4002, 3, True, True, MIB)]  # learner rank 0 and the engine's two TP workers
     # what NCCLTrainerWeightTransferEngine.trainer_init sends each engine, parsed as the worker parses it
-    worker = NCCLWeightTransferInitInfo(master_address=infos[0].master_address, master_port=infos[0].master_port,
-                                        rank_offset=1, world_size=infos[0].world_size, packed=infos[0].packed)
-    assert NCCLWeightTransferInitInfo(**worker_init_payload(worker)).rank_offset == 1
-    assert not trainer_init_infos("nccl", 1, 1, 1, [("h", 1)])[0].is_sender
-    (ipc,) = trainer_init_infos("ipc", rank=1, engines=2, gpus_per_engine=1, endpoints=[])
+    first = infos[0]
+    worker = NCCLWeightTransferInitInfo(master_address=first.master_address, master_port=first.master_port,
+                                        rank_offset=1, world_size=first.world_size, packed=first.packed,
+                                        packed_buffer_size_bytes=first.packed_buffer_size_bytes)
+    parsed = NCCLWeightTransferInitInfo(**worker_init_payload(worker))
+    assert (parsed.rank_offset, parsed.packed_buffer_size_bytes) == (1, MIB)
+    assert not trainer_init_infos("nccl", 1, 1, 1, [("h", 1)], MIB)[0].is_sender
+    (ipc,) = trainer_init_infos("ipc", rank=1, engines=2, gpus_per_engine=1, endpoints=[], buffer_bytes=MIB)
     assert isinstance(ipc, IPCTrainerInitInfo) and ipc.packed and not ipc.is_sender
     with pytest.raises(ValueError, match="one each"):
-        trainer_init_infos("nccl", 0, 2, 1, [("h", 1)])
+        trainer_init_infos("nccl", 0, 2, 1, [("h", 1)], MIB)
 
 
 # ---- why nothing but the bucketed path runs on CPU -------------------------------------------------------------
