@@ -42,7 +42,7 @@ def merged_names(policy: "AdapterPolicy") -> list[tuple[str, "torch.Size", str]]
         name = full.removeprefix(_HF_PREFIX)
         module = _owner(name, policy.layers)
         if module is None:
-            out.append((name, p.shape, f"param:{full}"))
+            out.append((name, _full_shape(p), f"param:{full}"))
             continue
         if module in seen:
             continue
