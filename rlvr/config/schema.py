@@ -215,6 +215,10 @@ class RolloutConfig(Section):
     sync_bucket_mb: float = Field(
         512, gt=0, le=2048, description="Largest slice of a weight update sent to the engine at once (msgspec refuses 4 GiB)."
     )
+    weight_transfer: Literal["buckets", "auto", "nccl", "ipc"] = Field(
+        "buckets", description="How merged-route updates reach the engines: buckets (host copies, every platform), "
+        "vLLM's nccl or ipc (GPU, rlvr.sync.transfer), or auto (vLLM's where it applies, else buckets).",
+    )
     probe_tolerance: float | None = Field(
         None, gt=0, description="Largest mean |engine - learner| probe logprob gap after a sync; None: per dtype and route (docs/probe.md)."
     )

@@ -44,6 +44,20 @@ class LearnerActor:
     def export(self, version: int, include_base: bool) -> PolicyUpdate | None:
         return self.learner.export(version, include_base)
 
+    def open_transfer(self, transport: str, engine_actors: list, gpus_per_engine: int, buffer_bytes: int) -> None:
+        # NCCL rendezvous endpoints on this (rank 0's) node, one per transfer group; other ranks need none
+        from rlvr.learner.backends import free_port
+
+        node = ray.util.get_node_ip_address()
+        endpoints = [(node, free_port()) for _ in engine_actors] if transport == "nccl" else []
+        self.learner.open_transfer(transport, engine_actors, gpus_per_engine, endpoints, buffer_bytes)
+
+    def send_weights(self) -> None:
+        self.learner.send_weights()
+
+    def close_transfer(self) -> None:
+        self.learner.close_transfer()
+
     def state(self, with_weights: bool) -> dict[str, Any]:
         return self.learner.state(with_weights)
 
@@ -130,6 +144,21 @@ class LearnerGroup:
 
     def export(self, version: int, include_base: bool) -> PolicyUpdate:
         return self._rank0("export", version, include_base)
+
+    def open_transfer(self, transport: str, engine_actors: list, gpus_per_engine: int, buffer_bytes: int) -> None:
+        """Every rank joins vLLM's weight transfer to ``engine_actors`` (rlvr.learner.transfer); rank 0 sends."""
+        ray.get([a.open_transfer.remote(transport, engine_actors, gpus_per_engine, buffer_bytes) for a in self.actors])
+
+    def send_weights(self, transport: str) -> None:
+        """The merged policy to every engine through vLLM's transfer. NCCL: rank 0 sends (every rank under
+        ZeRO-3, whose gathers are collective); IPC: every rank, whose GPU handles rank 0 all-gathers."""
+        if transport == "ipc":
+            ray.get([a.send_weights.remote() for a in self.actors])
+        else:
+            self._rank0("send_weights")
+
+    def close_transfer(self) -> None:
+        ray.get([a.close_transfer.remote() for a in self.actors])
 
     def record(self) -> dict[str, Any]:
         """The verified method record (resolved adapter config, trainable counts) of rank 0's policy."""

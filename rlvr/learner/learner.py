@@ -136,6 +136,7 @@ class Learner:
             if getattr(spec, section) != getattr(self.spec, section):
                 raise ValueError(f"learner reset: {section} differs from the pool's; "
                                  "such a trial needs a pool of its own")
+        self.close_transfer()  # its source is the policy being dropped
         self.backend.close()
         del self.policy, self.optimizer, self.scheduler, self.backend
         gc.collect()
@@ -271,6 +272,27 @@ class Learner:
         """The policy for the engines (rank 0; the other ranks take part in gathering sharded weights)."""
         update = self.policy.export(version, include_base, route=self.spec.route, gather=self.backend.gathered)
         return update if self.rank == 0 else None
+
+    def open_transfer(self, transport: str, engine_actors: list, gpus_per_engine: int,
+                      endpoints: list[tuple[str, int]], buffer_bytes: int) -> None:
+        """Join vLLM's weight transfer to the engine actors (rlvr.learner.transfer; rank 0 sends, the other ranks
+        take part in the gathers and, for IPC, the handle all-gather)."""
+        from rlvr.learner.transfer import WeightSender
+
+        self.close_transfer()
+        self._sender = WeightSender(transport, self.policy, self.backend.gathered, self.rank, engine_actors,
+                                    gpus_per_engine, endpoints, buffer_bytes)
+
+    def send_weights(self) -> None:
+        """Push the whole merged policy to the engines through vLLM's transfer (open_transfer first)."""
+        if getattr(self, "_sender", None) is None:
+            raise RuntimeError("learner: send_weights before open_transfer")
+        self._sender.send()
+
+    def close_transfer(self) -> None:
+        if getattr(self, "_sender", None) is not None:
+            self._sender.close()
+        self._sender = None
 
     def record(self) -> dict[str, Any]:
         """The policy's resolved, verified adapter config and parameter counts (for the trial record)."""

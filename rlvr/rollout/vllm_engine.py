@@ -48,6 +48,12 @@ def engine_placement(model_cfg: ModelConfig, rollout_cfg: RolloutConfig, on_gpu:
             "max_num_batched_tokens": max_seqs * (rollout_cfg.max_model_len or 2048)}
 
 
+def _transfer_config(transport: str) -> dict:
+    """vLLM's weight transfer backend for ``rollout.weight_transfer``'s resolved transport (rlvr.sync.transfer);
+    none for the bucketed path, which goes through PolicyLoader."""
+    return {} if transport == "buckets" else {"weight_transfer_config": {"backend": transport}}
+
+
 def sampling_params(spec: SamplingSpec, prompts: int) -> list:
     """One SamplingParams per prompt, each with its own seed on every platform: vLLM seeds the k-th sample of
     a request with seed + k, so disjoint seeds per prompt keep repeated prompts (a group sent as n copies)
@@ -105,6 +111,7 @@ class VLLMEngine:
         max_lora_rank: int | None,
         seed: int,
         adapter_slots: int = 1,
+        weight_transfer: str = "buckets",
     ):
         import torch
         from vllm import LLM
@@ -139,6 +146,7 @@ class VLLMEngine:
                 worker_extension_cls="rlvr.rollout.vllm_worker_ops.PolicyLoader",
                 **placement,
                 **lora,
+                **_transfer_config(weight_transfer),
             )
         if not on_gpu:
             self.llm.collective_rpc("rlvr_install_cpu_lora_kernels")
@@ -287,6 +295,23 @@ class VLLMEngine:
         except Exception:
             self.llm.collective_rpc("rlvr_discard")
             raise
+
+    # ---- vLLM's weight transfer (rlvr.sync.transfer): the learner drives these calls through the actor ----------
+    def weight_transfer(self, call: str, *args) -> None:
+        """One of vLLM's control-plane calls on this engine (vllm entrypoints/rl/offline.py, RLOfflineMixin:
+        init_weight_transfer_engine, start_weight_update, update_weights, finish_weight_update,
+        shutdown_weight_transfer_engine). An update replaces the whole base, so it starts only while slot 0 is
+        the one slot in use."""
+        if call == "start_weight_update" and any(v is not None for v in self.versions[1:]):
+            raise ValueError("weight transfer: slots 1.. hold adapters on the base this update replaces")
+        getattr(self.llm, call)(*args)
+
+    def transferred(self, version: int) -> None:
+        """Slot 0 now serves ``version``, received whole through vLLM's transfer (whose finish drops adapters)."""
+        self._adapters[0] = None
+        self._base_version = self.versions[0] = version
+        self.llm.reset_prefix_cache()  # cached prefixes were computed by the old policy
+    # ---- end of vLLM's weight transfer ----------------------------------------------------------------------
 
     def _model_dir(self) -> Path:
         path = Path(self._model_path)

@@ -34,6 +34,26 @@ class RolloutWorker:
     def load_policy(self, update: PolicyUpdate) -> None:
         self.engine.load_policy(update)
 
+    # vLLM's weight-sync control plane under its own names, so that vLLM's RayVLLMWeightSyncClient drives this
+    # actor (vllm distributed/weight_transfer/clients.py; rlvr.learner.transfer)
+    def init_weight_transfer_engine(self, request) -> None:
+        self.engine.weight_transfer("init_weight_transfer_engine", request)
+
+    def start_weight_update(self) -> None:
+        self.engine.weight_transfer("start_weight_update")
+
+    def update_weights(self, request) -> None:
+        self.engine.weight_transfer("update_weights", request)
+
+    def finish_weight_update(self) -> None:
+        self.engine.weight_transfer("finish_weight_update")
+
+    def shutdown_weight_transfer_engine(self) -> None:
+        self.engine.weight_transfer("shutdown_weight_transfer_engine")
+
+    def transferred(self, version: int) -> None:
+        self.engine.transferred(version)
+
     def score(self, prompt: list[int], completion: list[int]) -> list[float]:
         return self.engine.score(prompt, completion)
 

@@ -65,6 +65,8 @@ class EngineSet:
 
         rollout_cfg = cfg.rollout.model_copy(update={"max_model_len": plan.max_model_len})
         self.dispatch_groups = cfg.rollout.dispatch_groups
+        # vLLM's transfer backend only where the plan chose one (rlvr.sync.transfer): the bucketed path needs none
+        transfer = {"weight_transfer": plan.transport} if plan.transport != "buckets" else {}
         self.actors = [
             RolloutWorker.options(num_cpus=1, num_gpus=plan.engine_gpus, **_placement(bundle)).remote(
                 cfg.rollout.engine,
@@ -74,6 +76,7 @@ class EngineSet:
                 rollout_cfg=rollout_cfg,
                 max_lora_rank=plan.engine_lora_rank,
                 seed=cfg.seed + i,
+                **transfer,
             )
             for i, bundle in enumerate(plan.slots.engines)
         ]
@@ -106,6 +109,13 @@ class EngineSet:
     def load_policy(self, update: PolicyUpdate) -> None:
         ref = ray.put(update)  # one copy in the object store, however many engines read it
         ray.get([a.load_policy.remote(ref) for a in self.actors])
+
+    def transferred(self, version: int) -> None:
+        """Every engine serves ``version``, which the learner just sent through vLLM's transfer."""
+        ray.get([a.transferred.remote(version) for a in self.actors])
+
+    def close_transfer(self) -> None:
+        ray.get([a.shutdown_weight_transfer_engine.remote() for a in self.actors])
 
     def sleep(self) -> None:
         """rollout.colocate: every engine frees its GPU for the learner rank that shares it."""

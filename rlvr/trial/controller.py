@@ -38,6 +38,7 @@ from rlvr.trial.checkpoint import Checkpointer
 from rlvr.trial.plan import TrialLayout, TrialPlan
 from rlvr.trial.rollouts import Rollout, assemble
 from rlvr.trial.sinks import MetricSinks
+from rlvr.trial.weight_sync import weight_sync
 
 log = logging.getLogger("rlvr.trial")
 
@@ -95,6 +96,7 @@ class TrialController:
         cfg = self.cfg
         self._load_tokenizer()
         self.engines, self.rewards, self.learner, self.owns_parts = engines, rewards, learner, owned
+        self.weight_sync = weight_sync(self.plan, cfg.rollout, learner, engines)
         self.sinks = MetricSinks(cfg.logging, self.storage.uri, cfg.name, cfg.model_dump(mode="json"))
         self.actors_up = True
         self.storage.write_bytes(TrialLayout.CONFIG, dump(cfg).encode())
@@ -107,6 +109,7 @@ class TrialController:
 
     def stop(self) -> None:
         if self.actors_up:
+            self.weight_sync.close()
             for group in ((self.engines, self.learner, self.rewards) if self.owns_parts else ()) + (self.sinks,):
                 group.close()
         self.actors_up = False
@@ -159,10 +162,7 @@ class TrialController:
 
     def sync(self, include_base: bool) -> float:
         """Push the learner's policy to every engine, then prove they serve it (the post-sync probe)."""
-        with self._timed("t_export"):
-            update = self.learner.export(self.version, include_base)
-        with self._timed("t_load"):
-            self.engines.load_policy(update)
+        self.weight_sync.push(self.version, include_base, self._timed)
         if self.probe is None:
             return 0.0
         with self._timed("t_probe"):

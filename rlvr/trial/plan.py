@@ -1,9 +1,9 @@
 """A trial's plan: what its config decides, worked out once and read by every part that needs it.
 
 ``TrialPlan.from_config`` resolves the placement-group layout (which bundle holds which actor), the weight-sync
-route, the learning rate, the engines' context length, the learner's micro-batching budget, and the values one
-part takes from another's section (the learner's scoring temperature and Dr.GRPO normaliser, the actors' torch
-threads), so each part is handed its own section and these values. ``TrialLayout`` is the trial directory's layout
+route and transport, the learning rate, the engines' context length, the learner's micro-batching budget, and the
+values one part takes from another's section (the learner's scoring temperature and Dr.GRPO normaliser, the actors'
+torch threads), so each part is handed its own section and these values. ``TrialLayout`` is the trial directory's layout
 and the one rule for a complete checkpoint, which the trial writes and eval and analysis read. (Not to be confused
 with ``rlvr.plan``, the memory plan of the ``rlvr plan`` command.) Importing this module imports no GPU library.
 """
@@ -18,6 +18,7 @@ from rlvr.peft_methods.registry import method_info
 from rlvr.peft_methods.sharing import shared_adapter_rank
 from rlvr.storage import RunStorage
 from rlvr.sync.probe import probe_context
+from rlvr.sync.transfer import Transport, choose_transport
 from rlvr.sync.update import Route
 
 
@@ -94,6 +95,8 @@ class TrialPlan:
     """Dr.GRPO's constant loss normaliser: ``algorithm.dr_grpo_norm``, else ``rollout.max_new_tokens``."""
     actor_threads: int
     """torch threads of every engine and learner actor on CPU (``learner.threads``)."""
+    transport: Transport = "buckets"
+    """How weight syncs travel (``rollout.weight_transfer``, resolved by rlvr.sync.transfer.choose_transport)."""
 
     @classmethod
     def from_config(cls, cfg: TrialConfig) -> "TrialPlan":
@@ -118,6 +121,7 @@ class TrialPlan:
             sampling_temperature=cfg.rollout.temperature,
             dr_grpo_norm=cfg.algorithm.dr_grpo_norm or cfg.rollout.max_new_tokens,
             actor_threads=cfg.learner.threads,
+            transport=choose_transport(cfg.rollout, cfg.model, cfg.learner, route),
         )
 
     @property

@@ -65,6 +65,23 @@ def test_the_kuberay_autoscaler_sidecar_gets_the_token_the_ray_containers_get():
     assert sidecar["RAY_AUTH_MODE"] == "token" and "secretKeyRef" in sidecar["RAY_AUTH_TOKEN"]
 
 
+# KubeRay's AutoscalerOptions (ray-operator/apis/ray/v1/raycluster_types.go; docs.ray.io "KubeRay CRD API reference"):
+# env is a list of core/v1 EnvVar (valueFrom.secretKeyRef allowed), so the sidecar can read the token from a secret.
+AUTOSCALER_OPTIONS = {"resources", "image", "imagePullPolicy", "securityContext", "idleTimeoutSeconds",
+                      "upscalingMode", "version", "env", "envFrom", "volumeMounts"}
+
+
+def test_the_kuberay_autoscaler_options_are_fields_kuberay_defines_and_name_the_documented_secret():
+    options = KUBERAY["spec"]["autoscalerOptions"]
+    assert set(options) <= AUTOSCALER_OPTIONS, set(options) - AUTOSCALER_OPTIONS
+    assert options["upscalingMode"] in {"Default", "Aggressive", "Conservative"}
+    for var in options["env"]:
+        assert set(var) <= {"name", "value", "valueFrom"} and ("value" in var) != ("valueFrom" in var), var
+    (ref,) = [v["valueFrom"]["secretKeyRef"] for v in options["env"] if "valueFrom" in v]
+    # the secret docs/cluster.md tells the user to create, under the same key
+    assert f"kubectl create secret generic {ref['name']} --from-literal={ref['key']}=" in DOCS
+
+
 def test_one_wheel_of_the_gpu_lock_ships_cuda_bindings_and_the_image_imports_it_with_flashinfer():
     # cuda-python 12.6.2.post1 is monolithic (its own cuda/bindings); >= 13 it is a metapackage over cuda-bindings.
     lock = Path(ROOT / "requirements/gpu.lock").read_text()
