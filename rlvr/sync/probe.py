@@ -47,7 +47,7 @@ class ProbeLimits:
 # (benchmarks/RESULTS.md, "Probe calibration" and "The probe's false alarms"). fp32 engine and learner agree
 # to ~1e-5, so the gap alone catches every catalogued bug there. In bf16 each side rounds differently: the right
 # policy's mean gap measured 0.012-0.054; once the learner moved 10 noise floors its slope 0.99-1.01, once it
-# moved 5 floors since the previous sync its step slope 0.91-1.04 (a stale layer on the merged route: 0.6-0.85).
+# moved 5 floors since the previous sync its step slope 0.91-1.03 (a stale layer on the merged route: 0.59-0.85).
 # fp16 rounds finer than bf16, so bf16's limits hold for it.
 _FP32 = ProbeLimits(gap=1e-3, slope=0.04, step_slope=0.2)
 _BF16_NATIVE = ProbeLimits(gap=0.1, slope=0.04, step_slope=0.3)
