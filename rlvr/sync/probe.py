@@ -115,6 +115,7 @@ def _sub(a: list[float], b: list[float]) -> list[float]:
 def _agreeing(engine: list[float], learner: list[float]) -> list[int]:
     """The probe tokens but the ``OUTLIERS`` share (rounded down) where engine and learner differ most."""
     drop = int(OUTLIERS * len(learner))
+    # a NaN sorts first: it is never left out, so it reaches the slope and fails it
     return sorted(range(len(learner)), key=lambda i: -math.inf if math.isnan(engine[i] - learner[i])
                   else abs(engine[i] - learner[i]))[: len(learner) - drop]
 
