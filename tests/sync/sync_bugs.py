@@ -177,34 +177,33 @@ def judge(rows: list[dict], limits) -> dict[str, dict[int, str | None]]:
     return out
 
 
-def measurable(rows: list[dict], limits) -> dict[str, list[int]]:
-    """Per bug, the versions at which the learner moved measurably for it: its probe log-probs changed by at
-    least ``limits.moved`` rms since the first sync (``limits.step_moved`` since the previous one for a stale
-    bug). The probe must flag the bug at every one of them."""
-    def rms(a, b):
-        return (sum((x - y) ** 2 for x, y in zip(a, b)) / len(a)) ** 0.5
-
-    first, out = rows[0]["learner"], {}
-    for bug in CATALOGUE:
-        out[bug.name] = [
-            r["version"] for r, before in zip(rows[1:], rows)
-            if (rms(r["learner"], before["learner"]) >= limits.step_moved if bug.stale
-                else rms(r["learner"], first) >= limits.moved)
-        ]
-    return out
-
-
-def report(rows: list[dict], limits) -> str:
-    """The right policy's statistics per sync (the calibration) and which syncs flagged each bug."""
+def _right_statistics(rows: list[dict], limits) -> list[dict[str, float]]:
+    """SyncProbe.statistics of the right policy at every sync."""
     from rlvr.sync.probe import SyncProbe
 
     probe, stats = SyncProbe(limits), []
     for row in rows:
         stats.append(probe.statistics([row["right"]], row["learner"]))
         probe.check([row["right"]], row["learner"], row["version"])
+    return stats
+
+
+def measurable(rows: list[dict], limits) -> dict[str, list[int]]:
+    """Per bug, the versions at which the learner moved measurably for it: its probe log-probs changed by at
+    least ``limits.snr`` noise floors since the first sync (``limits.step_snr`` since the previous one for a
+    stale bug), as the probe measures the right policy's. The probe must flag the bug at every one of them."""
+    stats = _right_statistics(rows, limits)
+    return {bug.name: [r["version"] for r, s in zip(rows[1:], stats[1:])
+                       if (s["step_moved"] >= limits.step_snr if bug.stale else s["moved"] >= limits.snr)]
+            for bug in CATALOGUE}
+
+
+def report(rows: list[dict], limits) -> str:
+    """The right policy's statistics per sync (the calibration) and which syncs flagged each bug."""
+    stats = _right_statistics(rows, limits)
     lines = [f"right {key}: " + " ".join(f"{s.get(key, float('nan')):.3f}" for s in stats)
-             for key in ("gap", "slope", "step_slope")]
-    lines += [f"learner {key}: " + " ".join(f"{s.get(key, float('nan')):.3f}" for s in stats)
+             for key in ("gap", "floor", "slope", "step_slope")]
+    lines += [f"learner {key} (floors): " + " ".join(f"{s.get(key, float('nan')):.1f}" for s in stats)
               for key in ("moved", "step_moved")]
     due = measurable(rows, limits)
     for name, verdicts in judge(rows, limits).items():
