@@ -38,7 +38,7 @@ def metrics(trial_dir: Path) -> list[dict]:
 
 
 def newest_weights(trial_dir: Path) -> tuple[str, dict[str, torch.Tensor]]:
-    folder = sorted((trial_dir / TrialLayout.CHECKPOINTS).glob("step_*"))[-1]
+    folder = max((trial_dir / TrialLayout.CHECKPOINTS).glob("step_*"))
     return folder.name, load_file(str(folder / TrialLayout.TRAINABLE))
 
 
