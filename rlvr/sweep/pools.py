@@ -2,9 +2,8 @@
 
 A pool is made for a trial whose pool key has no idle pool, in a placement group of that trial's bundles (so it
 takes from the cluster what the trial would), preferring a trial whose key no pool serves yet; later trials with
-the same key run on it while it is idle. When
-a new pool has to wait for room, idle pools (whose keys no pending trial needs, as those start first) are retired
-to make it. A pool whose host died (its node was lost) is dropped; its trial is retried like any failed attempt,
+the same key run on it while it is idle. When a new pool has to wait for room, idle pools (whose keys no pending
+trial needs, as those start first) are retired to make it. A pool whose host died (its node was lost) is dropped; its trial is retried like any failed attempt,
 on a new pool wherever there is room.
 """
 
