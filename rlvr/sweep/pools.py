@@ -1,9 +1,9 @@
 """The sweep's warm pools (rlvr.pool): one PoolHost per placement group, kept between trials.
 
 A pool is made for a trial whose pool key has no idle pool, in a placement group of that trial's bundles (so it
-takes from the cluster what the trial would); later trials with the same key run on it while it is idle. When
-a new pool has to wait for room, idle pools (whose keys no pending trial needs, as those start first) are retired
-to make it. A pool whose host died (its node was lost) is dropped; its trial is retried like any failed attempt,
+takes from the cluster what the trial would), preferring a trial whose key no pool serves yet; later trials with
+the same key run on it while it is idle. When a new pool has to wait for room, idle pools (whose keys no pending
+trial needs, as those start first) are retired to make it. A pool whose host died (its node was lost) is dropped; its trial is retried like any failed attempt,
 on a new pool wherever there is room.
 """
 
@@ -49,6 +49,11 @@ class SweepPools:
     def idle(self, spec: TrialSpec) -> Pool | None:
         key = self.key(spec)
         return next((p for p in self.pools if not p.busy and p.key == key), None)
+
+    def unserved(self, pending: list[TrialSpec]) -> TrialSpec:
+        """The trial to place a new pool for: the first whose key no pool serves, else the first."""
+        served = {p.key for p in self.pools}
+        return next((s for s in pending if self.key(s) not in served), pending[0])
 
     def add(self, spec: TrialSpec, pg: PlacementGroup) -> Pool:
         """A new pool in ``pg`` (placed for ``spec``), its host in bundle 0."""

@@ -7,7 +7,9 @@ one at a time in ledger order; while one waits for room, no later trial jumps th
 
 With ``pools`` (rlvr.sweep.pools, the default of ``rlvr sweep``) an attempt is instead a call on a warm pool's
 host actor, whose placement group, engines, learners and reward actors outlive the trial; a trial whose pool
-key has an idle pool starts on it at once, ahead of trials that wait for room.
+key has an idle pool starts on it at once, ahead of trials that wait for room (a waiting group gives way to it).
+A new pool is placed first for a trial whose key no pool serves, so pools of different keys run side by side
+(the demo's keep about one core busy each: its actors take turns) rather than a second pool of a busy key.
 
 Stopping: SIGTERM or Ctrl-C to the controller cancels the running tasks without force, which raises SIGINT
 in each; the task turns that into the SIGTERM the trial handles by checkpointing, waits up to ``stop_grace_s``
@@ -144,20 +146,17 @@ class SweepScheduler:
         return trial_bundles(spec.config, self.cfg.cpus_per_trial)
 
     def _place_next(self) -> None:
-        """Start every trial whose group the cluster can place now (or, with pools, that has an idle pool); stop
-        at the first one that must wait for room."""
+        """Start every trial that can start now: with pools, first each one whose key has an idle pool; then
+        groups the cluster can place, in ledger order (with pools, a trial whose key no pool serves first);
+        stop at the first group that must wait for room."""
         while True:
+            if self.pools is not None and self._lease_idle_pool():
+                continue
             if self.placing is None:
-                limit = self.cfg.max_concurrent
                 pending = self._pending()
-                if not pending or (limit is not None and len(self.running) >= limit):
+                if not pending or self._at_limit():
                     return
-                if self.pools is not None:
-                    warm = next(((s, p) for s in pending if (p := self.pools.idle(s)) is not None), None)
-                    if warm is not None:
-                        self._launch(_Attempt(warm[0], warm[1].pg, None, pool=warm[1]))
-                        continue
-                spec = pending[0]
+                spec = self.pools.unserved(pending) if self.pools is not None else pending[0]
                 pg = placement_group(self._bundles(spec), strategy=spec.config.placement, name=f"trial-{spec.trial_id}")
                 self.placing = _Attempt(spec, pg, pg.ready())
             if not ray.wait([self.placing.ready], timeout=PLACE_WAIT_S)[0]:
@@ -168,6 +167,27 @@ class SweepScheduler:
                 self.placing.pool = self.pools.add(self.placing.spec, self.placing.pg)
             self._launch(self.placing)
             self.placing = None
+
+    def _at_limit(self) -> bool:
+        return self.cfg.max_concurrent is not None and len(self.running) >= self.cfg.max_concurrent
+
+    def _lease_idle_pool(self) -> bool:
+        """Start a pending trial (the one being placed first) on an idle pool of its key; True if one started.
+        A group still waiting for room gives way: the idle pool is that room, and retiring it would waste a start."""
+        if self.placing is not None:
+            if ray.wait([self.placing.ready], timeout=0)[0]:
+                return False  # its group is placed: it starts first
+        elif self._at_limit():
+            return False
+        waiting = [self.placing.spec] if self.placing is not None else []
+        hit = next(((s, p) for s in waiting + self._pending() if (p := self.pools.idle(s)) is not None), None)
+        if hit is None:
+            return False
+        if self.placing is not None:
+            remove_placement_group(self.placing.pg)
+            self.placing = None
+        self._launch(_Attempt(hit[0], hit[1].pg, None, pool=hit[1]))
+        return True
 
     def _launch(self, att: _Attempt) -> None:
         spec = att.spec

@@ -1,13 +1,23 @@
 """Independence is the warm pools' contract: a trial that leases a pool after other trials gives exactly the results
 of the same trial started cold (fp32 on CPU: the same metrics.jsonl apart from timings, the same step-N weights),
-for one method per sync route; and a trial after a failed one in the same pool is unaffected."""
+for one method per sync route, and so does a trial run beside another in a sweep; a trial after a failed one in
+the same pool is unaffected, and a part lost during a lease is replaced, never reused."""
 
 from __future__ import annotations
 
-import pytest
+import json
+import threading
+import time
 
+import pytest
+import ray
+
+from rlvr.config.schema import SweepConfig
 from rlvr.pool.warm import WarmPool, pool_key
+from rlvr.sweep.controller import ledger_records, run_sweep
+from rlvr.sweep.grid import TrialSpec
 from rlvr.trial.controller import STEP_PHASES, TrialController
+from rlvr.trial.plan import TrialLayout
 from rlvr.trial.runner import run_trial
 
 from ..trial.trial_helpers import read_metrics, read_trainable, small_trial
@@ -45,6 +55,22 @@ def cold_runs(local_ray, tmp_path_factory):
         runs[method] = tmp_path_factory.mktemp(f"cold-{method}")
         run_trial(trial(method, *more), str(runs[method]))
     return runs
+
+
+def test_trials_side_by_side_give_the_results_they_give_alone(cold_runs, tmp_path):
+    """Both cores: with two trials at once the scheduler places the second pool for dora, whose key no pool
+    serves, ahead of pissa, whose key lora's busy pool serves; every trial's results are its cold run's.
+    (Before the module's pools below take the local Ray's CPUs.)"""
+    methods = ["lora", "pissa", "dora"]
+    specs = [TrialSpec(f"side-{m}", m, trial(m)) for m in methods]
+    cfg = SweepConfig(name="side", storage=str(tmp_path), max_concurrent=2)
+    rows = run_sweep(cfg, specs=specs, worker_logs=False).to_pylist()
+    assert [r["status"] for r in rows] == ["done"] * 3
+    records = ledger_records(cfg)
+    lora, dora = records["side-lora"]["history"][0], records["side-dora"]["history"][0]
+    assert dora["started_at"] < lora["ended_at"] and dora["pool"] != lora["pool"], "they did not run side by side"
+    for m in methods:
+        assert_independent(tmp_path / "side" / "trials" / f"side-{m}", cold_runs[m])
 
 
 @pytest.fixture(scope="module")
@@ -92,3 +118,25 @@ def test_a_trial_after_a_failed_lease_is_unaffected(warm_runs, cold_runs, pools,
     after = warm(pools, cfg, tmp_path / "after")
     assert engines_before != [a._actor_id for a in pool.parts[0].actors]
     assert_independent(after, cold_runs["lora"])
+
+
+def test_a_part_lost_during_a_lease_is_replaced_and_the_trial_unaffected(warm_runs, cold_runs, pools, tmp_path):
+    cfg = trial("lora")
+    pool = pools[pool_key(cfg)]
+    engine, leases = pool.parts[0].actors[0], pool.leases
+    trial_dir = tmp_path / "lost"
+
+    def kill_once_leased():
+        deadline = time.monotonic() + 600
+        while not (trial_dir / TrialLayout.STARTUP).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        ray.kill(engine, no_restart=True)
+
+    killer = threading.Thread(target=kill_once_leased, daemon=True)
+    killer.start()
+    run_trial(cfg, str(trial_dir), pool=pool)
+    killer.join(timeout=1)
+    assert pool.leases == leases + 2, "the lease did not restart after its engine was lost"
+    assert engine._actor_id not in [a._actor_id for a in pool.parts[0].actors], "a lost part was reused"
+    assert "t_learner" in json.loads((trial_dir / TrialLayout.STARTUP).read_text()), "the parts were not started anew"
+    assert_independent(trial_dir, cold_runs["lora"])
