@@ -26,7 +26,7 @@ def reproduce(trial_dir: Path, out: Path, fmt: str, step: int) -> dict:
     from rlvr.rewards.pool import RewardPool
     from rlvr.rollout.vllm_engine import VLLMEngine
     from rlvr.trial.controller import derived_seed
-    from rlvr.trial.plan import TrialPlan
+    from rlvr.config.trial_plan import TrialPlan
 
     cfg = read_trial_config(str(trial_dir))
     base = resolve_model_path(cfg.model)
@@ -61,7 +61,7 @@ def main() -> None:
     torch.set_num_threads(1)
     from rlvr.export.command import export_command
     from rlvr.export.source import read_trial_config
-    from rlvr.peft_methods.registry import adapter_refusal
+    from rlvr.config.methods import adapter_refusal
 
     for trial_dir in sorted(Path(args.run_dir, "trials").iterdir()):
         if not (trial_dir / "checkpoints").is_dir():

@@ -34,7 +34,7 @@ def main() -> None:
     from rlvr.rewards.pool import RewardItem, RewardPool
     from rlvr.rollout.registry import make_engine
     from rlvr.rollout.types import SamplingSpec
-    from rlvr.trial.plan import TrialPlan
+    from rlvr.config.trial_plan import TrialPlan
 
     cfg = load_trial("long-cpu", args.overrides)
     path = resolve_model_path(cfg.model)

@@ -10,7 +10,7 @@ import pyarrow as pa
 from rlvr.analysis.report import build_report
 from rlvr.analysis.rundir import Folder
 from rlvr.analysis.spectral import DEFAULT_K, analyze_run, analyze_trial
-from rlvr.trial.plan import TrialLayout
+from rlvr.config.layout import TrialLayout
 
 
 def report_command(run_dir: str, out_dir: str | None = None) -> tuple[Path, Path]:

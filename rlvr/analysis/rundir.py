@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from rlvr.storage import RunStorage
-from rlvr.trial.plan import TrialLayout
+from rlvr.config.layout import TrialLayout
 
 
 class Folder:
@@ -29,11 +29,6 @@ class Folder:
 
     def exists(self, rel: str) -> bool:
         return self.store.exists(rel)
-
-    def subfolders(self, rel: str) -> list[str]:
-        selector = pafs.FileSelector(self.store.path(rel), allow_not_found=True)
-        infos = self.store.fs.get_file_info(selector)
-        return sorted(i.base_name for i in infos if i.type == pafs.FileType.Directory)
 
     def read_text(self, rel: str) -> str | None:
         data = self.store.read_bytes(rel)
@@ -126,7 +121,7 @@ class RunDir(Folder):
 
     def trial_ids(self) -> list[str]:
         """Every trial the ledger or the trials/ folder knows, sorted."""
-        return sorted(set(self.ledger()) | set(self.subfolders("trials")))
+        return sorted(set(self.ledger()) | set(self.store.subfolders("trials")))
 
     def trial(self, trial_id: str) -> TrialDir:
         return TrialDir(self.store.uri_of(f"trials/{trial_id}"))

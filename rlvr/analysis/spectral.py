@@ -194,7 +194,7 @@ def rows_to_table(rows: list[dict]) -> pa.Table:
 def _load_base_and_policy(trial: TrialDir):
     """The pristine base weights (fp32 copies taken before any adapter touches the model) and the rebuilt policy."""
     from rlvr.models.loading import load_model, resolve_model_path
-    from rlvr.peft_methods.registry import build_policy
+    from rlvr.peft_methods.policy import build_policy
 
     cfg = trial.config()
     if cfg is None:

@@ -38,7 +38,7 @@ def _from_config(run: RunDir, trial_id: str) -> dict[str, Any]:
     row: dict[str, Any] = {"trial_id": trial_id, "status": "pending"}
     cfg = trial.config()
     if cfg is not None:
-        from rlvr.peft_methods.registry import method_info
+        from rlvr.config.methods import method_info
 
         try:
             group = method_info(cfg.method.name).group

@@ -34,7 +34,7 @@ class Need:
 
 def load_trials(config: str, overrides: list[str] = ()) -> list[TrialConfig]:
     """Every trial of a sweep config, or the one trial of a trial config (a name is looked up as a sweep first)."""
-    from rlvr.sweep.grid import expand
+    from rlvr.config.grid import expand
 
     try:
         return [spec.config for spec in expand(load_sweep(config, list(overrides)))]

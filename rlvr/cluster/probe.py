@@ -94,7 +94,7 @@ def check_cuda(plan: ProbePlan) -> Check:
 def memory_check(trials: list, gpu_gib: float) -> Check:
     """Every trial's memory plan against GPUs of ``gpu_gib``: config validation checked it against the
     trial's declared resources.gpu_memory_gib, which a node type with smaller GPUs makes wrong."""
-    from rlvr.plan.memory import plan_problems
+    from rlvr.config.memory_plan import plan_problems
 
     planned = [t for t in trials if t.model.architecture is not None]
     if not planned:

@@ -247,6 +247,12 @@ class LearnerConfig(Section):
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: cuda when a GPU is assigned.")
     threads: int = Field(1, ge=1, description="torch threads per learner on CPU.")
 
+    @property
+    def sharding_stage(self) -> int:
+        """The ZeRO stage in effect, the one place it is decided: ``zero_stage`` under DeepSpeed, 0 (nothing
+        sharded) under the torch backend."""
+        return self.zero_stage if self.backend == "deepspeed" else 0
+
 
 class BenchmarkSpec(Section):
     """One evaluation set."""

@@ -17,7 +17,7 @@ import pyarrow.fs as pafs
 
 from rlvr.export.verify import LoadCheck
 from rlvr.storage import RunStorage, open_fs
-from rlvr.trial.plan import TrialLayout
+from rlvr.config.layout import TrialLayout
 
 Format = Literal["adapter", "merged"]
 ADAPTER_CONFIG, ADAPTER_WEIGHTS, CARD = "adapter_config.json", "adapter_model.safetensors", "README.md"
@@ -45,7 +45,7 @@ def _target_is_free(out: str) -> None:
 
 def _refusal(trial_dir: str, fmt: Format) -> None:
     from rlvr.export.source import read_trial_config
-    from rlvr.peft_methods.registry import adapter_refusal
+    from rlvr.config.methods import adapter_refusal
 
     method = read_trial_config(trial_dir).method
     why = adapter_refusal(method) if fmt == "adapter" else None

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from rlvr.config.schema import UNCHECKED, TrialConfig
 from rlvr.storage import RunStorage
-from rlvr.trial.plan import TrialLayout
+from rlvr.config.layout import TrialLayout
 
 if TYPE_CHECKING:
     from rlvr.peft_methods.policy import AdapterPolicy
@@ -60,7 +60,7 @@ class TrialPolicy:
         import safetensors.torch
 
         from rlvr.models.loading import load_model, resolve_model_path
-        from rlvr.peft_methods.registry import build_policy
+        from rlvr.peft_methods.policy import build_policy
         from rlvr.trial.checkpoint import read_trainable
 
         cfg = cfg or read_trial_config(trial_dir)

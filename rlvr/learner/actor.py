@@ -27,7 +27,7 @@ class LearnerActor:
     def setup(self, spec: LearnerSpec, model_path: str, rank: int, world_size: int, addr: str, port: int,
               keep_base: bool = False) -> None:
         from rlvr.learner.learner import Learner
-        from rlvr.trial.gpus import require_cuda
+        from rlvr.devices import require_cuda
 
         require_cuda(f"learner rank {rank}", "model.gpus_per_learner")
         self.learner = Learner(spec, model_path, rank, world_size, addr, port, keep_base)
@@ -122,7 +122,7 @@ class LearnerGroup:
 
     def _rank0(self, method: str, *args: Any) -> Any:
         """Rank 0's answer; with ZeRO-3 every rank takes part, as forward passes and gathers are collective."""
-        sharded = self.spec.learner.backend == "deepspeed" and self.spec.learner.zero_stage == 3
+        sharded = self.spec.learner.sharding_stage == 3
         return ray.get([getattr(a, method).remote(*args) for a in (self.actors if sharded else self.actors[:1])])[0]
 
     def logprobs(self, prompt_ids: list[int], completion_ids: list[int]) -> list[float]:

@@ -106,7 +106,7 @@ class Learner:
 
     def _build(self, spec: LearnerSpec) -> None:
         """The policy, optimizer, schedule and backend of ``spec`` on a pristine base, RNG from its seed."""
-        from rlvr.peft_methods.registry import build_policy
+        from rlvr.peft_methods.policy import build_policy
 
         self.spec = spec
         model = self._fresh_model()

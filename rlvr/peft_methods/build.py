@@ -11,7 +11,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from rlvr.config.schema import MethodConfig
-from rlvr.peft_methods.registry import MethodSpec
+from rlvr.config.methods import MethodSpec
 
 if TYPE_CHECKING:
     import torch

@@ -10,7 +10,7 @@ from typing import Any
 
 from rlvr.config.loader import build, config_root, load_raw
 from rlvr.config.schema import ALL_LINEAR, MethodConfig, ModelConfig
-from rlvr.peft_methods.registry import SPECS
+from rlvr.config.methods import SPECS
 
 _COUNT_STEPS = 1000  # AdaLoRA needs a schedule length; it does not change the parameter layout
 

@@ -18,7 +18,7 @@ class RolloutWorker:
 
         import torch
 
-        from rlvr.trial.gpus import require_cuda
+        from rlvr.devices import require_cuda
 
         require_cuda("rollout engine", "model.gpus_per_engine")
         # vLLM logs every adapter load at INFO: one line per policy version drowns the trial's own progress.

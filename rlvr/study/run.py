@@ -32,7 +32,7 @@ def study_dir(cfg: StudyConfig) -> str:
 
 def _plan_figures(cfg: StudyConfig) -> tuple[float | None, float | None]:
     """(seconds per step, GPU-hours per trial-step) from the memory plan; None where the model has no architecture."""
-    from rlvr.plan.memory import plan_trial
+    from rlvr.config.memory_plan import plan_trial
 
     try:
         plan = plan_trial(cfg.base)

@@ -13,7 +13,7 @@ from rlvr.cluster.attach import ClusterGone, attach
 from rlvr.config.loader import ConfigError, load_sweep
 from rlvr.config.schema import SweepConfig
 from rlvr.sweep.controller import ensure_ray, ledger_records, load_trial_fn, run_dir, run_sweep
-from rlvr.sweep.grid import expand
+from rlvr.config.grid import expand
 from rlvr.sweep.lease import LeaseHeld
 from rlvr.sweep.progress import status_table
 from rlvr.sweep.summary import events_to_file, print_summary

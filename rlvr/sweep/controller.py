@@ -23,7 +23,7 @@ from rich.table import Table
 from rlvr.config.loader import dump
 from rlvr.config.schema import SweepConfig
 from rlvr.storage import RunStorage
-from rlvr.sweep.grid import TrialSpec, expand
+from rlvr.config.grid import TrialSpec, expand
 from rlvr.sweep.lease import ControllerLease
 from rlvr.sweep.ledger import Ledger
 from rlvr.sweep.progress import SWEEP_YAML, LiveTable

@@ -10,7 +10,7 @@ import time
 from typing import Any, Literal
 
 from rlvr.storage import RunStorage
-from rlvr.sweep.grid import TrialSpec
+from rlvr.config.grid import TrialSpec
 
 Status = Literal["pending", "running", "done", "failed"]
 # How an attempt ended. Only "failed" counts against max_attempts: the others are not the trial's fault.

@@ -19,7 +19,7 @@ from rich.text import Text
 
 from rlvr.config.schema import UNCHECKED, SweepConfig
 from rlvr.storage import RunStorage
-from rlvr.sweep.grid import expand
+from rlvr.config.grid import expand
 from rlvr.sweep.ledger import Ledger
 
 SWEEP_YAML = "sweep.yaml"

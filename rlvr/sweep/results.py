@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from rlvr.storage import RunStorage
-from rlvr.sweep.grid import TrialSpec
+from rlvr.config.grid import TrialSpec
 
 RESULTS = "results.parquet"
 FIXED = ("trial_id", "label", "model", "method", "group", "preset", "rank", "seed", "trainable_params",
@@ -23,7 +23,7 @@ FIXED = ("trial_id", "label", "model", "method", "group", "preset", "rank", "see
 
 
 def _group(method: str) -> str | None:
-    from rlvr.peft_methods.registry import method_info, method_names
+    from rlvr.config.methods import method_info, method_names
 
     return method_info(method).group if method in method_names() else None
 

@@ -31,11 +31,11 @@ from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 from rlvr.config.schema import SweepConfig, TrialConfig
 from rlvr.errors import TrialPreempted
 from rlvr.storage import RunStorage
-from rlvr.sweep.grid import TrialSpec
+from rlvr.config.grid import TrialSpec
 from rlvr.sweep.ledger import Ledger, end_attempt, start_attempt
 from rlvr.sweep.pools import Pool, SweepPools
 from rlvr.sweep.resources import trial_bundles
-from rlvr.trial.plan import TrialLayout
+from rlvr.config.layout import TrialLayout
 
 log = logging.getLogger("rlvr.sweep")
 

@@ -20,11 +20,11 @@ from rlvr.rewards.pool import RewardItem, RewardResult
 from rlvr.rollout.types import Completion, SamplingSpec
 from rlvr.sync.update import PolicyUpdate
 from rlvr.trial.dispatch import QueuedRound
-from rlvr.trial.plan import TrialPlan
+from rlvr.config.trial_plan import TrialPlan
 
 
 def _placement(bundle: int) -> dict[str, Any]:
-    """Pin an actor to a bundle of the trial's placement group (its slot in rlvr.trial.plan.BundleSlots)."""
+    """Pin an actor to a bundle of the trial's placement group (its slot in rlvr.config.trial_plan.BundleSlots)."""
     pg = get_current_placement_group()
     if pg is None:
         return {}

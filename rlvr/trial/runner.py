@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from rlvr.config.schema import TrialConfig
 from rlvr.storage import RunStorage
 from rlvr.trial.controller import ACTOR_FAILURES, TrialController, TrialPreempted
-from rlvr.trial.plan import TrialLayout
+from rlvr.config.layout import TrialLayout
 
 if TYPE_CHECKING:
     from rlvr.pool.warm import WarmPool

@@ -13,7 +13,8 @@ from peft import get_peft_model_state_dict
 from .conftest import perturb, small_cfg
 from rlvr.config.schema import ModelConfig, RolloutConfig, TinyModelConfig
 from rlvr.models.tiny import build_model
-from rlvr.peft_methods.registry import build_policy, method_info
+from rlvr.config.methods import method_info
+from rlvr.peft_methods.policy import build_policy
 from rlvr.peft_methods.weights import to_bytes
 from rlvr.rollout.types import SamplingSpec
 from rlvr.sync.servable import UnservableUpdate, check_servable

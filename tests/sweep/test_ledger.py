@@ -12,7 +12,7 @@ from rich.console import Console
 from rlvr.config.loader import dump
 from rlvr.config.schema import SweepConfig
 from rlvr.storage import RunStorage
-from rlvr.sweep.grid import expand
+from rlvr.config.grid import expand
 from rlvr.sweep.lease import LEASE, ControllerLease, LeaseHeld
 from rlvr.sweep.ledger import Ledger, end_attempt, start_attempt
 from rlvr.sweep.progress import SWEEP_YAML, status_table

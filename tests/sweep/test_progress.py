@@ -8,7 +8,7 @@ from rich.console import Console
 
 from rlvr.config.loader import dump, load_sweep
 from rlvr.storage import RunStorage
-from rlvr.sweep.grid import expand
+from rlvr.config.grid import expand
 from rlvr.sweep.ledger import Ledger, end_attempt, new_record, start_attempt
 from rlvr.sweep.progress import SWEEP_YAML, short_labels, sweep_eta, view
 

@@ -109,7 +109,7 @@ def probe_trial(cfg, steps: int, bugs=CATALOGUE, on_sync=None) -> list[dict]:
     from rlvr.rollout.types import SamplingSpec
     from rlvr.rollout.vllm_engine import VLLMEngine
     from rlvr.sync.probe import probe_sequence
-    from rlvr.trial.plan import TrialPlan
+    from rlvr.config.trial_plan import TrialPlan
 
     plan = TrialPlan.from_config(cfg)
     path = resolve_model_path(cfg.model)

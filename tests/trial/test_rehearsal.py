@@ -10,7 +10,7 @@ import pytest
 
 from rlvr.config.loader import load_trial
 from rlvr.sync.probe import StaleEngineError, probe_limits
-from rlvr.trial.plan import TrialPlan
+from rlvr.config.trial_plan import TrialPlan
 from rlvr.trial.runner import run_trial
 from .trial_helpers import read_metrics
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 
 from rlvr.config.schema import TrialConfig
-from rlvr.plan.memory import TrialPlan, plan_trial
+from rlvr.config.memory_plan import MemoryPlan, plan_trial
 
 
-def _actor_lines(plan: TrialPlan, cfg: TrialConfig) -> list[str]:
+def _actor_lines(plan: MemoryPlan, cfg: TrialConfig) -> list[str]:
     gib = cfg.resources.gpu_memory_gib
     lines = []
     for a in plan.actors:
@@ -59,7 +59,7 @@ def plan_command(name: str, overrides: list[str]) -> str:
         find_config(name, "sweeps")
     except ConfigError:
         return format_plan([(name, load_trial(name, overrides))])
-    from rlvr.sweep.grid import expand
+    from rlvr.config.grid import expand
 
     sweep = load_sweep(name, overrides)
     return format_plan([(s.label, s.config) for s in expand(sweep)], sweep.max_concurrent)

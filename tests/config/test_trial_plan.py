@@ -12,9 +12,10 @@ from rlvr.config.schema import (
 from rlvr.learner.spec import LearnerSpec
 from rlvr.storage import RunStorage
 from rlvr.sweep.resources import trial_bundles
-from rlvr.sync.probe import probe_context
+from rlvr.config.trial_plan import probe_context
 from rlvr.trial.checkpoint import Checkpointer
-from rlvr.trial.plan import MicroBatching, TrialLayout, TrialPlan
+from rlvr.config.layout import TrialLayout
+from rlvr.config.trial_plan import MicroBatching, TrialPlan
 
 
 def _cfg(**sections) -> TrialConfig:

@@ -7,8 +7,8 @@ import pytest
 
 from rlvr.config.loader import ConfigError, build, find_config, load_raw, load_sweep, load_trial
 from rlvr.config.schema import ModelConfig
-from rlvr.plan.memory import plan_problems, plan_trial, total_params, trainable_params
-from rlvr.plan.report import plan_command
+from rlvr.config.memory_plan import plan_problems, plan_trial, total_params, trainable_params
+from rlvr.config.memory_report import plan_command
 
 
 @pytest.mark.parametrize("model", ["r1-distill-qwen-1.5b", "r1-distill-qwen-7b"])
@@ -29,7 +29,7 @@ def test_lora_trainable_count_bounds_peft_from_above_by_a_little():
 
 @pytest.mark.parametrize("sweep", ["paper-1.5b", "paper-7b"])
 def test_paper_sweeps_fit_an_h200_by_the_plan(sweep):
-    from rlvr.sweep.grid import expand
+    from rlvr.config.grid import expand
 
     for spec in expand(load_sweep(sweep)):  # loading validates: a misfit would raise here
         cfg = spec.config
@@ -68,8 +68,8 @@ def test_plan_command_prints_every_actor_gpus_nodes_and_gpu_hours():
 
 
 def test_the_plan_imports_no_gpu_library():
-    code = ("import sys, rlvr.plan.report, rlvr.config.validate; "
-            "from rlvr.plan.report import plan_command; plan_command('paper-7b', []); "
+    code = ("import sys, rlvr.config.memory_report, rlvr.config.validate; "
+            "from rlvr.config.memory_report import plan_command; plan_command('paper-7b', []); "
             "bad = [m for m in ('torch', 'vllm', 'deepspeed', 'ray') if m in sys.modules]; assert not bad, bad")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

@@ -36,7 +36,7 @@ def test_a_learner_on_a_gpu_without_cuda_names_the_problem(fake_gpu_ray):
 
 
 def test_cpu_actors_are_not_affected(fake_gpu_ray):
-    from rlvr.trial.gpus import require_cuda
+    from rlvr.devices import require_cuda
 
     @fake_gpu_ray.remote(num_cpus=1)
     def on_cpu():
