@@ -17,6 +17,7 @@ from rlvr.analysis.intervals import Interval, Key, RunIntervals, bootstrap
 from rlvr.analysis.rundir import RunDir
 from rlvr.analysis.significance import holm
 from rlvr.analysis.study import ConfigGroup, group_trials
+from rlvr.config.layout import RunLayout
 
 BEST, WITHIN, WORSE, UNRANKED = "best", "best within noise", "worse", "one seed cannot rank"
 HEADER = ["configuration", "lr", "seeds", "average [t interval]", "Δ best [t interval]", "bootstrap", "p (Holm)",
@@ -107,6 +108,6 @@ def print_answer(run_dir: str, record: dict[str, Any] | None, console) -> None:
         console.print(table)
     for name in (record or {}).get("edge", []):
         console.print(f"{name}: its best lr stayed on the grid's edge after every extension: not tuned; widen lrs.")
-    out = f"{run_dir}/report" if "://" not in run_dir else "report"
+    out = RunLayout.report_dir(run_dir)
     html_path, _ = build_report(run_dir, out)
     console.print(f"report: [bold]{html_path}[/bold]")

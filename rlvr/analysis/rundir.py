@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from rlvr.storage import RunStorage
-from rlvr.config.layout import TrialLayout
+from rlvr.config.layout import RunLayout, TrialLayout
 
 
 class Folder:
@@ -106,22 +106,22 @@ class RunDir(Folder):
     """``<run_dir>/``: the sweep's config, ledger, results table and trial folders."""
 
     def sweep_config(self) -> dict[str, Any] | None:
-        return self.read_yaml("sweep.yaml")
+        return self.read_yaml(RunLayout.SWEEP)
 
     def ledger(self) -> dict[str, dict[str, Any]]:
         """trial_id -> ledger entry."""
         out = {}
-        for name in self.store.list_names("ledger", ".json"):
-            entry = self.store.read_json(f"ledger/{name}") or {}
+        for name in self.store.list_names(RunLayout.LEDGER, ".json"):
+            entry = self.store.read_json(RunLayout.ledger_entry(name.removesuffix(".json"))) or {}
             out[entry.get("trial_id", name.removesuffix(".json"))] = entry
         return out
 
     def results(self) -> pa.Table | None:
-        return self.read_parquet("results.parquet")
+        return self.read_parquet(RunLayout.RESULTS)
 
     def trial_ids(self) -> list[str]:
         """Every trial the ledger or the trials/ folder knows, sorted."""
-        return sorted(set(self.ledger()) | set(self.store.subfolders("trials")))
+        return sorted(set(self.ledger()) | set(self.store.subfolders(RunLayout.TRIALS)))
 
     def trial(self, trial_id: str) -> TrialDir:
-        return TrialDir(self.store.uri_of(f"trials/{trial_id}"))
+        return TrialDir(self.store.uri_of(RunLayout.trial(trial_id)))

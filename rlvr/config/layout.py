@@ -37,6 +37,11 @@ class RunLayout:
         return f"{folder}/{name}" if name else folder
 
     @classmethod
+    def report_dir(cls, run_dir: str) -> str:
+        """Where a run's report goes by default: in the run directory when it is local, else ``./report``."""
+        return f"{run_dir.rstrip('/')}/{cls.REPORT}" if "://" not in run_dir else cls.REPORT
+
+    @classmethod
     def run_dir(cls, storage: str, sweep: str) -> str:
         """The run directory of the sweep called ``sweep`` in ``storage`` (SweepConfig.storage)."""
         return f"{storage.rstrip('/')}/{sweep}"

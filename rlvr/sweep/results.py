@@ -16,8 +16,8 @@ import pyarrow.parquet as pq
 
 from rlvr.storage import RunStorage
 from rlvr.config.grid import TrialSpec
+from rlvr.config.layout import RunLayout
 
-RESULTS = "results.parquet"
 FIXED = ("trial_id", "label", "model", "method", "group", "preset", "rank", "seed", "trainable_params",
          "trainable_pct", "status", "final_reward", "steps_done")
 
@@ -68,9 +68,9 @@ def results_table(specs: list[TrialSpec], records: dict[str, dict[str, Any]]) ->
 def write_results(storage: RunStorage, table: pa.Table) -> None:
     buf = io.BytesIO()
     pq.write_table(table, buf)
-    storage.write_bytes(RESULTS, buf.getvalue())
+    storage.write_bytes(RunLayout.RESULTS, buf.getvalue())
 
 
 def read_results(storage: RunStorage) -> pa.Table | None:
-    data = storage.read_bytes(RESULTS)
+    data = storage.read_bytes(RunLayout.RESULTS)
     return None if data is None else pq.read_table(io.BytesIO(data))

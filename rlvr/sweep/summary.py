@@ -13,6 +13,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from rlvr.config.layout import RunLayout, TrialLayout
 from rlvr.storage import RunStorage
 from rlvr.sweep.progress import errors
 
@@ -56,7 +57,7 @@ def _hints(run_dir: str, records: dict[str, dict[str, Any]], console: Console) -
     for hint in dict.fromkeys(h for r in failed if (h := hint_for(r["error"]))):
         console.print(hint)
     if failed:
-        console.print(f"tracebacks: {run_dir}/trials/<id>/trial.log")
+        console.print(f"tracebacks: {run_dir}/{RunLayout.trial('<id>', TrialLayout.LOG)}")
 
 
 def study_summary(run_dir: str) -> tuple[list[str], list[list[str]]]:
@@ -101,7 +102,7 @@ def print_summary(run_dir: str, records: dict[str, dict[str, Any]], started: flo
                       "seeds.")
     from rlvr.analysis.report import build_report
 
-    out = Path(run_dir) / "report" if "://" not in run_dir else Path("report")
+    out = Path(RunLayout.report_dir(run_dir))
     try:
         html_path, _ = build_report(run_dir, out)
     except Exception as e:  # the sweep's results stand without a report; say how to make it

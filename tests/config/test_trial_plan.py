@@ -11,7 +11,7 @@ from rlvr.config.schema import (
 )
 from rlvr.learner.spec import LearnerSpec
 from rlvr.storage import RunStorage
-from rlvr.sweep.resources import trial_bundles
+from rlvr.config.resources import trial_bundles
 from rlvr.config.trial_plan import probe_context
 from rlvr.trial.checkpoint import Checkpointer
 from rlvr.config.layout import TrialLayout
