@@ -95,6 +95,7 @@ def eval_command(
     from rlvr.models.loading import load_tokenizer, resolve_model_path
     from rlvr.rewards.pool import RewardPool
     from rlvr.rollout.registry import make_engine
+    from rlvr.rollout.spec import EngineSpec
 
     if trial_cfg:
         model_cfg = trial_cfg.model
@@ -117,8 +118,9 @@ def eval_command(
         elif adapter:
             path = merged_model(path, adapter, Path(tmp))
         new_tokens = request.eval_cfg.max_new_tokens
-        rollout = rollout.model_copy(update={"max_new_tokens": new_tokens, "max_model_len": longest + new_tokens})
-        gen = make_engine(engine, model_path=path, model_cfg=model_cfg, rollout_cfg=rollout, max_lora_rank=None, seed=seed)
+        rollout = rollout.model_copy(update={"max_new_tokens": new_tokens})
+        spec = EngineSpec(model_cfg, rollout, max_model_len=longest + new_tokens)
+        gen = make_engine(engine, model_path=path, spec=spec, seed=seed)
         try:
             with RewardPool(RewardConfig(workers=reward_workers, extraction=request.extraction)) as reward:
                 samples, summary = evaluate(gen, tokenizer, request.specs, request.eval_cfg, request.data_cfg, reward,

