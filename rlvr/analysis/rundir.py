@@ -16,8 +16,10 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import yaml
 
-from rlvr.storage import RunStorage
 from rlvr.config.layout import RunLayout, TrialLayout
+from rlvr.config.loader import build
+from rlvr.config.schema import TrialConfig, UNCHECKED
+from rlvr.storage import RunStorage
 
 
 class Folder:
@@ -68,9 +70,6 @@ class TrialDir(Folder):
 
     def config(self):
         """The resolved TrialConfig, or None when config.yaml is not there yet."""
-        from rlvr.config.loader import build
-        from rlvr.config.schema import UNCHECKED, TrialConfig
-
         data = self.read_yaml(TrialLayout.CONFIG)
         if data is None:
             return None

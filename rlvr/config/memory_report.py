@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 
-from rlvr.config.schema import TrialConfig
+from rlvr.config.grid import expand
+from rlvr.config.loader import ConfigError, find_config, load_sweep, load_trial
 from rlvr.config.memory_plan import MemoryPlan, plan_trial
+from rlvr.config.schema import TrialConfig
 
 
 def _actor_lines(plan: MemoryPlan, cfg: TrialConfig) -> list[str]:
@@ -51,15 +53,10 @@ def format_plan(trials: list[tuple[str, TrialConfig]], max_concurrent: int | Non
 
 def plan_command(name: str, overrides: list[str]) -> str:
     """A sweep's plan if ``name`` is a sweep config, else a trial's."""
-    from rlvr.config.loader import ConfigError, load_sweep, load_trial
-
     try:
-        from rlvr.config.loader import find_config
-
         find_config(name, "sweeps")
     except ConfigError:
         return format_plan([(name, load_trial(name, overrides))])
-    from rlvr.config.grid import expand
 
     sweep = load_sweep(name, overrides)
     return format_plan([(s.label, s.config) for s in expand(sweep)], sweep.max_concurrent)

@@ -334,7 +334,7 @@ class TrialConfig(Section):
     @model_validator(mode="after")
     def _cross_field_rules(self, info: ValidationInfo) -> "TrialConfig":
         if (info.context or {}).get("cross_field_rules", True):
-            from rlvr.config.validate import check_trial
+            from rlvr.config.validate import check_trial  # validate.py reads these models: a cycle at the top
 
             check_trial(self)
         return self
@@ -381,7 +381,7 @@ class SweepConfig(Section):
     @model_validator(mode="after")
     def _every_trial_valid(self, info: ValidationInfo) -> "SweepConfig":
         if (info.context or {}).get("cross_field_rules", True):
-            from rlvr.config.validate import check_sweep
+            from rlvr.config.validate import check_sweep  # as above
 
             check_sweep(self)
         return self

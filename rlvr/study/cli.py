@@ -8,6 +8,7 @@ from contextlib import nullcontext
 from rich.console import Console
 
 from rlvr.config.loader import ConfigError, load_study
+from rlvr.study.run import run_study, study_dir
 from rlvr.sweep.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_LEASE, EXIT_NO_CLUSTER, EXIT_OK, attached
 from rlvr.sweep.controller import load_trial_fn
 from rlvr.sweep.lease import LeaseHeld
@@ -27,7 +28,6 @@ def study_command(config: str, overrides: list[str] = (), dry_run: bool = False,
         return EXIT_CONFIG
     if not dry_run and not attached(address):
         return EXIT_NO_CLUSTER
-    from rlvr.study.run import run_study, study_dir
 
     console = Console()
     quiet = not verbose and console.is_terminal and not dry_run

@@ -13,11 +13,12 @@ from typing import Any
 
 from rich.console import Console
 
+from rlvr.analysis.answer import print_answer
+from rlvr.config.memory_plan import plan_trial
 from rlvr.config.study import StudyConfig
 from rlvr.storage import RunStorage
 from rlvr.study.stages import (
-    Stage, chosen_stage, extension, halve, mean_score, method_name, methods, rung_steps, stage_sweep, trial_budget,
-    trial_lr,
+    Stage, chosen_stage, extension, halve, mean_score, method_name, methods, rung_steps, stage_sweep, trial_budget, trial_lr,
 )
 from rlvr.sweep.controller import run_sweep
 from rlvr.sweep.scheduler import TrialFn
@@ -32,8 +33,6 @@ def study_dir(cfg: StudyConfig) -> str:
 
 def _plan_figures(cfg: StudyConfig) -> tuple[float | None, float | None]:
     """(seconds per step, GPU-hours per trial-step) from the memory plan; None where the model has no architecture."""
-    from rlvr.config.memory_plan import plan_trial
-
     try:
         plan = plan_trial(cfg.base)
     except ValueError:
@@ -163,7 +162,6 @@ def run_study(cfg: StudyConfig, trial_fn: TrialFn | None = None, console: Consol
         return None
     study = _Study(cfg, trial_fn, console, worker_logs)
     confirm_dir = study.confirm(study.tune())
-    from rlvr.analysis.answer import print_answer
 
     print_answer(confirm_dir, study.record, console)
     return confirm_dir

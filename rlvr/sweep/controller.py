@@ -20,17 +20,18 @@ import ray
 from rich.console import Console
 from rich.table import Table
 
-from rlvr.config.loader import dump
-from rlvr.config.schema import SweepConfig
-from rlvr.storage import RunStorage
 from rlvr.config.grid import TrialSpec, expand
 from rlvr.config.layout import RunLayout
+from rlvr.config.loader import dump
+from rlvr.config.resources import describe, total, trial_bundles, unplaceable
+from rlvr.config.schema import SweepConfig
+from rlvr.storage import RunStorage
 from rlvr.sweep.lease import ControllerLease
 from rlvr.sweep.ledger import Ledger
 from rlvr.sweep.progress import LiveTable
-from rlvr.config.resources import describe, total, trial_bundles, unplaceable
 from rlvr.sweep.results import results_table, write_results
 from rlvr.sweep.scheduler import SweepScheduler, TrialFn
+from rlvr.trial.local_ray import init_local_ray
 
 
 def run_dir(cfg: SweepConfig) -> str:
@@ -86,7 +87,6 @@ def ensure_ray(cfg: SweepConfig, specs: list[TrialSpec], log_to_driver: bool = T
     reaches this terminal only with ``log_to_driver``)."""
     if ray.is_initialized():
         return
-    from rlvr.trial.local_ray import init_local_ray
 
     # Declared CPUs fit the largest trial: on one machine its actors mostly wait on each other.
     need = max(total(trial_bundles(s.config, cfg.cpus_per_trial)).get("CPU", 1) for s in specs)

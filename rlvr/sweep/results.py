@@ -14,17 +14,16 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from rlvr.storage import RunStorage
 from rlvr.config.grid import TrialSpec
 from rlvr.config.layout import RunLayout
+from rlvr.config.methods import method_info, method_names
+from rlvr.storage import RunStorage
 
 FIXED = ("trial_id", "label", "model", "method", "group", "preset", "rank", "seed", "trainable_params",
          "trainable_pct", "status", "final_reward", "steps_done")
 
 
 def _group(method: str) -> str | None:
-    from rlvr.config.methods import method_info, method_names
-
     return method_info(method).group if method in method_names() else None
 
 

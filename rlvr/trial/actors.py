@@ -14,15 +14,16 @@ from ray.util.placement_group import get_current_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from rlvr.config.schema import TrialConfig
+from rlvr.config.trial_plan import TrialPlan
 from rlvr.learner.actor import LearnerGroup
 from rlvr.learner.spec import LearnerSpec
 from rlvr.rewards.pool import RewardItem, RewardResult
+from rlvr.rewards.worker import RewardWorker
 from rlvr.rollout.spec import EngineSpec
-from rlvr.rollout.worker import RolloutWorker
 from rlvr.rollout.types import Completion, SamplingSpec
+from rlvr.rollout.worker import RolloutWorker
 from rlvr.sync.update import PolicyUpdate
 from rlvr.trial.dispatch import QueuedRound
-from rlvr.config.trial_plan import TrialPlan
 
 
 def _placement(bundle: int) -> dict[str, Any]:
@@ -127,8 +128,6 @@ class RewardSet:
     """``reward.num_actors`` reward actors; a batch is split across them."""
 
     def __init__(self, cfg: TrialConfig, plan: TrialPlan):
-        from rlvr.rewards.worker import RewardWorker
-
         self.actors = [RewardWorker.options(**_placement(bundle)).remote(cfg.reward) for bundle in plan.slots.rewards]
 
     def score(self, items: list[RewardItem]) -> list[RewardResult]:
