@@ -91,7 +91,8 @@ def main() -> None:
             engine = make_engine(
                 name,
                 model_path=path,
-                spec=EngineSpec(ModelConfig(dtype="float32"), RolloutConfig(), max_model_len=256, max_lora_rank=args.rank),
+                spec=EngineSpec(ModelConfig(dtype="float32"), RolloutConfig(), max_model_len=256,
+                                max_lora_rank=args.rank),
                 seed=0,
             )
             base = _throughput(engine, prompts, args.tokens, args.repeats)

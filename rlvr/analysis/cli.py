@@ -31,7 +31,8 @@ def spectral_command(target: str, steps: list[int] | None = None, k: int = DEFAU
     if k < 1:
         raise ValueError(f"k: {k} must be at least 1 (the dimension of W0's top singular subspace)")
     folder = Folder(target)
-    if folder.exists(RunLayout.TRIALS):  # first: `rlvr train NAME` may have left a trial's files in the run directory NAME
+    # first: `rlvr train NAME` may have left a trial's files in the run directory NAME
+    if folder.exists(RunLayout.TRIALS):
         table = analyze_run(target, k, steps, device)
         where = f"analysis/spectral.parquet of {len(set(table.column('trial_id').to_pylist())) if table.num_rows else 0} trials"
     elif folder.exists(TrialLayout.CONFIG):

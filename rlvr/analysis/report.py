@@ -246,7 +246,8 @@ def build_report(run_dir: str, out_dir: str | Path) -> tuple[Path, Path]:
     ``run_dir`` is a local path or a pyarrow filesystem URI; ``out_dir`` a local folder. Returns both paths.
     """
     run = RunDir(str(run_dir))
-    if not run.exists("") or not any(run.exists(rel) for rel in (RunLayout.LEDGER, RunLayout.TRIALS, RunLayout.RESULTS)):
+    marks = (RunLayout.LEDGER, RunLayout.TRIALS, RunLayout.RESULTS)
+    if not run.exists("") or not any(run.exists(rel) for rel in marks):
         raise FileNotFoundError(f"{run_dir}: not a sweep run directory (expected ledger/, trials/ or results.parquet)")
     rows = trial_rows(run)
     palette = plots.colors([name for _, name in _trial_names(rows).values()])

@@ -21,7 +21,8 @@ def unknown_benchmark(spec: BenchmarkSpec) -> str | None:
     if spec.name.startswith("synthetic:"):
         task = spec.name.split(":", 1)[1]
         known = task in SYNTHETIC_TASKS
-        return None if known else f"{spec.name!r}: synthetic task {task!r} is unknown; allowed: {', '.join(SYNTHETIC_TASKS)}"
+        allowed = ", ".join(SYNTHETIC_TASKS)
+        return None if known else f"{spec.name!r}: synthetic task {task!r} is unknown; allowed: {allowed}"
     if spec.name in BENCHMARKS:
         return None
     return (f"{spec.name!r} is not a shipped benchmark; allowed: {', '.join(BENCHMARKS)}, synthetic:<task> "
@@ -122,7 +123,8 @@ def trial_problems(cfg: TrialConfig, prefix: str = "") -> list[str]:
     if cfg.data.source.startswith("synthetic:"):
         task = cfg.data.source.split(":", 1)[1]
         if task not in SYNTHETIC_TASKS:
-            p.append(f"{prefix}data.source: synthetic task {task!r} is unknown; allowed: {', '.join('synthetic:' + t for t in SYNTHETIC_TASKS)}")
+            allowed = ", ".join("synthetic:" + t for t in SYNTHETIC_TASKS)
+            p.append(f"{prefix}data.source: synthetic task {task!r} is unknown; allowed: {allowed}")
     p += plan_problems(cfg, prefix)
     if cfg.checkpoint.every_steps > cfg.steps:
         p.append(f"{prefix}checkpoint.every_steps: {cfg.checkpoint.every_steps} is more than steps {cfg.steps}; no checkpoint would be written")

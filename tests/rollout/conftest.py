@@ -38,8 +38,10 @@ def prompts(tokenizer):
 def engine_args(tiny_path):
     return dict(
         model_path=tiny_path,
-        spec=EngineSpec(ModelConfig(name="tiny", dtype="float32"), RolloutConfig(kv_cache_gib=1, sync_bucket_mb=BUCKET_MB),
-                        max_model_len=256, max_lora_rank=LORA_RANK),
+        spec=EngineSpec(
+            ModelConfig(name="tiny", dtype="float32"), RolloutConfig(kv_cache_gib=1, sync_bucket_mb=BUCKET_MB),
+            max_model_len=256, max_lora_rank=LORA_RANK,
+        ),
         seed=0,
     )
 

@@ -76,7 +76,8 @@ def test_second_controller_is_refused_naming_the_holder(storage):
 
 def test_lease_of_a_dead_process_or_without_heartbeat_is_stale(storage):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    storage.write_json(RunLayout.LEASE, {"owner": "x", "host": socket.gethostname(), "pid": int(dead.stdout), "heartbeat": time.time()})
+    mine = {"owner": "x", "host": socket.gethostname(), "pid": int(dead.stdout), "heartbeat": time.time()}
+    storage.write_json(RunLayout.LEASE, mine)
     ControllerLease(storage, settle_s=0).acquire()
     storage.write_json(RunLayout.LEASE, {"owner": "y", "host": "elsewhere", "pid": 1, "heartbeat": time.time() - 10})
     ControllerLease(storage, ttl_s=5, settle_s=0).acquire()
