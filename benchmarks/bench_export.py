@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 
@@ -24,19 +25,19 @@ def reproduce(trial_dir: Path, out: Path, fmt: str, step: int) -> dict:
     from rlvr.export.source import read_trial_config
     from rlvr.models.loading import load_tokenizer, resolve_model_path
     from rlvr.rewards.pool import RewardPool
+    from rlvr.rollout.spec import EngineSpec
     from rlvr.rollout.vllm_engine import VLLMEngine
     from rlvr.trial.controller import derived_seed
-    from rlvr.trial.plan import TrialPlan
 
     cfg = read_trial_config(str(trial_dir))
     base = resolve_model_path(cfg.model)
-    rollout = cfg.rollout.model_copy(update={"max_model_len": TrialPlan.from_config(cfg).max_model_len})
+    spec = EngineSpec.from_trial(cfg)
     if fmt == "adapter":
         rank = json.loads((out / "adapter_config.json").read_text())["r"]
-        engine = VLLMEngine(base, cfg.model, rollout, max_lora_rank=rank, seed=cfg.seed)
+        engine = VLLMEngine(base, replace(spec, max_lora_rank=rank), seed=cfg.seed)
         engine.serve_adapter_dir(str(out))
     else:
-        engine = VLLMEngine(str(out), cfg.model, rollout, max_lora_rank=None, seed=cfg.seed)
+        engine = VLLMEngine(str(out), replace(spec, max_lora_rank=None), seed=cfg.seed)
     try:
         with RewardPool(cfg.reward) as reward:
             _, summary = evaluate(engine, load_tokenizer(cfg.model, base), cfg.eval.benchmarks, cfg.eval, cfg.data,
@@ -61,7 +62,7 @@ def main() -> None:
     torch.set_num_threads(1)
     from rlvr.export.command import export_command
     from rlvr.export.source import read_trial_config
-    from rlvr.peft_methods.registry import adapter_refusal
+    from rlvr.config.methods import adapter_refusal
 
     for trial_dir in sorted(Path(args.run_dir, "trials").iterdir()):
         if not (trial_dir / "checkpoints").is_dir():

@@ -60,7 +60,7 @@ def measure_point(model_path: str, seq_len: int, sequences: int, budget: int, ma
     from rlvr.learner.batch import RolloutBatch, micro_batches
     from rlvr.learner.learner import Learner
     from rlvr.learner.spec import LearnerSpec
-    from rlvr.plan.memory import GIB, learner_plan
+    from rlvr.config.memory_plan import GIB, learner_plan
 
     cfg = _trial_cfg(model_path, seq_len, budget, max_sequences, checkpointing)
     baseline = _status("VmRSS")

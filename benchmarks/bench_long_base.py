@@ -16,6 +16,7 @@ import json
 import os
 import statistics
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -33,8 +34,9 @@ def main() -> None:
     from rlvr.models.loading import load_tokenizer, resolve_model_path
     from rlvr.rewards.pool import RewardItem, RewardPool
     from rlvr.rollout.registry import make_engine
+    from rlvr.rollout.spec import EngineSpec
     from rlvr.rollout.types import SamplingSpec
-    from rlvr.trial.plan import TrialPlan
+    from rlvr.config.trial_plan import TrialPlan
 
     cfg = load_trial("long-cpu", args.overrides)
     path = resolve_model_path(cfg.model)
@@ -43,9 +45,8 @@ def main() -> None:
     rows = synthetic_benchmark(task, cfg.data.levels, args.prompts, SYNTHETIC_EVAL_SEED)
     prompts = [render_prompt(tokenizer, r["problem"], cfg.data.prompt_template, cfg.data.system_prompt) for r in rows]
     plan = TrialPlan.from_config(cfg)
-    engine = make_engine(cfg.rollout.engine, model_path=path, model_cfg=cfg.model,
-                         rollout_cfg=cfg.rollout.model_copy(update={"max_model_len": plan.max_model_len}),
-                         max_lora_rank=None, seed=cfg.seed)
+    engine = make_engine(cfg.rollout.engine, model_path=path,
+                         spec=replace(EngineSpec.from_trial(cfg, plan), max_lora_rank=None), seed=cfg.seed)
     spec = SamplingSpec(n=cfg.algorithm.group_size, temperature=cfg.rollout.temperature, top_p=cfg.rollout.top_p,
                         max_new_tokens=cfg.rollout.max_new_tokens, seed=cfg.seed)
     start = time.perf_counter()

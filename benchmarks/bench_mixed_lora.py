@@ -53,6 +53,7 @@ def main() -> None:
     from rlvr.config.loader import load_trial
     from rlvr.models.loading import load_tokenizer, resolve_model_path
     from rlvr.rollout.types import SamplingSpec, SlotBatch
+    from rlvr.rollout.spec import EngineSpec
     from rlvr.rollout.vllm_engine import VLLMEngine
 
     cfg = load_trial("demo-cpu", ["model.dtype=float32"])
@@ -62,7 +63,8 @@ def main() -> None:
         import rlvr.rollout.vllm_worker_ops as worker_ops
 
         worker_ops.install_segmented_lora_kernels = lambda: None
-    engine = VLLMEngine(path, cfg.model, cfg.rollout, 8, cfg.seed, adapter_slots=args.adapters)
+    spec = EngineSpec(cfg.model, cfg.rollout, max_model_len=cfg.rollout.max_model_len, max_lora_rank=8)
+    engine = VLLMEngine(path, spec, cfg.seed, adapter_slots=args.adapters)
     rng = random.Random(0)
     batches = []
     for slot in range(args.adapters):

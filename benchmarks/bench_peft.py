@@ -18,7 +18,8 @@ import torch
 from rlvr.config.loader import build, config_root, load_raw
 from rlvr.config.schema import MethodConfig, TinyModelConfig
 from rlvr.models.tiny import build_model
-from rlvr.peft_methods.registry import build_policy, method_names
+from rlvr.config.methods import method_names
+from rlvr.peft_methods.policy import build_policy
 
 
 def _median_s(fn, repeats: int) -> float:

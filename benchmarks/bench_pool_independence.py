@@ -26,7 +26,7 @@ from safetensors.torch import load_file
 from rlvr.config.loader import load_sweep
 from rlvr.sweep.controller import run_dir, run_sweep
 from rlvr.trial.controller import STEP_PHASES
-from rlvr.trial.plan import TrialLayout
+from rlvr.config.layout import TrialLayout
 
 TIMINGS = set(STEP_PHASES) | {"t_step", "tokens_per_s", "time"}
 RUNS = {"cold": ["pools=false", "max_concurrent=1"], "warm": []}  # warm: the shipped defaults

@@ -23,7 +23,7 @@ def record(args) -> None:
 
     torch.set_num_threads(1)
     from rlvr.config.loader import load_trial
-    from rlvr.trial.plan import TrialPlan
+    from rlvr.config.trial_plan import TrialPlan
     from tests.sync.sync_bugs import probe_trial
 
     cfg = load_trial(args.trial, [f"model.dtype={args.dtype}", f"method={args.method}", f"algorithm.lr={args.lr}",

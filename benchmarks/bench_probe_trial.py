@@ -60,7 +60,7 @@ def main() -> None:
     from rlvr.sync import probe
     from rlvr.trial import actors
     from rlvr.trial.local_ray import init_local_ray
-    from rlvr.trial.plan import TrialPlan
+    from rlvr.config.trial_plan import TrialPlan
     from rlvr.trial.runner import run_trial
 
     cfg = load_trial(args.trial, [*args.set, f"steps={args.steps}", "rollout.probe_slope_tolerance=100"])

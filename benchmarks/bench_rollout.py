@@ -78,6 +78,7 @@ def main() -> None:
     from rlvr.config.schema import ModelConfig, RolloutConfig, TinyModelConfig
     from rlvr.models.tiny import build_model, build_tokenizer, save_tiny
     from rlvr.rollout.registry import ENGINES, make_engine
+    from rlvr.rollout.spec import EngineSpec
 
     tiny = TinyModelConfig()
     tok = build_tokenizer()
@@ -90,9 +91,8 @@ def main() -> None:
             engine = make_engine(
                 name,
                 model_path=path,
-                model_cfg=ModelConfig(dtype="float32"),
-                rollout_cfg=RolloutConfig(max_model_len=256),
-                max_lora_rank=args.rank,
+                spec=EngineSpec(ModelConfig(dtype="float32"), RolloutConfig(), max_model_len=256,
+                                max_lora_rank=args.rank),
                 seed=0,
             )
             base = _throughput(engine, prompts, args.tokens, args.repeats)

@@ -28,8 +28,8 @@ def main() -> None:
     torch.set_num_threads(1)
     from rlvr.config.loader import load_trial
     from rlvr.models.loading import load_model, load_tokenizer, resolve_model_path
-    from rlvr.peft_methods.registry import build_policy
-    from rlvr.peft_methods.sharing import shared_adapter_rank
+    from rlvr.peft_methods.policy import build_policy
+    from rlvr.config.sharing import shared_adapter_rank
     from rlvr.rollout.vllm_engine import VLLMEngine
     from rlvr.sync.probe import model_logprobs, probe_sequence, slope
 

@@ -20,7 +20,7 @@ from rlvr.config.schema import MethodConfig
 from rlvr.data.synthetic import generate
 from rlvr.models.loading import load_model, load_tokenizer, resolve_model_path
 from rlvr.models.pretrain import accuracy
-from rlvr.peft_methods.registry import build_policy
+from rlvr.peft_methods.policy import build_policy
 from rlvr.peft_methods.weights import lora_factors
 
 

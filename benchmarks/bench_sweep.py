@@ -16,7 +16,7 @@ from rlvr.config.loader import load_sweep
 from rlvr.config.schema import CheckpointConfig, SweepConfig, TrialConfig
 from rlvr.storage import RunStorage
 from rlvr.sweep.controller import run_sweep
-from rlvr.sweep.grid import expand
+from rlvr.config.grid import expand
 from rlvr.sweep.ledger import Ledger
 from rlvr.sweep.smoke import smoke_trial
 

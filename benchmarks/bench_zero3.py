@@ -59,7 +59,7 @@ def run(name: str, backend: str, overrides: list[str]) -> dict:
 
 
 def main() -> None:
-    from rlvr.peft_methods.registry import method_names
+    from rlvr.config.methods import method_names
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", default=",".join(n for n in method_names() if n not in ("adalora", "lora_fa")))

@@ -100,7 +100,7 @@ def step(model, backend: TorchBackend, t: dict) -> None:
 def plan_gib(arch: dict, method: str, prompt: int, completion: int, budget: int) -> float:
     """`rlvr plan`'s learner GiB for these settings (needs rlvr's config stack: pydantic)."""
     from rlvr.config.schema import ArchitectureConfig, TrialConfig
-    from rlvr.plan.memory import learner_plan
+    from rlvr.config.memory_plan import learner_plan
 
     cfg = TrialConfig()
     cfg.model.architecture, cfg.model.dtype = ArchitectureConfig(**arch), "bfloat16"

@@ -205,7 +205,7 @@ def plan(
     overrides: Optional[list[str]] = Overrides,
 ) -> None:
     """Memory plan per actor (weights, gradients, optimizer, activations, logits, KV cache), GPUs, nodes, GPU-hours."""
-    from rlvr.plan.report import plan_command
+    from rlvr.config.memory_report import plan_command
 
     typer.echo(plan_command(config, overrides or []))
 

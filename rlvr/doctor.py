@@ -10,6 +10,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from rlvr.cluster.attach import ClusterGone, attach
 
 PACKAGES = ["torch", "transformers", "peft", "ray", "deepspeed", "datasets", "math-verify", "pyarrow", "pydantic"]
 
@@ -70,7 +71,6 @@ def _vllm_status() -> tuple[str, str]:
 def _ray_status() -> str:
     import ray
 
-    from rlvr.cluster.attach import ClusterGone, attach
 
     try:
         attach("auto", include_dashboard=False, logging_level="ERROR", log_to_driver=False)

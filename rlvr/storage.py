@@ -75,6 +75,11 @@ class RunStorage:
         names = [info.base_name for info in self.fs.get_file_info(selector) if info.type == pafs.FileType.File]
         return sorted(n for n in names if n.endswith(suffix) and not n.startswith("."))
 
+    def subfolders(self, rel: str) -> list[str]:
+        """Base names of the folders directly in a folder (none when it does not exist), sorted."""
+        selector = pafs.FileSelector(self.path(rel), allow_not_found=True)
+        return sorted(i.base_name for i in self.fs.get_file_info(selector) if i.type == pafs.FileType.Directory)
+
     def delete(self, rel: str) -> None:
         try:
             self.fs.delete_file(self.path(rel))

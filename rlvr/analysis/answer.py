@@ -13,10 +13,11 @@ from typing import Any
 
 from rlvr.analysis.baseline import learning_rate
 from rlvr.analysis.findings import RANKING_COMMAND
-from rlvr.analysis.intervals import Interval, Key, RunIntervals, bootstrap
+from rlvr.analysis.intervals import Interval, Key, RunIntervals, analysis_config, bootstrap, run_intervals
 from rlvr.analysis.rundir import RunDir
 from rlvr.analysis.significance import holm
-from rlvr.analysis.study import ConfigGroup, group_trials
+from rlvr.analysis.study import ConfigGroup, group_trials, trial_rows
+from rlvr.config.layout import RunLayout
 
 BEST, WITHIN, WORSE, UNRANKED = "best", "best within noise", "worse", "one seed cannot rank"
 HEADER = ["configuration", "lr", "seeds", "average [t interval]", "Δ best [t interval]", "bootstrap", "p (Holm)",
@@ -90,9 +91,7 @@ def print_answer(run_dir: str, record: dict[str, Any] | None, console) -> None:
     from rich import box
     from rich.table import Table
 
-    from rlvr.analysis.intervals import analysis_config, run_intervals
-    from rlvr.analysis.report import build_report
-    from rlvr.analysis.study import trial_rows
+    from rlvr.analysis.report import build_report  # the report opens with this answer: a cycle at the top
 
     run = RunDir(run_dir)
     rows = trial_rows(run)
@@ -107,6 +106,6 @@ def print_answer(run_dir: str, record: dict[str, Any] | None, console) -> None:
         console.print(table)
     for name in (record or {}).get("edge", []):
         console.print(f"{name}: its best lr stayed on the grid's edge after every extension: not tuned; widen lrs.")
-    out = f"{run_dir}/report" if "://" not in run_dir else "report"
+    out = RunLayout.report_dir(run_dir)
     html_path, _ = build_report(run_dir, out)
     console.print(f"report: [bold]{html_path}[/bold]")

@@ -10,13 +10,13 @@ import pyarrow as pa
 from rlvr.analysis.report import build_report
 from rlvr.analysis.rundir import Folder
 from rlvr.analysis.spectral import DEFAULT_K, analyze_run, analyze_trial
-from rlvr.trial.plan import TrialLayout
+from rlvr.config.layout import RunLayout, TrialLayout
 
 
 def report_command(run_dir: str, out_dir: str | None = None) -> tuple[Path, Path]:
     """Build the report of ``run_dir``; by default into ``<run_dir>/report`` for a local run, else ``./report``."""
     if out_dir is None:
-        out_dir = str(Path(run_dir) / "report") if "://" not in run_dir else "report"
+        out_dir = RunLayout.report_dir(run_dir)
     html_path, md_path = build_report(run_dir, out_dir)
     print(f"report: {html_path} and {md_path}")
     return html_path, md_path
@@ -31,7 +31,8 @@ def spectral_command(target: str, steps: list[int] | None = None, k: int = DEFAU
     if k < 1:
         raise ValueError(f"k: {k} must be at least 1 (the dimension of W0's top singular subspace)")
     folder = Folder(target)
-    if folder.exists("trials"):  # first: `rlvr train NAME` may have left a trial's files in the run directory NAME
+    # first: `rlvr train NAME` may have left a trial's files in the run directory NAME
+    if folder.exists(RunLayout.TRIALS):
         table = analyze_run(target, k, steps, device)
         where = f"analysis/spectral.parquet of {len(set(table.column('trial_id').to_pylist())) if table.num_rows else 0} trials"
     elif folder.exists(TrialLayout.CONFIG):

@@ -28,7 +28,7 @@ from rlvr.analysis.rundir import RunDir, TrialDir
 from rlvr.analysis.significance import TMean, t_mean
 from rlvr.analysis.study import ConfigGroup, group_trials, lora_reference
 from rlvr.config.schema import AnalysisConfig
-from rlvr.trial.plan import TrialLayout
+from rlvr.config.layout import TrialLayout
 
 Key = tuple[str | None, str]  # (model, configuration name), as the study table names a row
 
@@ -147,7 +147,7 @@ def bootstrap(a: Scores, b: Scores | None, cfg: AnalysisConfig) -> Interval:
 
 def eval_steps(trial: TrialDir) -> list[int]:
     """Steps a trial evaluated at (eval/step_<n>/), ascending as numbers: 'step_90' comes before 'step_100'."""
-    names = [name for name in trial.subfolders("eval") if name.startswith("step_")]
+    names = [name for name in trial.store.subfolders("eval") if name.startswith("step_")]
     return sorted(int(name.removeprefix("step_")) for name in names if name.removeprefix("step_").isdigit())
 
 

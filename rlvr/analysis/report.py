@@ -25,6 +25,7 @@ from rlvr.analysis.intervals import RunIntervals, analysis_config, run_intervals
 from rlvr.analysis.published import PUBLISHED_AVERAGE, STUDY, STUDY_BENCHMARKS
 from rlvr.analysis.rundir import RunDir
 from rlvr.analysis.study import MISSING, frontier_points, group_trials, study_table, trial_rows
+from rlvr.config.layout import RunLayout
 
 CSS = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1400px; padding: 0 1em; color: #222; }
@@ -245,7 +246,8 @@ def build_report(run_dir: str, out_dir: str | Path) -> tuple[Path, Path]:
     ``run_dir`` is a local path or a pyarrow filesystem URI; ``out_dir`` a local folder. Returns both paths.
     """
     run = RunDir(str(run_dir))
-    if not run.exists("") or not (run.exists("ledger") or run.exists("trials") or run.exists("results.parquet")):
+    marks = (RunLayout.LEDGER, RunLayout.TRIALS, RunLayout.RESULTS)
+    if not run.exists("") or not any(run.exists(rel) for rel in marks):
         raise FileNotFoundError(f"{run_dir}: not a sweep run directory (expected ledger/, trials/ or results.parquet)")
     rows = trial_rows(run)
     palette = plots.colors([name for _, name in _trial_names(rows).values()])

@@ -16,8 +16,10 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import yaml
 
+from rlvr.config.layout import RunLayout, TrialLayout
+from rlvr.config.loader import build
+from rlvr.config.schema import TrialConfig, UNCHECKED
 from rlvr.storage import RunStorage
-from rlvr.trial.plan import TrialLayout
 
 
 class Folder:
@@ -29,11 +31,6 @@ class Folder:
 
     def exists(self, rel: str) -> bool:
         return self.store.exists(rel)
-
-    def subfolders(self, rel: str) -> list[str]:
-        selector = pafs.FileSelector(self.store.path(rel), allow_not_found=True)
-        infos = self.store.fs.get_file_info(selector)
-        return sorted(i.base_name for i in infos if i.type == pafs.FileType.Directory)
 
     def read_text(self, rel: str) -> str | None:
         data = self.store.read_bytes(rel)
@@ -73,9 +70,6 @@ class TrialDir(Folder):
 
     def config(self):
         """The resolved TrialConfig, or None when config.yaml is not there yet."""
-        from rlvr.config.loader import build
-        from rlvr.config.schema import UNCHECKED, TrialConfig
-
         data = self.read_yaml(TrialLayout.CONFIG)
         if data is None:
             return None
@@ -111,22 +105,22 @@ class RunDir(Folder):
     """``<run_dir>/``: the sweep's config, ledger, results table and trial folders."""
 
     def sweep_config(self) -> dict[str, Any] | None:
-        return self.read_yaml("sweep.yaml")
+        return self.read_yaml(RunLayout.SWEEP)
 
     def ledger(self) -> dict[str, dict[str, Any]]:
         """trial_id -> ledger entry."""
         out = {}
-        for name in self.store.list_names("ledger", ".json"):
-            entry = self.store.read_json(f"ledger/{name}") or {}
+        for name in self.store.list_names(RunLayout.LEDGER, ".json"):
+            entry = self.store.read_json(RunLayout.ledger_entry(name.removesuffix(".json"))) or {}
             out[entry.get("trial_id", name.removesuffix(".json"))] = entry
         return out
 
     def results(self) -> pa.Table | None:
-        return self.read_parquet("results.parquet")
+        return self.read_parquet(RunLayout.RESULTS)
 
     def trial_ids(self) -> list[str]:
         """Every trial the ledger or the trials/ folder knows, sorted."""
-        return sorted(set(self.ledger()) | set(self.subfolders("trials")))
+        return sorted(set(self.ledger()) | set(self.store.subfolders(RunLayout.TRIALS)))
 
     def trial(self, trial_id: str) -> TrialDir:
-        return TrialDir(self.store.uri_of(f"trials/{trial_id}"))
+        return TrialDir(self.store.uri_of(RunLayout.trial(trial_id)))

@@ -22,6 +22,8 @@ import pyarrow as pa
 import torch
 
 from rlvr.analysis.rundir import RunDir, TrialDir
+from rlvr.models.loading import load_model, resolve_model_path
+from rlvr.peft_methods.policy import build_policy
 
 DEFAULT_K = 16
 SPECTRUM_LEN = 128  # singular values of dW kept per row; the effective rank uses all of them
@@ -193,9 +195,6 @@ def rows_to_table(rows: list[dict]) -> pa.Table:
 
 def _load_base_and_policy(trial: TrialDir):
     """The pristine base weights (fp32 copies taken before any adapter touches the model) and the rebuilt policy."""
-    from rlvr.models.loading import load_model, resolve_model_path
-    from rlvr.peft_methods.registry import build_policy
-
     cfg = trial.config()
     if cfg is None:
         raise FileNotFoundError(f"{trial.uri}: no config.yaml; is this a trial directory (<run>/trials/<trial_id>)?")

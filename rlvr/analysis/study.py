@@ -17,6 +17,7 @@ from typing import Any
 
 from rlvr.analysis.published import comparable_with_published, published_average
 from rlvr.analysis.rundir import RunDir
+from rlvr.config.methods import method_info
 
 MISSING = "—"
 AVERAGE = "average"
@@ -38,8 +39,6 @@ def _from_config(run: RunDir, trial_id: str) -> dict[str, Any]:
     row: dict[str, Any] = {"trial_id": trial_id, "status": "pending"}
     cfg = trial.config()
     if cfg is not None:
-        from rlvr.peft_methods.registry import method_info
-
         try:
             group = method_info(cfg.method.name).group
         except ValueError:

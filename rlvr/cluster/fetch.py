@@ -12,6 +12,8 @@ from pathlib import Path
 
 from rlvr.cluster.needs import MODEL_FILES, Need
 from rlvr.config.loader import ConfigError
+from rlvr.data.hub import snapshot_dir
+from rlvr.models.pretrain import ensure_tiny, tiny_path
 
 
 @dataclass(frozen=True)
@@ -24,8 +26,6 @@ class Found:
 
 
 def _snapshot(need: Need, download: bool) -> str:
-    from rlvr.data.hub import snapshot_dir
-
     patterns = MODEL_FILES if need.kind == "model" else None
     return snapshot_dir(need.name, need.kind, need.revision, patterns, local_files_only=not download)
 
@@ -47,8 +47,6 @@ def _missing_model_files(path: str) -> str | None:
 
 def locate(need: Need, download: bool) -> Found:
     """Find ``need`` (downloading or building it when ``download``); never raises for a missing one."""
-    from rlvr.models.pretrain import ensure_tiny, tiny_path
-
     if need.kind == "local":
         ok = Path(need.name).exists()
         return Found(need, need.name if ok else None, "local path" if ok else f"{need.name} does not exist")

@@ -8,8 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from rlvr.config.grid import expand
 from rlvr.config.loader import ConfigError, load_sweep, load_trial
-from rlvr.config.schema import TrialConfig
+from rlvr.config.schema import TinyModelConfig, TrialConfig
+from rlvr.data.benchmarks import resolve_data_dir
 
 MODEL_FILES = ["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja", "*.tiktoken"]
 """A model's snapshot: config, weights, tokenizer and chat template; never the duplicate .bin/.pth weights."""
@@ -27,15 +29,11 @@ class Need:
     tiny_json: str | None = None  # the TinyModelConfig of a tiny model: its cache key
 
     def tiny(self):
-        from rlvr.config.schema import TinyModelConfig
-
         return TinyModelConfig.model_validate_json(self.tiny_json)
 
 
 def load_trials(config: str, overrides: list[str] = ()) -> list[TrialConfig]:
     """Every trial of a sweep config, or the one trial of a trial config (a name is looked up as a sweep first)."""
-    from rlvr.sweep.grid import expand
-
     try:
         return [spec.config for spec in expand(load_sweep(config, list(overrides)))]
     except ConfigError as as_sweep:
@@ -55,8 +53,6 @@ def _model_need(trial: TrialConfig) -> Need:
 
 
 def _data_needs(trial: TrialConfig) -> list[Need]:
-    from rlvr.data.benchmarks import resolve_data_dir
-
     out = []
     source = trial.data.source
     if source.endswith(LOCAL_DATA_SUFFIXES):

@@ -14,7 +14,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from rlvr.cluster.needs import needs_of
 from rlvr.cluster.probe import FAIL, OK, SKIP, Check, ProbePlan, run_checks
 from rlvr.config.schema import SweepConfig, TrialConfig
-from rlvr.sweep.resources import total, trial_bundles
+from rlvr.config.resources import total, trial_bundles
 
 NEW_GPU_NODE = "new GPU node"
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rlvr.cluster import stack
+from rlvr.config.memory_plan import plan_problems
 
 OK, FAIL, SKIP = "ok", "FAIL", "skip"
 
@@ -94,8 +95,6 @@ def check_cuda(plan: ProbePlan) -> Check:
 def memory_check(trials: list, gpu_gib: float) -> Check:
     """Every trial's memory plan against GPUs of ``gpu_gib``: config validation checked it against the
     trial's declared resources.gpu_memory_gib, which a node type with smaller GPUs makes wrong."""
-    from rlvr.plan.memory import plan_problems
-
     planned = [t for t in trials if t.model.architecture is not None]
     if not planned:
         return Check("gpu memory", SKIP, "no trial has a memory plan (model.architecture unset)")
@@ -189,6 +188,7 @@ def check_import(module: str) -> Check:
 
 def check_storage(run_dir: str) -> Check:
     """Write, read back and delete a probe object in the run's storage, with this node's own credentials."""
+    # imported by each check, so a node where one import fails reports that check failed, not a preflight crash
     from rlvr.storage import RunStorage
 
     storage = RunStorage(run_dir)

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from rlvr.config.schema import SweepConfig, TrialConfig
+from rlvr.config.study import StudyConfig
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -221,8 +222,6 @@ def load_sweep(name_or_path: str, overrides: list[str] = ()) -> SweepConfig:
 
 def load_study(name_or_path: str, overrides: list[str] = ()):
     """Load, compose, override and validate a study config (configs/studies/)."""
-    from rlvr.config.study import StudyConfig
-
     path = find_config(name_or_path, "studies")
     return build(StudyConfig, load_raw(path, overrides), str(path))
 

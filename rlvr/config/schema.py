@@ -114,7 +114,7 @@ class MethodConfig(Section):
     dropout: float = Field(0.05, ge=0, lt=1, description="Adapter dropout where the method has one.")
     target_modules: list[str] | None = Field(None, description="Module names to adapt; None is the method's default.")
     lr: float | None = Field(None, gt=0, description="Learning rate override for this method (full FT uses 1e-6).")
-    options: dict[str, Any] = Field(default_factory=dict, description="Method-specific peft kwargs, checked by the registry.")
+    options: dict[str, Any] = Field(default_factory=dict, description="Method-specific peft kwargs, checked by the method table (rlvr.config.methods).")
 
     def lr_or(self, default: float) -> float:
         """The method's learning rate: its own override, else ``default`` (the algorithm's)."""
@@ -208,7 +208,7 @@ class RolloutConfig(Section):
     enforce_eager: bool | None = Field(
         None, description="Skip CUDA graphs / torch.compile; None: on for CPU (much faster start), off on GPU (faster decoding)."
     )
-    sync_route: Literal["auto", "native", "converted", "merged"] = Field("auto", description="Weight-sync route; auto asks the method registry.")
+    sync_route: Literal["auto", "native", "converted", "merged"] = Field("auto", description="Weight-sync route; auto takes the method table's route.")
     engine_process: Literal["auto", "inline", "separate"] = Field(
         "auto", description="Where vLLM's engine core runs: auto (own process on GPU, the actor's on CPU), inline, or separate."
     )
@@ -217,7 +217,7 @@ class RolloutConfig(Section):
     )
     weight_transfer: Literal["buckets", "auto", "nccl", "ipc"] = Field(
         "buckets", description="How merged-route updates reach the engines: buckets (host copies, every platform), "
-        "vLLM's nccl or ipc (GPU, rlvr.sync.transfer), or auto (vLLM's where it applies, else buckets).",
+        "vLLM's nccl or ipc (GPU, rlvr.config.transport), or auto (vLLM's where it applies, else buckets).",
     )
     probe_tolerance: float | None = Field(
         None, gt=0, description="Largest mean |engine - learner| probe logprob gap after a sync; None: per dtype and route (docs/probe.md)."
@@ -250,6 +250,12 @@ class LearnerConfig(Section):
     gradient_checkpointing: bool = Field(False, description="Trade compute for memory.")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: cuda when a GPU is assigned.")
     threads: int = Field(1, ge=1, description="torch threads per learner on CPU.")
+
+    @property
+    def sharding_stage(self) -> int:
+        """The ZeRO stage in effect, the one place it is decided: ``zero_stage`` under DeepSpeed, 0 (nothing
+        sharded) under the torch backend."""
+        return self.zero_stage if self.backend == "deepspeed" else 0
 
 
 class BenchmarkSpec(Section):
@@ -332,7 +338,7 @@ class TrialConfig(Section):
     @model_validator(mode="after")
     def _cross_field_rules(self, info: ValidationInfo) -> "TrialConfig":
         if (info.context or {}).get("cross_field_rules", True):
-            from rlvr.config.validate import check_trial
+            from rlvr.config.validate import check_trial  # validate.py reads these models: a cycle at the top
 
             check_trial(self)
         return self
@@ -379,7 +385,7 @@ class SweepConfig(Section):
     @model_validator(mode="after")
     def _every_trial_valid(self, info: ValidationInfo) -> "SweepConfig":
         if (info.context or {}).get("cross_field_rules", True):
-            from rlvr.config.validate import check_sweep
+            from rlvr.config.validate import check_sweep  # as above
 
             check_sweep(self)
         return self

@@ -3,26 +3,31 @@ SweepConfig is built, so before any engine, learner or GPU is touched."""
 
 from __future__ import annotations
 
+from rlvr.config.grid import expand
 from rlvr.config.loader import ConfigError, ConfigProblems
-from rlvr.config.schema import VLLM_LORA_RANKS, BenchmarkSpec, MethodConfig, SweepConfig, TrialConfig
+from rlvr.config.memory_plan import plan_problems
+from rlvr.config.methods import check_method_config, method_info, method_names
+from rlvr.config.schema import VLLM_LORA_RANKS, BenchmarkSpec, SweepConfig, TrialConfig
+from rlvr.config.sharing import shares_batch
 
 BENCHMARKS = ("aime24", "aime25", "amc23", "hmmt25", "math500", "minerva_math", "olympiadbench")
+SYNTHETIC_TASKS = ("addition", "arithmetic", "repeated_addition")
+"""The tasks of rlvr.data.synthetic (its ``TASKS``, which tests/data/test_synthetic.py holds to these names)."""
 
 
 def unknown_benchmark(spec: BenchmarkSpec) -> str | None:
     """What is wrong with a benchmark's name ('NAME is not ...; allowed: ...'), or None for a known one."""
-    from rlvr.data.synthetic import TASKS
-
     if spec.hub_name is not None:
         return None
     if spec.name.startswith("synthetic:"):
         task = spec.name.split(":", 1)[1]
-        known = task in TASKS
-        return None if known else f"{spec.name!r}: synthetic task {task!r} is unknown; allowed: {', '.join(TASKS)}"
+        known = task in SYNTHETIC_TASKS
+        allowed = ", ".join(SYNTHETIC_TASKS)
+        return None if known else f"{spec.name!r}: synthetic task {task!r} is unknown; allowed: {allowed}"
     if spec.name in BENCHMARKS:
         return None
     return (f"{spec.name!r} is not a shipped benchmark; allowed: {', '.join(BENCHMARKS)}, synthetic:<task> "
-            f"({', '.join(TASKS)}), or a hub dataset (hub:<name>)")
+            f"({', '.join(SYNTHETIC_TASKS)}), or a hub dataset (hub:<name>)")
 
 
 def _colocation_problems(cfg: TrialConfig, prefix: str) -> list[str]:
@@ -43,9 +48,6 @@ def _colocation_problems(cfg: TrialConfig, prefix: str) -> list[str]:
 
 
 def _method_problems(cfg: TrialConfig, prefix: str) -> list[str]:
-    from rlvr.peft_methods.registry import check_method_config, method_info, method_names
-    from rlvr.peft_methods.sharing import shares_batch
-
     method, learner = cfg.method, cfg.learner
     where = f"{prefix}method"
     if method.name not in method_names():
@@ -67,7 +69,7 @@ def _method_problems(cfg: TrialConfig, prefix: str) -> list[str]:
         problems.append(
             f"{prefix}learner.zero_stage: {learner.zero_stage} does not train {method.name} under DeepSpeed; use {allowed}"
         )
-    elif learner.backend == "deepspeed" and learner.zero_stage == 3 and cfg.algorithm.kl_coef > 0 and info.swapped_reference:
+    elif learner.sharding_stage == 3 and cfg.algorithm.kl_coef > 0 and info.swapped_reference:
         # the KL reference swaps the original W into parameters ZeRO-3 holds sharded: its gathers overwrite it
         # and the reference silently becomes the current policy (measured: KL 0)
         problems.append(
@@ -122,13 +124,10 @@ def trial_problems(cfg: TrialConfig, prefix: str = "") -> list[str]:
         if (problem := unknown_benchmark(b)) is not None:
             p.append(f"{prefix}eval.benchmarks[{i}].name: {problem} (set hub_name)")
     if cfg.data.source.startswith("synthetic:"):
-        from rlvr.data.synthetic import TASKS
-
         task = cfg.data.source.split(":", 1)[1]
-        if task not in TASKS:
-            p.append(f"{prefix}data.source: synthetic task {task!r} is unknown; allowed: {', '.join('synthetic:' + t for t in TASKS)}")
-    from rlvr.plan.memory import plan_problems
-
+        if task not in SYNTHETIC_TASKS:
+            allowed = ", ".join("synthetic:" + t for t in SYNTHETIC_TASKS)
+            p.append(f"{prefix}data.source: synthetic task {task!r} is unknown; allowed: {allowed}")
     p += plan_problems(cfg, prefix)
     if cfg.checkpoint.every_steps > cfg.steps:
         p.append(f"{prefix}checkpoint.every_steps: {cfg.checkpoint.every_steps} is more than steps {cfg.steps}; no checkpoint would be written")
@@ -144,8 +143,6 @@ def check_trial(cfg: TrialConfig) -> None:
 
 def check_sweep(cfg: SweepConfig) -> None:
     """SweepConfig's model validator: check every trial the grid expands to, naming the trial at fault."""
-    from rlvr.sweep.grid import expand
-
     try:
         specs = expand(cfg)
     except ConfigError as e:  # a malformed grid: its message names the entry

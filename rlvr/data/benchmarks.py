@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from rlvr.config.schema import BenchmarkSpec
+from rlvr.data.hub import load_hub_dataset
 from rlvr.data.train_sets import Fields, synthetic_benchmark, to_rows
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -36,8 +37,6 @@ def _hub_fields(spec: BenchmarkSpec, columns: list[str]) -> Fields:
 
 def _hub_dataset(spec: BenchmarkSpec):
     """The 'test' split of a hub dataset, or its only split (AIME sets ship as 'train')."""
-    from rlvr.data.hub import load_hub_dataset
-
     splits = load_hub_dataset(spec.hub_name)
     if "test" in splits:
         return splits["test"]

@@ -14,6 +14,7 @@ from typing import Iterable
 import numpy as np
 
 from rlvr.config.schema import DataConfig
+from rlvr.data.hub import load_hub_dataset
 from rlvr.data.synthetic import generate
 from rlvr.rewards.format import boxed_answers
 
@@ -79,7 +80,6 @@ def load_records(source: str, split: str, config: str | None = None):
             raise FileNotFoundError(f"data.source: {source} does not exist")
         builder = "parquet" if suffix == ".parquet" else "json"
         return datasets.load_dataset(builder, data_files=source, split="train")
-    from rlvr.data.hub import load_hub_dataset
 
     return load_hub_dataset(source, config, split=split)
 

@@ -8,9 +8,14 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from rlvr.config.loader import build
+from rlvr.config.loader import build, config_root, load_raw
 from rlvr.config.schema import ModelConfig, RewardConfig, RolloutConfig, TrialConfig
 from rlvr.errors import UsageError
+from rlvr.eval.request import Given, context_length, fit_context, option_checked, resolve
+from rlvr.export.source import TrialPolicy, choose_step, read_trial_config
+from rlvr.models.loading import load_tokenizer, resolve_model_path
+from rlvr.rewards.pool import RewardPool
+from rlvr.rollout.spec import EngineSpec
 
 
 def merged_model(model: str, adapter: str, out_dir: Path) -> str:
@@ -28,8 +33,6 @@ def merged_model(model: str, adapter: str, out_dir: Path) -> str:
 
 def read_trial(trial_dir: str, step: int | None) -> tuple[TrialConfig, int]:
     """A trial directory's config and the checkpoint step to evaluate (the newest when ``step`` is None)."""
-    from rlvr.export.source import choose_step, read_trial_config
-
     try:
         return read_trial_config(trial_dir), choose_step(trial_dir, step)
     except FileNotFoundError as e:
@@ -39,17 +42,12 @@ def read_trial(trial_dir: str, step: int | None) -> tuple[TrialConfig, int]:
 def trial_checkpoint_model(trial_dir: str, cfg: TrialConfig, step: int, out_dir: Path) -> str:
     """The policy of a trial checkpoint as a plain model directory (rlvr.export.source: residual-aware for
     PiSSA/MiLoRA, an incomplete or altered checkpoint refused)."""
-    from rlvr.export.source import TrialPolicy
-
     TrialPolicy.load(trial_dir, step, cfg).write_merged(out_dir)
     return str(out_dir)
 
 
 def resolve_model(model: str) -> tuple[str, ModelConfig]:
     """A model config name (configs/models/NAME.yaml, tiny models built on first use), else a path or hub name."""
-    from rlvr.config.loader import config_root, load_raw
-    from rlvr.models.loading import resolve_model_path
-
     path = config_root() / "models" / f"{model}.yaml"
     if path.is_file():
         cfg = build(ModelConfig, load_raw(path), str(path))
@@ -83,8 +81,6 @@ def eval_command(
     template, data and answer extraction, anything else with the study's (``rlvr.eval.request``); an argument
     left None keeps that setting, and a benchmark named ``hub:<dataset>`` loads from the hub. Every setting, and
     whether the prompts fit the model's context, is checked before an engine starts."""
-    from rlvr.eval.request import Given, context_length, fit_context, option_checked, resolve
-
     if trial and adapter:
         raise UsageError("--adapter: a --trial's checkpoint is its own policy; pass one of --trial and --adapter")
     rollout = option_checked(RolloutConfig, {"engine": engine})
@@ -92,9 +88,7 @@ def eval_command(
     given = Given(benchmarks, k, limit, temperature, top_p, max_new_tokens, prompt_template, extraction)
     request = resolve(given, trial_cfg, data_dir)
     from rlvr.eval.runner import benchmark_prompts, evaluate, write_eval  # the heavy imports, after the cheap checks
-    from rlvr.models.loading import load_tokenizer, resolve_model_path
-    from rlvr.rewards.pool import RewardPool
-    from rlvr.rollout.registry import make_engine
+    from rlvr.rollout.registry import make_engine  # loads torch
 
     if trial_cfg:
         model_cfg = trial_cfg.model
@@ -117,8 +111,9 @@ def eval_command(
         elif adapter:
             path = merged_model(path, adapter, Path(tmp))
         new_tokens = request.eval_cfg.max_new_tokens
-        rollout = rollout.model_copy(update={"max_new_tokens": new_tokens, "max_model_len": longest + new_tokens})
-        gen = make_engine(engine, model_path=path, model_cfg=model_cfg, rollout_cfg=rollout, max_lora_rank=None, seed=seed)
+        rollout = rollout.model_copy(update={"max_new_tokens": new_tokens})
+        spec = EngineSpec(model_cfg, rollout, max_model_len=longest + new_tokens)
+        gen = make_engine(engine, model_path=path, spec=spec, seed=seed)
         try:
             with RewardPool(RewardConfig(workers=reward_workers, extraction=request.extraction)) as reward:
                 samples, summary = evaluate(gen, tokenizer, request.specs, request.eval_cfg, request.data_cfg, reward,

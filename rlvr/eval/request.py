@@ -10,6 +10,8 @@ from typing import get_args
 from pydantic import BaseModel, ValidationError
 
 from rlvr.config.schema import BenchmarkSpec, DataConfig, EvalConfig, ModelConfig, RewardConfig, TrialConfig
+from rlvr.config.validate import unknown_benchmark
+from rlvr.data.prompts import TEMPLATES
 from rlvr.errors import UsageError
 
 DEFAULT_BENCHMARKS = ["math500"]
@@ -60,8 +62,6 @@ def extraction_rule(requested: str | None, trial_rule: str | None) -> str:
 
 def _specs(given: Given, trial: TrialConfig | None) -> list[BenchmarkSpec]:
     """The trial's benchmarks (each with its k and limit) or the named ones, with --k and --limit on top."""
-    from rlvr.config.validate import unknown_benchmark
-
     if given.benchmarks:
         raw = [{"name": b.removeprefix("hub:"), "hub_name": b.removeprefix("hub:") if b.startswith("hub:") else None}
                for b in given.benchmarks]
@@ -82,8 +82,6 @@ def _specs(given: Given, trial: TrialConfig | None) -> list[BenchmarkSpec]:
 def resolve(given: Given, trial: TrialConfig | None, data_dir: str) -> EvalRequest:
     """The evaluation a command asks for, every setting checked: with a trial, its own evaluation settings, prompt
     template and answer extraction unless given; without, the study's. Raises UsageError naming the option."""
-    from rlvr.data.prompts import TEMPLATES
-
     base_eval = trial.eval if trial is not None else EvalConfig()
     sampling = {f: v for f in ("temperature", "top_p", "max_new_tokens") if (v := getattr(given, f)) is not None}
     eval_cfg = option_checked(EvalConfig, {**base_eval.model_dump(), **sampling, "benchmarks": []})

@@ -13,7 +13,7 @@ from rlvr.data.prompts import render_prompt
 from rlvr.eval.metrics import summarise
 from rlvr.rewards.pool import RewardItem, RewardPool
 from rlvr.rollout.types import RolloutEngine, SamplingSpec
-from rlvr.trial.plan import TrialLayout
+from rlvr.config.layout import TrialLayout
 
 PROMPTS_PER_CALL = 64  # one generate call per chunk: keeps the progress display moving and memory bounded
 

@@ -7,9 +7,9 @@ import importlib.metadata
 from typing import Any
 
 from rlvr.config.schema import TrialConfig
-from rlvr.peft_methods.registry import method_spec
+from rlvr.config.methods import method_spec
 from rlvr.sync.servable import served_lora_rank
-from rlvr.trial.plan import TrialPlan
+from rlvr.config.trial_plan import TrialPlan
 
 
 def rlvr_version() -> str:

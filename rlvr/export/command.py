@@ -15,9 +15,17 @@ from typing import Literal
 
 import pyarrow.fs as pafs
 
+from rlvr.config.layout import TrialLayout
+from rlvr.config.methods import adapter_refusal
+from rlvr.export import verify
+from rlvr.export.card import model_card
+from rlvr.export.source import TrialPolicy, read_trial_config
 from rlvr.export.verify import LoadCheck
+from rlvr.models.loading import load_tokenizer
+from rlvr.peft_methods.weights import to_bytes
 from rlvr.storage import RunStorage, open_fs
-from rlvr.trial.plan import TrialLayout
+from rlvr.sync.servable import check_servable, served_lora_rank
+from rlvr.sync.update import PolicyUpdate
 
 Format = Literal["adapter", "merged"]
 ADAPTER_CONFIG, ADAPTER_WEIGHTS, CARD = "adapter_config.json", "adapter_model.safetensors", "README.md"
@@ -44,9 +52,6 @@ def _target_is_free(out: str) -> None:
 
 
 def _refusal(trial_dir: str, fmt: Format) -> None:
-    from rlvr.export.source import read_trial_config
-    from rlvr.peft_methods.registry import adapter_refusal
-
     method = read_trial_config(trial_dir).method
     why = adapter_refusal(method) if fmt == "adapter" else None
     if why is not None:
@@ -56,10 +61,6 @@ def _refusal(trial_dir: str, fmt: Format) -> None:
 
 def _write_adapter(trial, out_dir: Path) -> int:
     """The adapter files; returns the adapter's rank (what vLLM's --max-lora-rank must hold)."""
-    from rlvr.peft_methods.weights import to_bytes
-    from rlvr.sync.servable import check_servable, served_lora_rank
-    from rlvr.sync.update import PolicyUpdate
-
     tensors, config = trial.policy.original_base_adapter()
     config = {**config, "base_model_name_or_path": trial.base_path, "revision": trial.cfg.model.revision,
               "inference_mode": True}
@@ -82,11 +83,6 @@ def trial_evals(trial_dir: str) -> list[dict]:
 
 def export_command(trial_dir: str, out: str, fmt: Format, step: int | None = None, vllm: bool = True) -> ExportResult:
     """Export, check and copy to ``out``; raises ExportRefused (before any work) or ExportMismatch (nothing copied)."""
-    from rlvr.export import verify
-    from rlvr.export.card import model_card
-    from rlvr.export.source import TrialPolicy
-    from rlvr.models.loading import load_tokenizer
-
     if fmt not in ("adapter", "merged"):
         raise ExportRefused(f"--format {fmt}: must be adapter or merged")
     _refusal(trial_dir, fmt)

@@ -11,9 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rlvr.config.schema import UNCHECKED, TrialConfig
+from rlvr.config.layout import TrialLayout
+from rlvr.config.schema import TrialConfig, UNCHECKED
+from rlvr.models.loading import load_model, load_tokenizer, resolve_model_path
+from rlvr.peft_methods.policy import build_policy
 from rlvr.storage import RunStorage
-from rlvr.trial.plan import TrialLayout
+from rlvr.trial.checkpoint import read_trainable
 
 if TYPE_CHECKING:
     from rlvr.peft_methods.policy import AdapterPolicy
@@ -32,8 +35,6 @@ def read_trial_config(trial_dir: str) -> TrialConfig:
 def choose_step(trial_dir: str, step: int | None) -> int:
     """``step``, or the newest complete checkpoint; an incomplete one is refused (CorruptCheckpoint), a missing
     one lists the ones there."""
-    from rlvr.trial.checkpoint import read_trainable
-
     storage = RunStorage(trial_dir)
     steps = TrialLayout.checkpoint_steps(storage)
     if step is not None and step not in steps and storage.exists(TrialLayout.checkpoint(step)):
@@ -59,9 +60,6 @@ class TrialPolicy:
         read it already); an incomplete or altered checkpoint is refused."""
         import safetensors.torch
 
-        from rlvr.models.loading import load_model, resolve_model_path
-        from rlvr.peft_methods.registry import build_policy
-        from rlvr.trial.checkpoint import read_trainable
 
         cfg = cfg or read_trial_config(trial_dir)
         step = choose_step(trial_dir, step)
@@ -82,8 +80,6 @@ class TrialPolicy:
     def write_merged(self, out_dir: Path) -> None:
         """A full model directory in the training dtype: the base with the changed tensors, the tokenizer and the
         generation config."""
-        from rlvr.models.loading import load_model, load_tokenizer
-
         changed = self.changed_tensors()
         model = load_model(self.cfg.model, self.base_path)
         missing = set(changed) - set(model.state_dict())

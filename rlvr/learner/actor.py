@@ -11,7 +11,10 @@ from typing import Any, Sequence
 
 import ray
 
+from rlvr.devices import require_cuda
+from rlvr.learner.backends import free_port
 from rlvr.learner.batch import RolloutBatch
+from rlvr.learner.learner import Learner
 from rlvr.learner.spec import LearnerSpec
 from rlvr.sync.update import PolicyUpdate
 
@@ -20,15 +23,10 @@ class LearnerActor:
     """One rank: ``setup`` builds the Learner once every rank knows the rendezvous address."""
 
     def rendezvous(self) -> tuple[str, int]:
-        from rlvr.learner.backends import free_port
-
         return ray.util.get_node_ip_address(), free_port()
 
     def setup(self, spec: LearnerSpec, model_path: str, rank: int, world_size: int, addr: str, port: int,
               keep_base: bool = False) -> None:
-        from rlvr.learner.learner import Learner
-        from rlvr.trial.gpus import require_cuda
-
         require_cuda(f"learner rank {rank}", "model.gpus_per_learner")
         self.learner = Learner(spec, model_path, rank, world_size, addr, port, keep_base)
 
@@ -136,7 +134,7 @@ class LearnerGroup:
 
     def _rank0(self, method: str, *args: Any) -> Any:
         """Rank 0's answer; with ZeRO-3 every rank takes part, as forward passes and gathers are collective."""
-        sharded = self.spec.learner.backend == "deepspeed" and self.spec.learner.zero_stage == 3
+        sharded = self.spec.learner.sharding_stage == 3
         return ray.get([getattr(a, method).remote(*args) for a in (self.actors if sharded else self.actors[:1])])[0]
 
     def logprobs(self, prompt_ids: list[int], completion_ids: list[int]) -> list[float]:

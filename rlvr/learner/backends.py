@@ -128,7 +128,7 @@ class DeepSpeedBackend:
                  max_grad_norm: float):
         import deepspeed
 
-        stage = self.stage = learner.zero_stage
+        stage = self.stage = learner.sharding_stage
         if stage == 0 and dtype != "float32":
             # measured: DeepSpeed wraps the optimizer in FP16_UnfusedOptimizer here, whose updates differ from
             # torch and from ZeRO 1/2 (which agree with each other)

@@ -19,6 +19,8 @@ from rlvr.learner.backends import build_backend, free_port, init_process_group
 from rlvr.learner.batch import RolloutBatch, collate, micro_batches
 from rlvr.learner.logprobs import token_logprobs
 from rlvr.learner.spec import LearnerSpec
+from rlvr.models.loading import load_model
+from rlvr.peft_methods.policy import build_policy
 from rlvr.sync.digest import weights_digest
 from rlvr.sync.update import PolicyUpdate
 
@@ -80,8 +82,6 @@ class Learner:
         master_port: int | None = None,
         keep_base: bool = False,
     ):
-        from rlvr.models.loading import load_model
-
         self.spec, self.rank, self.world_size, self.model_path = spec, rank, world_size, model_path
         self.device = _resolve_device(spec.learner.device)
         if self.device.type == "cpu":
@@ -96,8 +96,6 @@ class Learner:
         self._build(spec)
 
     def _fresh_model(self) -> torch.nn.Module:
-        from rlvr.models.loading import load_model
-
         if self._base is None:
             return load_model(self.spec.model, self.model_path, self.device)
         if weights_digest(self._base.state_dict()) != self._base_digest:
@@ -106,8 +104,6 @@ class Learner:
 
     def _build(self, spec: LearnerSpec) -> None:
         """The policy, optimizer, schedule and backend of ``spec`` on a pristine base, RNG from its seed."""
-        from rlvr.peft_methods.registry import build_policy
-
         self.spec = spec
         model = self._fresh_model()
         # same seed on every rank: adapter initialisation must agree before the first step (seeded after the

@@ -1,7 +1,7 @@
 """What a learner rank is built from: its own config sections and the values the trial plan resolved for it.
 
 A learner reads no other part's section (no ``rollout.*``): what it needs from elsewhere (the scoring
-temperature, the Dr.GRPO normaliser) comes resolved from ``rlvr.trial.plan.TrialPlan``, like the learning rate,
+temperature, the Dr.GRPO normaliser) comes resolved from ``rlvr.config.trial_plan.TrialPlan``, like the learning rate,
 the sync route and the micro-batching budget. Importing this module imports no GPU library.
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rlvr.config.schema import AlgorithmConfig, LearnerConfig, MethodConfig, ModelConfig, TrialConfig
-from rlvr.sync.update import Route
-from rlvr.trial.plan import MicroBatching, TrialPlan
+from rlvr.config.methods import Route
+from rlvr.config.trial_plan import MicroBatching, TrialPlan
 
 
 @dataclass(frozen=True)

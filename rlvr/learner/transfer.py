@@ -1,4 +1,4 @@
-"""The learner's side of vLLM's weight transfer (rlvr.sync.transfer): its merged policy as a vLLM ``WeightSource``
+"""The learner's side of vLLM's weight transfer (rlvr.config.transport): its merged policy as a vLLM ``WeightSource``
 and the trainer engines that send it to the engine actors.
 
 vLLM's trainer engines drive the whole handshake themselves through any object with the four control-plane
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from rlvr.peft_methods.base import Gather
 from rlvr.peft_methods.merged_state import merged_names, merged_state
-from rlvr.sync.transfer import Transport, nccl_world_size
+from rlvr.config.transport import Transport, nccl_world_size
 
 if TYPE_CHECKING:
     import torch

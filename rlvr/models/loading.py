@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from rlvr.config.schema import ModelConfig
+from rlvr.models.pretrain import ensure_tiny
 
 
 def resolve_model_path(cfg: ModelConfig) -> str:
     """Where the weights live: the cached pretrained tiny model (built on first use), else the name as given."""
     if cfg.tiny is not None:
-        from rlvr.models.pretrain import ensure_tiny
-
         return str(ensure_tiny(cfg.tiny))
     return cfg.name
 

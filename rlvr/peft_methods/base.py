@@ -1,36 +1,22 @@
 """The contract between the method registry and its users (learner, trial, analysis).
 
-``rlvr.peft_methods.registry.build_policy(model, method_cfg, total_steps)`` returns an object with this
-interface. This module imports no torch at run time, so configs and the sweep controller can use the
-capability flags on any machine.
+``rlvr.peft_methods.policy.build_policy(model, method_cfg, total_steps)`` returns an object with this
+interface (its torch-free facts, ``MethodInfo``, come from the method table in rlvr.config.methods). This module
+imports no torch at run time.
 """
 
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol
 
-from rlvr.sync.update import PolicyUpdate, Route
+from rlvr.config.methods import MethodInfo, Route
+from rlvr.sync.update import PolicyUpdate
 
 if TYPE_CHECKING:
     import torch
 
 Gather = Callable[[Iterable["torch.nn.Parameter"]], AbstractContextManager]
-
-
-@dataclass(frozen=True)
-class MethodInfo:
-    """Torch-free facts about a method: what config validation and `rlvr methods` need."""
-
-    name: str
-    group: str  # baseline, structural, efficiency, svd_init, ablation, other, extra
-    route: Route  # how an inference engine is fed: native LoRA, converted to LoRA, or merged weights
-    has_rank: bool
-    options: frozenset[str] = frozenset()  # keys allowed in MethodConfig.options
-    description: str = ""
-    zero_stages: tuple[int, ...] = (0, 1, 2, 3)  # DeepSpeed ZeRO stages it trains under; () means torch learner only
-    swapped_reference: bool = False  # its KL reference swaps the original weights in (full FT, PiSSA, MiLoRA, OLoRA)
 
 
 class Policy(Protocol):
@@ -60,7 +46,7 @@ class Policy(Protocol):
     def export(self, version: int, include_base: bool, route: Route | None = None, gather: Gather | None = None) -> PolicyUpdate:
         """The engine's view of the current policy along ``route`` (default ``info.route``; any method may go
         "merged", and "native" as one plain LoRA on the original base wherever the policy is one
-        (registry.adapter_refusal; what a shared batch serves, rlvr.peft_methods.sharing); no other detour);
+        (rlvr.config.methods.adapter_refusal; what a shared batch serves, rlvr.config.sharing); no other detour);
         ``include_base`` forces the residual base weights (always sent with version 0). ``gather(params)`` makes
         sharded parameters whole for a block (ZeRO-3); export asks for one module's at a time, so a sharded model
         is never whole at once."""

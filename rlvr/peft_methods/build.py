@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from rlvr.config.methods import MethodSpec
 from rlvr.config.schema import MethodConfig
-from rlvr.peft_methods.registry import MethodSpec
+from rlvr.peft_methods.milora import milora_init
 
 if TYPE_CHECKING:
     import torch
@@ -72,8 +73,6 @@ def build_adapted(model: "torch.nn.Module", spec: MethodSpec, cfg: MethodConfig,
             # LoRA-FA's optimizer freezes A; frozen here already, so counts and records show what trains.
             p.requires_grad_(False)
     if spec.init == "milora" and initialize:
-        from rlvr.peft_methods.milora import milora_init
-
         milora_init(adapted)
     return adapted
 

@@ -11,14 +11,14 @@ from __future__ import annotations
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any, Iterator
 
+from rlvr.config.methods import MethodSpec, Route, adapter_refusal, check_method_config, method_info, method_spec
 from rlvr.config.schema import MethodConfig
-from rlvr.peft_methods.base import Gather
+from rlvr.peft_methods.base import Gather, Policy
 from rlvr.peft_methods.build import ADAPTER, build_adapted, jsonable, tuner_layers, verify_adapted
-from rlvr.peft_methods.registry import MethodSpec, adapter_refusal, method_info
 from rlvr.peft_methods.weights import (
     adalora_as_lora, effective_linear, effective_norm, lora_factors, to_bytes, vera_as_lora,
 )
-from rlvr.sync.update import PolicyUpdate, Route
+from rlvr.sync.update import PolicyUpdate
 
 if TYPE_CHECKING:
     import torch
@@ -56,7 +56,7 @@ class AdapterPolicy:
 
     # ---- training -------------------------------------------------------------------------------------
     def make_optimizer(self, lr: float, weight_decay: float, betas: tuple[float, float]) -> "torch.optim.Optimizer":
-        """AdamW (or the method's own optimizer) at ``lr``, the trial's resolved rate (rlvr.trial.plan.TrialPlan.lr);
+        """AdamW (or the method's own optimizer) at ``lr``, the trial's resolved rate (TrialPlan.lr);
         parameter groups with their own rate (LoRA+'s B matrices) take their multiple of it."""
         import torch
 
@@ -180,7 +180,7 @@ class AdapterPolicy:
         LoRA as trained; AdaLoRA as P diag(E) Q; a residual init (PiSSA, MiLoRA, OLoRA) as the rank-2r LoRA
         [s B, -s B0][A; A0], since W_res + s B A = W0 + s (B A - B0 A0); VeRA as (diag(l_b) B, diag(l_d) A);
         MiSS through peft's convert_to_lora at its rank. Other methods raise ValueError with the reason
-        (``registry.adapter_refusal``). ``gather`` as in ``export``."""
+        (``rlvr.config.methods.adapter_refusal``). ``gather`` as in ``export``."""
         import torch
 
         gather = gather or _whole
@@ -303,3 +303,10 @@ def _both(first, second) -> Iterator[None]:
     with first, second:
         yield
 
+
+def build_policy(model: "torch.nn.Module", cfg: MethodConfig, total_steps: int) -> Policy:
+    """Adapt ``model`` as ``cfg`` asks, verify the result, and wrap it with optimizer, hooks and export."""
+    problems = check_method_config(cfg)
+    if problems:
+        raise ValueError(f"method {cfg.name}: " + "; ".join(problems))
+    return AdapterPolicy(model, method_spec(cfg.name), cfg, total_steps)

@@ -9,18 +9,18 @@ from __future__ import annotations
 from typing import Any
 
 from rlvr.config.loader import build, config_root, load_raw
+from rlvr.config.methods import SPECS
 from rlvr.config.schema import ALL_LINEAR, MethodConfig, ModelConfig
-from rlvr.peft_methods.registry import SPECS
+from rlvr.models.loading import meta_model
+from rlvr.models.tiny import build_model
+from rlvr.peft_methods.build import build_adapted, verify_adapted
 
 _COUNT_STEPS = 1000  # AdaLoRA needs a schedule length; it does not change the parameter layout
 
 
 def _empty_model(model_cfg: ModelConfig):
     if model_cfg.tiny is not None:
-        from rlvr.models.tiny import build_model
-
         return build_model(model_cfg.tiny)
-    from rlvr.models.loading import meta_model
 
     return meta_model(model_cfg)
 
@@ -30,8 +30,6 @@ def methods_table(model_cfg: ModelConfig, preset: str, methods: list[str] | None
 
     Some peft builders are slow on big shapes even without weights (FourierFT ~45 s, BOFT ~25 s for 1.5B).
     """
-    from rlvr.peft_methods.build import build_adapted, verify_adapted
-
     folder = config_root() / "methods" / preset
     if not folder.is_dir():
         raise ValueError(f"preset: {preset!r} has no folder {folder}; allowed: paper, uniform")

@@ -19,7 +19,7 @@ from typing import Any
 
 from rlvr.config.schema import TrialConfig
 from rlvr.learner.spec import LearnerSpec
-from rlvr.trial.plan import TrialPlan
+from rlvr.config.trial_plan import TrialPlan
 
 log = logging.getLogger("rlvr.pool")
 

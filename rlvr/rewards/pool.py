@@ -15,6 +15,7 @@ from multiprocessing.connection import wait
 from typing import Callable
 
 from rlvr.config.schema import RewardConfig
+from rlvr.rewards.verify import quiet_math_verify, score
 
 WARMUP_DEADLINE_S = 120.0  # a fresh verifier imports sympy and math-verify before it reports ready
 WORKER_MEMORY_BYTES = 4 << 30  # sympy can allocate without bound on huge powers; fail the item, not the host
@@ -48,7 +49,6 @@ def _serve(conn, extraction: str) -> None:
     import resource
 
     resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY_BYTES, WORKER_MEMORY_BYTES))
-    from rlvr.rewards.verify import quiet_math_verify, score
 
     quiet_math_verify()
     score(WARMUP_ITEM[0], WARMUP_ITEM[1], False, extraction)  # first call in a process costs 0.4-0.8 s

@@ -7,7 +7,7 @@ computes them (logits / temperature), so importance ratios compare like with lik
 
 from __future__ import annotations
 
-from rlvr.config.schema import ModelConfig, RolloutConfig
+from rlvr.rollout.spec import EngineSpec
 from rlvr.rollout.types import Completion, SamplingSpec
 from rlvr.sync.digest import weights_digest
 from rlvr.sync.probe import model_logprobs
@@ -21,15 +21,14 @@ class HFEngine:
     def __init__(
         self,
         model_path: str,
-        model_cfg: ModelConfig,
-        rollout_cfg: RolloutConfig,
-        max_lora_rank: int | None,
+        spec: EngineSpec,
         seed: int,
     ):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        model_cfg = spec.model
         load = {"revision": model_cfg.revision, "trust_remote_code": model_cfg.trust_remote_code}
         self.tokenizer = AutoTokenizer.from_pretrained(model_path, **load)
         self.base = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, model_cfg.dtype), **load)
@@ -39,7 +38,7 @@ class HFEngine:
         eos = self.base.generation_config.eos_token_id
         self.eos_ids = set(eos if isinstance(eos, list) else [eos])
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else min(self.eos_ids)
-        self.max_lora_rank = max_lora_rank
+        self.max_lora_rank = spec.max_lora_rank
         self._seed = seed
         self._calls = 0
         self._model_path, self._load = model_path, load

@@ -11,7 +11,7 @@ ENGINES: dict[str, type] = {"vllm": VLLMEngine, "hf": HFEngine}
 
 def make_engine(name: str, **kwargs) -> RolloutEngine:
     """Build the engine called ``name`` (rollout.engine) with the engines' shared constructor arguments:
-    model_path, model_cfg, rollout_cfg, max_lora_rank, seed."""
+    model_path, spec (rlvr.rollout.spec.EngineSpec), seed."""
     if name not in ENGINES:
         raise ValueError(f"rollout.engine: {name!r} is not an engine; allowed: {', '.join(ENGINES)}")
     return ENGINES[name](**kwargs)

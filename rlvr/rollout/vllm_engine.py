@@ -14,7 +14,8 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
-from rlvr.config.schema import ModelConfig, RolloutConfig
+from rlvr.config.schema import RolloutConfig
+from rlvr.rollout.spec import EngineSpec
 from rlvr.rollout.types import Completion, SamplingSpec, SlotBatch
 from rlvr.rollout.vllm_worker_ops import checkpoint_files
 from rlvr.sync.buckets import bucket_bytes, split
@@ -33,23 +34,23 @@ def _require_sleep_mode() -> None:
         )
 
 
-def engine_placement(model_cfg: ModelConfig, rollout_cfg: RolloutConfig, on_gpu: bool) -> dict:
+def engine_placement(spec: EngineSpec, on_gpu: bool) -> dict:
     """The engine's device arguments. On GPU, tensor parallelism runs on vLLM's multiprocessing executor: the
     engine actor already holds its GPUs, and inside the trial's placement group vLLM would otherwise pick its
     Ray executor and ask for bundles the trial has handed out (vllm config/parallel.py)."""
     if on_gpu:
-        tp = max(1, model_cfg.gpus_per_engine)
-        return {"gpu_memory_utilization": rollout_cfg.memory_share, "tensor_parallel_size": tp,
-                "enable_sleep_mode": rollout_cfg.colocate, "distributed_executor_backend": "mp" if tp > 1 else "uni"}
+        tp = max(1, spec.model.gpus_per_engine)
+        return {"gpu_memory_utilization": spec.rollout.memory_share, "tensor_parallel_size": tp,
+                "enable_sleep_mode": spec.rollout.colocate, "distributed_executor_backend": "mp" if tp > 1 else "uni"}
     # Seeded requests crash vLLM-CPU when a prefill is chunked ("CPU Generator does not use offset"):
     # a token budget that fits every running sequence's whole prompt keeps prefills in one piece.
     max_seqs = 256
     return {"distributed_executor_backend": "uni", "max_num_seqs": max_seqs,
-            "max_num_batched_tokens": max_seqs * (rollout_cfg.max_model_len or 2048)}
+            "max_num_batched_tokens": max_seqs * (spec.max_model_len or 2048)}
 
 
 def _transfer_config(transport: str) -> dict:
-    """vLLM's weight transfer backend for ``rollout.weight_transfer``'s resolved transport (rlvr.sync.transfer);
+    """vLLM's weight transfer backend for ``rollout.weight_transfer``'s resolved transport (rlvr.config.transport);
     none for the bucketed path, which goes through PolicyLoader."""
     return {} if transport == "buckets" else {"weight_transfer_config": {"backend": transport}}
 
@@ -106,18 +107,16 @@ class VLLMEngine:
     def __init__(
         self,
         model_path: str,
-        model_cfg: ModelConfig,
-        rollout_cfg: RolloutConfig,
-        max_lora_rank: int | None,
+        spec: EngineSpec,
         seed: int,
         adapter_slots: int = 1,
-        weight_transfer: str = "buckets",
     ):
         import torch
         from vllm import LLM
 
         if adapter_slots < 1:
             raise ValueError(f"adapter_slots: {adapter_slots}; an engine holds at least one policy")
+        model_cfg, rollout_cfg, max_lora_rank = spec.model, spec.rollout, spec.max_lora_rank
         if adapter_slots > 1 and max_lora_rank is None:
             raise ValueError(f"adapter_slots: {adapter_slots} slots hold adapters; give max_lora_rank (largest served)")
         on_gpu = torch.cuda.is_available()
@@ -125,7 +124,7 @@ class VLLMEngine:
             _require_sleep_mode()
         if not on_gpu:
             _cpu_engine_env(rollout_cfg)
-        placement = engine_placement(model_cfg, rollout_cfg, on_gpu)
+        placement = engine_placement(spec, on_gpu)
         self.max_lora_rank = served_lora_rank(max_lora_rank) if max_lora_rank is not None else None
         lora = {"enable_lora": True, "max_lora_rank": self.max_lora_rank, "max_loras": adapter_slots}
         lora = lora if self.max_lora_rank else {}
@@ -136,7 +135,7 @@ class VLLMEngine:
                 revision=model_cfg.revision,
                 trust_remote_code=model_cfg.trust_remote_code,
                 seed=seed,
-                max_model_len=rollout_cfg.max_model_len,
+                max_model_len=spec.max_model_len,
                 enforce_eager=not on_gpu if rollout_cfg.enforce_eager is None else rollout_cfg.enforce_eager,
                 enable_prefix_caching=True,
                 # sampled tokens' log-probs after temperature (and top-p), as the learner computes them for the
@@ -146,7 +145,7 @@ class VLLMEngine:
                 worker_extension_cls="rlvr.rollout.vllm_worker_ops.PolicyLoader",
                 **placement,
                 **lora,
-                **_transfer_config(weight_transfer),
+                **_transfer_config(spec.transport),
             )
         if not on_gpu:
             self.llm.collective_rpc("rlvr_install_cpu_lora_kernels")
@@ -296,7 +295,7 @@ class VLLMEngine:
             self.llm.collective_rpc("rlvr_discard")
             raise
 
-    # ---- vLLM's weight transfer (rlvr.sync.transfer): the learner drives these calls through the actor ----------
+    # ---- vLLM's weight transfer (rlvr.config.transport): the learner drives these calls through the actor ----------
     def weight_transfer(self, call: str, *args) -> None:
         """One of vLLM's control-plane calls on this engine (vllm entrypoints/rl/offline.py, RLOfflineMixin:
         init_weight_transfer_engine, start_weight_update, update_weights, finish_weight_update,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from rlvr.rollout.vllm_cpu_lora import install_segmented_lora_kernels
 from rlvr.sync.buckets import Staging, load_tensors
+from rlvr.sync.digest import weights_digest
 
 
 def _packed_layer(name: str, packed_of: dict[str, str]) -> str:
@@ -100,8 +101,6 @@ class PolicyLoader:
 
     def rlvr_weights_digest(self) -> str:
         """The digest of the served base weights (rlvr.sync.digest), to check a restore."""
-        from rlvr.sync.digest import weights_digest
-
         return weights_digest(self.model_runner.get_model().named_parameters())
 
     def rlvr_install_cpu_lora_kernels(self) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ray
 
+from rlvr.devices import require_cuda
 from rlvr.rollout.registry import make_engine
+from rlvr.rollout.spec import EngineSpec
 from rlvr.rollout.types import Completion, SamplingSpec
 from rlvr.sync.update import PolicyUpdate
 
@@ -13,20 +15,18 @@ from rlvr.sync.update import PolicyUpdate
 class RolloutWorker:
     """Thin shell: every call goes straight to the engine built by make_engine."""
 
-    def __init__(self, engine: str, threads: int = 1, **engine_kwargs):
+    def __init__(self, spec: EngineSpec, model_path: str, seed: int):
         import os
 
         import torch
-
-        from rlvr.trial.gpus import require_cuda
 
         require_cuda("rollout engine", "model.gpus_per_engine")
         # vLLM logs every adapter load at INFO: one line per policy version drowns the trial's own progress.
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
 
         # Before the engine starts: vLLM's CPU worker forbids changing it afterwards.
-        torch.set_num_threads(threads)
-        self.engine = make_engine(engine, **engine_kwargs)
+        torch.set_num_threads(spec.threads)
+        self.engine = make_engine(spec.rollout.engine, model_path=model_path, spec=spec, seed=seed)
 
     def generate(self, prompts: list[list[int]], spec: SamplingSpec) -> list[list[Completion]]:
         return self.engine.generate(prompts, spec)

@@ -8,6 +8,7 @@ from contextlib import nullcontext
 from rich.console import Console
 
 from rlvr.config.loader import load_study
+from rlvr.study.run import run_study, study_dir
 from rlvr.sweep.cli import EXIT_FAILED, EXIT_LEASE, EXIT_OK, opened
 from rlvr.sweep.controller import load_trial_fn
 from rlvr.sweep.lease import LeaseHeld
@@ -24,7 +25,6 @@ def study_command(config: str, overrides: list[str] = (), dry_run: bool = False,
     cfg, failed = opened(load_study, config, overrides, address, log, dry_run)
     if failed is not None:
         return failed
-    from rlvr.study.run import run_study, study_dir
 
     console = Console()
     quiet = not verbose and console.is_terminal and not dry_run

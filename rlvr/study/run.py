@@ -13,6 +13,8 @@ from typing import Any
 
 from rich.console import Console
 
+from rlvr.analysis.answer import print_answer
+from rlvr.config.memory_plan import plan_trial
 from rlvr.config.study import StudyConfig
 from rlvr.storage import RunStorage
 from rlvr.study.stages import (
@@ -32,8 +34,6 @@ def study_dir(cfg: StudyConfig) -> str:
 
 def _plan_figures(cfg: StudyConfig) -> tuple[float | None, float | None]:
     """(seconds per step, GPU-hours per trial-step) from the memory plan; None where the model has no architecture."""
-    from rlvr.plan.memory import plan_trial
-
     try:
         plan = plan_trial(cfg.base)
     except ValueError:
@@ -163,7 +163,6 @@ def run_study(cfg: StudyConfig, trial_fn: TrialFn | None = None, console: Consol
         return None
     study = _Study(cfg, trial_fn, console, worker_logs)
     confirm_dir = study.confirm(study.tune())
-    from rlvr.analysis.answer import print_answer
 
     print_answer(confirm_dir, study.record, console)
     return confirm_dir

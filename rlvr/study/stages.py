@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from rlvr.config.schema import MethodConfig, SweepConfig, TrialConfig
 from rlvr.config.study import StudyConfig
-from rlvr.sweep.grid import TrialSpec, expand
+from rlvr.config.grid import TrialSpec, expand
 
 @dataclass(frozen=True)
 class Stage:

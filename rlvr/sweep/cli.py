@@ -10,10 +10,11 @@ from contextlib import nullcontext
 from rich.console import Console
 
 from rlvr.cluster.attach import ClusterGone, attach
+from rlvr.cluster.preflight import report, run_preflight
+from rlvr.config.grid import expand
 from rlvr.config.loader import ConfigError, load_sweep
 from rlvr.config.schema import SweepConfig
 from rlvr.sweep.controller import ensure_ray, ledger_records, load_trial_fn, run_dir, run_sweep
-from rlvr.sweep.grid import expand
 from rlvr.sweep.lease import LeaseHeld
 from rlvr.sweep.progress import status_table
 from rlvr.sweep.summary import events_to_file, print_summary
@@ -50,8 +51,6 @@ def opened(load, config: str, overrides: list[str], address: str | None, log: lo
 def _preflight(cfg: SweepConfig, trial_fn: str | None, allow_fake_gpus: bool = False, node_timeout_s: float = 900.0,
                log_to_driver: bool = True) -> bool:
     """Print the preflight's lines (on the connected Ray, else a local one); True when nothing failed."""
-    from rlvr.cluster.preflight import report, run_preflight
-
     specs = expand(cfg)
     ensure_ray(cfg, specs, log_to_driver)
     skip = None if trial_fn is None else f"--trial-fn {trial_fn} is not the study trial: its models and data are its own"

@@ -20,20 +20,22 @@ import ray
 from rich.console import Console
 from rich.table import Table
 
+from rlvr.config.grid import TrialSpec, expand
+from rlvr.config.layout import RunLayout
 from rlvr.config.loader import dump
+from rlvr.config.resources import describe, total, trial_bundles, unplaceable
 from rlvr.config.schema import SweepConfig
 from rlvr.storage import RunStorage
-from rlvr.sweep.grid import TrialSpec, expand
 from rlvr.sweep.lease import ControllerLease
 from rlvr.sweep.ledger import Ledger
-from rlvr.sweep.progress import SWEEP_YAML, LiveTable
-from rlvr.sweep.resources import describe, total, trial_bundles, unplaceable
+from rlvr.sweep.progress import LiveTable
 from rlvr.sweep.results import results_table, write_results
 from rlvr.sweep.scheduler import SweepScheduler, TrialFn
+from rlvr.trial.local_ray import init_local_ray
 
 
 def run_dir(cfg: SweepConfig) -> str:
-    return f"{cfg.storage.rstrip('/')}/{cfg.name}"
+    return RunLayout.run_dir(cfg.storage, cfg.name)
 
 
 def load_trial_fn(dotted: str | None) -> TrialFn:
@@ -85,7 +87,6 @@ def ensure_ray(cfg: SweepConfig, specs: list[TrialSpec], log_to_driver: bool = T
     reaches this terminal only with ``log_to_driver``)."""
     if ray.is_initialized():
         return
-    from rlvr.trial.local_ray import init_local_ray
 
     # Declared CPUs fit the largest trial: on one machine its actors mostly wait on each other.
     need = max(total(trial_bundles(s.config, cfg.cpus_per_trial)).get("CPU", 1) for s in specs)
@@ -116,11 +117,11 @@ def run_sweep(
         return dry_run_table(cfg, specs)
     trial_fn = trial_fn or load_trial_fn(None)
     storage = RunStorage(run_dir(cfg))
-    storage.makedirs("ledger")
+    storage.makedirs(RunLayout.LEDGER)
     lease = ControllerLease(storage, ttl_s=lease_ttl_s)
     lease.acquire(wait=wait_for_lease)
     try:
-        storage.write_bytes(SWEEP_YAML, dump(cfg).encode())
+        storage.write_bytes(RunLayout.SWEEP, dump(cfg).encode())
         ensure_ray(cfg, specs, log_to_driver=worker_logs)
         if not cfg.autoscale:
             _check_placeable(cfg, specs)

@@ -15,9 +15,9 @@ import time
 import uuid
 from typing import Any
 
+from rlvr.config.layout import RunLayout
 from rlvr.storage import RunStorage
 
-LEASE = "controller.lease.json"
 
 
 class LeaseHeld(RuntimeError):
@@ -66,11 +66,11 @@ class ControllerLease:
     def acquire(self, wait: bool = False, poll_s: float = 2.0) -> None:
         """Take the lease, or raise LeaseHeld naming the holder (with ``wait``, poll until it goes stale)."""
         while True:
-            held = self.storage.read_json(LEASE)
+            held = self.storage.read_json(RunLayout.LEASE)
             if held is None or held["owner"] == self.owner or is_stale(held, self.ttl_s):
-                self.storage.write_json(LEASE, self._mine())
+                self.storage.write_json(RunLayout.LEASE, self._mine())
                 time.sleep(self.settle_s)
-                held = self.storage.read_json(LEASE)
+                held = self.storage.read_json(RunLayout.LEASE)
                 if held is not None and held["owner"] == self.owner:
                     break
             if not wait:
@@ -82,13 +82,13 @@ class ControllerLease:
 
     def _beat(self) -> None:
         while not self._stop.wait(self.ttl_s / 4):
-            self.storage.write_json(LEASE, self._mine())
+            self.storage.write_json(RunLayout.LEASE, self._mine())
 
     def release(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
-        held = self.storage.read_json(LEASE)
+        held = self.storage.read_json(RunLayout.LEASE)
         if held is not None and held["owner"] == self.owner:
-            self.storage.delete(LEASE)
+            self.storage.delete(RunLayout.LEASE)

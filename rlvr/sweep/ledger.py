@@ -10,7 +10,8 @@ import time
 from typing import Any, Literal
 
 from rlvr.storage import RunStorage
-from rlvr.sweep.grid import TrialSpec
+from rlvr.config.grid import TrialSpec
+from rlvr.config.layout import RunLayout
 
 Status = Literal["pending", "running", "done", "failed"]
 # How an attempt ended. Only "failed" counts against max_attempts: the others are not the trial's fault.
@@ -48,13 +49,14 @@ class Ledger:
         self.storage = storage
 
     def _rel(self, trial_id: str) -> str:
-        return f"ledger/{trial_id}.json"
+        return RunLayout.ledger_entry(trial_id)
 
     def get(self, trial_id: str) -> dict[str, Any] | None:
         return self.storage.read_json(self._rel(trial_id))
 
     def all(self) -> dict[str, dict[str, Any]]:
-        records = (self.storage.read_json(f"ledger/{name}") for name in self.storage.list_names("ledger", ".json"))
+        names = self.storage.list_names(RunLayout.LEDGER, ".json")
+        records = (self.storage.read_json(RunLayout.ledger_entry(n.removesuffix(".json"))) for n in names)
         return {r["trial_id"]: r for r in records if r is not None}
 
     def put(self, record: dict[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from rlvr.pool.host import PoolHost
 from rlvr.pool.warm import pool_key
-from rlvr.sweep.grid import TrialSpec
+from rlvr.config.grid import TrialSpec
 
 log = logging.getLogger("rlvr.sweep")
 

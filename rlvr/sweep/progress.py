@@ -19,10 +19,10 @@ from rich.text import Text
 
 from rlvr.config.schema import UNCHECKED, SweepConfig
 from rlvr.storage import RunStorage
-from rlvr.sweep.grid import expand
+from rlvr.config.grid import expand
+from rlvr.config.layout import RunLayout
 from rlvr.sweep.ledger import Ledger
 
-SWEEP_YAML = "sweep.yaml"
 STYLE = {"pending": "dim", "running": "cyan", "done": "green", "failed": "red"}
 
 
@@ -119,7 +119,7 @@ def view(records: dict[str, dict[str, Any]], steps: dict[str, int] | None = None
 
 def steps_by_trial(storage: RunStorage) -> dict[str, int]:
     """Total steps of each trial, from the resolved sweep.yaml the controller wrote (empty if it is missing)."""
-    raw = storage.read_bytes(SWEEP_YAML)
+    raw = storage.read_bytes(RunLayout.SWEEP)
     if raw is None:
         return {}
     cfg = SweepConfig.model_validate(yaml.safe_load(raw), context=UNCHECKED)
@@ -131,7 +131,8 @@ def status_table(run_dir: str, console: Console | None = None) -> Table:
     storage = RunStorage(run_dir)
     records = Ledger(storage).all()
     if not records:
-        raise FileNotFoundError(f"{run_dir}: no ledger found (expected {storage.uri_of('ledger')}/<trial_id>.json); is this a sweep run directory?")
+        expected = storage.uri_of(RunLayout.ledger_entry("<trial_id>"))
+        raise FileNotFoundError(f"{run_dir}: no ledger found (expected {expected}); is this a sweep run directory?")
     table = render(records, steps_by_trial(storage), title=run_dir)
     console = console or Console()
     console.print(table)

@@ -14,17 +14,16 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from rlvr.config.grid import TrialSpec
+from rlvr.config.layout import RunLayout
+from rlvr.config.methods import method_info, method_names
 from rlvr.storage import RunStorage
-from rlvr.sweep.grid import TrialSpec
 
-RESULTS = "results.parquet"
 FIXED = ("trial_id", "label", "model", "method", "group", "preset", "rank", "seed", "trainable_params",
          "trainable_pct", "status", "final_reward", "steps_done")
 
 
 def _group(method: str) -> str | None:
-    from rlvr.peft_methods.registry import method_info, method_names
-
     return method_info(method).group if method in method_names() else None
 
 
@@ -68,9 +67,9 @@ def results_table(specs: list[TrialSpec], records: dict[str, dict[str, Any]]) ->
 def write_results(storage: RunStorage, table: pa.Table) -> None:
     buf = io.BytesIO()
     pq.write_table(table, buf)
-    storage.write_bytes(RESULTS, buf.getvalue())
+    storage.write_bytes(RunLayout.RESULTS, buf.getvalue())
 
 
 def read_results(storage: RunStorage) -> pa.Table | None:
-    data = storage.read_bytes(RESULTS)
+    data = storage.read_bytes(RunLayout.RESULTS)
     return None if data is None else pq.read_table(io.BytesIO(data))

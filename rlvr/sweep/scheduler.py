@@ -33,11 +33,11 @@ from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 from rlvr.config.schema import SweepConfig, TrialConfig
 from rlvr.errors import TrialPreempted
 from rlvr.storage import RunStorage
-from rlvr.sweep.grid import TrialSpec
+from rlvr.config.grid import TrialSpec
 from rlvr.sweep.ledger import Ledger, end_attempt, start_attempt
 from rlvr.sweep.pools import Pool, SweepPools
-from rlvr.sweep.resources import trial_bundles
-from rlvr.trial.plan import TrialLayout
+from rlvr.config.resources import trial_bundles
+from rlvr.config.layout import RunLayout, TrialLayout
 
 log = logging.getLogger("rlvr.sweep")
 
@@ -112,7 +112,7 @@ class SweepScheduler:
         self.pools = SweepPools(cfg.cpus_per_trial) if pools else None
 
     def trial_dir(self, spec: TrialSpec) -> str:
-        return self.storage.uri_of(f"trials/{spec.trial_id}")
+        return self.storage.uri_of(RunLayout.trial(spec.trial_id))
 
     def request_stop(self, *_: Any) -> None:
         self.stop_requested.set()
@@ -244,7 +244,7 @@ class SweepScheduler:
 
     def _read_progress(self, rec: dict) -> bool:
         """Copy the trial's own progress file (step, reward, checkpoint) into its record; True if it moved."""
-        progress = self.storage.read_json(f"trials/{rec['trial_id']}/{TrialLayout.PROGRESS}")
+        progress = self.storage.read_json(RunLayout.trial(rec["trial_id"], TrialLayout.PROGRESS))
         if not progress or progress.get("step") == rec["step"] and progress.get("reward") == rec.get("reward"):
             return False
         rec.update(step=progress["step"], reward=progress.get("reward"))

@@ -19,7 +19,7 @@ import time
 from rlvr.config.schema import TrialConfig
 from rlvr.errors import TrialPreempted
 from rlvr.storage import RunStorage
-from rlvr.trial.plan import TrialLayout
+from rlvr.config.layout import TrialLayout
 
 
 def _checkpoint(storage: RunStorage, applied: list[int]) -> str:

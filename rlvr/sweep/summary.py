@@ -13,6 +13,12 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from rlvr.analysis.baseline import before_after
+from rlvr.analysis.findings import RANKING_COMMAND
+from rlvr.analysis.rundir import RunDir
+from rlvr.analysis.study import group_trials, trial_rows
+from rlvr.config.layout import RunLayout, TrialLayout
+from rlvr.errors import hint_for
 from rlvr.storage import RunStorage
 from rlvr.sweep.progress import errors
 
@@ -50,30 +56,21 @@ def _duration(seconds: float) -> str:
 
 def _hints(run_dir: str, records: dict[str, dict[str, Any]], console: Console) -> None:
     """What to change for each kind of expected error the failed trials ended on, and where their tracebacks are."""
-    from rlvr.errors import hint_for
-
     failed = [r for r in records.values() if r["status"] == "failed" and r.get("error")]
     for hint in dict.fromkeys(h for r in failed if (h := hint_for(r["error"]))):
         console.print(hint)
     if failed:
-        console.print(f"tracebacks: {run_dir}/trials/<id>/trial.log")
+        console.print(f"tracebacks: {run_dir}/{RunLayout.trial('<id>', TrialLayout.LOG)}")
 
 
 def study_summary(run_dir: str) -> tuple[list[str], list[list[str]]]:
     """The before -> after table of the run (base row first), as the report shows it."""
-    from rlvr.analysis.baseline import before_after
-    from rlvr.analysis.rundir import RunDir
-    from rlvr.analysis.study import trial_rows
-
     run = RunDir(run_dir)
     return before_after(run, trial_rows(run))
 
 
 def _one_seed(run_dir: str) -> bool:
     """Whether no configuration of the run finished on two seeds or more."""
-    from rlvr.analysis.rundir import RunDir
-    from rlvr.analysis.study import group_trials, trial_rows
-
     groups = group_trials(trial_rows(RunDir(run_dir)))
     return bool(groups) and max(len(g.done) for g in groups) < 2
 
@@ -94,14 +91,12 @@ def print_summary(run_dir: str, records: dict[str, dict[str, Any]], started: flo
         table.add_row(*row, style="bold" if row[0].startswith("base") else None)
     console.print(table)
     if _one_seed(run_dir):
-        from rlvr.analysis.findings import RANKING_COMMAND
-
         console.print(f"One seed per method cannot rank methods (seeds differ as much as methods do): "
                       f"[bold]{RANKING_COMMAND}[/bold] tunes each method's learning rate, then compares on fresh "
                       "seeds.")
-    from rlvr.analysis.report import build_report
+    from rlvr.analysis.report import build_report  # matplotlib, only once a sweep ends
 
-    out = Path(run_dir) / "report" if "://" not in run_dir else Path("report")
+    out = Path(RunLayout.report_dir(run_dir))
     try:
         html_path, _ = build_report(run_dir, out)
     except Exception as e:  # the sweep's results stand without a report; say how to make it

@@ -17,7 +17,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-PROBE_PROMPT = "Compute 12 + 30 and explain each step."
+from rlvr.config.trial_plan import PROBE_PROMPT
+
 # Long enough for any tokenizer to yield MAX_PROBE_TOKENS: a byte-level BPE splits words, numbers and punctuation
 # apart before merging, so even one trained on this very text yields 28 (GPT-2) to 39 (Qwen2) tokens per sentence.
 PROBE_COMPLETION = " We add the tens, 10 + 30 = 40, then the ones, 2 + 0 = 2, so the answer is 42. " * 40
@@ -70,12 +71,6 @@ def probe_limits(tolerance: float | None, dtype: str, route: str, slope: float |
     d = DEFAULT_LIMITS[dtype][route]
     return replace(d, gap=d.gap if tolerance is None else tolerance, slope=d.slope if slope is None else slope,
                    step_slope=d.step_slope if slope is None else slope)
-
-
-def probe_context(n_tokens: int) -> int:
-    """The longest context the probe needs with any tokenizer: at most one token per byte of its prompt, a
-    leading one (sentencepiece's word start), and ``n_tokens``."""
-    return len(PROBE_PROMPT.encode()) + 1 + n_tokens
 
 
 def probe_sequence(tokenizer, n_tokens: int) -> tuple[list[int], list[int]]:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-Route = Literal["native", "converted", "merged"]
+from rlvr.config.methods import Route
 
 
 @dataclass

@@ -14,17 +14,20 @@ from ray.util.placement_group import get_current_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from rlvr.config.schema import TrialConfig
+from rlvr.config.trial_plan import TrialPlan
 from rlvr.learner.actor import LearnerGroup
 from rlvr.learner.spec import LearnerSpec
 from rlvr.rewards.pool import RewardItem, RewardResult
+from rlvr.rewards.worker import RewardWorker
+from rlvr.rollout.spec import EngineSpec
 from rlvr.rollout.types import Completion, SamplingSpec
+from rlvr.rollout.worker import RolloutWorker
 from rlvr.sync.update import PolicyUpdate
 from rlvr.trial.dispatch import QueuedRound
-from rlvr.trial.plan import TrialPlan
 
 
 def _placement(bundle: int) -> dict[str, Any]:
-    """Pin an actor to a bundle of the trial's placement group (its slot in rlvr.trial.plan.BundleSlots)."""
+    """Pin an actor to a bundle of the trial's placement group (its slot in rlvr.config.trial_plan.BundleSlots)."""
     pg = get_current_placement_group()
     if pg is None:
         return {}
@@ -61,22 +64,11 @@ class EngineSet:
     handed out in chunks from a queue with ``rollout.dispatch_groups`` (rlvr.trial.dispatch)."""
 
     def __init__(self, cfg: TrialConfig, plan: TrialPlan, model_path: str):
-        from rlvr.rollout.worker import RolloutWorker
-
-        rollout_cfg = cfg.rollout.model_copy(update={"max_model_len": plan.max_model_len})
+        spec = EngineSpec.from_trial(cfg, plan)
         self.dispatch_groups = cfg.rollout.dispatch_groups
-        # vLLM's transfer backend only where the plan chose one (rlvr.sync.transfer): the bucketed path needs none
-        transfer = {"weight_transfer": plan.transport} if plan.transport != "buckets" else {}
         self.actors = [
             RolloutWorker.options(num_cpus=1, num_gpus=plan.engine_gpus, **_placement(bundle)).remote(
-                cfg.rollout.engine,
-                threads=plan.actor_threads,
-                model_path=model_path,
-                model_cfg=cfg.model,
-                rollout_cfg=rollout_cfg,
-                max_lora_rank=plan.engine_lora_rank,
-                seed=cfg.seed + i,
-                **transfer,
+                spec, model_path=model_path, seed=cfg.seed + i
             )
             for i, bundle in enumerate(plan.slots.engines)
         ]
@@ -143,8 +135,6 @@ class RewardSet:
     """``reward.num_actors`` reward actors; a batch is split across them."""
 
     def __init__(self, cfg: TrialConfig, plan: TrialPlan):
-        from rlvr.rewards.worker import RewardWorker
-
         self.actors = [RewardWorker.options(**_placement(bundle)).remote(cfg.reward) for bundle in plan.slots.rewards]
 
     def score(self, items: list[RewardItem]) -> list[RewardResult]:

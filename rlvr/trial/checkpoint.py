@@ -1,6 +1,6 @@
 """A trial's checkpoints: the one place state that must survive is written and read back.
 
-Layout (``rlvr.trial.plan.TrialLayout``): ``checkpoints/step_<N:06d>/`` with ``trainable.safetensors`` (the
+Layout (``rlvr.config.layout.TrialLayout``): ``checkpoints/step_<N:06d>/`` with ``trainable.safetensors`` (the
 policy beyond the pristine base, what eval and analysis read), ``state.pt`` (learner optimizer/scheduler/RNG of
 every rank, the controller's data cursor, policy version, metrics so far and any prefetched batch) and
 ``meta.json``, written last: a checkpoint without meta.json is incomplete and ignored everywhere, so a crash while
@@ -22,7 +22,7 @@ from typing import Any
 
 from rlvr.config.schema import CheckpointConfig
 from rlvr.storage import RunStorage
-from rlvr.trial.plan import TrialLayout as L
+from rlvr.config.layout import TrialLayout as L
 
 # Every class a state.pt of rlvr's holds beyond tensors and builtins: the prefetched batch of async rollouts,
 # and DeepSpeed's optimizer state (its loss scaler, ZeRO stage and fragment addresses).

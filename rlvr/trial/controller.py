@@ -28,14 +28,15 @@ from rlvr.data.prompts import render_prompt
 from rlvr.data.train_sets import load_train_set
 from rlvr.errors import TrialPreempted
 from rlvr.models.loading import load_tokenizer, resolve_model_path
-from rlvr.peft_methods.registry import method_info
+from rlvr.config.methods import method_info
 from rlvr.rewards.pool import RewardItem
 from rlvr.rollout.types import SamplingSpec
 from rlvr.storage import RunStorage
 from rlvr.sync.probe import SyncProbe, probe_limits, probe_sequence
 from rlvr.trial.actors import start_parts
 from rlvr.trial.checkpoint import Checkpointer
-from rlvr.trial.plan import TrialLayout, TrialPlan
+from rlvr.config.layout import TrialLayout
+from rlvr.config.trial_plan import TrialPlan
 from rlvr.trial.rollouts import Rollout, assemble
 from rlvr.trial.sinks import MetricSinks
 from rlvr.trial.weight_sync import weight_sync

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from rlvr.trial.ray_reaper import OWNER_ENV, owner_tag, reap, start_watchdog
 
 
 def init_local_ray(num_cpus: int | None = None, num_gpus: int | None = None, log_to_driver: bool = True) -> None:
@@ -16,7 +17,6 @@ def init_local_ray(num_cpus: int | None = None, num_gpus: int | None = None, log
     """
     import ray
 
-    from rlvr.trial.ray_reaper import OWNER_ENV, owner_tag, reap, start_watchdog
 
     reap()  # what dead rlvr drivers left (their agents outlive a SIGKILL)
     if os.environ.get(OWNER_ENV) != owner_tag():  # once per process (tests start and stop Ray many times)

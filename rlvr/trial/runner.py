@@ -14,10 +14,11 @@ import time
 import traceback
 from typing import TYPE_CHECKING
 
+from rlvr.config.layout import TrialLayout
 from rlvr.config.schema import TrialConfig
 from rlvr.storage import RunStorage
 from rlvr.trial.controller import ACTOR_FAILURES, TrialController, TrialPreempted
-from rlvr.trial.plan import TrialLayout
+from rlvr.trial.local_ray import init_local_ray
 
 if TYPE_CHECKING:
     from rlvr.pool.warm import WarmPool
@@ -49,8 +50,6 @@ def run_trial(cfg: TrialConfig, trial_dir: str, pool: "WarmPool | None" = None) 
     import ray
 
     if not ray.is_initialized():
-        from rlvr.trial.local_ray import init_local_ray
-
         init_local_ray()
     handler = _file_log(trial_dir)
     try:

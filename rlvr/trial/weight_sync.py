@@ -1,5 +1,5 @@
 """How a trial's controller moves the learner's policy into its engines: one strategy per transport, picked from
-the trial plan's (rlvr.sync.transfer.choose_transport decides it; ``weight_sync`` only builds it).
+the trial plan's (rlvr.config.transport.choose_transport decides it; ``weight_sync`` only builds it).
 
 Both strategies answer ``push(version, include_base, timed)``; the controller probes the engines afterwards
 whichever carried the update, so a transport that delivers the wrong weights fails the sync the same way.
@@ -12,8 +12,8 @@ from typing import Any, Callable
 
 from rlvr.config.schema import RolloutConfig
 from rlvr.sync.buckets import bucket_bytes
-from rlvr.sync.transfer import Transport
-from rlvr.trial.plan import TrialPlan
+from rlvr.config.transport import Transport
+from rlvr.config.trial_plan import TrialPlan
 
 Timed = Callable[[str], AbstractContextManager]
 

@@ -8,8 +8,8 @@ from rlvr.analysis.spectral import analyze_run, analyze_trial
 from rlvr.config.loader import dump
 from rlvr.config.schema import CheckpointConfig, MethodConfig, ModelConfig, TinyModelConfig, TrialConfig
 from rlvr.models.tiny import build_model, build_tokenizer, save_tiny
-from rlvr.peft_methods.registry import build_policy
-from rlvr.trial.plan import TrialLayout
+from rlvr.peft_methods.policy import build_policy
+from rlvr.config.layout import TrialLayout
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rlvr.cluster.probe import FAIL, OK, memory_check
 from rlvr.config.loader import load_sweep, load_trial
-from rlvr.sweep.grid import expand
+from rlvr.config.grid import expand
 from ..test_packaging import DOCS, DOCKERFILE, KUBERAY, LAUNCHER, ROOT, _final_stage, _kuberay_containers
 
 # Datasheet GPUs of the EC2 types a cluster file may name: (count, GiB CUDA reports for one GPU).

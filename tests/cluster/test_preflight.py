@@ -15,7 +15,7 @@ from rlvr.cluster.probe import allreduce
 from rlvr.config.loader import load_sweep
 from rlvr.sweep.cli import EXIT_FAILED, EXIT_PREFLIGHT, preflight_command, sweep_command
 from rlvr.sweep.controller import run_dir
-from rlvr.sweep.grid import expand
+from rlvr.config.grid import expand
 
 
 def _by_name(checks):

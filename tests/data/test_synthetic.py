@@ -8,8 +8,13 @@ from rlvr.config.schema import RewardConfig
 import random
 import re
 
+from rlvr.config.validate import SYNTHETIC_TASKS
 from rlvr.data.synthetic import SOLUTIONS, TASKS, boxed, generate
 from rlvr.rewards.pool import RewardItem, RewardPool
+
+
+def test_config_validation_knows_exactly_the_tasks_that_exist():
+    assert sorted(SYNTHETIC_TASKS) == sorted(TASKS)
 
 
 @pytest.mark.parametrize("task", sorted(TASKS))

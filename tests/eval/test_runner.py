@@ -65,10 +65,11 @@ def test_metrics_follow_the_samples_correctness(reward):
 def test_hf_engine_on_a_tiny_model_fills_both_tables_and_write_eval_stores_them(tmp_path, reward):
     from rlvr.models.tiny import build_model, build_tokenizer, save_tiny
     from rlvr.rollout.hf_engine import HFEngine
+    from rlvr.rollout.spec import EngineSpec
 
     tok = build_tokenizer()
     path = save_tiny(build_model(TINY), tok, tmp_path / "tiny")
-    engine = HFEngine(str(path), ModelConfig(), RolloutConfig(engine="hf"), None, seed=0)
+    engine = HFEngine(str(path), EngineSpec(ModelConfig(), RolloutConfig(engine="hf")), seed=0)
     specs = [BenchmarkSpec(name="synthetic:addition", k=2, limit=3), BenchmarkSpec(name="amc23", k=2, limit=2)]
     try:
         samples, summary = evaluate(engine, tok, specs, EvalConfig(max_new_tokens=6), DataConfig(), reward, seed=1)

@@ -12,7 +12,7 @@ from rlvr.config.loader import dump, load_trial
 from rlvr.config.schema import TrialConfig
 from rlvr.storage import RunStorage
 from rlvr.trial.checkpoint import Checkpointer
-from rlvr.trial.plan import TrialLayout
+from rlvr.config.layout import TrialLayout
 
 
 @pytest.fixture(autouse=True)
@@ -33,7 +33,7 @@ def fake_trial(root: Path, method: str | TrialConfig, steps: tuple[int, ...] = (
     """A trial directory (of ``small_demo(method)`` or the given config) whose checkpoints hold the method's policy
     moved off its init by seeded noise."""
     from rlvr.models.loading import load_model, resolve_model_path
-    from rlvr.peft_methods.registry import build_policy
+    from rlvr.peft_methods.policy import build_policy
 
     cfg = small_demo(method) if isinstance(method, str) else method
     storage = RunStorage(str(root))

@@ -12,7 +12,7 @@ import pytest
 from .conftest import fake_trial
 from rlvr.export.command import ExportRefused, export_command
 from rlvr.trial.checkpoint import CorruptCheckpoint
-from rlvr.trial.plan import TrialLayout
+from rlvr.config.layout import TrialLayout
 
 
 def _with_eval(trial_dir, step: int):

@@ -10,7 +10,7 @@ import pytest
 from .conftest import fake_trial
 from rlvr.cluster.needs import load_trials
 from rlvr.export.command import export_command
-from rlvr.peft_methods.registry import adapter_refusal
+from rlvr.config.methods import adapter_refusal
 
 DEMO = {cfg.method.name: cfg for cfg in load_trials("demo-cpu")}
 

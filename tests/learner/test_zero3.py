@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from rlvr.config.loader import load_trial
-from rlvr.peft_methods.registry import method_info, method_names, method_spec
+from rlvr.config.methods import method_info, method_names, method_spec
 from rlvr.peft_methods.weights import from_bytes
 
 from .batches import fixed_batch

@@ -13,6 +13,7 @@ from rlvr.data.synthetic import generate
 from rlvr.models.loading import load_model, load_tokenizer, resolve_model_path
 from rlvr.models.pretrain import BaseOutOfBand, ensure_tiny, prompt_text, shipped_base, tiny_path
 from rlvr.models.tiny import VOCAB_SIZE, build_tokenizer
+from rlvr.rollout.spec import EngineSpec
 
 
 def test_tokenizer_is_one_token_per_character_with_chat_specials():
@@ -151,7 +152,7 @@ def test_vllm_serves_the_pretrained_tiny_model_exactly_as_transformers():
             out = model.generate(torch.tensor([ids]), max_new_tokens=12, do_sample=False, pad_token_id=tok.pad_token_id)
             expected.append(out[0, len(ids):].tolist())
 
-    engine = VLLMEngine(model_dir, model_cfg, RolloutConfig(max_model_len=128), max_lora_rank=None, seed=0)
+    engine = VLLMEngine(model_dir, EngineSpec(model_cfg, RolloutConfig(), max_model_len=128), seed=0)
     try:
         got = engine.generate(prompts, SamplingSpec(n=1, temperature=0.0, max_new_tokens=12))
     finally:

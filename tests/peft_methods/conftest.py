@@ -10,7 +10,7 @@ import torch
 
 from rlvr.config.schema import ALL_LINEAR, MethodConfig, TinyModelConfig
 from rlvr.models.tiny import build_model
-from rlvr.peft_methods.registry import method_spec
+from rlvr.config.methods import method_spec
 
 TINY = TinyModelConfig(hidden_size=64, intermediate_size=128, num_layers=2, num_heads=4, num_kv_heads=2,
                        max_position_embeddings=128, pretrain_steps=0)

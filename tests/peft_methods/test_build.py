@@ -8,7 +8,8 @@ import torch
 
 from .conftest import TINY, small_cfg, tiny_model
 from rlvr.peft_methods.build import AdapterMismatch, build_adapted, verify_adapted
-from rlvr.peft_methods.registry import build_policy, method_names, method_spec
+from rlvr.config.methods import method_names, method_spec
+from rlvr.peft_methods.policy import build_policy
 
 H, I, L = TINY.hidden_size, TINY.intermediate_size, TINY.num_layers
 KV = H // TINY.num_heads * TINY.num_kv_heads

@@ -7,7 +7,8 @@ import torch
 from peft import PeftModel
 
 from .conftest import perturb, small_cfg, tiny_model, write_adapter
-from rlvr.peft_methods.registry import adapter_refusal, build_policy, method_info, method_names
+from rlvr.config.methods import adapter_refusal, method_info, method_names
+from rlvr.peft_methods.policy import build_policy
 from rlvr.peft_methods.weights import from_bytes, to_bytes
 from rlvr.sync.update import PolicyUpdate
 

@@ -10,7 +10,8 @@ import torch
 
 from .conftest import perturb, small_cfg, tiny_model
 from rlvr.peft_methods.merged_state import merged_names, merged_state
-from rlvr.peft_methods.registry import build_policy, method_names
+from rlvr.config.methods import method_names
+from rlvr.peft_methods.policy import build_policy
 from rlvr.peft_methods.weights import from_bytes
 
 MERGED_FAMILY = ["dora", "vera", "ia3", "ln_tuning", "miss", "full", "lora", "pissa"]

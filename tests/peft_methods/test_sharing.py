@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from .conftest import perturb, small_cfg, tiny_model
-from rlvr.peft_methods.registry import build_policy, method_info, method_names
-from rlvr.peft_methods.sharing import batch_sharing_refusal, shared_adapter_rank, shares_batch
+from rlvr.config.methods import method_info, method_names
+from rlvr.peft_methods.policy import build_policy
+from rlvr.config.sharing import batch_sharing_refusal, shared_adapter_rank, shares_batch
 from rlvr.peft_methods.weights import from_bytes
 from rlvr.sync.servable import check_servable, served_lora_rank
 

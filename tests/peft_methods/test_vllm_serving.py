@@ -13,7 +13,8 @@ from peft import get_peft_model_state_dict
 from .conftest import perturb, small_cfg
 from rlvr.config.schema import ModelConfig, RolloutConfig, TinyModelConfig
 from rlvr.models.tiny import build_model
-from rlvr.peft_methods.registry import build_policy, method_info
+from rlvr.config.methods import method_info
+from rlvr.peft_methods.policy import build_policy
 from rlvr.peft_methods.weights import to_bytes
 from rlvr.rollout.types import SamplingSpec
 from rlvr.sync.servable import UnservableUpdate, check_servable
@@ -33,11 +34,13 @@ NEW_TOKENS = 8
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory):
     from rlvr.models.tiny import build_tokenizer, save_tiny
+    from rlvr.rollout.spec import EngineSpec
     from rlvr.rollout.vllm_engine import VLLMEngine
 
     path = save_tiny(build_model(SERVED), build_tokenizer(), tmp_path_factory.mktemp("served"))
-    eng = VLLMEngine(str(path), ModelConfig(name="tiny", dtype="float32"), RolloutConfig(max_model_len=128, kv_cache_gib=1),
-                     max_lora_rank=RANK, seed=0)
+    spec = EngineSpec(ModelConfig(name="tiny", dtype="float32"), RolloutConfig(kv_cache_gib=1), max_model_len=128,
+                      max_lora_rank=RANK)
+    eng = VLLMEngine(str(path), spec, seed=0)
     yield eng
     eng.close()
 

@@ -9,8 +9,8 @@ import torch
 from .conftest import perturb, small_cfg
 from rlvr.config.schema import ModelConfig, RolloutConfig, TinyModelConfig
 from rlvr.models.tiny import build_model
-from rlvr.peft_methods.registry import build_policy
-from rlvr.peft_methods.sharing import shared_adapter_rank
+from rlvr.peft_methods.policy import build_policy
+from rlvr.config.sharing import shared_adapter_rank
 from rlvr.rollout.types import SamplingSpec, SlotBatch
 
 pytestmark = pytest.mark.slow

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rlvr.config.schema import ModelConfig, RolloutConfig, TinyModelConfig
+from rlvr.rollout.spec import EngineSpec
 from .rollout_helpers import LORA_RANK
 
 # head_dim 32: vLLM's CPU attention has no kernel for head_dim 16.
@@ -37,9 +38,10 @@ def prompts(tokenizer):
 def engine_args(tiny_path):
     return dict(
         model_path=tiny_path,
-        model_cfg=ModelConfig(name="tiny", dtype="float32"),
-        rollout_cfg=RolloutConfig(max_model_len=256, kv_cache_gib=1, sync_bucket_mb=BUCKET_MB),
-        max_lora_rank=LORA_RANK,
+        spec=EngineSpec(
+            ModelConfig(name="tiny", dtype="float32"), RolloutConfig(kv_cache_gib=1, sync_bucket_mb=BUCKET_MB),
+            max_model_len=256, max_lora_rank=LORA_RANK,
+        ),
         seed=0,
     )
 

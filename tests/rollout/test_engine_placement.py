@@ -4,17 +4,20 @@ per-request seeds every platform gets (docs/cluster.md, section 11, items 5 and 
 from __future__ import annotations
 
 from rlvr.config.schema import ModelConfig, RolloutConfig
+from rlvr.rollout.spec import EngineSpec
 from rlvr.rollout.types import SamplingSpec
 from rlvr.rollout.vllm_engine import engine_placement, sampling_params
 
 
 def test_tensor_parallel_gpu_engines_run_on_the_multiprocessing_executor_not_rays():
     # Unset, vLLM picks its Ray executor inside the trial's placement group and asks for bundles it does not own.
-    rollout = RolloutConfig()
-    tp2 = engine_placement(ModelConfig(gpus_per_engine=2), rollout, on_gpu=True)
+    def spec(gpus: int) -> EngineSpec:
+        return EngineSpec(ModelConfig(gpus_per_engine=gpus), RolloutConfig())
+
+    tp2 = engine_placement(spec(2), on_gpu=True)
     assert tp2["distributed_executor_backend"] == "mp" and tp2["tensor_parallel_size"] == 2
-    assert engine_placement(ModelConfig(gpus_per_engine=1), rollout, on_gpu=True)["distributed_executor_backend"] == "uni"
-    assert engine_placement(ModelConfig(gpus_per_engine=2), rollout, on_gpu=False)["distributed_executor_backend"] == "uni"
+    assert engine_placement(spec(1), on_gpu=True)["distributed_executor_backend"] == "uni"
+    assert engine_placement(spec(2), on_gpu=False)["distributed_executor_backend"] == "uni"
 
 
 def test_every_prompt_gets_its_own_seed_on_every_platform():

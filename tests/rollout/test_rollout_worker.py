@@ -13,7 +13,7 @@ def test_rollout_worker_serves_and_swaps_a_policy_in_a_local_ray_cluster(engine_
     ray = local_ray
     from rlvr.rollout.worker import RolloutWorker
 
-    worker = RolloutWorker.options(num_cpus=1).remote("vllm", threads=1, **engine_args)
+    worker = RolloutWorker.options(num_cpus=1).remote(**engine_args)
     try:
         assert ray.get(worker.version.remote()) is None
         policy = lora_policy(hf_model(tiny_path), seed=31)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 from .rollout_helpers import (
@@ -201,6 +203,7 @@ def test_an_update_in_many_buckets_serves_exactly_the_learners_weights(vllm_engi
 def test_colocation_is_refused_where_vllm_has_no_sleep_mode_before_an_engine_starts(engine_args):
     from rlvr.rollout.vllm_engine import VLLMEngine
 
-    args = {**engine_args, "rollout_cfg": engine_args["rollout_cfg"].model_copy(update={"colocate": True})}
+    spec = engine_args["spec"]
+    args = {**engine_args, "spec": replace(spec, rollout=spec.rollout.model_copy(update={"colocate": True}))}
     with pytest.raises(ValueError, match=r"rollout.colocate: vLLM on this platform \(cpu\) has no sleep mode"):
         VLLMEngine(**args)

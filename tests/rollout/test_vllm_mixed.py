@@ -94,5 +94,5 @@ def test_slots_are_checked_before_the_engine_is_touched(mixed_engine, policies, 
     with pytest.raises(ValueError, match=r"slot 3: .* carries base_weights; only slot 0 may change the base"):
         mixed_engine.load_policy(base_change, slot=3)
     with pytest.raises(ValueError, match="adapter_slots: 2 slots hold adapters; give max_lora_rank"):
-        VLLMEngine(**{**engine_args, "max_lora_rank": None}, adapter_slots=2)
+        VLLMEngine(**{**engine_args, "spec": replace(engine_args["spec"], max_lora_rank=None)}, adapter_slots=2)
     assert mixed_engine.versions == served

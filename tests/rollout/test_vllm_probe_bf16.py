@@ -3,6 +3,8 @@ passes at the bf16 tolerance, and an engine left one version behind fails even w
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 from .rollout_helpers import lora_policy, lora_update, next_version
@@ -18,8 +20,9 @@ BF16 = probe_limits(None, "bfloat16", "native")
 def bf16_engine(engine_args):
     from rlvr.rollout.vllm_engine import VLLMEngine
 
-    args = dict(engine_args, model_cfg=ModelConfig(name="tiny", dtype="bfloat16"),
-                rollout_cfg=engine_args["rollout_cfg"].model_copy(update={"engine_process": "separate"}))
+    spec = engine_args["spec"]
+    args = dict(engine_args, spec=replace(spec, model=ModelConfig(name="tiny", dtype="bfloat16"),
+                                          rollout=spec.rollout.model_copy(update={"engine_process": "separate"})))
     engine = VLLMEngine(**args)
     yield engine
     engine.close()

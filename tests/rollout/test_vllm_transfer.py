@@ -8,7 +8,7 @@ registered in vLLM's own factories (the engine runs in this process on CPU): eve
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import ClassVar
 
 import pytest
@@ -107,7 +107,8 @@ def transfer_engine(engine_args):
 
     torch.set_num_threads(1)
     _register_loopback()
-    engine = VLLMEngine(**{**engine_args, "max_lora_rank": None}, weight_transfer="rlvr_loopback")
+    spec = replace(engine_args["spec"], max_lora_rank=None, transport="rlvr_loopback")
+    engine = VLLMEngine(**{**engine_args, "spec": spec})
     yield engine
     engine.close()
 
@@ -119,7 +120,7 @@ def test_a_merged_policy_sent_whole_through_vllms_transfer_serves_what_the_bucke
     from vllm.distributed.weight_transfer import WeightTransferTrainerFactory
 
     from rlvr.learner.transfer import policy_source
-    from rlvr.peft_methods.registry import build_policy
+    from rlvr.peft_methods.policy import build_policy
 
     engine, (prompt, completion) = transfer_engine, (prompts[0], prompts[1])
     torch.manual_seed(0)

@@ -12,10 +12,11 @@ from rich.console import Console
 from rlvr.config.loader import dump
 from rlvr.config.schema import SweepConfig
 from rlvr.storage import RunStorage
-from rlvr.sweep.grid import expand
-from rlvr.sweep.lease import LEASE, ControllerLease, LeaseHeld
+from rlvr.config.grid import expand
+from rlvr.config.layout import RunLayout
+from rlvr.sweep.lease import ControllerLease, LeaseHeld
 from rlvr.sweep.ledger import Ledger, end_attempt, start_attempt
-from rlvr.sweep.progress import SWEEP_YAML, status_table
+from rlvr.sweep.progress import status_table
 from rlvr.sweep.results import read_results, results_table, write_results
 
 
@@ -69,17 +70,18 @@ def test_second_controller_is_refused_naming_the_holder(storage):
             ControllerLease(storage, settle_s=0).acquire()
     finally:
         first.release()
-    assert not storage.exists(LEASE)
+    assert not storage.exists(RunLayout.LEASE)
     ControllerLease(storage, settle_s=0).acquire()
 
 
 def test_lease_of_a_dead_process_or_without_heartbeat_is_stale(storage):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    storage.write_json(LEASE, {"owner": "x", "host": socket.gethostname(), "pid": int(dead.stdout), "heartbeat": time.time()})
+    mine = {"owner": "x", "host": socket.gethostname(), "pid": int(dead.stdout), "heartbeat": time.time()}
+    storage.write_json(RunLayout.LEASE, mine)
     ControllerLease(storage, settle_s=0).acquire()
-    storage.write_json(LEASE, {"owner": "y", "host": "elsewhere", "pid": 1, "heartbeat": time.time() - 10})
+    storage.write_json(RunLayout.LEASE, {"owner": "y", "host": "elsewhere", "pid": 1, "heartbeat": time.time() - 10})
     ControllerLease(storage, ttl_s=5, settle_s=0).acquire()
-    storage.write_json(LEASE, {"owner": "z", "host": "elsewhere", "pid": 1, "heartbeat": time.time() + 0.5})
+    storage.write_json(RunLayout.LEASE, {"owner": "z", "host": "elsewhere", "pid": 1, "heartbeat": time.time() + 0.5})
     t = time.time()
     ControllerLease(storage, ttl_s=1, settle_s=0).acquire(wait=True, poll_s=0.2)
     assert time.time() - t >= 1.0
@@ -106,7 +108,7 @@ def test_status_table_is_drawn_from_the_ledger_alone(storage):
     cfg = SweepConfig(seeds=[1, 2])
     specs = expand(cfg)
     Ledger(storage).sync(specs)
-    storage.write_bytes(SWEEP_YAML, dump(cfg).encode())
+    storage.write_bytes(RunLayout.SWEEP, dump(cfg).encode())
     console = Console(record=True, width=200)
     status_table(storage.uri, console)
     text = console.export_text()

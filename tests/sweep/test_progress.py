@@ -8,9 +8,10 @@ from rich.console import Console
 
 from rlvr.config.loader import dump, load_sweep
 from rlvr.storage import RunStorage
-from rlvr.sweep.grid import expand
+from rlvr.config.grid import expand
+from rlvr.config.layout import RunLayout
 from rlvr.sweep.ledger import Ledger, end_attempt, new_record, start_attempt
-from rlvr.sweep.progress import SWEEP_YAML, short_labels, sweep_eta, view
+from rlvr.sweep.progress import short_labels, sweep_eta, view
 
 ERROR = "StaleEngineError: policy v3: engine log-probs differ from the learner's by up to 0.07 (probe token 2)"
 
@@ -78,7 +79,7 @@ def test_rlvr_status_at_80_columns(tmp_path):
     storage = RunStorage(str(tmp_path / "demo-cpu"))
     for rec in records.values():
         Ledger(storage).put(rec)
-    storage.write_bytes(SWEEP_YAML, dump(load_sweep("demo-cpu", [])).encode())
+    storage.write_bytes(RunLayout.SWEEP, dump(load_sweep("demo-cpu", [])).encode())
     env = {**os.environ, "COLUMNS": "80", "RAY_AUTH_MODE": "disabled"}
     out = subprocess.run([sys.executable, "-m", "rlvr.cli", "status", storage.uri], capture_output=True, text=True,
                          env=env, timeout=120)

@@ -7,7 +7,7 @@ from rlvr.analysis.published import STUDY_BENCHMARKS
 from rlvr.config.loader import config_root, load_sweep
 from rlvr.config.schema import TrialConfig
 from rlvr.sweep.controller import run_sweep
-from rlvr.sweep.resources import trial_bundles, unplaceable
+from rlvr.config.resources import trial_bundles, unplaceable
 
 SWEEPS = sorted(p.stem for p in (config_root() / "sweeps").glob("*.yaml"))
 STUDY_METHODS = {"lora", "dora", "adalora", "miss", "pissa", "milora", "lora_plus", "rslora", "lora_fa", "vera",

@@ -107,15 +107,16 @@ def probe_trial(cfg, steps: int, bugs=CATALOGUE, on_sync=None) -> list[dict]:
     from rlvr.learner.spec import LearnerSpec
     from rlvr.models.loading import load_tokenizer, resolve_model_path
     from rlvr.rollout.types import SamplingSpec
+    from rlvr.rollout.spec import EngineSpec
     from rlvr.rollout.vllm_engine import VLLMEngine
     from rlvr.sync.probe import probe_sequence
-    from rlvr.trial.plan import TrialPlan
+    from rlvr.config.trial_plan import TrialPlan
 
     plan = TrialPlan.from_config(cfg)
     path = resolve_model_path(cfg.model)
     tok = load_tokenizer(cfg.model, path)
     learner = Learner(LearnerSpec.from_trial(cfg, plan), path)
-    engine = VLLMEngine(path, cfg.model, cfg.rollout, plan.engine_lora_rank, cfg.seed)
+    engine = VLLMEngine(path, EngineSpec.from_trial(cfg, plan), cfg.seed)
     base = pristine_base(engine._model_dir())
     bugs = [b for b in bugs if plan.route in b.routes]
     prompt, completion = probe_sequence(tok, cfg.rollout.probe_tokens)

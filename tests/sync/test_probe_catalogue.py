@@ -8,7 +8,7 @@ import pytest
 
 from rlvr.config.loader import load_trial
 from rlvr.sync.probe import probe_limits
-from rlvr.trial.plan import TrialPlan
+from rlvr.config.trial_plan import TrialPlan
 from .sync_bugs import judge, measurable, probe_trial, report
 
 pytestmark = pytest.mark.slow

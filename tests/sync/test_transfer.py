@@ -1,4 +1,4 @@
-"""Weight-sync transports (rlvr.sync.transfer): which one a trial gets, the arguments vLLM's transfer backends are
+"""Weight-sync transports (rlvr.config.transport): which one a trial gets, the arguments vLLM's transfer backends are
 given (checked with vLLM's own validators), and why none of them can carry an update on CPU."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from rlvr.config.schema import LearnerConfig, MethodConfig, ModelConfig, RolloutConfig, TrialConfig
-from rlvr.sync.transfer import choose_transport
-from rlvr.trial.plan import TrialPlan
+from rlvr.config.transport import choose_transport
+from rlvr.config.trial_plan import TrialPlan
 
 GPU = ModelConfig(gpus_per_engine=1, gpus_per_learner=1)
 MIB = 1 << 20
@@ -75,7 +75,7 @@ def test_an_unknown_transport_is_a_config_error():
 def dora_policy():
     from tests.peft_methods.conftest import perturb, small_cfg, tiny_model
 
-    from rlvr.peft_methods.registry import build_policy
+    from rlvr.peft_methods.policy import build_policy
 
     torch.manual_seed(0)
     policy = build_policy(tiny_model(), small_cfg("dora"), total_steps=10)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from rlvr.sync.probe import probe_limits
-from rlvr.trial.plan import TrialPlan
+from rlvr.config.trial_plan import TrialPlan
 from rlvr.trial.checkpoint import load_state_bytes
 from rlvr.trial.runner import run_trial
 from .trial_helpers import read_metrics, read_trainable, small_trial

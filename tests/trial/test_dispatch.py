@@ -13,6 +13,7 @@ import pytest
 
 from rlvr.config.schema import ModelConfig, RolloutConfig, TinyModelConfig
 from rlvr.rollout.registry import make_engine
+from rlvr.rollout.spec import EngineSpec
 from rlvr.rollout.types import SamplingSpec
 from rlvr.trial.dispatch import QueuedRound
 
@@ -29,8 +30,7 @@ def engines(tmp_path_factory):
     torch.manual_seed(0)
     tiny = TinyModelConfig(hidden_size=64, intermediate_size=128, num_layers=2, num_heads=2, num_kv_heads=1)
     path = str(save_tiny(build_model(tiny), build_tokenizer(), tmp_path_factory.mktemp("tiny")))
-    args = dict(model_path=path, model_cfg=ModelConfig(name="tiny", dtype="float32"), rollout_cfg=RolloutConfig(),
-                max_lora_rank=None, seed=0)
+    args = dict(model_path=path, spec=EngineSpec(ModelConfig(name="tiny", dtype="float32"), RolloutConfig()), seed=0)
     built = [make_engine("hf", **args) for _ in range(2)]
     yield built
     for e in built:

@@ -12,6 +12,7 @@ from rlvr.learner.learner import Learner
 from rlvr.learner.spec import LearnerSpec
 from rlvr.rewards.pool import RewardPool
 from rlvr.rollout.registry import make_engine
+from rlvr.rollout.spec import EngineSpec
 from rlvr.trial.controller import TrialController
 from rlvr.trial.rollouts import Rollout
 
@@ -96,9 +97,7 @@ def _controller(trial_dir, *overrides: str) -> TrialController:
     cfg = small_trial("rollout.engine=hf", "learner.backend=torch", *overrides)
     ctl = TrialController(cfg, str(trial_dir))
     plan = ctl.plan
-    engine = make_engine("hf", model_path=ctl.model_path, model_cfg=cfg.model,
-                         rollout_cfg=cfg.rollout.model_copy(update={"max_model_len": plan.max_model_len}),
-                         max_lora_rank=plan.engine_lora_rank, seed=cfg.seed)
+    engine = make_engine("hf", model_path=ctl.model_path, spec=EngineSpec.from_trial(cfg, plan), seed=cfg.seed)
     learner = Learner(LearnerSpec.from_trial(cfg, plan), ctl.model_path)
     ctl.attach(InProcessEngines(engine), RecordingRewards(cfg.reward), InProcessLearner(learner))
     ctl.restore()
@@ -224,9 +223,7 @@ def test_colocated_engines_sleep_while_the_learner_trains_and_wake_before_the_sy
     controllers.append(ctl)
     assert ctl.plan.slots.colocated
     log: list[str] = []
-    engine = make_engine("hf", model_path=ctl.model_path, model_cfg=cfg.model,
-                         rollout_cfg=cfg.rollout.model_copy(update={"max_model_len": ctl.plan.max_model_len}),
-                         max_lora_rank=ctl.plan.engine_lora_rank, seed=cfg.seed)
+    engine = make_engine("hf", model_path=ctl.model_path, spec=EngineSpec.from_trial(cfg, ctl.plan), seed=cfg.seed)
     learner = Learner(LearnerSpec.from_trial(cfg, ctl.plan), ctl.model_path)
     ctl.attach(SleepingEngines(engine, log), RecordingRewards(cfg.reward), LoggingLearner(learner, log))
     ctl.restore()

@@ -9,9 +9,9 @@ import json
 
 import pytest
 
-from rlvr.peft_methods.registry import method_info, method_names, method_spec
+from rlvr.config.methods import method_info, method_names, method_spec
 from rlvr.sync.probe import probe_limits
-from rlvr.trial.plan import TrialPlan
+from rlvr.config.trial_plan import TrialPlan
 from rlvr.trial.runner import run_trial
 from .trial_helpers import read_metrics, read_trainable, small_trial
 

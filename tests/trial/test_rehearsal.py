@@ -9,8 +9,8 @@ import os
 import pytest
 
 from rlvr.config.loader import load_trial
+from rlvr.config.trial_plan import TrialPlan
 from rlvr.sync.probe import probe_limits
-from rlvr.trial.plan import TrialPlan
 from rlvr.trial.runner import run_trial
 from .trial_helpers import read_metrics
 

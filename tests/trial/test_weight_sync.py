@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rlvr.config.schema import MethodConfig, ModelConfig, RolloutConfig, TrialConfig
 from rlvr.sync.buckets import bucket_bytes
-from rlvr.trial.plan import TrialPlan
+from rlvr.config.trial_plan import TrialPlan
 from rlvr.trial.weight_sync import BucketedSync, TransferSync, weight_sync
 
 

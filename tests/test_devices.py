@@ -20,9 +20,12 @@ def fake_gpu_ray(no_shared_ray):
 
 
 def test_a_rollout_engine_on_a_gpu_without_cuda_names_the_problem(fake_gpu_ray):
+    from rlvr.config.schema import ModelConfig, RolloutConfig
+    from rlvr.rollout.spec import EngineSpec
     from rlvr.rollout.worker import RolloutWorker
 
-    worker = RolloutWorker.options(num_cpus=1, num_gpus=1).remote("hf")
+    spec = EngineSpec(ModelConfig(), RolloutConfig(engine="hf"))
+    worker = RolloutWorker.options(num_cpus=1, num_gpus=1).remote(spec, "unused", 0)
     with pytest.raises(Exception, match=r"rollout engine: Ray assigned GPU\(s\) .* model.gpus_per_engine"):
         fake_gpu_ray.get(worker.version.remote())
 
@@ -36,7 +39,7 @@ def test_a_learner_on_a_gpu_without_cuda_names_the_problem(fake_gpu_ray):
 
 
 def test_cpu_actors_are_not_affected(fake_gpu_ray):
-    from rlvr.trial.gpus import require_cuda
+    from rlvr.devices import require_cuda
 
     @fake_gpu_ray.remote(num_cpus=1)
     def on_cpu():

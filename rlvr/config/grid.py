@@ -16,6 +16,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from rlvr.config.layout import RunLayout
 from rlvr.config.loader import ConfigError, build, set_dotted
 from rlvr.config.schema import UNCHECKED, SweepConfig, TrialConfig
 
@@ -75,6 +76,7 @@ def expand(cfg: SweepConfig) -> list[TrialSpec]:
     short = _short_keys(keys)
     specs: list[TrialSpec] = []
     seen: dict[str, str] = {}
+    trials_dir = f"{RunLayout.run_dir(cfg.storage, cfg.name)}/{RunLayout.TRIALS}"
     for (mi, model), (ki, method), combo, seed in itertools.product(
         enumerate(models), enumerate(methods), itertools.product(*cfg.grid.values()), seeds
     ):
@@ -89,7 +91,7 @@ def expand(cfg: SweepConfig) -> list[TrialSpec]:
         if tid in seen:
             raise ConfigError(f"{where}: same trial as {seen[tid]} (id {tid}); remove the duplicate grid entry")
         seen[tid] = label
-        trial = trial.model_copy(update={"name": label, "output_dir": f"{cfg.storage.rstrip('/')}/{cfg.name}/trials"})
+        trial = trial.model_copy(update={"name": label, "output_dir": trials_dir})
         specs.append(TrialSpec(trial_id=tid, label=label, config=trial, axes=axes))
     # Two entries that differ only where the label does not look (say two ranks in `methods`) get the id appended.
     counts = {label: [s.label for s in specs].count(label) for label in {s.label for s in specs}}

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Literal
 
 from rlvr.config.schema import LearnerConfig, ModelConfig, RolloutConfig
-from rlvr.sync.update import Route
+from rlvr.config.methods import Route
 
 Transport = Literal["buckets", "nccl", "ipc"]
 

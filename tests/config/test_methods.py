@@ -9,7 +9,7 @@ import pytest
 
 from rlvr.config.loader import build, config_root, load_raw
 from rlvr.config.schema import ALL_LINEAR, MethodConfig
-from rlvr.peft_methods.registry import SPECS, check_method_config, method_info, method_names, route_for
+from rlvr.config.methods import SPECS, check_method_config, method_info, method_names, route_for
 
 STUDY = ["full", "lora", "dora", "adalora", "miss", "pissa", "milora", "lora_plus", "rslora", "lora_fa", "vera",
          "ia3", "ln_tuning", "lora_rank1"]
@@ -21,7 +21,7 @@ def _preset(preset: str, name: str) -> MethodConfig:
 
 
 def test_registry_imports_without_torch_or_peft():
-    code = "import sys, rlvr.peft_methods.registry as r; r.method_names(); print(sorted({'torch', 'peft'} & set(sys.modules)))"
+    code = "import sys, rlvr.config.methods as r; r.method_names(); print(sorted({'torch', 'peft'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

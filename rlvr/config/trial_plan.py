@@ -1,25 +1,39 @@
 """A trial's plan: what its config decides, worked out once and read by every part that needs it.
 
 ``TrialPlan.from_config`` resolves the placement-group layout (which bundle holds which actor), the weight-sync
-route and transport, the learning rate, the engines' context length, the learner's micro-batching budget, and the
-values one part takes from another's section (the learner's scoring temperature and Dr.GRPO normaliser, the actors'
-torch threads), so each part is handed its own section and these values. ``TrialLayout`` is the trial directory's layout
-and the one rule for a complete checkpoint, which the trial writes and eval and analysis read. (Not to be confused
-with ``rlvr.plan``, the memory plan of the ``rlvr plan`` command.) Importing this module imports no GPU library.
+route and transport, the learning rate, the engines' context length (``engine_context``, which the memory plan sizes the KV
+cache by too), the learner's micro-batching budget, and the values one part takes from another's section (the
+learner's scoring temperature and Dr.GRPO normaliser, the actors' torch threads), so each part is handed its own
+section and these values (``rlvr.learner.spec.LearnerSpec``, ``rlvr.rollout.spec.EngineSpec``). Pure arithmetic on
+the config: part of the torch-free config layer.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
+from rlvr.config.methods import Route, method_info
 from rlvr.config.schema import LearnerConfig, TrialConfig
-from rlvr.peft_methods.registry import method_info
-from rlvr.peft_methods.sharing import shared_adapter_rank
-from rlvr.storage import RunStorage
-from rlvr.sync.probe import probe_context
-from rlvr.sync.transfer import Transport, choose_transport
-from rlvr.sync.update import Route
+from rlvr.config.sharing import shared_adapter_rank
+from rlvr.config.transport import Transport, choose_transport
+
+PROBE_PROMPT = "Compute 12 + 30 and explain each step."
+"""The post-sync probe's prompt (rlvr.sync.probe): here because the engines' context must hold it."""
+
+
+def probe_context(n_tokens: int) -> int:
+    """The longest context the probe needs with any tokenizer: at most one token per byte of its prompt, a
+    leading one (sentencepiece's word start), and ``n_tokens``."""
+    return len(PROBE_PROMPT.encode()) + 1 + n_tokens
+
+
+def engine_context(cfg: TrialConfig) -> int:
+    """The engines' context (vLLM's ``max_model_len``), the one place it is decided: ``rollout.max_model_len``,
+    or the longest prompt plus the longest completion served (evaluation's too), at least the probe's."""
+    if cfg.rollout.max_model_len is not None:
+        return cfg.rollout.max_model_len
+    longest = max(cfg.rollout.max_new_tokens, cfg.eval.max_new_tokens if cfg.eval.benchmarks else 0)
+    return max(cfg.data.max_prompt_tokens + longest, probe_context(cfg.rollout.probe_tokens))
 
 
 @dataclass(frozen=True)
@@ -85,8 +99,7 @@ class TrialPlan:
     lr: float
     """The learning rate: the method's override, else the algorithm's."""
     max_model_len: int
-    """The engines' context: ``rollout.max_model_len``, or the longest prompt plus the longest completion served
-    (at least the post-sync probe's)."""
+    """The engines' context (``engine_context``)."""
     micro_batching: MicroBatching
     """The learner's micro-batch budget."""
     sampling_temperature: float
@@ -96,16 +109,12 @@ class TrialPlan:
     actor_threads: int
     """torch threads of every engine and learner actor on CPU (``learner.threads``)."""
     transport: Transport = "buckets"
-    """How weight syncs travel (``rollout.weight_transfer``, resolved by rlvr.sync.transfer.choose_transport)."""
+    """How weight syncs travel (``rollout.weight_transfer``, resolved by rlvr.config.transport.choose_transport)."""
 
     @classmethod
     def from_config(cls, cfg: TrialConfig) -> "TrialPlan":
         own = method_info(cfg.method.name).route
         route = own if cfg.rollout.sync_route == "auto" else cfg.rollout.sync_route
-        max_model_len = cfg.rollout.max_model_len
-        if max_model_len is None:
-            longest = max(cfg.rollout.max_new_tokens, cfg.eval.max_new_tokens if cfg.eval.benchmarks else 0)
-            max_model_len = max(cfg.data.max_prompt_tokens + longest, probe_context(cfg.rollout.probe_tokens))
         return cls(
             slots=BundleSlots.for_counts(cfg.rollout.num_engines, cfg.learner.num_learners, cfg.reward.num_actors,
                                          colocate=cfg.rollout.colocate),
@@ -116,7 +125,7 @@ class TrialPlan:
             engine_lora_rank=(None if route == "merged" else cfg.method.rank if route == own
                               else shared_adapter_rank(cfg.method)),
             lr=cfg.method.lr_or(cfg.algorithm.lr),
-            max_model_len=max_model_len,
+            max_model_len=engine_context(cfg),
             micro_batching=MicroBatching.of(cfg.learner),
             sampling_temperature=cfg.rollout.temperature,
             dr_grpo_norm=cfg.algorithm.dr_grpo_norm or cfg.rollout.max_new_tokens,
@@ -145,45 +154,3 @@ class TrialPlan:
         for i in self.slots.rewards:
             out[i] = _bundle(1)
         return out
-
-
-_CHECKPOINT_DIR = re.compile(r"^step_(\d{6})$")
-
-
-class TrialLayout:
-    """Paths inside a trial directory, relative to it."""
-
-    CONFIG = "config.yaml"
-    RECORD = "record.json"
-    METRICS = "metrics.jsonl"
-    PROGRESS = "progress.json"
-    STARTUP = "startup.json"
-    LOG = "trial.log"
-    EVAL_SUMMARY = "eval/summary.parquet"
-    CHECKPOINTS = "checkpoints"
-    TRAINABLE = "trainable.safetensors"  # the policy beyond the pristine base (what eval and analysis read)
-    STATE = "state.pt"  # learner optimizer/scheduler/RNG of every rank and the controller's state
-    COMPLETE = "meta.json"  # written last: a checkpoint folder without it is incomplete and ignored
-
-    @staticmethod
-    def eval_dir(step: int) -> str:
-        return f"eval/step_{step:06d}"
-
-    @classmethod
-    def checkpoint(cls, step: int, name: str = "") -> str:
-        """The folder of the checkpoint at ``step``, or the file ``name`` in it."""
-        folder = f"{cls.CHECKPOINTS}/step_{step:06d}"
-        return f"{folder}/{name}" if name else folder
-
-    @classmethod
-    def checkpoint_steps(cls, storage: RunStorage) -> list[int]:
-        """Steps of the complete checkpoints (their ``meta.json`` exists), oldest first."""
-        import pyarrow.fs as pafs
-
-        selector = pafs.FileSelector(storage.path(cls.CHECKPOINTS), allow_not_found=True)
-        found = []
-        for info in storage.fs.get_file_info(selector):
-            m = _CHECKPOINT_DIR.match(info.base_name)
-            if info.type == pafs.FileType.Directory and m and storage.exists(cls.checkpoint(int(m.group(1)), cls.COMPLETE)):
-                found.append(int(m.group(1)))
-        return sorted(found)

@@ -7,8 +7,8 @@ import pytest
 
 from rlvr.config.loader import ConfigError, build, find_config, load_raw, load_sweep, load_trial
 from rlvr.config.schema import ModelConfig
-from rlvr.plan.memory import plan_problems, plan_trial, total_params, trainable_params
-from rlvr.plan.report import plan_command
+from rlvr.config.memory_plan import plan_problems, plan_trial, total_params, trainable_params
+from rlvr.config.memory_report import plan_command
 
 
 @pytest.mark.parametrize("model", ["r1-distill-qwen-1.5b", "r1-distill-qwen-7b"])
@@ -29,7 +29,7 @@ def test_lora_trainable_count_bounds_peft_from_above_by_a_little():
 
 @pytest.mark.parametrize("sweep", ["paper-1.5b", "paper-7b"])
 def test_paper_sweeps_fit_an_h200_by_the_plan(sweep):
-    from rlvr.sweep.grid import expand
+    from rlvr.config.grid import expand
 
     for spec in expand(load_sweep(sweep)):  # loading validates: a misfit would raise here
         cfg = spec.config
@@ -68,8 +68,8 @@ def test_plan_command_prints_every_actor_gpus_nodes_and_gpu_hours():
 
 
 def test_the_plan_imports_no_gpu_library():
-    code = ("import sys, rlvr.plan.report, rlvr.config.validate; "
-            "from rlvr.plan.report import plan_command; plan_command('paper-7b', []); "
+    code = ("import sys, rlvr.config.memory_report, rlvr.config.validate; "
+            "from rlvr.config.memory_report import plan_command; plan_command('paper-7b', []); "
             "bad = [m for m in ('torch', 'vllm', 'deepspeed', 'ray') if m in sys.modules]; assert not bad, bad")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -83,3 +83,17 @@ def test_colocated_trials_count_shared_gpus_once_and_refuse_a_learner_that_leave
     with pytest.raises(ConfigError, match=r"rollout.colocate: the learner keeps .* GiB on the GPU while the engine takes"):
         load_trial("study", ["model=r1-distill-qwen-7b", "method=paper/full", "rollout.colocate=true",
                              "rollout.gpu_memory_utilization=0.6"])
+
+
+@pytest.mark.parametrize("max_model_len", [None, 12345])
+def test_the_memory_plan_sizes_the_kv_cache_of_the_context_the_engines_get(max_model_len):
+    from rlvr.config.memory_plan import DTYPE_BYTES, GIB, kv_bytes_per_token
+    from rlvr.rollout.spec import EngineSpec
+
+    over = [] if max_model_len is None else [f"rollout.max_model_len={max_model_len}"]
+    cfg = load_trial("study", ["model=r1-distill-qwen-1.5b", "resources.gpu_memory_gib=null", *over])
+    context = EngineSpec.from_trial(cfg).max_model_len
+    assert max_model_len is None or context == max_model_len
+    engine = next(a for a in plan_trial(cfg).actors if a.name == "engine")
+    per_token = kv_bytes_per_token(cfg.model.architecture, DTYPE_BYTES[cfg.model.dtype])
+    assert engine.items["kv_cache"] == pytest.approx(per_token * context / GIB)

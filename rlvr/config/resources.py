@@ -1,5 +1,5 @@
 """What one trial asks of the cluster: the bundles of its placement group, as its plan lays them out
-(rlvr.trial.plan: the controller's bundle, then one per rollout engine, learner rank and reward actor, so the
+(rlvr.config.trial_plan: the controller's bundle, then one per rollout engine, learner rank and reward actor, so the
 actors the trial creates land inside its group).
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import Counter
 
 from rlvr.config.schema import TrialConfig
-from rlvr.trial.plan import TrialPlan
+from rlvr.config.trial_plan import TrialPlan
 
 
 def trial_bundles(cfg: TrialConfig, cpus_per_trial: float) -> list[dict[str, float]]:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 
+from rlvr.config.grid import expand
+from rlvr.config.loader import ConfigError, find_config, load_sweep, load_trial
+from rlvr.config.memory_plan import MemoryPlan, plan_trial
 from rlvr.config.schema import TrialConfig
-from rlvr.plan.memory import TrialPlan, plan_trial
 
 
-def _actor_lines(plan: TrialPlan, cfg: TrialConfig) -> list[str]:
+def _actor_lines(plan: MemoryPlan, cfg: TrialConfig) -> list[str]:
     gib = cfg.resources.gpu_memory_gib
     lines = []
     for a in plan.actors:
@@ -51,15 +53,10 @@ def format_plan(trials: list[tuple[str, TrialConfig]], max_concurrent: int | Non
 
 def plan_command(name: str, overrides: list[str]) -> str:
     """A sweep's plan if ``name`` is a sweep config, else a trial's."""
-    from rlvr.config.loader import ConfigError, load_sweep, load_trial
-
     try:
-        from rlvr.config.loader import find_config
-
         find_config(name, "sweeps")
     except ConfigError:
         return format_plan([(name, load_trial(name, overrides))])
-    from rlvr.sweep.grid import expand
 
     sweep = load_sweep(name, overrides)
     return format_plan([(s.label, s.config) for s in expand(sweep)], sweep.max_concurrent)

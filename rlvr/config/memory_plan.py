@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rlvr.config.methods import method_spec
 from rlvr.config.schema import ArchitectureConfig, TrialConfig
+from rlvr.config.trial_plan import MicroBatching, TrialPlan, engine_context
 
 GIB = 2**30
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
@@ -32,8 +34,8 @@ class ActorPlan:
 
 
 @dataclass
-class TrialPlan:
-    """The actors of one trial, its GPUs, and its estimated hours."""
+class MemoryPlan:
+    """The actors of one trial with what each needs, its GPUs, and its estimated hours."""
 
     actors: list[ActorPlan]
     gpus: int
@@ -66,8 +68,6 @@ def trainable_params(cfg: TrialConfig) -> int:
     """Trainable parameters: all of them for full fine-tuning, else an upper bound for an adapter of the
     method's rank on its target modules (rank x (in + out) + out per module: LoRA, DoRA's magnitude, AdaLoRA's
     E; VeRA, IA3, MiSS and LN tuning train fewer)."""
-    from rlvr.peft_methods.registry import method_spec
-
     arch, method = cfg.model.architecture, cfg.method
     spec = method_spec(method.name)
     if method.name == "full":
@@ -98,8 +98,6 @@ def activation_values_per_token(arch: ArchitectureConfig, checkpointing: bool, l
 
 def micro_batch_tokens(cfg: TrialConfig) -> int:
     """Padded tokens of the largest micro-batch: the token budget, never less than one longest sequence."""
-    from rlvr.trial.plan import MicroBatching
-
     return MicroBatching.of(cfg.learner).largest(cfg.data.max_prompt_tokens + cfg.rollout.max_new_tokens)
 
 
@@ -107,7 +105,7 @@ def learner_plan(cfg: TrialConfig) -> ActorPlan:
     arch, learner = cfg.model.architecture, cfg.learner
     b = DTYPE_BYTES[cfg.model.dtype]
     n = learner.num_learners
-    stage = learner.zero_stage if learner.backend == "deepspeed" else 0
+    stage = learner.sharding_stage
     params, trainable = total_params(arch), trainable_params(cfg)
     full = trainable == params
     master = 4 if b < 4 else 0  # fp32 master weights when training in 16 bits
@@ -143,17 +141,11 @@ def kv_bytes_per_token(arch: ArchitectureConfig, dtype_bytes: int) -> int:
     return 2 * arch.num_hidden_layers * arch.num_key_value_heads * head_dim * dtype_bytes
 
 
-def longest_sequence(cfg: TrialConfig) -> int:
-    """The engine's longest sequence: a training rollout, or an evaluation one when benchmarks are set."""
-    completion = max(cfg.rollout.max_new_tokens, cfg.eval.max_new_tokens if cfg.eval.benchmarks else 0)
-    return cfg.data.max_prompt_tokens + completion
-
-
 def engine_plan(cfg: TrialConfig, gpu_gib: float | None) -> ActorPlan:
-    """Weights, reserve, and the KV cache of one longest sequence (what must fit); the notes say how many
-    sequences of the training batch fit at their longest in vLLM's share of the GPU."""
+    """Weights, reserve, and the KV cache of one sequence of the engine's context (what vLLM refuses to start
+    without); the notes say how many sequences of the training batch fit at their longest in vLLM's share of the GPU."""
     arch, b = cfg.model.architecture, DTYPE_BYTES[cfg.model.dtype]
-    per_seq = kv_bytes_per_token(arch, b) * longest_sequence(cfg) / GIB
+    per_seq = kv_bytes_per_token(arch, b) * engine_context(cfg) / GIB
     batch = cfg.algorithm.prompts_per_step * cfg.algorithm.group_size
     train_seq = kv_bytes_per_token(arch, b) * (cfg.data.max_prompt_tokens + cfg.rollout.max_new_tokens) / GIB
     items = {"weights": total_params(arch) * b / GIB, "reserve": ENGINE_RESERVE_GIB, "kv_cache": per_seq}
@@ -190,18 +182,16 @@ def step_seconds(cfg: TrialConfig) -> float:
 
 def trial_gpus(cfg: TrialConfig) -> int:
     """The GPUs of the trial's placement group, as the trial plan lays it out (colocated ranks share theirs)."""
-    from rlvr.trial.plan import TrialPlan
-
     return int(sum(b.get("GPU", 0) for b in TrialPlan.from_config(cfg).bundles(controller_cpus=1)))
 
 
-def plan_trial(cfg: TrialConfig) -> TrialPlan:
+def plan_trial(cfg: TrialConfig) -> MemoryPlan:
     if cfg.model.architecture is None:
         raise ValueError(f"model {cfg.model.name!r}: the memory plan needs model.architecture (see configs/models/)")
     actors = [engine_plan(cfg, cfg.resources.gpu_memory_gib), learner_plan(cfg), reward_plan(cfg)]
     seconds = step_seconds(cfg)
     gpus = trial_gpus(cfg)
-    return TrialPlan(actors, gpus, seconds, cfg.steps * seconds * gpus / 3600)
+    return MemoryPlan(actors, gpus, seconds, cfg.steps * seconds * gpus / 3600)
 
 
 def plan_problems(cfg: TrialConfig, prefix: str = "") -> list[str]:

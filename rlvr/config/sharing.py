@@ -4,14 +4,14 @@ A mixed-adapter engine (rlvr.rollout.vllm_engine.VLLMEngine with ``adapter_slots
 adapter per slot, so a trial can join it only if its policy is W0 + B A with W0 untouched: every LoRA variant
 as trained, AdaLoRA as P diag(E) Q, VeRA with its vectors folded into the frozen projections, MiSS (standard and
 mini) as its summation matrix and block, and the residual inits (PiSSA, MiLoRA, OLoRA) as the rank-2r LoRA
-[s B, -s B0][A; A0] (``registry.adapter_refusal`` decides from the method table), at a rank vLLM serves.
+[s B, -s B0][A; A0] (``rlvr.config.methods.adapter_refusal`` decides from the method table), at a rank vLLM serves.
 The policy's ``export(route="native")`` is that adapter. Torch-free, so the pool scheduler can ask anywhere.
 """
 
 from __future__ import annotations
 
 from rlvr.config.schema import VLLM_LORA_RANKS, MethodConfig
-from rlvr.peft_methods.registry import adapter_refusal, method_spec
+from rlvr.config.methods import adapter_refusal, method_spec
 
 
 def shared_adapter_rank(cfg: MethodConfig) -> int | None:

@@ -10,11 +10,13 @@ from rlvr.config.schema import (
     RewardConfig, RolloutConfig, TrialConfig,
 )
 from rlvr.learner.spec import LearnerSpec
+from rlvr.rollout.spec import EngineSpec
 from rlvr.storage import RunStorage
-from rlvr.sweep.resources import trial_bundles
-from rlvr.sync.probe import probe_context
+from rlvr.config.resources import trial_bundles
+from rlvr.config.trial_plan import probe_context
 from rlvr.trial.checkpoint import Checkpointer
-from rlvr.trial.plan import MicroBatching, TrialLayout, TrialPlan
+from rlvr.config.layout import TrialLayout
+from rlvr.config.trial_plan import MicroBatching, TrialPlan
 
 
 def _cfg(**sections) -> TrialConfig:
@@ -122,3 +124,14 @@ def test_learner_values_from_other_sections_are_resolved_once_in_the_plan():
     spec = LearnerSpec.from_trial(cfg, plan)
     assert (spec.lr, spec.route, spec.temperature, spec.dr_grpo_norm) == (plan.lr, plan.route, 0.7, 48)
     assert spec.micro_batching == plan.micro_batching
+
+
+def test_engines_get_the_plans_context_and_rank_without_a_config_copy():
+    cfg = _cfg(data=DataConfig(max_prompt_tokens=100), method=MethodConfig(name="lora", rank=8),
+               rollout=RolloutConfig(num_engines=2, max_new_tokens=50, probe_tokens=16))
+    plan = TrialPlan.from_config(cfg)
+    spec = EngineSpec.from_trial(cfg, plan)
+    assert (spec.max_model_len, spec.max_lora_rank, spec.threads) == (150, 8, plan.actor_threads)
+    assert spec.rollout is cfg.rollout and spec.rollout.max_model_len is None
+    with pytest.raises(ValueError, match="rollout.max_model_len: 4096 differs from the engine's context 150"):
+        EngineSpec(cfg.model, RolloutConfig(max_model_len=4096), max_model_len=150)

@@ -4,7 +4,7 @@ import pytest
 from pydantic import ValidationError
 
 from rlvr.config.schema import MethodConfig, ModelConfig, SweepConfig, TrialConfig
-from rlvr.sweep.grid import expand, trial_id
+from rlvr.config.grid import expand, trial_id
 
 
 def _sweep(**kw) -> SweepConfig:

@@ -1,21 +1,33 @@
-"""The PEFT method table: one data entry per method, and the four functions everyone else calls.
+"""The PEFT method table: one data entry per method, and the facts config validation needs from it.
 
-Importing this module imports neither torch nor peft, so config validation and the sweep controller can ask
-about methods on any machine; ``build_policy`` imports them when a learner actually builds a model.
-Adding a method is adding a ``MethodSpec`` to ``SPECS`` (and a preset + a test), touching nothing else.
+Torch-free (the config layer): validation, the trial plan and the sweep controller ask about methods on any machine;
+``rlvr.peft_methods`` builds, trains and exports them from the same entries. Adding a method is adding a
+``MethodSpec`` to ``SPECS`` (and a preset + a test), touching nothing else.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from rlvr.config.schema import MethodConfig
-from rlvr.peft_methods.base import MethodInfo, Policy
-from rlvr.sync.update import Route
 
-if TYPE_CHECKING:
-    import torch
+Route = Literal["native", "converted", "merged"]
+"""How an inference engine is fed a method's policy: native LoRA, converted to LoRA, or merged weights."""
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    """Torch-free facts about a method: what config validation and `rlvr methods` need."""
+
+    name: str
+    group: str  # baseline, structural, efficiency, svd_init, ablation, other, extra
+    route: Route  # how an inference engine is fed: native LoRA, converted to LoRA, or merged weights
+    has_rank: bool
+    options: frozenset[str] = frozenset()  # keys allowed in MethodConfig.options
+    description: str = ""
+    zero_stages: tuple[int, ...] = (0, 1, 2, 3)  # DeepSpeed ZeRO stages it trains under; () means torch learner only
+    swapped_reference: bool = False  # its KL reference swaps the original weights in (full FT, PiSSA, MiLoRA, OLoRA)
 
 
 @dataclass(frozen=True)
@@ -204,13 +216,3 @@ def check_method_config(cfg: MethodConfig) -> list[str]:
     if s.name == "ln_tuning" and cfg.target_modules and any(not m.endswith("norm") for m in cfg.target_modules):
         p.append(f"target_modules: {cfg.target_modules} must name norm layers for ln_tuning (e.g. post_attention_layernorm)")
     return p
-
-
-def build_policy(model: "torch.nn.Module", cfg: MethodConfig, total_steps: int) -> Policy:
-    """Adapt ``model`` as ``cfg`` asks, verify the result, and wrap it with optimizer, hooks and export."""
-    problems = check_method_config(cfg)
-    if problems:
-        raise ValueError(f"method {cfg.name}: " + "; ".join(problems))
-    from rlvr.peft_methods.policy import AdapterPolicy
-
-    return AdapterPolicy(model, method_spec(cfg.name), cfg, total_steps)
