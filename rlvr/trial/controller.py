@@ -232,7 +232,7 @@ class TrialController:
         engines must be idle anyway before they take the new weights. Returns the learner's metrics (None: the
         batch was empty, nothing was learned and the policy stays) and the collected ``ahead`` batch."""
         if not len(batch):  # dynamic sampling kept no group with mixed rewards within max_resample_rounds
-            return None, None if ahead is None else self._collect(ahead)
+            return None, (None if ahead is None else self._collect(ahead))
         learner_batch = batch.learner_batch(self.cfg.algorithm, self.cfg.rollout.max_new_tokens)
         with self._engines_yield_gpu():
             start = time.perf_counter()
