@@ -234,3 +234,14 @@ def test_colocated_engines_sleep_while_the_learner_trains_and_wake_before_the_sy
     ctl.train_step()
     ctl.train_step()
     assert log == ["generate", "sleep", "train", "wake", "load"] * 2
+
+
+def test_a_step_whose_batch_kept_no_group_trains_nothing_and_keeps_the_policy(tmp_path, controllers):
+    # a cold sampler gives every prompt one answer, so no group has mixed rewards and no refill round is allowed
+    ctl = _controller(tmp_path, "algorithm.dynamic_sampling=true", "algorithm.max_resample_rounds=0",
+                      "rollout.temperature=0.01")
+    controllers.append(ctl)
+    m = ctl.train_step()
+    assert (m["groups_kept"], m["batch_short"], m["resample_rounds"]) == (0, 4, 0)
+    assert ctl.learner.batches == [] and ctl.state.version == m["policy_version"] == 0
+    assert m["probe_gap"] is None and m["reward_mean"] is None and ctl.state.step == 1
