@@ -2,7 +2,7 @@
 
 Layout (``rlvr.config.layout.TrialLayout``): ``checkpoints/step_<N:06d>/`` with ``trainable.safetensors`` (the
 policy beyond the pristine base, what eval and analysis read), ``state.pt`` (learner optimizer/scheduler/RNG of
-every rank, the controller's data cursor, policy version, metrics so far and any prefetched batch) and
+every rank, and the controller's ``TrialState``: data cursor, policy version, metrics so far, any prefetched batch) and
 ``meta.json``, written last: a checkpoint without meta.json is incomplete and ignored everywhere, so a crash while
 writing one never corrupts the run. meta.json holds the sha256 of ``trainable.safetensors``; ``read_trainable``
 checks it, so a file damaged or replaced after the fact is refused, not trained on, evaluated or exported.

@@ -21,7 +21,7 @@ def test_a_steady_share_of_long_prompts_never_stops_a_long_trial(tmp_path):
     for _ in range(400):
         prompts, rows = c._draw_prompts(1)
         assert len(prompts) == len(rows) == 1 and len(prompts[0]) <= 25
-    assert c.dropped_prompts > 100  # the old trial-long bound (100 x n) would have raised by now
+    assert c.state.dropped_prompts > 100  # the old trial-long bound (100 x n) would have raised by now
 
 
 def test_a_limit_that_drops_every_prompt_is_refused_naming_the_field(tmp_path):

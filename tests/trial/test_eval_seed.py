@@ -7,6 +7,7 @@ import pytest
 
 from rlvr.config.schema import EvalConfig, TrialConfig
 from rlvr.trial.controller import TrialController
+from rlvr.trial.state import TrialState
 
 
 class _Drawn(Exception):
@@ -27,7 +28,7 @@ def test_the_eval_seed_does_not_depend_on_the_step(monkeypatch):
     controller.cfg = TrialConfig(seed=7, eval=EvalConfig(benchmarks=[{"name": "math500"}]))
     controller.engines = controller.tokenizer = controller.rewards = None
     for step in (0, 40):
-        controller.step = step
+        controller.state = TrialState(step=step)
         with pytest.raises(_Drawn):
             controller.evaluate()
     controller.cfg = TrialConfig(seed=8, eval=EvalConfig(benchmarks=[{"name": "math500"}]))

@@ -136,7 +136,7 @@ def test_async_prefetch_is_trained_on_next_and_survives_a_checkpoint(tmp_path, c
     ctl = _controller(tmp_path, *overrides)
     controllers.append(ctl)
     ctl.train_step()
-    prefetched = ctl.prefetched
+    prefetched = ctl.state.prefetched
     assert isinstance(prefetched, Rollout) and len(prefetched) == 4 and len(prefetched.results) == 4 * G
     ctl.checkpoint()
     want = ctl.train_step()
@@ -144,13 +144,13 @@ def test_async_prefetch_is_trained_on_next_and_survives_a_checkpoint(tmp_path, c
     # after the first run's step: both learners draw dropout from this process's one torch RNG
     resumed = _controller(tmp_path, *overrides)
     controllers.append(resumed)
-    assert resumed.step == 1 and resumed.prefetched == prefetched
+    assert resumed.state.step == 1 and resumed.state.prefetched == prefetched
     got = resumed.train_step()
     assert {k: got[k] for k in COMPARED if k in got} == {k: want[k] for k in COMPARED if k in want}
     # step 2 trained on the batch step 1 prefetched, in both runs, and each prefetched step 3's batch
     expected = prefetched.learner_batch(ctl.cfg.algorithm, ctl.cfg.rollout.max_new_tokens)
     assert ctl.learner.batches[-1] == expected and resumed.learner.batches[-1] == expected
-    assert resumed.prefetched == ctl.prefetched and ctl.prefetched != prefetched
+    assert resumed.state.prefetched == ctl.state.prefetched != prefetched
 
 
 def test_overlong_filter_takes_exactly_the_truncated_completions_out_of_the_loss(tmp_path, controllers):
@@ -231,3 +231,14 @@ def test_colocated_engines_sleep_while_the_learner_trains_and_wake_before_the_sy
     ctl.train_step()
     ctl.train_step()
     assert log == ["generate", "sleep", "train", "wake", "load"] * 2
+
+
+def test_a_step_whose_batch_kept_no_group_trains_nothing_and_keeps_the_policy(tmp_path, controllers):
+    # a cold sampler gives every prompt one answer, so no group has mixed rewards and no refill round is allowed
+    ctl = _controller(tmp_path, "algorithm.dynamic_sampling=true", "algorithm.max_resample_rounds=0",
+                      "rollout.temperature=0.01")
+    controllers.append(ctl)
+    m = ctl.train_step()
+    assert (m["groups_kept"], m["batch_short"], m["resample_rounds"]) == (0, 4, 0)
+    assert ctl.learner.batches == [] and ctl.state.version == m["policy_version"] == 0
+    assert m["probe_gap"] is None and m["reward_mean"] is None and ctl.state.step == 1
