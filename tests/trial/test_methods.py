@@ -1,6 +1,8 @@
 """Every method of the registry trains end to end in a real trial: rollouts, rewards, update, sync, probe.
 
-The HF engine serves most methods (quick to start); vLLM serves one method of each sync route.
+The HF engine serves most methods (quick to start); vLLM serves one method of each sync route. The trials lease
+warm pools as a sweep's do (methods ordered by pool key, one pool held at a time), so every method also runs
+through a reset pool's parts, and the module pays one start-up per key rather than per method.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import json
 import pytest
 
 from rlvr.config.methods import method_info, method_names, method_spec
+from rlvr.pool.warm import WarmPool, pool_key
 from rlvr.sync.probe import probe_limits
 from rlvr.config.trial_plan import TrialPlan
 from rlvr.trial.runner import run_trial
@@ -26,12 +29,35 @@ def method_overrides(name: str) -> list[str]:
     return out
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", method_names())
-def test_method_runs_a_two_step_trial(name, local_ray, tmp_path):
+def method_trial(name: str):
     engine = "vllm" if name in ON_VLLM else "hf"
-    cfg = small_trial(*method_overrides(name), "steps=2", f"rollout.engine={engine}")
-    final = run_trial(cfg, str(tmp_path))
+    return small_trial(*method_overrides(name), "steps=2", f"rollout.engine={engine}")
+
+
+@pytest.fixture(scope="module")
+def pool():
+    """The one warm pool held at a time: replaced when a trial's key differs (each holds the local Ray's CPUs)."""
+    held: dict[str, WarmPool] = {}
+
+    def lease_for(cfg) -> WarmPool:
+        key = pool_key(cfg)
+        if key not in held:
+            for old in held.values():
+                old.close()
+            held.clear()
+            held[key] = WarmPool(f"pool-{key}")
+        return held[key]
+
+    yield lease_for
+    for old in held.values():
+        old.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(method_names(), key=lambda n: pool_key(method_trial(n))))
+def test_method_runs_a_two_step_trial(name, local_ray, pool, tmp_path):
+    cfg = method_trial(name)
+    final = run_trial(cfg, str(tmp_path), pool=pool(cfg))
     assert final["steps_done"] == 2
     metrics = read_metrics(tmp_path)
     assert [m["step"] for m in metrics] == [1, 2]
