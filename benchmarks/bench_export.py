@@ -40,14 +40,25 @@ def reproduce(trial_dir: Path, out: Path, fmt: str, step: int) -> dict:
         engine = VLLMEngine(str(out), replace(spec, max_lora_rank=None), seed=cfg.seed)
     try:
         with RewardPool(cfg.reward) as reward:
-            _, summary = evaluate(engine, load_tokenizer(cfg.model, base), cfg.eval.benchmarks, cfg.eval, cfg.data,
-                                  reward, derived_seed(cfg.seed, "eval", step))
+            _, summary = evaluate(
+                engine,
+                load_tokenizer(cfg.model, base),
+                cfg.eval.benchmarks,
+                cfg.eval,
+                cfg.data,
+                reward,
+                derived_seed(cfg.seed, "eval", step),
+            )
     finally:
         engine.close()
     trial_rows = {r["benchmark"]: r for r in trial_evals(str(trial_dir)) if r["step"] == step}
-    return {r["benchmark"]: {"export": [r["avg_at_k"], r["pass_at_k"]],
-                             "trial": [trial_rows.get(r["benchmark"], {}).get(k) for k in ("avg_at_k", "pass_at_k")]}
-            for r in summary.to_pylist()}
+    return {
+        r["benchmark"]: {
+            "export": [r["avg_at_k"], r["pass_at_k"]],
+            "trial": [trial_rows.get(r["benchmark"], {}).get(k) for k in ("avg_at_k", "pass_at_k")],
+        }
+        for r in summary.to_pylist()
+    }
 
 
 def main() -> None:
@@ -60,9 +71,9 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
+    from rlvr.config.methods import adapter_refusal
     from rlvr.export.command import export_command
     from rlvr.export.source import read_trial_config
-    from rlvr.config.methods import adapter_refusal
 
     for trial_dir in sorted(Path(args.run_dir, "trials").iterdir()):
         if not (trial_dir / "checkpoints").is_dir():
@@ -77,9 +88,13 @@ def main() -> None:
             error = f"{type(e).__name__}: {e}"
             print(json.dumps({"method": cfg.method.name, "format": fmt, "error": error}), flush=True)
             continue
-        row = {"method": cfg.method.name, "format": fmt, "step": result.step,
-               "seconds": round(time.monotonic() - start, 1),
-               "gaps": {c.loader: float(f"{c.gap:.3g}") for c in result.checks}}
+        row = {
+            "method": cfg.method.name,
+            "format": fmt,
+            "step": result.step,
+            "seconds": round(time.monotonic() - start, 1),
+            "gaps": {c.loader: float(f"{c.gap:.3g}") for c in result.checks},
+        }
         if cfg.method.name in args.reproduce:
             row["final_eval"] = reproduce(trial_dir, out, fmt, result.step)
         print(json.dumps(row), flush=True)

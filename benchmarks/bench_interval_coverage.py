@@ -32,8 +32,10 @@ def main() -> None:
             means = d[rng.integers(0, n, (args.resamples, n))].mean(axis=1)
             b_low, b_high = np.percentile(means, [2.5, 97.5])
             hits["boot"] += b_low <= effect <= b_high
-        print(f"| {n} | {hits['z'] / args.studies:.3f} | {hits['t'] / args.studies:.3f} | "
-              f"{hits['boot'] / args.studies:.3f} |")
+        print(
+            f"| {n} | {hits['z'] / args.studies:.3f} | {hits['t'] / args.studies:.3f} | "
+            f"{hits['boot'] / args.studies:.3f} |"
+        )
 
 
 if __name__ == "__main__":

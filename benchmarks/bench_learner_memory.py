@@ -1,12 +1,12 @@
 """The learner's peak memory against `rlvr plan`'s estimate, on a scale model with Qwen2's real vocabulary.
 
 A Qwen2 with the 151,936-token vocabulary and a small body (hidden 256, 2 layers), fp32 on CPU, LoRA r16 with
-dropout on all seven modules (logits chunks of 256 tokens), trains one step per point in a fresh subprocess; the point's peak is VmHWM after
-the step less VmRSS before the model was loaded (Python, torch and transformers themselves are not the
-learner's). Series: the token budget from 1k to 16k (one sequence per micro-batch); the same budget split into
-1, 2 and 4 micro-batches (the peak must stay flat); the same budget at micro-batches of 1 to 8 sequences;
-gradient checkpointing on. Each sequence is a long prompt and a 512-token completion, so every point scores
-the same number of logits chunks and the body's activations carry the token dependence.
+dropout on all seven modules (logits chunks of 256 tokens), trains one step per point in a fresh subprocess; the point's
+peak is VmHWM after the step less VmRSS before the model was loaded (Python, torch and transformers themselves are not
+the learner's). Series: the token budget from 1k to 16k (one sequence per micro-batch); the same budget split into 1, 2
+and 4 micro-batches (the peak must stay flat); the same budget at micro-batches of 1 to 8 sequences; gradient
+checkpointing on. Each sequence is a long prompt and a 512-token completion, so every point scores the same number of
+logits chunks and the body's activations carry the token dependence.
 
     nice -n 10 python benchmarks/bench_learner_memory.py            # table on stdout, JSON in /tmp
 """
@@ -21,8 +21,17 @@ import sys
 import tempfile
 from pathlib import Path
 
-ARCH = dict(model_type="qwen2", hidden_size=256, intermediate_size=1024, num_hidden_layers=2, num_attention_heads=4,
-            num_key_value_heads=2, vocab_size=151936, max_position_embeddings=32768, tie_word_embeddings=False)
+ARCH = dict(
+    model_type="qwen2",
+    hidden_size=256,
+    intermediate_size=1024,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    vocab_size=151936,
+    max_position_embeddings=32768,
+    tie_word_embeddings=False,
+)
 COMPLETION = 512
 CHUNK = 256
 
@@ -49,7 +58,9 @@ def _trial_cfg(model_path: str, seq_len: int, budget: int, max_sequences: int, c
     return cfg
 
 
-def measure_point(model_path: str, seq_len: int, sequences: int, budget: int, max_sequences: int, checkpointing: bool) -> dict:
+def measure_point(
+    model_path: str, seq_len: int, sequences: int, budget: int, max_sequences: int, checkpointing: bool
+) -> dict:
     """One training step in this process; returns measured and planned GiB."""
     import ctypes
     import random
@@ -57,10 +68,10 @@ def measure_point(model_path: str, seq_len: int, sequences: int, budget: int, ma
     import torch  # noqa: F401  (imported before the baseline: the runtime is not the learner's memory)
     import transformers  # noqa: F401
 
+    from rlvr.config.memory_plan import GIB, learner_plan
     from rlvr.learner.batch import RolloutBatch, micro_batches
     from rlvr.learner.learner import Learner
     from rlvr.learner.spec import LearnerSpec
-    from rlvr.config.memory_plan import GIB, learner_plan
 
     cfg = _trial_cfg(model_path, seq_len, budget, max_sequences, checkpointing)
     baseline = _status("VmRSS")
@@ -79,10 +90,17 @@ def measure_point(model_path: str, seq_len: int, sequences: int, budget: int, ma
     micro = len(micro_batches(batch, max_sequences, budget))
     learner.train_step(batch)
     plan = learner_plan(cfg)
-    return {"seq_len": seq_len, "sequences": sequences, "budget": budget, "per_micro": max_sequences,
-            "micro_batches": micro, "checkpointing": checkpointing,
-            "measured_gib": (_status("VmHWM") - baseline) / GIB, "planned_gib": plan.total,
-            "items": {k: round(v, 3) for k, v in plan.items.items()}}
+    return {
+        "seq_len": seq_len,
+        "sequences": sequences,
+        "budget": budget,
+        "per_micro": max_sequences,
+        "micro_batches": micro,
+        "checkpointing": checkpointing,
+        "measured_gib": (_status("VmHWM") - baseline) / GIB,
+        "planned_gib": plan.total,
+        "items": {k: round(v, 3) for k, v in plan.items.items()},
+    }
 
 
 # (sequence length, sequences, token budget, sequences per micro-batch, checkpointing)
@@ -122,13 +140,22 @@ def main() -> None:
         build_model(model)
         rows = []
         for point in POINTS:
-            out = subprocess.run([sys.executable, __file__, "--model", str(model), "--point", json.dumps(point)],
-                                 capture_output=True, text=True, check=True, env=env)
+            out = subprocess.run(
+                [sys.executable, __file__, "--model", str(model), "--point", json.dumps(point)],
+                capture_output=True,
+                text=True,
+                check=True,
+                env=env,
+            )
             rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
             r = rows[-1]
-            print(f"| {r['seq_len']:>6,} x {r['sequences']:<2} | {r['budget']:>6,} | {r['per_micro']} | {r['micro_batches']} | "
-                  f"{'on' if r['checkpointing'] else 'off'} | {r['measured_gib']:.2f} | {r['planned_gib']:.2f} | "
-                  f"{(r['planned_gib'] / r['measured_gib'] - 1) * 100:+.0f}% |", flush=True)
+            print(
+                f"| {r['seq_len']:>6,} x {r['sequences']:<2} | {r['budget']:>6,} | {r['per_micro']} | "
+                f"{r['micro_batches']} | "
+                f"{'on' if r['checkpointing'] else 'off'} | {r['measured_gib']:.2f} | {r['planned_gib']:.2f} | "
+                f"{(r['planned_gib'] / r['measured_gib'] - 1) * 100:+.0f}% |",
+                flush=True,
+            )
     Path(args.out).write_text(json.dumps(rows, indent=1))
 
 

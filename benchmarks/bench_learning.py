@@ -19,6 +19,7 @@ import tempfile
 
 from bench_trial import load_average, run_trials
 
+
 def eval_by_step(trial_dir: str) -> dict[int, dict]:
     """step -> {avg_at_k, pass_at_k} of the trial's synthetic:addition evaluations."""
     import pyarrow.parquet as pq
@@ -50,20 +51,29 @@ def main() -> None:
     for name, r in results.items():
         evals = eval_by_step(r["trial_dir"])
         first, last = evals[min(evals)], evals[max(evals)]
-        rows.append({
-            "variant": name, "overrides": variants[name],
-            "before": round(first["avg_at_k"], 4), "after": round(last["avg_at_k"], 4),
-            "gain_points": round(100 * (last["avg_at_k"] - first["avg_at_k"]), 1),
-            "pass_before": round(first["pass_at_k"], 4), "pass_after": round(last["pass_at_k"], 4),
-            "steps": max(evals), "wall_s": round(r["wall_s"], 1),
-            "train_reward": [round(m["reward_mean"], 2) for m in r["metrics"]], "load": r["load"],
-        })
+        rows.append(
+            {
+                "variant": name,
+                "overrides": variants[name],
+                "before": round(first["avg_at_k"], 4),
+                "after": round(last["avg_at_k"], 4),
+                "gain_points": round(100 * (last["avg_at_k"] - first["avg_at_k"]), 1),
+                "pass_before": round(first["pass_at_k"], 4),
+                "pass_after": round(last["pass_at_k"], 4),
+                "steps": max(evals),
+                "wall_s": round(r["wall_s"], 1),
+                "train_reward": [round(m["reward_mean"], 2) for m in r["metrics"]],
+                "load": r["load"],
+            }
+        )
         print(json.dumps(rows[-1]))
     print("\n| variant | overrides | avg@k before | after | gain (points) | steps | wall (s) | load |")
     print("|---|---|---:|---:|---:|---:|---:|---|")
     for r in rows:
-        print(f"| {r['variant']} | `{' '.join(r['overrides'])}` | {r['before']:.3f} | {r['after']:.3f} | "
-              f"{r['gain_points']:+.1f} | {r['steps']} | {r['wall_s']:.0f} | {r['load']} |")
+        print(
+            f"| {r['variant']} | `{' '.join(r['overrides'])}` | {r['before']:.3f} | {r['after']:.3f} | "
+            f"{r['gain_points']:+.1f} | {r['steps']} | {r['wall_s']:.0f} | {r['load']} |"
+        )
     if args.seeds:
         import numpy as np
 
@@ -71,8 +81,10 @@ def main() -> None:
         print("|---|---:|---:|---:|---:|---:|")
         for name in dict.fromkeys(r["variant"].split("@")[0] for r in rows):
             gains = np.array([r["gain_points"] for r in rows if r["variant"].split("@")[0] == name])
-            print(f"| {name} | {len(gains)} | {gains.mean():+.1f} | {gains.std(ddof=1) if len(gains) > 1 else 0:.1f} | "
-                  f"{gains.min():+.1f} | {gains.max():+.1f} |")
+            print(
+                f"| {name} | {len(gains)} | {gains.mean():+.1f} | {gains.std(ddof=1) if len(gains) > 1 else 0:.1f} | "
+                f"{gains.min():+.1f} | {gains.max():+.1f} |"
+            )
     print(f"\nload average at the end: {load_average()}")
 
 

@@ -52,8 +52,8 @@ def main() -> None:
     torch.set_num_threads(1)
     from rlvr.config.loader import load_trial
     from rlvr.models.loading import load_tokenizer, resolve_model_path
-    from rlvr.rollout.types import SamplingSpec, SlotBatch
     from rlvr.rollout.spec import EngineSpec
+    from rlvr.rollout.types import SamplingSpec, SlotBatch
     from rlvr.rollout.vllm_engine import VLLMEngine
 
     cfg = load_trial("demo-cpu", ["model.dtype=float32"])
@@ -79,7 +79,7 @@ def main() -> None:
     rows = []
     for repeat in range(args.repeats):
         sides = {}
-        for name in (("mixed", "separate") if repeat % 2 == 0 else ("separate", "mixed")):
+        for name in ("mixed", "separate") if repeat % 2 == 0 else ("separate", "mixed"):
             start, cpu = time.perf_counter(), time.process_time()
             out = engine.generate_mixed(batches) if name == "mixed" else separate()
             sides[name] = (time.perf_counter() - start, time.process_time() - cpu, out)
@@ -87,16 +87,29 @@ def main() -> None:
         pairs = [(m, a) for gm, ga in zip(mixed, alone) for sm, sa in zip(gm, ga) for m, a in zip(sm, sa)]
         assert all(m.token_ids == a.token_ids for m, a in pairs), "the mixed call sampled other tokens"
         gap = max(abs(x - y) for m, a in pairs for x, y in zip(m.logprobs, a.logprobs))
-        row = {"repeat": repeat, "first": "mixed" if repeat % 2 == 0 else "separate", "mixed_s": round(t_mixed, 3),
-               "separate_s": round(t_sep, 3), "speedup": round(t_sep / t_mixed, 2), "mixed_cpu_s": round(cpu_mixed, 3),
-               "separate_cpu_s": round(cpu_sep, 3), "cpu_speedup": round(cpu_sep / cpu_mixed, 2),
-               "max_logprob_gap": gap,
-               "sequences": len(pairs), "mean_tokens": statistics.mean(len(m.token_ids) for m, _ in pairs)}
+        row = {
+            "repeat": repeat,
+            "first": "mixed" if repeat % 2 == 0 else "separate",
+            "mixed_s": round(t_mixed, 3),
+            "separate_s": round(t_sep, 3),
+            "speedup": round(t_sep / t_mixed, 2),
+            "mixed_cpu_s": round(cpu_mixed, 3),
+            "separate_cpu_s": round(cpu_sep, 3),
+            "cpu_speedup": round(cpu_sep / cpu_mixed, 2),
+            "max_logprob_gap": gap,
+            "sequences": len(pairs),
+            "mean_tokens": statistics.mean(len(m.token_ids) for m, _ in pairs),
+        }
         rows.append(row)
         print(json.dumps(row), flush=True)
     keys = ("mixed_s", "separate_s", "speedup", "mixed_cpu_s", "separate_cpu_s", "cpu_speedup")
-    summary = {"kernels": args.kernels, "adapters": args.adapters, "prompts": args.prompts, "tokens": args.tokens,
-               **{f"median_{k}": statistics.median(r[k] for r in rows) for k in keys}}
+    summary = {
+        "kernels": args.kernels,
+        "adapters": args.adapters,
+        "prompts": args.prompts,
+        "tokens": args.tokens,
+        **{f"median_{k}": statistics.median(r[k] for r in rows) for k in keys},
+    }
     print(json.dumps({"summary": summary}), flush=True)
     engine.close()
 

@@ -7,8 +7,9 @@ metrics.jsonl (less timings), the newest checkpoint's weights and the final eval
 
 Slow (two whole demo sweeps), so not part of the test suite. Overrides apply to both runs (``base.steps=5``
 makes it shorter), except that the cold run stays the old path: ``--sweep demo-cpu-lr max_concurrent=2`` times the
-36-trial learning-rate grid one cold trial at a time against warm pools two at a time. A run directory that already holds finished trials is resumed, not re-run: its wall time is
-then not a measurement (use a fresh --storage for timings). Exit status 1 if any trial differs.
+36-trial learning-rate grid one cold trial at a time against warm pools two at a time. A run directory that already
+holds finished trials is resumed, not re-run: its wall time is then not a measurement (use a fresh --storage for
+timings). Exit status 1 if any trial differs.
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
+from rlvr.config.layout import TrialLayout
 from rlvr.config.loader import load_sweep
 from rlvr.sweep.controller import run_dir, run_sweep
 from rlvr.trial.controller import STEP_PHASES
-from rlvr.config.layout import TrialLayout
 
 TIMINGS = set(STEP_PHASES) | {"t_step", "tokens_per_s", "time"}
 RUNS = {"cold": ["pools=false", "max_concurrent=1"], "warm": []}  # warm: the shipped defaults
@@ -67,8 +68,10 @@ def main() -> int:
         cfg = load_sweep(args.sweep, [f"storage={args.storage}/{name}", *args.overrides, *knobs])
         load_before, t = os.getloadavg()[0], time.perf_counter()
         tables[name] = {r["trial_id"]: r for r in run_sweep(cfg, worker_logs=False).to_pylist()}
-        print(f"{name} ({' '.join(knobs) or 'defaults'}, max_concurrent={cfg.max_concurrent}): "
-              f"{time.perf_counter() - t:.1f} s wall, load average {load_before:.1f} -> {os.getloadavg()[0]:.1f}")
+        print(
+            f"{name} ({' '.join(knobs) or 'defaults'}, max_concurrent={cfg.max_concurrent}): "
+            f"{time.perf_counter() - t:.1f} s wall, load average {load_before:.1f} -> {os.getloadavg()[0]:.1f}"
+        )
         dirs[name] = Path(run_dir(cfg)) / "trials"
 
     failed = 0

@@ -26,12 +26,21 @@ def record(args) -> None:
     from rlvr.config.trial_plan import TrialPlan
     from tests.sync.sync_bugs import probe_trial
 
-    cfg = load_trial(args.trial, [f"model.dtype={args.dtype}", f"method={args.method}", f"algorithm.lr={args.lr}",
-                                  f"rollout.probe_tokens={args.probe_tokens}", "rollout.engine_process=inline",
-                                  *args.set])
+    cfg = load_trial(
+        args.trial,
+        [
+            f"model.dtype={args.dtype}",
+            f"method={args.method}",
+            f"algorithm.lr={args.lr}",
+            f"rollout.probe_tokens={args.probe_tokens}",
+            "rollout.engine_process=inline",
+            *args.set,
+        ],
+    )
     plan = TrialPlan.from_config(cfg)
     head = {"dtype": args.dtype, "method": args.method, "lr": plan.lr, "route": plan.route}
     with open(args.out, "w") as f:
+
         def on_sync(row):
             f.write(json.dumps({**head, **row}) + "\n")
             f.flush()

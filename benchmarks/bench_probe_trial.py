@@ -22,8 +22,8 @@ def _rms(xs):
     return math.sqrt(sum(x * x for x in xs) / len(xs))
 
 
-def _ols(e, l):
-    return sum(a * b for a, b in zip(e, l)) / sum(b * b for b in l)
+def _ols(y, x):
+    return sum(a * b for a, b in zip(y, x)) / sum(b * b for b in x)
 
 
 def fp32_scores(cfg, updates) -> list[list[float]]:
@@ -57,10 +57,10 @@ def main() -> None:
     args = ap.parse_args()
 
     from rlvr.config.loader import load_trial
+    from rlvr.config.trial_plan import TrialPlan
     from rlvr.sync import probe
     from rlvr.trial import actors
     from rlvr.trial.local_ray import init_local_ray
-    from rlvr.config.trial_plan import TrialPlan
     from rlvr.trial.runner import run_trial
 
     cfg = load_trial(args.trial, [*args.set, f"steps={args.steps}", "rollout.probe_slope_tolerance=100"])
@@ -69,9 +69,18 @@ def main() -> None:
     check, load_policy = probe.SyncProbe.check, actors.EngineSet.load_policy
 
     def recording_check(self, engine_scores, learner, version):
-        rows.append({"dtype": cfg.model.dtype, "method": f"{cfg.method.name} (trial)", "lr": plan.lr,
-                     "route": plan.route, "version": version, "learner": learner, "right": engine_scores[0],
-                     "bugs": {}})
+        rows.append(
+            {
+                "dtype": cfg.model.dtype,
+                "method": f"{cfg.method.name} (trial)",
+                "lr": plan.lr,
+                "route": plan.route,
+                "version": version,
+                "learner": learner,
+                "right": engine_scores[0],
+                "bugs": {},
+            }
+        )
         return check(self, engine_scores, learner, version)
 
     def recording_load(self, update):
@@ -87,17 +96,24 @@ def main() -> None:
             f.write(json.dumps({**row, "fp32": fp32}) + "\n")
     first = rows[0]
     for row, fp32 in list(zip(rows, exact))[1:]:
-        change = {k: [a - b for a, b in zip(v, v0)] for k, v, v0 in (
-            ("learner", row["learner"], first["learner"]), ("engine", row["right"], first["right"]),
-            ("fp32", fp32, exact[0]))}
+        change = {
+            k: [a - b for a, b in zip(v, v0)]
+            for k, v, v0 in (
+                ("learner", row["learner"], first["learner"]),
+                ("engine", row["right"], first["right"]),
+                ("fp32", fp32, exact[0]),
+            )
+        }
         noise = {k: _rms([a - b for a, b in zip(change[k], change["fp32"])]) for k in ("learner", "engine")}
         worst = max(range(len(fp32)), key=lambda i: abs(change["learner"][i] - change["fp32"][i]))
-        print(f"v{row['version']}: moved rms learner {_rms(change['learner']):.3f} engine {_rms(change['engine']):.3f}"
-              f" fp32 {_rms(change['fp32']):.3f}; noise vs fp32 learner {noise['learner']:.3f} engine "
-              f"{noise['engine']:.3f}; engine slope on learner {_ols(change['engine'], change['learner']):.3f}, on "
-              f"fp32 {_ols(change['engine'], change['fp32']):.3f}; learner's worst token {worst}: "
-              f"{first['learner'][worst]:.2f} -> {row['learner'][worst]:.2f} (fp32 {exact[0][worst]:.2f} -> "
-              f"{fp32[worst]:.2f})")
+        print(
+            f"v{row['version']}: moved rms learner {_rms(change['learner']):.3f} engine {_rms(change['engine']):.3f}"
+            f" fp32 {_rms(change['fp32']):.3f}; noise vs fp32 learner {noise['learner']:.3f} engine "
+            f"{noise['engine']:.3f}; engine slope on learner {_ols(change['engine'], change['learner']):.3f}, on "
+            f"fp32 {_ols(change['engine'], change['fp32']):.3f}; learner's worst token {worst}: "
+            f"{first['learner'][worst]:.2f} -> {row['learner'][worst]:.2f} (fp32 {exact[0][worst]:.2f} -> "
+            f"{fp32[worst]:.2f})"
+        )
 
 
 if __name__ == "__main__":

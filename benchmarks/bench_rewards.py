@@ -41,10 +41,19 @@ def main() -> None:
             pool.score(batch)
             rates.append(len(batch) / (time.perf_counter() - t))
         stats = pool.stats
-    print(json.dumps({
-        "workers": args.workers, "extraction": args.extraction, "items": len(batch), "start_s": round(start_s, 2),
-        "items_per_s_first": round(rates[0], 1), "items_per_s_best": round(max(rates), 1), "timeouts": stats["timeouts"],
-    }))
+    print(
+        json.dumps(
+            {
+                "workers": args.workers,
+                "extraction": args.extraction,
+                "items": len(batch),
+                "start_s": round(start_s, 2),
+                "items_per_s_first": round(rates[0], 1),
+                "items_per_s_best": round(max(rates), 1),
+                "timeouts": stats["timeouts"],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -91,8 +91,9 @@ def main() -> None:
             engine = make_engine(
                 name,
                 model_path=path,
-                spec=EngineSpec(ModelConfig(dtype="float32"), RolloutConfig(), max_model_len=256,
-                                max_lora_rank=args.rank),
+                spec=EngineSpec(
+                    ModelConfig(dtype="float32"), RolloutConfig(), max_model_len=256, max_lora_rank=args.rank
+                ),
                 seed=0,
             )
             base = _throughput(engine, prompts, args.tokens, args.repeats)
@@ -100,16 +101,26 @@ def main() -> None:
             lora = _throughput(engine, prompts, args.tokens, args.repeats)
             reload = _sync_ms(engine, merged, args.repeats, 100)
             engine.close()
-            row = {"engine": name, "base_tok_s": round(base), "lora_tok_s": round(lora),
-                   "adapter_swap_ms": round(swap, 1), "base_reload_ms": round(reload, 1)}
+            row = {
+                "engine": name,
+                "base_tok_s": round(base),
+                "lora_tok_s": round(lora),
+                "adapter_swap_ms": round(swap, 1),
+                "base_reload_ms": round(reload, 1),
+            }
             print(json.dumps(row), flush=True)
             rows.append(row)
-    print(f"\ntiny Qwen2 hidden {tiny.hidden_size}, {tiny.num_layers} layers, fp32, batch {args.batch} x {args.tokens} "
-          f"new tokens, LoRA rank {args.rank} on all linear layers, {args.threads} thread(s), median of {args.repeats}\n")
+    print(
+        f"\ntiny Qwen2 hidden {tiny.hidden_size}, {tiny.num_layers} layers, fp32, batch {args.batch} x {args.tokens} "
+        f"new tokens, LoRA rank {args.rank} on all linear layers, {args.threads} thread(s), median of {args.repeats}\n"
+    )
     print("| engine | base tok/s | LoRA tok/s | adapter swap (native) ms | base reload (merged) ms |")
     print("|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['engine']} | {r['base_tok_s']} | {r['lora_tok_s']} | {r['adapter_swap_ms']} | {r['base_reload_ms']} |")
+        print(
+            f"| {r['engine']} | {r['base_tok_s']} | {r['lora_tok_s']} | {r['adapter_swap_ms']} | "
+            f"{r['base_reload_ms']} |"
+        )
 
 
 if __name__ == "__main__":

@@ -27,9 +27,9 @@ def main() -> None:
 
     torch.set_num_threads(1)
     from rlvr.config.loader import load_trial
+    from rlvr.config.sharing import shared_adapter_rank
     from rlvr.models.loading import load_model, load_tokenizer, resolve_model_path
     from rlvr.peft_methods.policy import build_policy
-    from rlvr.config.sharing import shared_adapter_rank
     from rlvr.rollout.vllm_engine import VLLMEngine
     from rlvr.sync.probe import model_logprobs, probe_sequence, slope
 
@@ -56,8 +56,19 @@ def main() -> None:
         gap = sum(abs(a - b) for a, b in zip(served, learner)) / len(learner)
         change = slope([a - b for a, b in zip(served, engine_base)], [a - b for a, b in zip(learner, learner_base)])
         moved = sum(abs(a - b) for a, b in zip(learner, learner_base)) / len(learner)
-        print(json.dumps({"method": args.method, "route": route, "adapter_rank": update.lora_config["r"],
-                          "gap": round(gap, 5), "slope": round(change, 4), "learner_moved": round(moved, 4)}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "method": args.method,
+                    "route": route,
+                    "adapter_rank": update.lora_config["r"],
+                    "gap": round(gap, 5),
+                    "slope": round(change, 4),
+                    "learner_moved": round(moved, 4),
+                }
+            ),
+            flush=True,
+        )
     engine.close()
 
 

@@ -34,11 +34,15 @@ def main() -> None:
     path = resolve_model_path(cfg.model)
     tokenizer = load_tokenizer(cfg.model, path)
     problems = generate("addition", [1], 256, 0, split="test")
-    print(f"| method | sigma_{args.rank}/sigma_1 of W | ||s B0 A0||^2 / ||W||^2 | ||A0||_F | ||B0||_F | "
-          "greedy acc. as trained | merged onto the original base |")
+    print(
+        f"| method | sigma_{args.rank}/sigma_1 of W | ||s B0 A0||^2 / ||W||^2 | ||A0||_F | ||B0||_F | "
+        "greedy acc. as trained | merged onto the original base |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name in ("lora", "pissa", "milora"):
-        method = MethodConfig(name=name, rank=args.rank, alpha=args.alpha, dropout=0.0, target_modules=cfg.method.target_modules)
+        method = MethodConfig(
+            name=name, rank=args.rank, alpha=args.alpha, dropout=0.0, target_modules=cfg.method.target_modules
+        )
         policy = build_policy(load_model(cfg.model, path), method, total_steps=cfg.steps)
         ratio, share, a_norm, b_norm, doubled = [], [], [], [], {}
         for module, layer in policy.layers.items():
@@ -54,9 +58,12 @@ def main() -> None:
         served, wrong = load_model(cfg.model, path), load_model(cfg.model, path)
         served.load_state_dict(policy.effective_weights(), strict=False)
         wrong.load_state_dict(doubled, strict=False)
-        print(f"| {name} | {statistics.fmean(ratio):.3f} | {statistics.fmean(share):.4f} | "
-              f"{statistics.fmean(a_norm):.2f} | {statistics.fmean(b_norm):.2f} | "
-              f"{accuracy(served, tokenizer, problems, cfg.model.tiny):.3f} | {accuracy(wrong, tokenizer, problems, cfg.model.tiny):.3f} |")
+        print(
+            f"| {name} | {statistics.fmean(ratio):.3f} | {statistics.fmean(share):.4f} | "
+            f"{statistics.fmean(a_norm):.2f} | {statistics.fmean(b_norm):.2f} | "
+            f"{accuracy(served, tokenizer, problems, cfg.model.tiny):.3f} | "
+            f"{accuracy(wrong, tokenizer, problems, cfg.model.tiny):.3f} |"
+        )
 
 
 if __name__ == "__main__":

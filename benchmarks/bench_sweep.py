@@ -12,11 +12,11 @@ import time
 
 import ray
 
+from rlvr.config.grid import expand
 from rlvr.config.loader import load_sweep
 from rlvr.config.schema import CheckpointConfig, SweepConfig, TrialConfig
 from rlvr.storage import RunStorage
 from rlvr.sweep.controller import run_sweep
-from rlvr.config.grid import expand
 from rlvr.sweep.ledger import Ledger
 from rlvr.sweep.smoke import smoke_trial
 
@@ -46,15 +46,21 @@ def main() -> None:
 
         os.environ["RAY_AUTH_MODE"] = "disabled"
         ray.init(address="local", include_dashboard=False, num_cpus=args.cpus, _temp_dir=f"{tmp}/ray")
-        sweep = SweepConfig(name="bench", storage=tmp, seeds=list(range(args.trials)),
-                            base=TrialConfig(steps=1, checkpoint=CheckpointConfig(every_steps=1)))
+        sweep = SweepConfig(
+            name="bench",
+            storage=tmp,
+            seeds=list(range(args.trials)),
+            base=TrialConfig(steps=1, checkpoint=CheckpointConfig(every_steps=1)),
+        )
         t = time.perf_counter()
         run_sweep(sweep, trial_fn=functools.partial(smoke_trial, step_s=0.0, fail_at=0))
         wall = time.perf_counter() - t
         ray.shutdown()
     concurrent = args.cpus // 4
-    print(f"scheduling: {args.trials} one-step trials, {concurrent} at a time: {wall:.1f} s, "
-          f"{wall / args.trials:.2f} s per trial, {wall * concurrent / args.trials:.2f} s per trial slot")
+    print(
+        f"scheduling: {args.trials} one-step trials, {concurrent} at a time: {wall:.1f} s, "
+        f"{wall / args.trials:.2f} s per trial, {wall * concurrent / args.trials:.2f} s per trial slot"
+    )
 
 
 if __name__ == "__main__":

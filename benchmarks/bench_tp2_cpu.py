@@ -17,10 +17,19 @@ def greedy(path: str, tp: int) -> tuple[float, list[int]]:
     from vllm import LLM, SamplingParams
 
     start = time.perf_counter()
-    llm = LLM(model=path, dtype="float32", tensor_parallel_size=tp, distributed_executor_backend="mp" if tp > 1 else "uni",
-              max_model_len=256, enforce_eager=True, seed=0)
+    llm = LLM(
+        model=path,
+        dtype="float32",
+        tensor_parallel_size=tp,
+        distributed_executor_backend="mp" if tp > 1 else "uni",
+        max_model_len=256,
+        enforce_eager=True,
+        seed=0,
+    )
     started = time.perf_counter() - start
-    out = llm.generate([{"prompt_token_ids": [1, 2, 3, 4]}], SamplingParams(max_tokens=8, temperature=0.0), use_tqdm=False)
+    out = llm.generate(
+        [{"prompt_token_ids": [1, 2, 3, 4]}], SamplingParams(max_tokens=8, temperature=0.0), use_tqdm=False
+    )
     llm.llm_engine.engine_core.shutdown()
     return started, list(out[0].outputs[0].token_ids)
 

@@ -55,8 +55,12 @@ def run_trials(trials: dict[str, TrialConfig], out_dir: str) -> dict[str, dict]:
             metrics = [json.loads(line) for line in (Path(trial_dir) / "metrics.jsonl").read_text().splitlines()]
             first_step_end = metrics[0]["time"] - metrics[0]["t_step"] if metrics else start_wall
             results[label] = {
-                "metrics": metrics, "final": final, "wall_s": wall, "start_s": first_step_end - start_wall,
-                "load": f"{load_before}->{load_average()}", "trial_dir": trial_dir,
+                "metrics": metrics,
+                "final": final,
+                "wall_s": wall,
+                "start_s": first_step_end - start_wall,
+                "load": f"{load_before}->{load_average()}",
+                "trial_dir": trial_dir,
             }
     finally:
         ray.shutdown()
@@ -88,7 +92,16 @@ def main() -> None:
 
     out_dir = args.out or tempfile.mkdtemp(prefix="bench-trial-")
     trials = {
-        m: load_trial("demo-cpu", [f"method=uniform/{m}", f"steps={args.steps}", f"checkpoint.every_steps={args.steps}", *NO_EVAL, *args.overrides])
+        m: load_trial(
+            "demo-cpu",
+            [
+                f"method=uniform/{m}",
+                f"steps={args.steps}",
+                f"checkpoint.every_steps={args.steps}",
+                *NO_EVAL,
+                *args.overrides,
+            ],
+        )
         for m in args.methods.split(",")
     }
     results = run_trials(trials, out_dir)
@@ -96,18 +109,29 @@ def main() -> None:
     for label, r in results.items():
         cfg = trials[label]
         s = step_summary(r["metrics"], cfg.algorithm.prompts_per_step * cfg.algorithm.group_size)
-        row = {"method": label, "route": ROUTE_METHODS.get(label, "?"), "start_s": round(r["start_s"], 1),
-               "load": r["load"], **{k: round(v, 4) if isinstance(v, float) else v for k, v in s.items()}}
+        row = {
+            "method": label,
+            "route": ROUTE_METHODS.get(label, "?"),
+            "start_s": round(r["start_s"], 1),
+            "load": r["load"],
+            **{k: round(v, 4) if isinstance(v, float) else v for k, v in s.items()},
+        }
         rows.append(row)
         print(json.dumps(row))
-    print("\n| method (route) | step (s) | generate | reward | learn | sync: export + load + probe (ms) | "
-          "gen tok/s | step tok/s | completions/s | load |")
+    print(
+        "\n| method (route) | step (s) | generate | reward | learn | sync: export + load + probe (ms) | "
+        "gen tok/s | step tok/s | completions/s | load |"
+    )
     print("|---|---:|---:|---:|---:|---|---:|---:|---:|---|")
     for r in rows:
-        sync = f"{1e3 * r['t_sync']:.0f}: {1e3 * r['t_export']:.0f} + {1e3 * r['t_load']:.0f} + {1e3 * r['t_probe']:.0f}"
-        print(f"| {r['method']} ({r['route']}) | {r['t_step']:.2f} | {r['t_generate']:.2f} | {r['t_reward']:.2f} | "
-              f"{r['t_learn']:.2f} | {sync} | {r['tokens_per_s_generate']:.0f} | {r['tokens_per_s_step']:.0f} | "
-              f"{r['completions_per_s']:.1f} | {r['load']} |")
+        sync = (
+            f"{1e3 * r['t_sync']:.0f}: {1e3 * r['t_export']:.0f} + {1e3 * r['t_load']:.0f} + {1e3 * r['t_probe']:.0f}"
+        )
+        print(
+            f"| {r['method']} ({r['route']}) | {r['t_step']:.2f} | {r['t_generate']:.2f} | {r['t_reward']:.2f} | "
+            f"{r['t_learn']:.2f} | {sync} | {r['tokens_per_s_generate']:.0f} | {r['tokens_per_s_step']:.0f} | "
+            f"{r['completions_per_s']:.1f} | {r['load']} |"
+        )
 
 
 if __name__ == "__main__":

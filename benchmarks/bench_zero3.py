@@ -36,8 +36,17 @@ def run(name: str, backend: str, overrides: list[str]) -> dict:
     from rlvr.peft_methods.weights import from_bytes
 
     # torch side validated normally; the ZeRO-3 side built from the same config with only the backend changed
-    cfg = load_trial("demo-cpu", [f"method=uniform/{name}", "method.dropout=0.0", "learner.device=cpu",
-                                  "learner.micro_batch_size=4", "learner.backend=torch", *overrides])
+    cfg = load_trial(
+        "demo-cpu",
+        [
+            f"method=uniform/{name}",
+            "method.dropout=0.0",
+            "learner.device=cpu",
+            "learner.micro_batch_size=4",
+            "learner.backend=torch",
+            *overrides,
+        ],
+    )
     if backend == "deepspeed":
         cfg.learner.backend, cfg.learner.zero_stage, cfg.learner.zero3_persistence_threshold = "deepspeed", 3, 0
     rng = random.Random(0)
@@ -45,8 +54,15 @@ def run(name: str, backend: str, overrides: list[str]) -> dict:
     for _ in range(2):
         prompts = [[rng.randrange(3, 120) for _ in range(6)] for _ in range(8)]
         completions = [[rng.randrange(3, 120) for _ in range(rng.randint(2, 8))] for _ in range(8)]
-        batches.append(RolloutBatch(prompts, completions, [[-4.8] * len(c) for c in completions],
-                                    [1.0 if i % 2 == 0 else -1.0 for i in range(8)], [True] * 8))
+        batches.append(
+            RolloutBatch(
+                prompts,
+                completions,
+                [[-4.8] * len(c) for c in completions],
+                [1.0 if i % 2 == 0 else -1.0 for i in range(8)],
+                [True] * 8,
+            )
+        )
     before = vm_data_kb()
     learner = Learner(LearnerSpec.from_trial(cfg), resolve_model_path(cfg.model))
     metrics = [learner.train_step(b) for b in batches]
@@ -54,8 +70,12 @@ def run(name: str, backend: str, overrides: list[str]) -> dict:
     tensors = {f"lora:{k}": v for k, v in from_bytes(update.lora_tensors).items()} if update.lora_tensors else {}
     tensors.update({f"base:{k}": v for k, v in from_bytes(update.base_weights).items()} if update.base_weights else {})
     tensors.update({f"state:{k}": v for k, v in learner.state()["trainable"].items()})
-    return {"metrics": metrics, "tensors": tensors, "logprobs": learner.logprobs([5, 6, 7], [8, 9]),
-            "vm_data_mb": (vm_data_kb() - before) / 1024}
+    return {
+        "metrics": metrics,
+        "tensors": tensors,
+        "logprobs": learner.logprobs([5, 6, 7], [8, 9]),
+        "vm_data_mb": (vm_data_kb() - before) / 1024,
+    }
 
 
 def main() -> None:
@@ -69,17 +89,24 @@ def main() -> None:
     args = parser.parse_args()
     overrides = [f"algorithm.kl_coef={args.kl}", *([f"method.lr={args.lr}"] if args.lr else []), *args.overrides]
     print(f"load {load_average()}")
-    print("| method | grad norm rel. gap (max of 2 steps) | tensor gap | logprob gap | KL step 2 torch / ZeRO-3 | ZeRO-3 VmData (MB) |")
+    print(
+        "| method | grad norm rel. gap (max of 2 steps) | tensor gap | logprob gap | KL step 2 torch / ZeRO-3 | "
+        "ZeRO-3 VmData (MB) |"
+    )
     print("|---|---:|---:|---:|---|---:|")
     for name in args.methods.split(","):
         t, z = run(name, "torch", overrides), run(name, "deepspeed", overrides)
-        norm_gap = max(abs(a["grad_norm"] - b["grad_norm"]) / max(abs(a["grad_norm"]), 1e-12)
-                       for a, b in zip(t["metrics"], z["metrics"]))
+        norm_gap = max(
+            abs(a["grad_norm"] - b["grad_norm"]) / max(abs(a["grad_norm"]), 1e-12)
+            for a, b in zip(t["metrics"], z["metrics"])
+        )
         assert t["tensors"].keys() == z["tensors"].keys(), name
         tensor_gap = max(float((t["tensors"][k].double() - z["tensors"][k].double()).abs().max()) for k in t["tensors"])
         lp_gap = max(abs(a - b) for a, b in zip(t["logprobs"], z["logprobs"]))
         kl = f"{t['metrics'][1].get('kl', 0.0):.3g} / {z['metrics'][1].get('kl', 0.0):.3g}"
-        print(f"| {name} | {norm_gap:.1e} | {tensor_gap:.1e} | {lp_gap:.1e} | {kl} | {z['vm_data_mb']:.0f} |", flush=True)
+        print(
+            f"| {name} | {norm_gap:.1e} | {tensor_gap:.1e} | {lp_gap:.1e} | {kl} | {z['vm_data_mb']:.0f} |", flush=True
+        )
         print(json.dumps({"method": name, "grad_norm_gap": norm_gap, "tensor_gap": tensor_gap, "logprob_gap": lp_gap}))
 
 

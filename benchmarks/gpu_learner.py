@@ -40,8 +40,16 @@ PLAN_FILE = ROOT / "benchmarks/gpu_learner_plan.json"
 METHODS = ("lora", "dora", "pissa", "full")
 REAL = dict(prompt=512, lengths=[4096, 16384], budget=65536)
 TINY = dict(prompt=16, lengths=[32, 96], budget=512)
-TINY_ARCH = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                 vocab_size=1000, max_position_embeddings=4096, tie_word_embeddings=False)
+TINY_ARCH = dict(
+    hidden_size=64,
+    intermediate_size=128,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    vocab_size=1000,
+    max_position_embeddings=4096,
+    tie_word_embeddings=False,
+)
 
 
 def real_arch() -> dict:
@@ -67,9 +75,17 @@ def build(arch: dict, method: str, device: torch.device):
         from peft import LoraConfig, get_peft_model
 
         init = {"pissa": "pissa_niter_4"}.get(method, True)
-        model = get_peft_model(model, LoraConfig(r=p["rank"], lora_alpha=p["alpha"], lora_dropout=p["dropout"],
-                                                 target_modules=p["target_modules"], use_dora=method == "dora",
-                                                 init_lora_weights=init))
+        model = get_peft_model(
+            model,
+            LoraConfig(
+                r=p["rank"],
+                lora_alpha=p["alpha"],
+                lora_dropout=p["dropout"],
+                target_modules=p["target_modules"],
+                use_dora=method == "dora",
+                init_lora_weights=init,
+            ),
+        )
     trainable = [q for q in model.parameters() if q.requires_grad]
     backend = TorchBackend(model, torch.optim.AdamW(trainable, lr=p.get("lr", 1e-5), weight_decay=0.0), 1.0, 1)
     model.train()
@@ -84,8 +100,10 @@ def micro_batch(n: int, prompt: int, completion: int, vocab: int, device: torch.
     batch = RolloutBatch(
         prompt_ids=[torch.randint(3, vocab, (prompt,), generator=g).tolist() for _ in range(n)],
         completion_ids=[torch.randint(3, vocab, (c,), generator=g).tolist() for c in lengths],
-        engine_logprobs=[[0.0] * c for c in lengths], advantages=[1.0 if i % 2 else -1.0 for i in range(n)],
-        in_loss=[True] * n)
+        engine_logprobs=[[0.0] * c for c in lengths],
+        advantages=[1.0 if i % 2 else -1.0 for i in range(n)],
+        in_loss=[True] * n,
+    )
     return collate(batch, device)
 
 
@@ -99,8 +117,8 @@ def step(model, backend: TorchBackend, t: dict) -> None:
 
 def plan_gib(arch: dict, method: str, prompt: int, completion: int, budget: int) -> float:
     """`rlvr plan`'s learner GiB for these settings (needs rlvr's config stack: pydantic)."""
-    from rlvr.config.schema import ArchitectureConfig, TrialConfig
     from rlvr.config.memory_plan import learner_plan
+    from rlvr.config.schema import ArchitectureConfig, TrialConfig
 
     cfg = TrialConfig()
     cfg.model.architecture, cfg.model.dtype = ArchitectureConfig(**arch), "bfloat16"
@@ -109,7 +127,11 @@ def plan_gib(arch: dict, method: str, prompt: int, completion: int, budget: int)
     if method != "full":
         cfg.method.rank, cfg.method.alpha, cfg.method.target_modules = p["rank"], p["alpha"], p["target_modules"]
     cfg.data.max_prompt_tokens, cfg.rollout.max_new_tokens = prompt, completion
-    cfg.learner.backend, cfg.learner.gradient_checkpointing, cfg.learner.max_tokens_per_micro_batch = "torch", True, budget
+    cfg.learner.backend, cfg.learner.gradient_checkpointing, cfg.learner.max_tokens_per_micro_batch = (
+        "torch",
+        True,
+        budget,
+    )
     return round(learner_plan(cfg).total, 2)
 
 
@@ -143,10 +165,21 @@ def run(arch: dict, shape: dict, steps: int, device: torch.device) -> list[dict]
             peak = round(torch.cuda.max_memory_allocated() / 2**30, 2) if device.type == "cuda" else None
             tokens, padded = int(t["attention_mask"].sum()), t["attention_mask"].numel()
             plan = planned[f"{method}@{completion}"]
-            rows.append({"method": method, "completion": completion, "sequences": n, "tokens": tokens,
-                         "padded_tokens": padded, "step_s": round(seconds, 3), "tokens_per_s": round(tokens / seconds),
-                         "peak_gib": peak, "plan_gib": plan, "peak_over_plan": None if peak is None else round(peak / plan, 3),
-                         "build_s": round(built_s, 1)})
+            rows.append(
+                {
+                    "method": method,
+                    "completion": completion,
+                    "sequences": n,
+                    "tokens": tokens,
+                    "padded_tokens": padded,
+                    "step_s": round(seconds, 3),
+                    "tokens_per_s": round(tokens / seconds),
+                    "peak_gib": peak,
+                    "plan_gib": plan,
+                    "peak_over_plan": None if peak is None else round(peak / plan, 3),
+                    "build_s": round(built_s, 1),
+                }
+            )
             print(json.dumps(rows[-1]), flush=True)
             del t
         del model, backend
@@ -157,17 +190,25 @@ def run(arch: dict, shape: dict, steps: int, device: torch.device) -> list[dict]
 
 
 def markdown(rows: list[dict], title: str) -> str:
-    lines = [f"### {title}", "", "| method | completion | sequences, tokens (padded) | step s | tokens/s | peak GiB | plan GiB |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"### {title}",
+        "",
+        "| method | completion | sequences, tokens (padded) | step s | tokens/s | peak GiB | plan GiB |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
-        lines.append(f"| {r['method']} | {r['completion']:,} | {r['sequences']}, {r['tokens']:,} ({r['padded_tokens']:,}) | "
-                     f"{r['step_s']} | {r['tokens_per_s']:,} | {r['peak_gib']} | {r['plan_gib']} |")
+        lines.append(
+            f"| {r['method']} | {r['completion']:,} | {r['sequences']}, {r['tokens']:,} ({r['padded_tokens']:,}) | "
+            f"{r['step_s']} | {r['tokens_per_s']:,} | {r['peak_gib']} | {r['plan_gib']} |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--tiny", action="store_true", help="CPU, a toy bf16 model and lengths: checks the script, measures nothing.")
+    ap.add_argument(
+        "--tiny", action="store_true", help="CPU, a toy bf16 model and lengths: checks the script, measures nothing."
+    )
     ap.add_argument("--out", default="gpu_learner_out", help="Directory for gpu_learner.json and gpu_learner.md.")
     ap.add_argument("--steps", type=int, default=2, help="Timed steps per row (after one warm-up).")
     ap.add_argument("--write-plan", action="store_true", help=f"Write {PLAN_FILE.name} (rlvr plan's numbers) and exit.")
@@ -190,11 +231,21 @@ def main() -> None:
     name = torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu (--tiny)"
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    meta = {"device": name, "torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__,
-            "attention": "sdpa, right padding, 4-D boolean mask", "dtype": "bfloat16, fp32 master weights",
-            **shape, "seconds": round(time.perf_counter() - start, 1), "rows": rows}
+    meta = {
+        "device": name,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "peft": peft.__version__,
+        "attention": "sdpa, right padding, 4-D boolean mask",
+        "dtype": "bfloat16, fp32 master weights",
+        **shape,
+        "seconds": round(time.perf_counter() - start, 1),
+        "rows": rows,
+    }
     (out / "gpu_learner.json").write_text(json.dumps(meta, indent=1))
-    (out / "gpu_learner.md").write_text(markdown(rows, f"{name}, torch {torch.__version__}, token budget {shape['budget']:,}"))
+    (out / "gpu_learner.md").write_text(
+        markdown(rows, f"{name}, torch {torch.__version__}, token budget {shape['budget']:,}")
+    )
     print((out / "gpu_learner.md").read_text())
 
 

@@ -32,8 +32,9 @@ RUNS = {  # label -> the overrides of each run_trial call on the same directory,
     "dynamic": [["algorithm.dynamic_sampling=true", "algorithm.max_resample_rounds=1"]],
     "eval": [["eval.benchmarks=[{name: 'synthetic:addition', k: 2, limit: 4}]", "eval.every_steps=3"]],
     # a cold sampler makes whole batches of uniform groups, so some step keeps none: the empty-batch case
-    "dynamic_empty": [["algorithm.dynamic_sampling=true", "algorithm.max_resample_rounds=0",
-                       "rollout.temperature=0.1"]],
+    "dynamic_empty": [
+        ["algorithm.dynamic_sampling=true", "algorithm.max_resample_rounds=0", "rollout.temperature=0.1"]
+    ],
 }
 TIMING = {"time", "tokens_per_s"}
 
@@ -75,8 +76,10 @@ def compare(base: Path, new: Path) -> bool:
         rows_same = other.exists() and _rows(d) == _rows(other)
         files, other_files = _files(d), _files(other) if other.exists() else {}
         differ = sorted(k for k in files.keys() | other_files.keys() if files.get(k) != other_files.get(k))
-        print(f"{d.name}: {len(_rows(d))} metric rows {'identical' if rows_same else 'DIFFER'}; {len(files)} "
-              f"weight/eval files {'identical' if not differ else f'DIFFER: {differ}'}")
+        print(
+            f"{d.name}: {len(_rows(d))} metric rows {'identical' if rows_same else 'DIFFER'}; {len(files)} "
+            f"weight/eval files {'identical' if not differ else f'DIFFER: {differ}'}"
+        )
         same_all &= rows_same and not differ
     print("ALL IDENTICAL" if same_all else "SOME DIFFER")
     return same_all

@@ -1,7 +1,7 @@
 """Benchmark evaluation on the cluster: rlvr.eval's ``eval_command`` in a Ray task holding the GPUs it needs.
 
-    ray job submit -- python ray_jobs/evaluate.py MODEL OUT [--adapter DIR] [--benchmarks aime24 math500]
-        [--k 32] [--limit N] [--engine vllm] [--gpus 1]
+ray job submit -- python ray_jobs/evaluate.py MODEL OUT [--adapter DIR] [--benchmarks aime24 math500]
+    [--k 32] [--limit N] [--engine vllm] [--gpus 1]
 """
 
 import argparse
@@ -22,18 +22,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--k", type=int, default=None, help="samples per problem; default each benchmark's own")
     parser.add_argument("--limit", type=int, default=None, help="first N problems of each benchmark")
     parser.add_argument("--engine", default="vllm", choices=["vllm", "hf"])
-    parser.add_argument("--max-new-tokens", type=int, default=None,
-                        help="default the study's 31,744, capped to what the model's context leaves")
+    parser.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=None,
+        help="default the study's 31,744, capped to what the model's context leaves",
+    )
     parser.add_argument("--data-dir", default="../shared/data")
     parser.add_argument("--step", type=int, default=0, help="step the adapter was saved at (names the output folder)")
     parser.add_argument("--gpus", type=float, default=1, help="GPUs of the evaluation task (0 runs on CPUs)")
     args = parser.parse_args(argv)
     attach_or_exit("auto")
     task = ray.remote(num_gpus=args.gpus, max_retries=0)(eval_command)
-    summary = ray.get(task.remote(
-        args.model, args.adapter, args.benchmarks, args.k, args.limit, args.engine, args.out,
-        max_new_tokens=args.max_new_tokens, data_dir=args.data_dir, step=args.step,
-    ))
+    summary = ray.get(
+        task.remote(
+            args.model,
+            args.adapter,
+            args.benchmarks,
+            args.k,
+            args.limit,
+            args.engine,
+            args.out,
+            max_new_tokens=args.max_new_tokens,
+            data_dir=args.data_dir,
+            step=args.step,
+        )
+    )
     print(summary.to_pandas().to_string(index=False))
     return 0
 

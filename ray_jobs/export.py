@@ -25,8 +25,10 @@ def main(argv: list[str] | None = None) -> int:
     attach_or_exit("auto")
     task = ray.remote(num_gpus=args.gpus, max_retries=0)(export_command)
     result = ray.get(task.remote(args.trial_dir, args.out, args.format, args.step, vllm=not args.no_vllm))
-    print(f"wrote {result.format} of step {result.step} to {result.out}: " +
-          ", ".join(f"{c.loader} gap {c.gap:.2g}" for c in result.checks))
+    print(
+        f"wrote {result.format} of step {result.step} to {result.out}: "
+        + ", ".join(f"{c.loader} gap {c.gap:.2g}" for c in result.checks)
+    )
     return 0
 
 

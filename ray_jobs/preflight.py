@@ -17,15 +17,30 @@ from rlvr.sweep.cli import preflight_command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("config", help="sweep config name (configs/sweeps/) or path")
-    parser.add_argument("overrides", nargs="*", help="a.b.c=value overrides of the sweep config (storage=... above all)")
-    parser.add_argument("--node-timeout", type=float, default=900.0, help="seconds to wait for each node type's checks "
-                        "(a GPU node the autoscaler starts takes minutes)")
-    parser.add_argument("--allow-fake-gpus", action="store_true", help="GPUs that Ray declares on a node without an "
-                        "NVIDIA driver are skipped, not failed (CPU rehearsals of a GPU cluster)")
-    parser.add_argument("--trial-fn", default=None, help="the trial function the sweep will run; other than the study "
-                        "trial, data and weights are not checked")
+    parser.add_argument(
+        "overrides", nargs="*", help="a.b.c=value overrides of the sweep config (storage=... above all)"
+    )
+    parser.add_argument(
+        "--node-timeout",
+        type=float,
+        default=900.0,
+        help="seconds to wait for each node type's checks (a GPU node the autoscaler starts takes minutes)",
+    )
+    parser.add_argument(
+        "--allow-fake-gpus",
+        action="store_true",
+        help="GPUs that Ray declares on a node without an "
+        "NVIDIA driver are skipped, not failed (CPU rehearsals of a GPU cluster)",
+    )
+    parser.add_argument(
+        "--trial-fn",
+        default=None,
+        help="the trial function the sweep will run; other than the study trial, data and weights are not checked",
+    )
     args = parser.parse_args(argv)
-    return preflight_command(args.config, args.overrides, "auto", args.allow_fake_gpus, args.node_timeout, args.trial_fn)
+    return preflight_command(
+        args.config, args.overrides, "auto", args.allow_fake_gpus, args.node_timeout, args.trial_fn
+    )
 
 
 if __name__ == "__main__":

@@ -17,10 +17,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("config", help="study config name (configs/studies/) or path")
     parser.add_argument("overrides", nargs="*", help="a.b.c=value overrides of the study config")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="print the budget (trials, time, GPU-hours); start nothing")
-    parser.add_argument("--trial-fn", default=None,
-                        help="module:function run per trial (default rlvr.trial.runner:run_trial)")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print the budget (trials, time, GPU-hours); start nothing"
+    )
+    parser.add_argument(
+        "--trial-fn", default=None, help="module:function run per trial (default rlvr.trial.runner:run_trial)"
+    )
     args = parser.parse_args(argv)
     return study_command(args.config, args.overrides, args.dry_run, args.trial_fn, address="auto")
 

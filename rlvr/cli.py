@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Optional
 
 import typer
 
@@ -15,7 +14,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-model_app = typer.Typer(help="Model weights: fetch a sweep's into the shared cache; build and pretrain tiny ones.", no_args_is_help=True)
+model_app = typer.Typer(
+    help="Model weights: fetch a sweep's into the shared cache; build and pretrain tiny ones.", no_args_is_help=True
+)
 config_app = typer.Typer(help="Load, validate and print configs.", no_args_is_help=True)
 analyze_app = typer.Typer(help="Analyses of trained policies.", no_args_is_help=True)
 app.add_typer(model_app, name="model")
@@ -36,14 +37,18 @@ def _setup_logging(verbose: bool) -> None:
 
 
 @app.callback()
-def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log libraries (Ray, vLLM, ...) at INFO too.")) -> None:
+def _main(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log libraries (Ray, vLLM, ...) at INFO too."),
+) -> None:
     _VERBOSE["on"] = verbose
     _setup_logging(verbose)
 
 
 @app.command()
 def doctor(
-    cluster: bool = typer.Option(True, "--cluster/--no-cluster", help="Also connect to a running Ray cluster and report it."),
+    cluster: bool = typer.Option(
+        True, "--cluster/--no-cluster", help="Also connect to a running Ray cluster and report it."
+    ),
 ) -> None:
     """Versions of the stack (against the lock), the device vLLM will use, and Ray's status."""
     from rlvr.doctor import run_doctor
@@ -74,9 +79,13 @@ def build_tiny(
 @model_app.command("pretrain")
 def pretrain_cmd(
     config: str = typer.Argument("tiny", help="Model config with a tiny section."),
-    overrides: Optional[list[str]] = Overrides,
-    ship: bool = typer.Option(False, "--ship", help="Pretrain from scratch and write the weights into the package "
-                              "(rlvr/models/assets), to be committed as the base every machine installs."),
+    overrides: list[str] | None = Overrides,
+    ship: bool = typer.Option(
+        False,
+        "--ship",
+        help="Pretrain from scratch and write the weights into the package "
+        "(rlvr/models/assets), to be committed as the base every machine installs.",
+    ),
 ) -> None:
     """Build the cached tiny base (installed from the shipped weights, or pretrained) and print its accuracy."""
     import json
@@ -101,8 +110,10 @@ def pretrain_cmd(
 @model_app.command("fetch")
 def model_fetch(
     config: str = typer.Argument(..., help="Sweep or trial config name or path."),
-    overrides: Optional[list[str]] = Overrides,
-    dry_run: bool = typer.Option(False, "--dry-run", help="List what would be fetched and whether it is cached; download nothing."),
+    overrides: list[str] | None = Overrides,
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="List what would be fetched and whether it is cached; download nothing."
+    ),
 ) -> None:
     """Download every model and hub dataset a sweep uses into the shared cache (HF_HOME; tiny models into
     RLVR_CACHE_DIR), so that trials load them offline. Exit code 1 when something could not be fetched."""
@@ -120,9 +131,11 @@ def model_fetch(
 @app.command()
 def preflight(
     config: str = typer.Argument(..., help="Sweep config name or path."),
-    overrides: Optional[list[str]] = Overrides,
-    address: Optional[str] = typer.Option(None, help="Ray address (auto on a cluster node); default a private local Ray."),
-    allow_fake_gpus: bool = typer.Option(False, "--allow-fake-gpus", help="Skip, not fail, GPUs declared on nodes without an NVIDIA driver."),
+    overrides: list[str] | None = Overrides,
+    address: str | None = typer.Option(None, help="Ray address (auto on a cluster node); default a private local Ray."),
+    allow_fake_gpus: bool = typer.Option(
+        False, "--allow-fake-gpus", help="Skip, not fail, GPUs declared on nodes without an NVIDIA driver."
+    ),
     node_timeout: float = typer.Option(900.0, help="Seconds to wait for each node type's checks."),
 ) -> None:
     """Check one node of every node type before a sweep: CUDA, NCCL, vLLM, DeepSpeed, storage, data, weights."""
@@ -135,7 +148,7 @@ def preflight(
 def config_show(
     kind: str = typer.Argument(..., help="trial or sweep."),
     name: str = typer.Argument(..., help="Config name or path."),
-    overrides: Optional[list[str]] = Overrides,
+    overrides: list[str] | None = Overrides,
 ) -> None:
     """Print the resolved, validated config."""
     from rlvr.config.loader import dump, load_sweep, load_trial
@@ -162,7 +175,9 @@ def methods(
 
 
 @app.command()
-def train(config: str = typer.Argument(..., help="Trial config name or path."), overrides: Optional[list[str]] = Overrides) -> None:
+def train(
+    config: str = typer.Argument(..., help="Trial config name or path."), overrides: list[str] | None = Overrides
+) -> None:
     """Run one trial (resumes from its newest checkpoint)."""
     from rlvr.trial.cli import train_command
 
@@ -172,24 +187,26 @@ def train(config: str = typer.Argument(..., help="Trial config name or path."), 
 @app.command()
 def sweep(
     config: str = typer.Argument("demo-cpu", help="Sweep config name or path."),
-    overrides: Optional[list[str]] = Overrides,
+    overrides: list[str] | None = Overrides,
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the trial table with resources and exit."),
     wait: bool = typer.Option(False, "--wait", help="Wait for another controller's lease instead of refusing."),
     no_preflight: bool = typer.Option(False, "--no-preflight", help="Start the trials without the preflight checks."),
     no_pools: bool = typer.Option(False, "--no-pools", help="Each trial starts its own actors (same as pools=false)."),
 ) -> None:
-    """Run a sweep on the current Ray cluster (local if none), after `rlvr preflight`'s checks; re-running resumes it."""
+    """Run a sweep on the current Ray cluster (local if none), after `rlvr preflight`'s checks; re-running resumes
+    it."""
     from rlvr.sweep.cli import sweep_command
 
     overrides = [*(overrides or []), *(["pools=false"] if no_pools else [])]
-    raise typer.Exit(sweep_command(config, overrides, dry_run=dry_run, wait=wait, preflight=not no_preflight,
-                                   verbose=_VERBOSE["on"]))
+    raise typer.Exit(
+        sweep_command(config, overrides, dry_run=dry_run, wait=wait, preflight=not no_preflight, verbose=_VERBOSE["on"])
+    )
 
 
 @app.command()
 def study(
     config: str = typer.Argument("demo-cpu", help="Study config name (configs/studies/) or path."),
-    overrides: Optional[list[str]] = Overrides,
+    overrides: list[str] | None = Overrides,
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the budget (trials, time, GPU-hours) and exit."),
 ) -> None:
     """Which method, at which learning rate: tune each method's lr on tuning seeds, compare on fresh seeds, print
@@ -202,7 +219,7 @@ def study(
 @app.command()
 def plan(
     config: str = typer.Argument(..., help="Sweep or trial config name or path."),
-    overrides: Optional[list[str]] = Overrides,
+    overrides: list[str] | None = Overrides,
 ) -> None:
     """Memory plan per actor (weights, gradients, optimizer, activations, logits, KV cache), GPUs, nodes, GPU-hours."""
     from rlvr.config.memory_report import plan_command
@@ -221,22 +238,27 @@ def status(run: str = typer.Argument(..., help="Run directory or URI (<storage>/
 @app.command("eval")
 def eval_cmd(
     model: str = typer.Option("tiny", help="Model config name (configs/models), local path or hub name."),
-    adapter: Optional[str] = typer.Option(None, help="A peft adapter directory to merge onto the model."),
-    trial: Optional[str] = typer.Option(None, help="A trial directory: evaluate its checkpoint with the trial's own "
-                                        "evaluation settings; the options below override them (replaces --model)."),
-    step: Optional[int] = typer.Option(None, help="Checkpoint step of --trial (default: the newest)."),
-    benchmarks: Optional[list[str]] = typer.Option(
-        None, help="Benchmark names, synthetic:<task> or hub:<dataset> (repeat the option; default math500)."),
-    k: Optional[int] = typer.Option(None, help="Samples per problem (default: each benchmark's k, else 4)."),
-    limit: Optional[int] = typer.Option(None, help="Only the first N problems of each benchmark."),
+    adapter: str | None = typer.Option(None, help="A peft adapter directory to merge onto the model."),
+    trial: str | None = typer.Option(
+        None,
+        help="A trial directory: evaluate its checkpoint with the trial's own "
+        "evaluation settings; the options below override them (replaces --model).",
+    ),
+    step: int | None = typer.Option(None, help="Checkpoint step of --trial (default: the newest)."),
+    benchmarks: list[str] | None = typer.Option(
+        None, help="Benchmark names, synthetic:<task> or hub:<dataset> (repeat the option; default math500)."
+    ),
+    k: int | None = typer.Option(None, help="Samples per problem (default: each benchmark's k, else 4)."),
+    limit: int | None = typer.Option(None, help="Only the first N problems of each benchmark."),
     engine: str = typer.Option("vllm", help="vllm or hf."),
-    temperature: Optional[float] = typer.Option(None, help="Sampling temperature (default 0.7, the study's)."),
-    top_p: Optional[float] = typer.Option(None, help="Nucleus sampling (default 0.9, the study's)."),
-    max_new_tokens: Optional[int] = typer.Option(
-        None, help="Completion limit (default the study's 31,744, capped to what the model's context leaves)."),
-    prompt_template: Optional[str] = typer.Option(None, help="Prompt template (default study)."),
+    temperature: float | None = typer.Option(None, help="Sampling temperature (default 0.7, the study's)."),
+    top_p: float | None = typer.Option(None, help="Nucleus sampling (default 0.9, the study's)."),
+    max_new_tokens: int | None = typer.Option(
+        None, help="Completion limit (default the study's 31,744, capped to what the model's context leaves)."
+    ),
+    prompt_template: str | None = typer.Option(None, help="Prompt template (default study)."),
     out: str = typer.Option("runs/eval", help="Directory for samples and summary Parquet files."),
-    extraction: Optional[str] = typer.Option(None, help="Answer extraction: study or lenient (default study)."),
+    extraction: str | None = typer.Option(None, help="Answer extraction: study or lenient (default study)."),
 ) -> None:
     """Evaluate a model, adapter or trial checkpoint on benchmarks: Avg@k and Pass@k per benchmark."""
     from rich.console import Console
@@ -244,9 +266,22 @@ def eval_cmd(
 
     from rlvr.eval.cli import eval_command
 
-    summary = eval_command(model=model, adapter=adapter, benchmarks=benchmarks, k=k, limit=limit, engine=engine,
-                           out=out, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
-                           prompt_template=prompt_template, trial=trial, trial_step=step, extraction=extraction)
+    summary = eval_command(
+        model=model,
+        adapter=adapter,
+        benchmarks=benchmarks,
+        k=k,
+        limit=limit,
+        engine=engine,
+        out=out,
+        temperature=temperature,
+        top_p=top_p,
+        max_new_tokens=max_new_tokens,
+        prompt_template=prompt_template,
+        trial=trial,
+        trial_step=step,
+        extraction=extraction,
+    )
     table = Table(title=f"evaluation -> {out}")
     for col in summary.column_names:
         table.add_column(col)
@@ -260,7 +295,7 @@ def export_cmd(
     trial: str = typer.Argument(..., help="Trial directory or URI (<run>/trials/<id>)."),
     out: str = typer.Option(..., help="New directory or URI to write the export to."),
     format: str = typer.Option(..., "--format", help="adapter (peft LoRA for the original base) or merged (model)."),
-    step: Optional[int] = typer.Option(None, help="Checkpoint step (default: the newest complete one)."),
+    step: int | None = typer.Option(None, help="Checkpoint step (default: the newest complete one)."),
     vllm: bool = typer.Option(True, "--vllm/--no-vllm", help="Also check an adapter served by vLLM (CPU or GPU)."),
 ) -> None:
     """Export a trial's policy for use outside rlvr, checked by loading it back (log-probs of the sync probe)."""
@@ -282,7 +317,7 @@ def analyze_spectral(target: str = typer.Argument(..., help="A trial directory o
 @app.command()
 def report(
     run: str = typer.Argument(..., help="Run directory."),
-    out: Optional[str] = typer.Option(None, help="Output directory (default: <run>/report)."),
+    out: str | None = typer.Option(None, help="Output directory (default: <run>/report)."),
 ) -> None:
     """Write the HTML + Markdown report of a run."""
     from rlvr.analysis.cli import report_command

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+
 from rlvr.cluster.attach import ClusterGone, attach
 
 PACKAGES = ["torch", "transformers", "peft", "ray", "deepspeed", "datasets", "math-verify", "pyarrow", "pydantic"]
@@ -71,12 +72,13 @@ def _vllm_status() -> tuple[str, str]:
 def _ray_status() -> str:
     import ray
 
-
     try:
         attach("auto", include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     except ClusterGone as e:
-        return (f"no running cluster (stale address {e.target.address} from {e.target.source}: {e.reason}; "
-                f"{e.target.fix}); rlvr starts a local one when it runs")
+        return (
+            f"no running cluster (stale address {e.target.address} from {e.target.source}: {e.reason}; "
+            f"{e.target.fix}); rlvr starts a local one when it runs"
+        )
     except (ConnectionError, RuntimeError, ValueError) as e:
         return f"no running cluster ({type(e).__name__}); rlvr starts a local one when it runs"
     try:
@@ -102,7 +104,10 @@ def run_doctor(cluster: bool = True) -> int:
     table.add_row("vllm", f"{vllm_version}: {vllm_state}")
     import torch
 
-    table.add_row("torch device", "cuda x%d" % torch.cuda.device_count() if torch.cuda.is_available() else f"cpu, {os.cpu_count()} cores")
+    table.add_row(
+        "torch device",
+        f"cuda x{torch.cuda.device_count()}" if torch.cuda.is_available() else f"cpu, {os.cpu_count()} cores",
+    )
     table.add_row("ray cluster", _ray_status() if cluster else "not checked (--no-cluster)")
     lock = lock_path()
     mismatched: list[str] = []
@@ -114,6 +119,8 @@ def run_doctor(cluster: bool = True) -> int:
         table.add_row("lock", f"{lock}: {count} packages, {state}")
     console.print(table)
     if mismatched:
-        console.print("[yellow]Installed versions differ from the lock: published figures may not reproduce. "
-                      "Run `make setup` (scripts/setup_env.sh) to install the lock.[/yellow]")
+        console.print(
+            "[yellow]Installed versions differ from the lock: published figures may not reproduce. "
+            "Run `make setup` (scripts/setup_env.sh) to install the lock.[/yellow]"
+        )
     return 1 if missing or mismatched else 0

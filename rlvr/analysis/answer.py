@@ -20,8 +20,16 @@ from rlvr.analysis.study import ConfigGroup, group_trials, trial_rows
 from rlvr.config.layout import RunLayout
 
 BEST, WITHIN, WORSE, UNRANKED = "best", "best within noise", "worse", "one seed cannot rank"
-HEADER = ["configuration", "lr", "seeds", "average [t interval]", "Δ best [t interval]", "bootstrap", "p (Holm)",
-          "verdict"]
+HEADER = [
+    "configuration",
+    "lr",
+    "seeds",
+    "average [t interval]",
+    "Δ best [t interval]",
+    "bootstrap",
+    "p (Holm)",
+    "verdict",
+]
 
 
 def _average(iv: Interval) -> str:
@@ -62,20 +70,38 @@ def answer(run: RunDir, rows: list[dict[str, Any]], ivs: RunIntervals) -> tuple[
             if ivs.untrained(key):
                 verdict += " (untrained: did not leave the base)"
             p = adjusted.get(key)
-            table.append([g.name, lrs[key], str(ivs.average[key].seeds), _average(ivs.average[key]),
-                          "ref" if key == top else iv.points() if iv else "—", iv.boot_points() if iv else "—",
-                          "—" if p is None else f"{p:.3g}", verdict])
+            table.append(
+                [
+                    g.name,
+                    lrs[key],
+                    str(ivs.average[key].seeds),
+                    _average(ivs.average[key]),
+                    "ref" if key == top else iv.points() if iv else "—",
+                    iv.boot_points() if iv else "—",
+                    "—" if p is None else f"{p:.3g}",
+                    verdict,
+                ]
+            )
         sentences.append(_sentence(model, mine, verdicts, diffs, lrs, ivs))
     return " ".join(sentences), HEADER, table
 
 
-def _sentence(model: str | None, mine: list[ConfigGroup], verdicts: dict[Key, str], diffs: dict[Key, Interval],
-              lrs: dict[Key, str], ivs: RunIntervals) -> str:
+def _sentence(
+    model: str | None,
+    mine: list[ConfigGroup],
+    verdicts: dict[Key, str],
+    diffs: dict[Key, Interval],
+    lrs: dict[Key, str],
+    ivs: RunIntervals,
+) -> str:
     short = (model or "?").rstrip("/").rsplit("/", 1)[-1]
     named = [(g, (g.model, g.name)) for g in mine]
     if any(verdicts.get(k) == UNRANKED for _, k in named):
-        return (f"On {short}, one seed per configuration cannot rank methods: run `{RANKING_COMMAND}` (each "
-                "method's learning rate tuned on tuning seeds, then compared on fresh confirmation seeds).")
+        return (
+            f"On {short}, one seed per configuration cannot rank methods: run `{RANKING_COMMAND}` (each "
+            "method's learning rate tuned on tuning seeds, then compared on fresh confirmation seeds)."
+        )
+
     def at(g: ConfigGroup, k: Key) -> str:  # the lr, unless the configuration's name already says it
         return "" if "lr=" in g.setting else f"lr {lrs[k]}, "
 

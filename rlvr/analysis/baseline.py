@@ -76,8 +76,13 @@ def before_after(run: RunDir, rows: list[dict[str, Any]]) -> tuple[list[str], li
     return HEADER, out
 
 
-def _row(g: ConfigGroup, groups: list[ConfigGroup], start: dict[str, float | None], lrs: dict[str, float | None],
-         base: float | None) -> list[str]:
+def _row(
+    g: ConfigGroup,
+    groups: list[ConfigGroup],
+    start: dict[str, float | None],
+    lrs: dict[str, float | None],
+    base: float | None,
+) -> list[str]:
     pct = g.mean("trainable_pct") if g.done else next(iter(g.trials)).get("trainable_pct")
     after = g.mean(AVG)
     before = _mean([start[t["trial_id"]] for t in g.done]) if g.done else None

@@ -34,7 +34,8 @@ def spectral_command(target: str, steps: list[int] | None = None, k: int = DEFAU
     # first: `rlvr train NAME` may have left a trial's files in the run directory NAME
     if folder.exists(RunLayout.TRIALS):
         table = analyze_run(target, k, steps, device)
-        where = f"analysis/spectral.parquet of {len(set(table.column('trial_id').to_pylist())) if table.num_rows else 0} trials"
+        trials = len(set(table.column("trial_id").to_pylist())) if table.num_rows else 0
+        where = f"analysis/spectral.parquet of {trials} trials"
     elif folder.exists(TrialLayout.CONFIG):
         table = analyze_trial(target, steps, k, device=device)
         where = f"{target}/analysis/spectral.parquet"

@@ -29,14 +29,16 @@ def rolling(values: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray]:
     mean, std = np.full(len(values), np.nan), np.full(len(values), np.nan)
     half = w // 2
     for i in range(len(values)):
-        part = values[max(0, i - half): i + half + 1]
+        part = values[max(0, i - half) : i + half + 1]
         part = part[~np.isnan(part)]
         if len(part):
             mean[i], std[i] = part.mean(), part.std()
     return mean, std
 
 
-def smoothed(runs: list[list[dict[str, Any]]], key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+def smoothed(
+    runs: list[list[dict[str, Any]]], key: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
     """(steps, smoothed mean, band low, band high) of one metric over a configuration's seeds, or None."""
     steps = sorted({r["step"] for rows in runs for r in rows if r.get("step") is not None and r.get(key) is not None})
     if not steps:
@@ -65,8 +67,12 @@ def _draw(ax, curve, color, label: str | None) -> None:
     ax.plot(steps, mean, color=color, lw=1.6, label=label)
 
 
-def curves_figure(series: list[tuple[str, list[dict[str, Any]]]], palette: dict[str, Any], title: str,
-                  panels: tuple[tuple[str, str], ...] = CURVES) -> bytes:
+def curves_figure(
+    series: list[tuple[str, list[dict[str, Any]]]],
+    palette: dict[str, Any],
+    title: str,
+    panels: tuple[tuple[str, str], ...] = CURVES,
+) -> bytes:
     """One panel per metric of ``panels``, one smoothed line with its band per configuration (seeds pooled)."""
     configs: dict[str, list[list[dict[str, Any]]]] = {}
     for name, rows in series:
@@ -81,8 +87,15 @@ def curves_figure(series: list[tuple[str, list[dict[str, Any]]]], palette: dict[
         ax.grid(alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
     if handles:
-        fig.legend(handles, labels, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, 0.0),
-                   ncol=min(len(labels), 7), frameon=False)
+        fig.legend(
+            handles,
+            labels,
+            fontsize=7,
+            loc="upper center",
+            bbox_to_anchor=(0.5, 0.0),
+            ncol=min(len(labels), 7),
+            frameon=False,
+        )
     fig.suptitle(title, fontsize=10, y=1.03)
     return _png(fig)
 
@@ -95,8 +108,13 @@ def length_figure(series: list[tuple[str, list[dict[str, Any]]]], palette: dict[
     return curves_figure(series, palette, title, LENGTH_CURVES)
 
 
-def small_multiples_figure(series: list[tuple[str, list[dict[str, Any]]]], palette: dict[str, Any], title: str,
-                           key: str = "reward_mean", label: str = "reward") -> bytes | None:
+def small_multiples_figure(
+    series: list[tuple[str, list[dict[str, Any]]]],
+    palette: dict[str, Any],
+    title: str,
+    key: str = "reward_mean",
+    label: str = "reward",
+) -> bytes | None:
     """One small panel per configuration: its smoothed curve and band in colour over every other configuration's
     smoothed mean in grey. None when there are few enough configurations for one panel to stay readable."""
     configs: dict[str, list[list[dict[str, Any]]]] = {}
@@ -115,7 +133,7 @@ def small_multiples_figure(series: list[tuple[str, list[dict[str, Any]]]], palet
         _draw(ax, curve, palette[name], None)
         ax.set_title(name, fontsize=9)
         ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(curves):]:
+    for ax in list(axes.flat)[len(curves) :]:
         ax.axis("off")
     for ax in axes[-1]:
         ax.set_xlabel("step")

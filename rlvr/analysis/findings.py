@@ -59,11 +59,26 @@ CLAIMS = (
 )
 
 # Ablation axis as the sweep labels it (configs/sweeps/ablation-*.yaml) -> the study's default setting.
-ABLATIONS = (("LoRA rank", "rank", "16"), ("learning rate", "lr", "1e-05"), ("loss", "loss", "dapo"),
-             ("batch size (prompts per step)", "prompts_per_step", "16"))
+ABLATIONS = (
+    ("LoRA rank", "rank", "16"),
+    ("learning rate", "lr", "1e-05"),
+    ("loss", "loss", "dapo"),
+    ("batch size (prompts per step)", "prompts_per_step", "16"),
+)
 
-HEADER = ["finding", "configuration", "vs", "seeds", "problems", "Δ here [t interval]", "bootstrap", "p (Holm)",
-          "study Δ", "study Δ inside", "verdict"]
+HEADER = [
+    "finding",
+    "configuration",
+    "vs",
+    "seeds",
+    "problems",
+    "Δ here [t interval]",
+    "bootstrap",
+    "p (Holm)",
+    "study Δ",
+    "study Δ inside",
+    "verdict",
+]
 
 
 def claim_line(rule: Rule, lora_average: float, collapse_fraction: float) -> float:
@@ -114,8 +129,9 @@ def _pending(text: str, key: Key, ref: Key, claim: Claim, iv: Interval, ivs: Run
     cells = [text, key[1], ref[1], str(iv.seeds), str(iv.problems), iv.points(), iv.boot_points(), ""]
     cells += _published_cells(key[0], claim.method, iv)
     blocked = UNTRAINED if ivs.untrained(key) else LORA_UNTRAINED if ivs.untrained(ref) else None
-    return _Pending(cells, claim.rule, iv, claim_line(claim.rule, ivs.average[ref].estimate, ivs.cfg.collapse_fraction),
-                    blocked)
+    return _Pending(
+        cells, claim.rule, iv, claim_line(claim.rule, ivs.average[ref].estimate, ivs.cfg.collapse_fraction), blocked
+    )
 
 
 def _claim_rows(claim: Claim, groups: list[ConfigGroup], ivs: RunIntervals) -> list[_Pending | list[str]]:
@@ -132,14 +148,20 @@ def _claim_rows(claim: Claim, groups: list[ConfigGroup], ivs: RunIntervals) -> l
             continue
         rows.append(_pending(claim.text, key, ivs.reference[key], claim, ivs.vs_lora[key], ivs))
     rows += _tuned_row(claim, groups, ivs)
-    return rows or [[claim.text, claim.method, "lora", "—", "—", "—", "—", "—"]
-                    + _published_cells(None, claim.method, None) + [ABSENT]]
+    return rows or [
+        [claim.text, claim.method, "lora", "—", "—", "—", "—", "—"]
+        + _published_cells(None, claim.method, None)
+        + [ABSENT]
+    ]
 
 
 def _best_lr(groups: list[ConfigGroup], method: str, ivs: RunIntervals) -> ConfigGroup | None:
     """The method's configuration with the highest average among those an lr grid made (two or more)."""
-    tried = [g for g in groups if g.method == method and _axis_value(g.setting, "lr") is not None
-             and (g.model, g.name) in ivs.average]
+    tried = [
+        g
+        for g in groups
+        if g.method == method and _axis_value(g.setting, "lr") is not None and (g.model, g.name) in ivs.average
+    ]
     return max(tried, key=lambda g: ivs.average[(g.model, g.name)].estimate) if len(tried) > 1 else None
 
 
@@ -164,28 +186,37 @@ def _axis_value(setting: str, axis: str) -> str | None:
     return None
 
 
-def _ablation_rows(label: str, axis: str, default: str, groups: list[ConfigGroup],
-                   ivs: RunIntervals) -> list[list[str]]:
+def _ablation_rows(
+    label: str, axis: str, default: str, groups: list[ConfigGroup], ivs: RunIntervals
+) -> list[list[str]]:
     margin = ivs.cfg.equivalence_margin
     text = f"ablation, {label}: LoRA within ±{100 * margin:g} points of {axis}={default}"
-    loras = [g for g in groups if g.method == "lora" and _axis_value(g.setting, axis) is not None
-             and (g.model, g.name) in ivs.scores]
+    loras = [
+        g
+        for g in groups
+        if g.method == "lora" and _axis_value(g.setting, axis) is not None and (g.model, g.name) in ivs.scores
+    ]
     base = next((g for g in loras if _axis_value(g.setting, axis) == default), None)
     absent = [[text, "lora", "—", "—", "—", "—", "—", "—", "—", "—", ABSENT]]
     if base is None or len(loras) < 2:
         return absent
     base_scores = ivs.scores[(base.model, base.name)]
-    pairs = [(g, bootstrap(ivs.scores[(g.model, g.name)], base_scores, ivs.cfg)) for g in loras
-             if g is not base and set(ivs.scores[(g.model, g.name)].seeds) & set(base_scores.seeds)]
+    pairs = [
+        (g, bootstrap(ivs.scores[(g.model, g.name)], base_scores, ivs.cfg))
+        for g in loras
+        if g is not base and set(ivs.scores[(g.model, g.name)].seeds) & set(base_scores.seeds)
+    ]
     if not pairs:
         return absent
     result = robust_verdict([iv for _, iv in pairs], margin, 1 - ivs.cfg.confidence)
-    return [[text, g.name, base.name, str(iv.seeds), str(iv.problems), iv.points(), iv.boot_points(), "—", "—",
-             "—", result] for g, iv in pairs]
+    return [
+        [text, g.name, base.name, str(iv.seeds), str(iv.problems), iv.points(), iv.boot_points(), "—", "—", "—", result]
+        for g, iv in pairs
+    ]
 
 
 def robust_verdict(intervals: list[Interval], margin: float, alpha: float) -> str:
-    """"This setting does not matter", from the paired intervals of (setting - default) of every setting."""
+    """ "This setting does not matter", from the paired intervals of (setting - default) of every setting."""
     if any(iv.t is None for iv in intervals):
         return ONE_SEED
     tests = [equivalence(iv.t, margin, alpha) for iv in intervals]

@@ -27,8 +27,8 @@ import pyarrow.parquet as pq
 from rlvr.analysis.rundir import RunDir, TrialDir
 from rlvr.analysis.significance import TMean, t_mean
 from rlvr.analysis.study import ConfigGroup, group_trials, lora_reference
-from rlvr.config.schema import AnalysisConfig
 from rlvr.config.layout import TrialLayout
+from rlvr.config.schema import AnalysisConfig
 
 Key = tuple[str | None, str]  # (model, configuration name), as the study table names a row
 
@@ -41,7 +41,7 @@ class Scores:
     values: np.ndarray
     seeds: tuple[int, ...]
 
-    def restricted(self, problems: tuple[tuple[str, str], ...], seeds: tuple[int, ...] | None = None) -> "Scores":
+    def restricted(self, problems: tuple[tuple[str, str], ...], seeds: tuple[int, ...] | None = None) -> Scores:
         cols = {p: i for i, p in enumerate(self.problems)}
         rows = {s: i for i, s in enumerate(self.seeds)}
         seeds = self.seeds if seeds is None else seeds
@@ -141,8 +141,9 @@ def bootstrap(a: Scores, b: Scores | None, cfg: AnalysisConfig) -> Interval:
     boot_low, boot_high = (float(x) for x in np.percentile(resampled, [tail, 100 - tail]))
     tm = t_mean(per_seed)
     low, high = tm.interval(cfg.confidence) if tm is not None else (boot_low, boot_high)
-    return Interval(float(per_seed.mean()), float(low), float(high), len(a.seeds), len(a.problems), boot_low,
-                    boot_high, tm)
+    return Interval(
+        float(per_seed.mean()), float(low), float(high), len(a.seeds), len(a.problems), boot_low, boot_high, tm
+    )
 
 
 def eval_steps(trial: TrialDir) -> list[int]:

@@ -13,10 +13,18 @@ import pyarrow as pa  # noqa: E402
 
 from rlvr.analysis.study import pareto_front  # noqa: E402
 
-CURVES = (("reward_mean", "reward"), ("accuracy", "accuracy"), ("response_len", "response length (tokens)"),
-          ("entropy", "entropy"))
-LENGTH_CURVES = (("response_len", "mean response length (tokens)"), ("response_len_max", "longest response (tokens)"),
-                 ("truncated_frac", "truncated share"), ("overlong_penalty_mean", "mean overlong penalty"))
+CURVES = (
+    ("reward_mean", "reward"),
+    ("accuracy", "accuracy"),
+    ("response_len", "response length (tokens)"),
+    ("entropy", "entropy"),
+)
+LENGTH_CURVES = (
+    ("response_len", "mean response length (tokens)"),
+    ("response_len_max", "longest response (tokens)"),
+    ("truncated_frac", "truncated share"),
+    ("overlong_penalty_mean", "mean overlong penalty"),
+)
 """Response length and overlong shaping per step, as the study's long-completion curves show them."""
 SPECTRAL = (
     ("energy_two_sided", "baseline_two_sided", "energy share in W0's top-k subspace (both sides)"),
@@ -46,8 +54,11 @@ def _legend(ax) -> None:
         ax.legend(unique.values(), unique.keys(), fontsize=7)
 
 
-def frontier_figure(points: list[tuple[str, str, float, float]], palette: dict[str, Any],
-                    errors: dict[tuple[str, str], tuple[float, float]] | None = None) -> bytes:
+def frontier_figure(
+    points: list[tuple[str, str, float, float]],
+    palette: dict[str, Any],
+    errors: dict[tuple[str, str], tuple[float, float]] | None = None,
+) -> bytes:
     """Average accuracy against trainable % (log x), one panel per model, the Pareto frontier shaded;
     ``errors`` (model, name) -> (low, high) % draws each point's interval."""
     models = sorted({p[0] for p in points})
@@ -56,7 +67,9 @@ def frontier_figure(points: list[tuple[str, str, float, float]], palette: dict[s
         mine = [p for p in points if p[0] == model]
         front = pareto_front([(x, y) for _, _, x, y in mine])
         xs, ys = zip(*front)
-        low = min([y for *_, y in mine] + [errors[(model, n)][0] for _, n, _, _ in mine if errors and (model, n) in errors])
+        low = min(
+            [y for *_, y in mine] + [errors[(model, n)][0] for _, n, _, _ in mine if errors and (model, n) in errors]
+        )
         ax.fill_between(xs, ys, low - 5, step="post", alpha=0.15, color="tab:green", label="Pareto frontier")
         ax.step(xs, ys, where="post", color="tab:green", lw=1)
         for _, name, x, y in mine:
@@ -67,8 +80,11 @@ def frontier_figure(points: list[tuple[str, str, float, float]], palette: dict[s
             ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
         ax.set_xscale("log")
         ax.set_ylim(bottom=low - 5)
-        ax.set(xlabel="trainable parameters (% of the model, log)", ylabel="average Avg@k (%)",
-               title=model.rstrip("/").rsplit("/", 1)[-1])
+        ax.set(
+            xlabel="trainable parameters (% of the model, log)",
+            ylabel="average Avg@k (%)",
+            title=model.rstrip("/").rsplit("/", 1)[-1],
+        )
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7, loc="lower right")
     return _png(fig)

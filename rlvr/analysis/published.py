@@ -7,7 +7,14 @@ from __future__ import annotations
 
 STUDY = "arXiv 2512.23165"
 
-STUDY_BENCHMARKS: dict[str, int] = {"aime24": 32, "aime25": 32, "amc23": 32, "hmmt25": 32, "math500": 4, "minerva_math": 4}
+STUDY_BENCHMARKS: dict[str, int] = {
+    "aime24": 32,
+    "aime25": 32,
+    "amc23": 32,
+    "hmmt25": 32,
+    "math500": 4,
+    "minerva_math": 4,
+}
 """The benchmarks (and samples per problem) the study's average is taken over; only an average over the same
 set is comparable with the published one (configs/trials/study.yaml evaluates exactly these)."""
 

@@ -13,7 +13,7 @@ import base64
 import html
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +76,9 @@ class Section:
             body += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
             body.append("")
         for name in self.figures:
-            body += [f"![{name}](figures/{name}.png)", ""] + ([self.captions[name], ""] if name in self.captions else [])
+            body += [f"![{name}](figures/{name}.png)", ""] + (
+                [self.captions[name], ""] if name in self.captions else []
+            )
         return "\n".join(body)
 
 
@@ -93,63 +95,83 @@ def _overview(run: RunDir, rows: list[dict[str, Any]]) -> Section:
     sweep = run.sweep_config() or {}
     counts = Counter(r.get("status") or "pending" for r in rows)
     states = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no trials yet"
-    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    return Section("overview", "Overview", f"Run {sweep.get('name', _short(run.uri))} at {run.uri}: "
-                   f"{len(rows)} trials ({states}). Generated {when}.")
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return Section(
+        "overview",
+        "Overview",
+        f"Run {sweep.get('name', _short(run.uri))} at {run.uri}: {len(rows)} trials ({states}). Generated {when}.",
+    )
 
 
 def _answer(run: RunDir, rows: list[dict[str, Any]], ivs: RunIntervals) -> Section:
     text, header, table = answer(run, rows, ivs)
-    return Section("answer", "Answer", text + " Each configuration against the best one, paired by seed; the rest of "
-                   "the report has the details.", table=(header, table) if table else None)
+    return Section(
+        "answer",
+        "Answer",
+        text + " Each configuration against the best one, paired by seed; the rest of the report has the details.",
+        table=(header, table) if table else None,
+    )
 
 
 def _results(rows: list[dict[str, Any]], ivs: RunIntervals) -> Section:
-    text = ("Accuracy in percent; mean ± std over seeds where several finished. 'running', 'pending' or 'failed' "
-            f"mark configurations with no finished trial, {MISSING} a benchmark not evaluated. Δ LoRA: points of "
-            f"average accuracy against LoRA on the same model, with its {_interval_words(ivs)}. Published: the study's average ({STUDY}) over "
-            f"{', '.join(f'{b}@{k}' for b, k in STUDY_BENCHMARKS.items())}; a row evaluated on other benchmarks "
-            "marks it 'not comparable'.")
+    text = (
+        "Accuracy in percent; mean ± std over seeds where several finished. 'running', 'pending' or 'failed' "
+        f"mark configurations with no finished trial, {MISSING} a benchmark not evaluated. Δ LoRA: points of "
+        f"average accuracy against LoRA on the same model, with its {_interval_words(ivs)}. Published: the study's "
+        f"average ({STUDY}) over "
+        f"{', '.join(f'{b}@{k}' for b, k in STUDY_BENCHMARKS.items())}; a row evaluated on other benchmarks "
+        "marks it 'not comparable'."
+    )
     return Section("results", "Results", text, table=study_table(rows, ivs.vs_lora))
 
 
 def _baseline(run: RunDir, rows: list[dict[str, Any]]) -> Section:
-    text = ("Average accuracy (percent) of the base model before any update (every trial's step-0 evaluation), then "
-            "per configuration before → after training, the difference to the base and to LoRA in points, and the "
-            "learning rate it trained at. A negative Δ base means training made the model worse than where it started.")
+    text = (
+        "Average accuracy (percent) of the base model before any update (every trial's step-0 evaluation), then "
+        "per configuration before → after training, the difference to the base and to LoRA in points, and the "
+        "learning rate it trained at. A negative Δ base means training made the model worse than where it started."
+    )
     return Section("baseline", "Against the starting model", text, table=before_after(run, rows))
 
 
 def _interval_words(ivs: RunIntervals) -> str:
     c = ivs.cfg
-    return (f"{100 * c.confidence:g}% t interval over seeds (n - 1 degrees of freedom), differences paired by seed "
-            f"on the problems both sides evaluated; beside it a paired bootstrap over seeds and problems "
-            f"({c.bootstrap_resamples} resamples, seed {c.bootstrap_seed}; sweep.yaml analysis section). With one seed "
-            "only the bootstrap over problems exists")
+    return (
+        f"{100 * c.confidence:g}% t interval over seeds (n - 1 degrees of freedom), differences paired by seed "
+        f"on the problems both sides evaluated; beside it a paired bootstrap over seeds and problems "
+        f"({c.bootstrap_resamples} resamples, seed {c.bootstrap_seed}; sweep.yaml analysis section). With one seed "
+        "only the bootstrap over problems exists"
+    )
 
 
 def one_seed_note(ivs: RunIntervals) -> str:
     """What a run with a single seed per configuration can and cannot say, and the command that can rank."""
     if any(iv.seeds > 1 for iv in ivs.vs_lora.values()):
         return ""
-    return (f"One seed per method cannot rank methods: the spread between seeds is as large as most differences "
-            f"here. `{RANKING_COMMAND}` tunes each method's learning rate on tuning seeds and compares them on fresh "
-            "confirmation seeds. ")
+    return (
+        f"One seed per method cannot rank methods: the spread between seeds is as large as most differences "
+        f"here. `{RANKING_COMMAND}` tunes each method's learning rate on tuning seeds and compares them on fresh "
+        "confirmation seeds. "
+    )
 
 
 def _findings(run: RunDir, rows: list[dict[str, Any]], ivs: RunIntervals) -> Section:
-    rules = sorted({cfg.reward.extraction for cfg in (run.trial(r["trial_id"]).config() for r in rows) if cfg is not None})
+    rules = sorted(
+        {cfg.reward.extraction for cfg in (run.trial(r["trial_id"]).config() for r in rows) if cfg is not None}
+    )
     alpha = 1 - ivs.cfg.confidence
-    text = (one_seed_note(ivs) + f"Each finding of {STUDY} with its verdict at this run's scale, from the "
-            f"{_interval_words(ivs)}. p (Holm): the t test of the claim, Holm-corrected over every claim row. holds / "
-            f"contradicted: Holm-adjusted p < {alpha:g} and the bootstrap interval on the same side; inconclusive "
-            "otherwise; untrained: the method's (or LoRA's) difference to the base does not exclude 0, so no verdict "
-            f"about capacity. Collapse: losing {100 * ivs.cfg.collapse_fraction:g}% of LoRA's average or more. "
-            "study Δ: "
-            "the published difference to LoRA in points, and whether it lies inside our interval. Ablations: an "
-            "equivalence test (TOST) against the margin. Seeds: seeds both sides share. Answers extracted with the "
-            f"{' and '.join(rules) or 'study'} rule (reward.extraction; `rlvr eval --trial` scores a checkpoint with "
-            "its trial's rule).")
+    text = (
+        one_seed_note(ivs) + f"Each finding of {STUDY} with its verdict at this run's scale, from the "
+        f"{_interval_words(ivs)}. p (Holm): the t test of the claim, Holm-corrected over every claim row. holds / "
+        f"contradicted: Holm-adjusted p < {alpha:g} and the bootstrap interval on the same side; inconclusive "
+        "otherwise; untrained: the method's (or LoRA's) difference to the base does not exclude 0, so no verdict "
+        f"about capacity. Collapse: losing {100 * ivs.cfg.collapse_fraction:g}% of LoRA's average or more. "
+        "study Δ: "
+        "the published difference to LoRA in points, and whether it lies inside our interval. Ablations: an "
+        "equivalence test (TOST) against the margin. Seeds: seeds both sides share. Answers extracted with the "
+        f"{' and '.join(rules) or 'study'} rule (reward.extraction; `rlvr eval --trial` scores a checkpoint with "
+        "its trial's rule)."
+    )
     return Section("findings", "Findings", text, table=findings_table(group_trials(rows), ivs))
 
 
@@ -157,14 +179,22 @@ def _frontier(rows: list[dict[str, Any]], palette: dict[str, Any], ivs: RunInter
     points = frontier_points(rows)
     errors = {(str(m), n): (100 * iv.low, 100 * iv.high) for (m, n), iv in ivs.average.items()}
     if not points:
-        return Section("frontier", "Accuracy against trainable parameters",
-                       "No finished trial has both an evaluated average and a trainable-parameter count yet.")
-    return Section("frontier", "Accuracy against trainable parameters",
-                   "Each point is one configuration (mean over seeds) with the interval of its average "
-                   f"({_interval_words(ivs)}); the shaded area lies under the Pareto frontier.",
-                   figures={"frontier": plots.frontier_figure(points, palette, errors)},
-                   captions={"frontier": "Read up for accuracy and left for fewer trained parameters: configurations on "
-                             "the green step are the ones no other configuration beats on both."})
+        return Section(
+            "frontier",
+            "Accuracy against trainable parameters",
+            "No finished trial has both an evaluated average and a trainable-parameter count yet.",
+        )
+    return Section(
+        "frontier",
+        "Accuracy against trainable parameters",
+        "Each point is one configuration (mean over seeds) with the interval of its average "
+        f"({_interval_words(ivs)}); the shaded area lies under the Pareto frontier.",
+        figures={"frontier": plots.frontier_figure(points, palette, errors)},
+        captions={
+            "frontier": "Read up for accuracy and left for fewer trained parameters: configurations on "
+            "the green step are the ones no other configuration beats on both."
+        },
+    )
 
 
 def _by_model(run: RunDir, rows: list[dict[str, Any]], read) -> dict[str, list[tuple[str, Any]]]:
@@ -187,45 +217,66 @@ def _curves(run: RunDir, rows: list[dict[str, Any]], palette: dict[str, Any]) ->
         captions[f"curves_{model}"] = (
             "Each line is a configuration's rolling mean over steps (seeds averaged); the band is the spread over "
             "seeds, or the rolling standard deviation with one seed. Read the trend of reward and accuracy and "
-            "whether response length or entropy collapse; a wide band means a noisy run.")
+            "whether response length or entropy collapse; a wide band means a noisy run."
+        )
         lengths = curves.length_figure(s, palette, model)
         if lengths is not None:
             figures[f"lengths_{model}"] = lengths
             captions[f"lengths_{model}"] = (
                 "Response length (mean and longest completion of each step), the share cut off at the completion "
                 "limit, and the mean penalty overlong shaping added to the rewards (0 without soft shaping): a "
-                "policy that learns to stop in time shows falling truncation and a penalty rising towards 0.")
+                "policy that learns to stop in time shows falling truncation and a penalty rising towards 0."
+            )
         multiples = curves.small_multiples_figure(s, palette, model)
         if multiples is not None:
             figures[f"reward_{model}"] = multiples
             captions[f"reward_{model}"] = (
                 "The reward panel split by configuration: each in colour against all others in grey. A "
-                "configuration whose line ends above the grey bundle learned faster than most.")
-    text = (f"Smoothed over a rolling window of about a fifth of the run; configurations beyond "
-            f"{curves.SMALL_MULTIPLES_ABOVE} also get one small panel each.")
+                "configuration whose line ends above the grey bundle learned faster than most."
+            )
+    text = (
+        f"Smoothed over a rolling window of about a fifth of the run; configurations beyond "
+        f"{curves.SMALL_MULTIPLES_ABOVE} also get one small panel each."
+    )
     return Section("curves", "Training curves", text, figures=figures, captions=captions)
 
 
 def _spectral(run: RunDir, rows: list[dict[str, Any]], palette: dict[str, Any]) -> Section:
     series = _by_model(run, rows, lambda t: t.spectral())
     if not series:
-        return Section("spectral", "Spectral analysis", "No spectral data in this run: run "
-                       f"`rlvr analyze spectral {run.uri}` to compute it from the trials' checkpoints.")
-    text = ("Means over adapted modules at each checkpoint. Energy share: ||U_k^T ΔW V_k||² / ||ΔW||² for W0's "
-            "top-k singular vectors, against what a random ΔW puts there (dashed). SVD-initialised methods that "
-            "collapse update inside the principal subspace; the study's claim is that RLVR learns off it.")
+        return Section(
+            "spectral",
+            "Spectral analysis",
+            "No spectral data in this run: run "
+            f"`rlvr analyze spectral {run.uri}` to compute it from the trials' checkpoints.",
+        )
+    text = (
+        "Means over adapted modules at each checkpoint. Energy share: ||U_k^T ΔW V_k||² / ||ΔW||² for W0's "
+        "top-k singular vectors, against what a random ΔW puts there (dashed). SVD-initialised methods that "
+        "collapse update inside the principal subspace; the study's claim is that RLVR learns off it."
+    )
     figures = {f"spectral_{model}": plots.spectral_figure(s, palette, model) for model, s in series.items()}
-    captions = {name: "Energy share above the dashed random line means the update concentrates in the base "
-                      "weights' principal directions; a rising effective rank or principal angle means it spreads "
-                      "and turns them." for name in figures}
+    captions = {
+        name: "Energy share above the dashed random line means the update concentrates in the base "
+        "weights' principal directions; a rising effective rank or principal angle means it spreads "
+        "and turns them."
+        for name in figures
+    }
     return Section("spectral", "Spectral analysis", text, figures=figures, captions=captions)
 
 
 def _published() -> Section:
-    rows = [[_short(model), method, f"{acc:.1f}"] for model, table in PUBLISHED_AVERAGE.items()
-            for method, acc in sorted(table.items(), key=lambda kv: -kv[1])]
-    return Section("published", "Published reference", f"Average accuracy over math benchmarks in {STUDY}.",
-                   table=(["model", "method", "average %"], rows))
+    rows = [
+        [_short(model), method, f"{acc:.1f}"]
+        for model, table in PUBLISHED_AVERAGE.items()
+        for method, acc in sorted(table.items(), key=lambda kv: -kv[1])
+    ]
+    return Section(
+        "published",
+        "Published reference",
+        f"Average accuracy over math benchmarks in {STUDY}.",
+        table=(["model", "method", "average %"], rows),
+    )
 
 
 def _trials(run: RunDir, rows: list[dict[str, Any]]) -> Section:
@@ -234,9 +285,16 @@ def _trials(run: RunDir, rows: list[dict[str, Any]]) -> Section:
     for r in rows:
         entry = ledger.get(r["trial_id"], {})
         steps = r.get("steps_done", entry.get("step"))
-        table.append([r["trial_id"], r.get("label") or MISSING, r.get("status") or "pending",
-                      MISSING if steps is None else str(steps), str(entry.get("attempts", MISSING)),
-                      str(entry.get("error") or "")])
+        table.append(
+            [
+                r["trial_id"],
+                r.get("label") or MISSING,
+                r.get("status") or "pending",
+                MISSING if steps is None else str(steps),
+                str(entry.get("attempts", MISSING)),
+                str(entry.get("error") or ""),
+            ]
+        )
     return Section("trials", "Trials", table=(["trial", "label", "status", "steps", "attempts", "error"], table))
 
 
@@ -252,18 +310,30 @@ def build_report(run_dir: str, out_dir: str | Path) -> tuple[Path, Path]:
     rows = trial_rows(run)
     palette = plots.colors([name for _, name in _trial_names(rows).values()])
     ivs = run_intervals(run, rows, analysis_config(run))
-    sections = [_answer(run, rows, ivs), _overview(run, rows), _results(rows, ivs), _baseline(run, rows), _findings(run, rows, ivs),
-                _frontier(rows, palette, ivs), _curves(run, rows, palette), _spectral(run, rows, palette), _published(),
-                _trials(run, rows)]
+    sections = [
+        _answer(run, rows, ivs),
+        _overview(run, rows),
+        _results(rows, ivs),
+        _baseline(run, rows),
+        _findings(run, rows, ivs),
+        _frontier(rows, palette, ivs),
+        _curves(run, rows, palette),
+        _spectral(run, rows, palette),
+        _published(),
+        _trials(run, rows),
+    ]
     out = Path(out_dir)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     for s in sections:
         for name, png in s.figures.items():
             (out / "figures" / f"{name}.png").write_bytes(png)
     title = f"rlvr report: {_short(run.uri)}"
-    page = (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>\n"
-            + "\n".join(s.html() for s in sections) + "\n</body></html>\n")
+    page = (
+        f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>\n"
+        + "\n".join(s.html() for s in sections)
+        + "\n</body></html>\n"
+    )
     html_path, md_path = out / "report.html", out / "report.md"
     html_path.write_text(page)
     md_path.write_text(f"# {title}\n\n" + "\n\n".join(s.markdown() for s in sections) + "\n")

@@ -12,13 +12,12 @@ import json
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import yaml
 
 from rlvr.config.layout import RunLayout, TrialLayout
 from rlvr.config.loader import build
-from rlvr.config.schema import TrialConfig, UNCHECKED
+from rlvr.config.schema import UNCHECKED, TrialConfig
 from rlvr.storage import RunStorage
 
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import pyarrow as pa
 import torch
@@ -39,7 +39,7 @@ class SVD:
     Vh: torch.Tensor
 
     @classmethod
-    def of(cls, W: torch.Tensor, k: int | None = None) -> "SVD":
+    def of(cls, W: torch.Tensor, k: int | None = None) -> SVD:
         U, S, Vh = torch.linalg.svd(W.float(), full_matrices=False)
         return cls(U[:, :k], S, Vh[:k]) if k else cls(U, S, Vh)
 
@@ -166,7 +166,9 @@ def analyze_weights(
         if not _analyzed(name, Wt):
             continue
         if name not in base:
-            raise KeyError(f"effective weight {name!r} has no base weight; base names look like {next(iter(base), '-')!r}")
+            raise KeyError(
+                f"effective weight {name!r} has no base weight; base names look like {next(iter(base), '-')!r}"
+            )
         W0, Wt = base[name].to(device), Wt.to(device)
         if name not in svd_cache:
             svd_cache[name] = SVD.of(W0, k)
@@ -176,8 +178,16 @@ def analyze_weights(
     return rows
 
 
-SCHEMA_TYPES = {"step": pa.int64(), "param": pa.string(), "module": pa.string(), "layer": pa.int64(),
-                "m": pa.int64(), "n": pa.int64(), "k": pa.int64(), "dw_spectrum": pa.list_(pa.float32())}
+SCHEMA_TYPES = {
+    "step": pa.int64(),
+    "param": pa.string(),
+    "module": pa.string(),
+    "layer": pa.int64(),
+    "m": pa.int64(),
+    "n": pa.int64(),
+    "k": pa.int64(),
+    "dw_spectrum": pa.list_(pa.float32()),
+}
 
 
 def rows_to_table(rows: list[dict]) -> pa.Table:
@@ -204,8 +214,13 @@ def _load_base_and_policy(trial: TrialDir):
     return base, build_policy(model, cfg.method, cfg.steps)
 
 
-def analyze_trial(trial_dir: str | TrialDir, steps: Iterable[int] | None = None, k: int = DEFAULT_K,
-                  write: bool = True, device: str = "auto") -> pa.Table:
+def analyze_trial(
+    trial_dir: str | TrialDir,
+    steps: Iterable[int] | None = None,
+    k: int = DEFAULT_K,
+    write: bool = True,
+    device: str = "auto",
+) -> pa.Table:
     """Spectral rows (step, param, module, layer, metrics) for a trial's checkpoints (all, or ``steps``).
 
     Each checkpoint is loaded into the method's policy rebuilt with ``build_policy``; its ``effective_weights``

@@ -43,8 +43,15 @@ def _from_config(run: RunDir, trial_id: str) -> dict[str, Any]:
             group = method_info(cfg.method.name).group
         except ValueError:
             group = None
-        row.update(model=cfg.model.name, method=cfg.method.name, preset=cfg.method.preset,
-                   rank=cfg.method.rank, seed=cfg.seed, group=group, label=cfg.name)
+        row.update(
+            model=cfg.model.name,
+            method=cfg.method.name,
+            preset=cfg.method.preset,
+            rank=cfg.method.rank,
+            seed=cfg.seed,
+            group=group,
+            label=cfg.name,
+        )
     record = trial.record() or {}
     row.update({k: record[k] for k in ("trainable_params", "trainable_pct") if k in record})
     return row
@@ -120,7 +127,9 @@ def group_trials(rows: list[dict[str, Any]]) -> list[ConfigGroup]:
     for r in rows:
         key = (r.get("model"), r.get("method"), r.get("preset"), r.get("rank"), setting(r.get("label") or ""))
         if key not in groups:
-            groups[key] = ConfigGroup(r.get("model"), r.get("method"), r.get("group"), r.get("preset"), r.get("rank"), key[4])
+            groups[key] = ConfigGroup(
+                r.get("model"), r.get("method"), r.get("group"), r.get("preset"), r.get("rank"), key[4]
+            )
         groups[key].trials.append(r)
     return list(groups.values())
 
@@ -129,7 +138,7 @@ def benchmarks(rows: list[dict[str, Any]]) -> list[tuple[str, int | None]]:
     """(benchmark, k) for every evaluated benchmark column, the average excluded, in column order."""
     seen: dict[str, int | None] = {}
     for r in rows:
-        for col, v in r.items():
+        for col in r:
             parts = col.split("/")
             if len(parts) == 3 and parts[0] == "eval" and parts[1] != AVERAGE:
                 k = _number(r.get(f"eval/{parts[1]}/k"))
@@ -145,7 +154,11 @@ def evaluated(group: ConfigGroup, benches: list[tuple[str, int | None]]) -> list
 
 def lora_reference(group: ConfigGroup, groups: list[ConfigGroup]) -> ConfigGroup | None:
     """The LoRA configuration a group is compared with: same model, preferring the same preset, setting and rank."""
-    loras = [g for g in groups if g.method == "lora" and g.model == group.model and g.mean(f"eval/{AVERAGE}/avg_at_k") is not None]
+    loras = [
+        g
+        for g in groups
+        if g.method == "lora" and g.model == group.model and g.mean(f"eval/{AVERAGE}/avg_at_k") is not None
+    ]
     loras.sort(key=lambda g: (g.preset != group.preset, g.setting != group.setting, g.rank != group.rank))
     return loras[0] if loras else None
 
@@ -180,7 +193,9 @@ def _cell(group: ConfigGroup, column: str) -> str:
     return _pct(vals) if vals else MISSING
 
 
-def study_table(rows: list[dict[str, Any]], vs_lora: dict[tuple[str | None, str], Any] | None = None) -> tuple[list[str], list[list[str]]]:
+def study_table(
+    rows: list[dict[str, Any]], vs_lora: dict[tuple[str | None, str], Any] | None = None
+) -> tuple[list[str], list[list[str]]]:
     """Header and rows (as text) of the study's table, one row per configuration, best average first per model.
 
     ``vs_lora``: (model, name) -> rlvr.analysis.intervals.Interval of the difference to LoRA, shown with Δ LoRA."""
@@ -209,11 +224,21 @@ def study_table(rows: list[dict[str, Any]], vs_lora: dict[tuple[str | None, str]
         row.append(_cell(g, avg))
         ref = lora_reference(g, groups)
         interval = (vs_lora or {}).get((g.model, g.name))
-        row.append("ref" if ref is g else interval.points() if interval is not None and interval.seeds > 1
-                   else delta_lora(g, ref))
+        row.append(
+            "ref"
+            if ref is g
+            else interval.points()
+            if interval is not None and interval.seeds > 1
+            else delta_lora(g, ref)
+        )
         published = published_average(g.model, g.method)
-        row.append(MISSING if published is None else f"{published:.1f}" if comparable_with_published(evaluated(g, benches))
-                   else f"{published:.1f} (not comparable)")
+        row.append(
+            MISSING
+            if published is None
+            else f"{published:.1f}"
+            if comparable_with_published(evaluated(g, benches))
+            else f"{published:.1f} (not comparable)"
+        )
         out.append(row)
     return header, out
 

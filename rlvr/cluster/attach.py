@@ -30,8 +30,10 @@ class Target:
             return f"remove {self.path} (a head that died left it) or start a head with `ray start --head`"
         if self.source == "RAY_ADDRESS":
             return "unset RAY_ADDRESS or point it at a running head (`ray start --head` starts one)"
-        return ("pass the address of a running head (`ray start --head` starts one), or leave out --address "
-                "for a private local Ray")
+        return (
+            "pass the address of a running head (`ray start --head` starts one), or leave out --address "
+            "for a private local Ray"
+        )
 
 
 class ClusterGone(ConnectionError):
@@ -39,8 +41,9 @@ class ClusterGone(ConnectionError):
 
     def __init__(self, target: Target, reason: str):
         self.target, self.reason = target, reason
-        super().__init__(f"the Ray cluster at {target.address} (from {target.source}) is gone: {reason}. "
-                         f"Fix: {target.fix}")
+        super().__init__(
+            f"the Ray cluster at {target.address} (from {target.source}) is gone: {reason}. Fix: {target.fix}"
+        )
 
 
 def resolve(address: str | None) -> Target | None:

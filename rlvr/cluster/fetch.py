@@ -53,7 +53,9 @@ def locate(need: Need, download: bool) -> Found:
     if need.kind == "tiny":
         path = ensure_tiny(need.tiny()) if download else tiny_path(need.tiny())
         if not path.is_dir():
-            return Found(need, None, f"not built yet in {path} (trials build it on first use; `rlvr model fetch` builds it now)")
+            return Found(
+                need, None, f"not built yet in {path} (trials build it on first use; `rlvr model fetch` builds it now)"
+            )
         return Found(need, str(path), f"tiny model in {path}")
     try:
         path = _snapshot(need, download)

@@ -40,7 +40,9 @@ def load_trials(config: str, overrides: list[str] = ()) -> list[TrialConfig]:
         try:
             return [load_trial(config, list(overrides))]
         except ConfigError as as_trial:
-            raise ConfigError(f"{config}: neither a sweep nor a trial config.\nAs a sweep: {as_sweep}\nAs a trial: {as_trial}") from None
+            raise ConfigError(
+                f"{config}: neither a sweep nor a trial config.\nAs a sweep: {as_sweep}\nAs a trial: {as_trial}"
+            ) from None
 
 
 def _model_need(trial: TrialConfig) -> Need:
@@ -72,4 +74,3 @@ def needs_of(trials: list[TrialConfig]) -> list[Need]:
     models = [_model_need(t) for t in trials]
     data = [n for t in trials for n in _data_needs(t)]
     return list(dict.fromkeys(models + data))
-

@@ -13,8 +13,8 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from rlvr.cluster.needs import needs_of
 from rlvr.cluster.probe import FAIL, OK, SKIP, Check, ProbePlan, run_checks
-from rlvr.config.schema import SweepConfig, TrialConfig
 from rlvr.config.resources import total, trial_bundles
+from rlvr.config.schema import SweepConfig, TrialConfig
 
 NEW_GPU_NODE = "new GPU node"
 
@@ -40,7 +40,11 @@ def node_types() -> dict[str, dict]:
             continue
         res = node["Resources"]
         accel = [k.split(":", 1)[1] for k in res if k.startswith("accelerator_type:")]
-        shape = f"{res.get('CPU', 0):g} CPU" + (f", {res['GPU']:g} GPU" if res.get("GPU") else "") + "".join(f" {a}" for a in accel)
+        shape = (
+            f"{res.get('CPU', 0):g} CPU"
+            + (f", {res['GPU']:g} GPU" if res.get("GPU") else "")
+            + "".join(f" {a}" for a in accel)
+        )
         if not any(label.startswith(shape + " @") for label in types):
             types[f"{shape} @ {node['NodeManagerAddress']}"] = node
     return types
@@ -56,9 +60,14 @@ def run_preflight(
 ) -> list[Check]:
     """Every node type's checks (Ray must be initialised). ``skip_data_reason`` skips data and weights, for trial
     functions that load neither (the smoke trial)."""
-    plan = ProbePlan(run_dir=run_dir, needs=needs_of(trials), data=data_items(trials),
-                     allow_fake_gpus=allow_fake_gpus, skip_data_reason=skip_data_reason,
-                     trials=[] if skip_data_reason else trials)
+    plan = ProbePlan(
+        run_dir=run_dir,
+        needs=needs_of(trials),
+        data=data_items(trials),
+        allow_fake_gpus=allow_fake_gpus,
+        skip_data_reason=skip_data_reason,
+        trials=[] if skip_data_reason else trials,
+    )
     probe = ray.remote(max_retries=0)(run_checks)
     refs, checks = {}, []
     types = node_types()
@@ -67,19 +76,33 @@ def run_preflight(
         gpus = int(min(2, declared))
         strategy = NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)
         refs[label] = probe.options(num_cpus=0, num_gpus=gpus, scheduling_strategy=strategy).remote(
-            dataclasses.replace(plan, gpus=gpus, declared_gpus=declared))
+            dataclasses.replace(plan, gpus=gpus, declared_gpus=declared)
+        )
     need = max(total(trial_bundles(t, cfg.cpus_per_trial)).get("GPU", 0.0) for t in trials)
     if need and not any(node["Resources"].get("GPU") for node in types.values()):
         if cfg.autoscale:
             gpus = int(min(2, need))
-            refs[NEW_GPU_NODE] = probe.options(num_cpus=0, num_gpus=gpus).remote(dataclasses.replace(plan, gpus=gpus, declared_gpus=gpus))
+            refs[NEW_GPU_NODE] = probe.options(num_cpus=0, num_gpus=gpus).remote(
+                dataclasses.replace(plan, gpus=gpus, declared_gpus=gpus)
+            )
         else:
-            checks.append(Check("gpu nodes", FAIL, f"trials need up to {need:g} GPUs, no node has any and autoscale is off", "cluster"))
+            checks.append(
+                Check(
+                    "gpu nodes",
+                    FAIL,
+                    f"trials need up to {need:g} GPUs, no node has any and autoscale is off",
+                    "cluster",
+                )
+            )
     ready, pending = ray.wait(list(refs.values()), num_returns=len(refs), timeout=node_timeout_s)
     for label, ref in refs.items():
         if ref in pending:
             ray.cancel(ref, force=True)
-            why = "no GPU node came up (see `ray status`: quota, instance type, autoscaler)" if label == NEW_GPU_NODE else "the node is busy or gone"
+            why = (
+                "no GPU node came up (see `ray status`: quota, instance type, autoscaler)"
+                if label == NEW_GPU_NODE
+                else "the node is busy or gone"
+            )
             checks.append(Check("probe", FAIL, f"no result within {node_timeout_s:g} s: {why}", label))
             continue
         try:

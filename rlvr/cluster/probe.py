@@ -56,9 +56,17 @@ def _nvidia_smi() -> str | None:
     """Driver version and GPU names as nvidia-smi reports them, or None without a driver."""
     if shutil.which("nvidia-smi") is None:
         return None
-    out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version,name", "--format=csv,noheader"],
-                         capture_output=True, text=True, timeout=60)
-    return out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else f"nvidia-smi failed: {out.stderr.strip()[:200]}"
+    out = subprocess.run(
+        ["nvidia-smi", "--query-gpu=driver_version,name", "--format=csv,noheader"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return (
+        out.stdout.strip().splitlines()[0]
+        if out.returncode == 0 and out.stdout.strip()
+        else f"nvidia-smi failed: {out.stderr.strip()[:200]}"
+    )
 
 
 def check_cuda(plan: ProbePlan) -> Check:
@@ -70,13 +78,21 @@ def check_cuda(plan: ProbePlan) -> Check:
     want = stack.major(stack.WHEELS_CUDA)
     driver = _nvidia_smi()
     if torch.version.cuda is None or not torch.cuda.is_available():
-        what = f"torch {torch.__version__} is a CPU build" if torch.version.cuda is None else \
-            f"torch {torch.__version__} (CUDA {torch.version.cuda}) finds no usable GPU"
-        seen = f"{what}; NVIDIA driver: {driver or 'none found (no nvidia-smi)'}; Ray declares {plan.declared_gpus:g} GPUs here"
+        what = (
+            f"torch {torch.__version__} is a CPU build"
+            if torch.version.cuda is None
+            else f"torch {torch.__version__} (CUDA {torch.version.cuda}) finds no usable GPU"
+        )
+        driver_seen = driver or "none found (no nvidia-smi)"
+        seen = f"{what}; NVIDIA driver: {driver_seen}; Ray declares {plan.declared_gpus:g} GPUs here"
         if plan.allow_fake_gpus and driver is None:
             return Check("cuda", SKIP, f"{seen}: GPUs declared on a CPU node, allowed by --allow-fake-gpus")
-        return Check("cuda", FAIL, f"{seen}. The image's wheels need CUDA {stack.WHEELS_CUDA}: NVIDIA driver >= "
-                     f"{stack.MIN_DRIVER} on the host and the GPUs passed into the container")
+        return Check(
+            "cuda",
+            FAIL,
+            f"{seen}. The image's wheels need CUDA {stack.WHEELS_CUDA}: NVIDIA driver >= "
+            f"{stack.MIN_DRIVER} on the host and the GPUs passed into the container",
+        )
     problems = []
     if stack.major(torch.version.cuda) != want:
         problems.append(f"torch is built for CUDA {torch.version.cuda}, the pinned wheels for {stack.WHEELS_CUDA}")
@@ -88,7 +104,8 @@ def check_cuda(plan: ProbePlan) -> Check:
     capability = torch.cuda.get_device_capability(0)
     if capability < stack.MIN_COMPUTE_CAPABILITY:
         problems.append(f"compute capability {capability[0]}.{capability[1]} is below CUDA 13's 7.5")
-    seen = f"{torch.cuda.device_count()} x {torch.cuda.get_device_name(0)}, torch CUDA {torch.version.cuda}, driver {driver}"
+    gpus = f"{torch.cuda.device_count()} x {torch.cuda.get_device_name(0)}"
+    seen = f"{gpus}, torch CUDA {torch.version.cuda}, driver {driver}"
     return Check("cuda", FAIL if problems else OK, f"{seen}: {'; '.join(problems)}" if problems else seen)
 
 
@@ -108,10 +125,14 @@ def memory_check(trials: list, gpu_gib: float) -> Check:
         return Check("gpu memory", OK, f"the memory plans of {len(planned)} trial(s) fit {gpu_gib:.1f} GiB GPUs")
     first, problem = failing[0]
     declared = first.resources.gpu_memory_gib
-    return Check("gpu memory", FAIL, f"{len(failing)} of {len(planned)} trial(s) do not fit this node's {gpu_gib:.1f} "
-                 f"GiB GPUs (validated against resources.gpu_memory_gib={declared}); first, {first.name}: {problem}. "
-                 "Use nodes with larger GPUs, or set resources.gpu_memory_gib to this node's and fix what validation "
-                 "then reports")
+    return Check(
+        "gpu memory",
+        FAIL,
+        f"{len(failing)} of {len(planned)} trial(s) do not fit this node's {gpu_gib:.1f} "
+        f"GiB GPUs (validated against resources.gpu_memory_gib={declared}); first, {first.name}: {problem}. "
+        "Use nodes with larger GPUs, or set resources.gpu_memory_gib to this node's and fix what validation "
+        "then reports",
+    )
 
 
 def check_gpu_memory(plan: ProbePlan, cuda: Check) -> Check:
@@ -148,7 +169,10 @@ def allreduce(backend: str, world: int = 2, timeout_s: float = 180.0) -> str:
     with tempfile.TemporaryDirectory(prefix="rlvr-allreduce-") as out:
         ctx = multiprocessing.get_context("spawn")
         start = time.perf_counter()
-        procs = [ctx.Process(target=_allreduce_rank, args=(r, world, backend, f"tcp://127.0.0.1:{port}", out)) for r in range(world)]
+        procs = [
+            ctx.Process(target=_allreduce_rank, args=(r, world, backend, f"tcp://127.0.0.1:{port}", out))
+            for r in range(world)
+        ]
         for p in procs:
             p.start()
         for p in procs:
@@ -157,8 +181,10 @@ def allreduce(backend: str, world: int = 2, timeout_s: float = 180.0) -> str:
         for p in hung:
             p.kill()
         if hung or any(p.exitcode != 0 for p in procs):
-            raise RuntimeError(f"{backend} all-reduce of {world} ranks {'hung' if hung else 'failed'} "
-                               f"(exit codes {[p.exitcode for p in procs]})")
+            raise RuntimeError(
+                f"{backend} all-reduce of {world} ranks {'hung' if hung else 'failed'} "
+                f"(exit codes {[p.exitcode for p in procs]})"
+            )
         sums = {float(v) for r in range(world) for v in Path(out, f"rank{r}").read_text().split()}
         if sums != {expected}:
             raise RuntimeError(f"{backend} all-reduce gave {sorted(sums)}, expected {expected:g}")
@@ -198,7 +224,11 @@ def check_storage(run_dir: str) -> Check:
     back = storage.read_bytes(rel)
     storage.delete(rel)
     if back != payload:
-        return Check("storage", FAIL, f"{storage.uri_of(rel)}: read back {0 if back is None else len(back)} bytes, wrote {len(payload)}")
+        return Check(
+            "storage",
+            FAIL,
+            f"{storage.uri_of(rel)}: read back {0 if back is None else len(back)} bytes, wrote {len(payload)}",
+        )
     if storage.exists(rel):
         return Check("storage", FAIL, f"{storage.uri_of(rel)}: still there after delete")
     return Check("storage", OK, f"wrote, read back and deleted {storage.uri_of(rel)}")
@@ -210,10 +240,10 @@ def data_label(item: tuple) -> str:
 
 def check_data(item: tuple) -> Check:
     """Read a benchmark or a training set the way trials read it (data directory, or hub cache offline)."""
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
     from rlvr.data.benchmarks import load_benchmark
     from rlvr.data.train_sets import load_train_set
-
-    from huggingface_hub.errors import LocalEntryNotFoundError
 
     try:
         if item[0] == "benchmark":
@@ -230,16 +260,24 @@ def check_weights(need) -> Check:
     found = locate(need, download=False)
     if found.path is not None:
         return Check(f"weights {need.name}", OK, found.detail)
-    return Check(f"weights {need.name}", SKIP if need.kind == "tiny" else FAIL,
-                 found.detail + ("" if need.kind == "tiny" else "; run `rlvr model fetch` for this sweep"))
+    return Check(
+        f"weights {need.name}",
+        SKIP if need.kind == "tiny" else FAIL,
+        found.detail + ("" if need.kind == "tiny" else "; run `rlvr model fetch` for this sweep"),
+    )
 
 
 def run_checks(plan: ProbePlan) -> list[Check]:
     """Every check of one node, in a fixed order, one Check each."""
     cuda = _guard("cuda", check_cuda, plan)
-    checks = [cuda, _guard("gpu memory", check_gpu_memory, plan, cuda), _guard("nccl", check_nccl, plan, cuda),
-              _guard("vllm", check_import, "vllm"),
-              _guard("deepspeed", check_import, "deepspeed"), _guard("storage", check_storage, plan.run_dir)]
+    checks = [
+        cuda,
+        _guard("gpu memory", check_gpu_memory, plan, cuda),
+        _guard("nccl", check_nccl, plan, cuda),
+        _guard("vllm", check_import, "vllm"),
+        _guard("deepspeed", check_import, "deepspeed"),
+        _guard("storage", check_storage, plan.run_dir),
+    ]
     if plan.skip_data_reason:
         return checks + [Check("data", SKIP, plan.skip_data_reason), Check("weights", SKIP, plan.skip_data_reason)]
     checks += [_guard(data_label(item), check_data, item) for item in plan.data]

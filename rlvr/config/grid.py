@@ -84,7 +84,11 @@ def expand(cfg: SweepConfig) -> list[TrialSpec]:
         axes = tuple(zip(keys, combo))
         for key, value in axes:
             set_dotted(data, key, value, f"grid.{key}")
-        where = f"sweep trial (models[{mi}], methods[{ki}], seed {seed}" + "".join(f", {k}={_show(v)}" for k, v in axes) + ")"
+        where = (
+            f"sweep trial (models[{mi}], methods[{ki}], seed {seed}"
+            + "".join(f", {k}={_show(v)}" for k, v in axes)
+            + ")"
+        )
         trial = build(TrialConfig, data, where, context=UNCHECKED)
         label = _label(trial, axes, short)
         tid = trial_id(trial)

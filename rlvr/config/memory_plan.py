@@ -48,7 +48,11 @@ def param_counts(arch: ArchitectureConfig) -> dict[str, int]:
     h, i, heads, kv_heads = arch.hidden_size, arch.intermediate_size, arch.num_attention_heads, arch.num_key_value_heads
     kv = h // heads * kv_heads
     layer = (h * h + h) + 2 * (h * kv + kv) + h * h + 3 * h * i + 2 * h  # q, k, v (with biases), o, MLP, 2 norms
-    return {"embed": arch.vocab_size * h, "head": 0 if arch.tie_word_embeddings else arch.vocab_size * h, "layer": layer}
+    return {
+        "embed": arch.vocab_size * h,
+        "head": 0 if arch.tie_word_embeddings else arch.vocab_size * h,
+        "layer": layer,
+    }
 
 
 def total_params(arch: ArchitectureConfig) -> int:
@@ -60,8 +64,15 @@ def module_shapes(arch: ArchitectureConfig) -> dict[str, tuple[int, int]]:
     """(in, out) features of the linear layers adapters target."""
     h, i = arch.hidden_size, arch.intermediate_size
     kv = h // arch.num_attention_heads * arch.num_key_value_heads
-    return {"q_proj": (h, h), "k_proj": (h, kv), "v_proj": (h, kv), "o_proj": (h, h),
-            "gate_proj": (h, i), "up_proj": (h, i), "down_proj": (i, h)}
+    return {
+        "q_proj": (h, h),
+        "k_proj": (h, kv),
+        "v_proj": (h, kv),
+        "o_proj": (h, h),
+        "gate_proj": (h, i),
+        "up_proj": (h, i),
+        "down_proj": (i, h),
+    }
 
 
 def trainable_params(cfg: TrialConfig) -> int:
@@ -129,10 +140,13 @@ def learner_plan(cfg: TrialConfig) -> ActorPlan:
         "activations": tokens * kept * b / GIB,
         "working": working,
     }
-    notes = [f"{trainable / 1e6:,.1f} M of {params / 1e6:,.0f} M parameters trained", f"{tokens:,} tokens per micro-batch",
-             f"ZeRO stage {stage} over {n} rank(s)" if learner.backend == "deepspeed" else "torch backend, one rank",
-             f"working: the larger of one logits chunk's backward ({logits:.2f} GiB) and one layer's backward "
-             f"({tokens * layer * b / GIB:.2f} GiB)"]
+    notes = [
+        f"{trainable / 1e6:,.1f} M of {params / 1e6:,.0f} M parameters trained",
+        f"{tokens:,} tokens per micro-batch",
+        f"ZeRO stage {stage} over {n} rank(s)" if learner.backend == "deepspeed" else "torch backend, one rank",
+        f"working: the larger of one logits chunk's backward ({logits:.2f} GiB) and one layer's backward "
+        f"({tokens * layer * b / GIB:.2f} GiB)",
+    ]
     return ActorPlan("learner", items, notes=notes)
 
 
@@ -149,17 +163,25 @@ def engine_plan(cfg: TrialConfig, gpu_gib: float | None) -> ActorPlan:
     batch = cfg.algorithm.prompts_per_step * cfg.algorithm.group_size
     train_seq = kv_bytes_per_token(arch, b) * (cfg.data.max_prompt_tokens + cfg.rollout.max_new_tokens) / GIB
     items = {"weights": total_params(arch) * b / GIB, "reserve": ENGINE_RESERVE_GIB, "kv_cache": per_seq}
-    notes = [f"KV cache for the whole batch at its longest: {batch} x {train_seq:.2f} GiB = {batch * train_seq:.1f} GiB"]
+    notes = [
+        f"KV cache for the whole batch at its longest: {batch} x {train_seq:.2f} GiB = {batch * train_seq:.1f} GiB"
+    ]
     if gpu_gib is not None:
         share = cfg.rollout.memory_share * gpu_gib
         fit = int(max(share - items["weights"] - items["reserve"], 0) / train_seq)
-        notes.append(f"vLLM's share {share:.1f} GiB holds {min(fit, batch)} of {batch} sequences at full length at once")
+        notes.append(
+            f"vLLM's share {share:.1f} GiB holds {min(fit, batch)} of {batch} sequences at full length at once"
+        )
     return ActorPlan("engine", items, notes=notes)
 
 
 def reward_plan(cfg: TrialConfig) -> ActorPlan:
-    return ActorPlan("reward", {"verifiers": cfg.reward.workers * REWARD_HOST_GIB_PER_WORKER}, gpu=False,
-                     notes=[f"{cfg.reward.workers} math-verify subprocesses (host memory)"])
+    return ActorPlan(
+        "reward",
+        {"verifiers": cfg.reward.workers * REWARD_HOST_GIB_PER_WORKER},
+        gpu=False,
+        notes=[f"{cfg.reward.workers} math-verify subprocesses (host memory)"],
+    )
 
 
 def step_seconds(cfg: TrialConfig) -> float:
@@ -207,13 +229,21 @@ def plan_problems(cfg: TrialConfig, prefix: str = "") -> list[str]:
             # the sleeping engine frees its share, but the learner's weights and optimizer stay while the engine runs
             awake = sum(v for k, v in actor.items.items() if k not in ("activations", "working"))
             if awake > usable * (1 - cfg.rollout.memory_share):
-                out.append(f"{prefix}rollout.colocate: the learner keeps {awake:.1f} GiB on the GPU while the engine "
-                           f"takes rollout.gpu_memory_utilization {cfg.rollout.memory_share:g} of {usable:.1f} GiB; "
-                           "lower gpu_memory_utilization or give engine and learner GPUs of their own")
+                out.append(
+                    f"{prefix}rollout.colocate: the learner keeps {awake:.1f} GiB on the GPU while the engine "
+                    f"takes rollout.gpu_memory_utilization {cfg.rollout.memory_share:g} of {usable:.1f} GiB; "
+                    "lower gpu_memory_utilization or give engine and learner GPUs of their own"
+                )
         if actor.gpu and actor.total > limit:
             items = ", ".join(f"{k} {v:.1f}" for k, v in actor.items.items())
-            fix = ("raise rollout.gpu_memory_utilization or lower eval/rollout max_new_tokens" if actor.name == "engine"
-                   else "lower learner.max_tokens_per_micro_batch, set learner.gradient_checkpointing, or raise learner.zero_stage / num_learners")
-            out.append(f"{prefix}resources.gpu_memory_gib: the {actor.name} needs {actor.total:.1f} GiB ({items}) "
-                       f"but {gib:g} GiB less {cfg.resources.memory_headroom:.0%} headroom leaves {limit:.1f}; {fix}")
+            fix = (
+                "raise rollout.gpu_memory_utilization or lower eval/rollout max_new_tokens"
+                if actor.name == "engine"
+                else "lower learner.max_tokens_per_micro_batch, set learner.gradient_checkpointing, or raise "
+                "learner.zero_stage / num_learners"
+            )
+            out.append(
+                f"{prefix}resources.gpu_memory_gib: the {actor.name} needs {actor.total:.1f} GiB ({items}) "
+                f"but {gib:g} GiB less {cfg.resources.memory_headroom:.0%} headroom leaves {limit:.1f}; {fix}"
+            )
     return out

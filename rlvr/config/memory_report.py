@@ -32,8 +32,10 @@ def format_plan(trials: list[tuple[str, TrialConfig]], max_concurrent: int | Non
         hours += plan.gpu_hours
         body = _actor_lines(plan, cfg)
         key = "\n".join(body)
-        head = (f"{label}: {plan.gpus} GPU(s), ~{plan.step_seconds:.0f} s/step, "
-                f"{cfg.steps} steps, ~{plan.gpu_hours:.0f} GPU-hours")
+        head = (
+            f"{label}: {plan.gpus} GPU(s), ~{plan.step_seconds:.0f} s/step, "
+            f"{cfg.steps} steps, ~{plan.gpu_hours:.0f} GPU-hours"
+        )
         if key in seen:
             out.append(f"{head}\n  (memory as {seen[key]})")
             continue
@@ -45,7 +47,8 @@ def format_plan(trials: list[tuple[str, TrialConfig]], max_concurrent: int | Non
     out.append(
         f"total: {len(trials)} trial(s), {peak} GPUs with {concurrent} running at once "
         f"= {math.ceil(peak / res.gpus_per_node)} node(s) of {res.gpus_per_node}; ~{hours:,.0f} GPU-hours "
-        f"(at {res.mfu:.0%} of {res.gpu_tflops:g} TFLOPS and {res.bandwidth_efficiency:.0%} of {res.gpu_bandwidth_tb_s:g} TB/s; "
+        f"(at {res.mfu:.0%} of {res.gpu_tflops:g} TFLOPS and {res.bandwidth_efficiency:.0%} of "
+        f"{res.gpu_bandwidth_tb_s:g} TB/s; "
         f"override resources.* to use your own figures)"
     )
     return "\n\n".join(out)

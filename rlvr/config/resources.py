@@ -42,8 +42,15 @@ def unplaceable(bundles: list[dict[str, float]], nodes: list[dict[str, float]], 
     need = total(bundles)
     if strategy == "STRICT_PACK":
         if not any(all(node.get(k, 0) >= v for k, v in need.items()) for node in nodes):
-            return f"it needs {need} on one node (placement STRICT_PACK) and no node has that; set placement: PACK to span nodes"
+            return (
+                f"it needs {need} on one node (placement STRICT_PACK) and no node has that; "
+                "set placement: PACK to span nodes"
+            )
         return None
     have = total(nodes)
     short = {k: v for k, v in need.items() if have.get(k, 0) < v}
-    return f"it needs {need} and the cluster has {{{', '.join(f'{k!r}: {have.get(k, 0)}' for k in short)}}}" if short else None
+    return (
+        f"it needs {need} and the cluster has {{{', '.join(f'{k!r}: {have.get(k, 0)}' for k in short)}}}"
+        if short
+        else None
+    )

@@ -10,8 +10,8 @@ The policy's ``export(route="native")`` is that adapter. Torch-free, so the pool
 
 from __future__ import annotations
 
-from rlvr.config.schema import VLLM_LORA_RANKS, MethodConfig
 from rlvr.config.methods import adapter_refusal, method_spec
+from rlvr.config.schema import VLLM_LORA_RANKS, MethodConfig
 
 
 def shared_adapter_rank(cfg: MethodConfig) -> int | None:

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from rlvr.config.schema import LearnerConfig, ModelConfig, RolloutConfig
 from rlvr.config.methods import Route
+from rlvr.config.schema import LearnerConfig, ModelConfig, RolloutConfig
 
 Transport = Literal["buckets", "nccl", "ipc"]
 
@@ -37,12 +37,15 @@ def choose_transport(rollout: RolloutConfig, model: ModelConfig, learner: Learne
     if setting == "auto":
         return "buckets"
     reason = why_not or f"this layout takes {backend}, not {setting}"
-    raise ValueError(f"rollout.weight_transfer: {setting} cannot carry this trial's updates ({reason}); "
-                     "use auto (vLLM's transport where it applies, buckets elsewhere) or buckets")
+    raise ValueError(
+        f"rollout.weight_transfer: {setting} cannot carry this trial's updates ({reason}); "
+        "use auto (vLLM's transport where it applies, buckets elsewhere) or buckets"
+    )
 
 
-def _why_not(rollout: RolloutConfig, model: ModelConfig, learner: LearnerConfig,
-             route: Route) -> tuple[str | None, Transport]:
+def _why_not(
+    rollout: RolloutConfig, model: ModelConfig, learner: LearnerConfig, route: Route
+) -> tuple[str | None, Transport]:
     """(None, the backend this layout takes) when vLLM's transport applies, else (the reason, that backend)."""
     backend: Transport = "ipc" if rollout.colocate else "nccl"
     if route != "merged":
@@ -56,8 +59,10 @@ def _why_not(rollout: RolloutConfig, model: ModelConfig, learner: LearnerConfig,
         # and NCCL refuses two ranks of one group on the same GPU.
         return "a colocated engine with tensor parallelism spans GPUs no learner rank shares", backend
     if rollout.colocate and rollout.num_engines != learner.num_learners:
-        return ("CUDA IPC needs a learner rank on every engine's GPU (rollout.num_engines = learner.num_learners)",
-                backend)
+        return (
+            "CUDA IPC needs a learner rank on every engine's GPU (rollout.num_engines = learner.num_learners)",
+            backend,
+        )
     return None, backend
 
 

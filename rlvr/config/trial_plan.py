@@ -1,11 +1,11 @@
 """A trial's plan: what its config decides, worked out once and read by every part that needs it.
 
 ``TrialPlan.from_config`` resolves the placement-group layout (which bundle holds which actor), the weight-sync
-route and transport, the learning rate, the engines' context length (``engine_context``, which the memory plan sizes the KV
-cache by too), the learner's micro-batching budget, and the values one part takes from another's section (the
-learner's scoring temperature and Dr.GRPO normaliser, the actors' torch threads), so each part is handed its own
-section and these values (``rlvr.learner.spec.LearnerSpec``, ``rlvr.rollout.spec.EngineSpec``). Pure arithmetic on
-the config: part of the torch-free config layer.
+route and transport, the learning rate, the engines' context length (``engine_context``, which the memory plan sizes the
+KV cache by too), the learner's micro-batching budget, and the values one part takes from another's section (the
+learner's scoring temperature and Dr.GRPO normaliser, the actors' torch threads), so each part is handed its own section
+and these values (``rlvr.learner.spec.LearnerSpec``, ``rlvr.rollout.spec.EngineSpec``). Pure arithmetic on the config:
+part of the torch-free config layer.
 """
 
 from __future__ import annotations
@@ -48,13 +48,17 @@ class BundleSlots:
     rewards: tuple[int, ...]
 
     @classmethod
-    def for_counts(cls, engines: int, learners: int, rewards: int, colocate: bool = False) -> "BundleSlots":
+    def for_counts(cls, engines: int, learners: int, rewards: int, colocate: bool = False) -> BundleSlots:
         first_learner = 1 + engines
         engine_slots = tuple(range(1, first_learner))
         learner_slots = engine_slots[:learners] if colocate else tuple(range(first_learner, first_learner + learners))
         first_reward = 1 + len(set(engine_slots) | set(learner_slots))
-        return cls(controller=0, engines=engine_slots, learners=learner_slots,
-                   rewards=tuple(range(first_reward, first_reward + rewards)))
+        return cls(
+            controller=0,
+            engines=engine_slots,
+            learners=learner_slots,
+            rewards=tuple(range(first_reward, first_reward + rewards)),
+        )
 
     @property
     def colocated(self) -> bool:
@@ -74,7 +78,7 @@ class MicroBatching:
     """Most padded tokens (sequences x the longest) per micro-batch (``learner.max_tokens_per_micro_batch``)."""
 
     @classmethod
-    def of(cls, learner: LearnerConfig) -> "MicroBatching":
+    def of(cls, learner: LearnerConfig) -> MicroBatching:
         return cls(sequences=learner.micro_batch_size, tokens=learner.max_tokens_per_micro_batch)
 
     def largest(self, longest: int) -> int:
@@ -112,18 +116,20 @@ class TrialPlan:
     """How weight syncs travel (``rollout.weight_transfer``, resolved by rlvr.config.transport.choose_transport)."""
 
     @classmethod
-    def from_config(cls, cfg: TrialConfig) -> "TrialPlan":
+    def from_config(cls, cfg: TrialConfig) -> TrialPlan:
         own = method_info(cfg.method.name).route
         route = own if cfg.rollout.sync_route == "auto" else cfg.rollout.sync_route
         return cls(
-            slots=BundleSlots.for_counts(cfg.rollout.num_engines, cfg.learner.num_learners, cfg.reward.num_actors,
-                                         colocate=cfg.rollout.colocate),
+            slots=BundleSlots.for_counts(
+                cfg.rollout.num_engines, cfg.learner.num_learners, cfg.reward.num_actors, colocate=cfg.rollout.colocate
+            ),
             gpus_per_engine=cfg.model.gpus_per_engine,
             gpus_per_learner=cfg.model.gpus_per_learner,
             route=route,
             # native for a method whose own route is not: its shared export (a residual init's is rank 2r)
-            engine_lora_rank=(None if route == "merged" else cfg.method.rank if route == own
-                              else shared_adapter_rank(cfg.method)),
+            engine_lora_rank=(
+                None if route == "merged" else cfg.method.rank if route == own else shared_adapter_rank(cfg.method)
+            ),
             lr=cfg.method.lr_or(cfg.algorithm.lr),
             max_model_len=engine_context(cfg),
             micro_batching=MicroBatching.of(cfg.learner),

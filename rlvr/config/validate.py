@@ -26,24 +26,34 @@ def unknown_benchmark(spec: BenchmarkSpec) -> str | None:
         return None if known else f"{spec.name!r}: synthetic task {task!r} is unknown; allowed: {allowed}"
     if spec.name in BENCHMARKS:
         return None
-    return (f"{spec.name!r} is not a shipped benchmark; allowed: {', '.join(BENCHMARKS)}, synthetic:<task> "
-            f"({', '.join(SYNTHETIC_TASKS)}), or a hub dataset (hub:<name>)")
+    return (
+        f"{spec.name!r} is not a shipped benchmark; allowed: {', '.join(BENCHMARKS)}, synthetic:<task> "
+        f"({', '.join(SYNTHETIC_TASKS)}), or a hub dataset (hub:<name>)"
+    )
 
 
 def _colocation_problems(cfg: TrialConfig, prefix: str) -> list[str]:
     """Engine i and learner rank i take turns on one GPU: the engine sleeps while the learners train."""
     roll, learner, model, p = cfg.rollout, cfg.learner, cfg.model, []
     if roll.engine != "vllm":
-        p.append(f"{prefix}rollout.colocate: needs rollout.engine vllm (its sleep mode frees the GPU), got {roll.engine}")
+        p.append(
+            f"{prefix}rollout.colocate: needs rollout.engine vllm (its sleep mode frees the GPU), got {roll.engine}"
+        )
     if cfg.algorithm.async_rollout:
-        p.append(f"{prefix}rollout.colocate: the engine sleeps while the learners train, so algorithm.async_rollout "
-                 "(generating during the update) cannot be on; turn one off")
+        p.append(
+            f"{prefix}rollout.colocate: the engine sleeps while the learners train, so algorithm.async_rollout "
+            "(generating during the update) cannot be on; turn one off"
+        )
     if roll.num_engines != learner.num_learners:
-        p.append(f"{prefix}rollout.colocate: one engine per learner rank shares its GPU; rollout.num_engines "
-                 f"{roll.num_engines} must equal learner.num_learners {learner.num_learners}")
+        p.append(
+            f"{prefix}rollout.colocate: one engine per learner rank shares its GPU; rollout.num_engines "
+            f"{roll.num_engines} must equal learner.num_learners {learner.num_learners}"
+        )
     if (model.gpus_per_engine, model.gpus_per_learner) != (1, 1):
-        p.append(f"{prefix}rollout.colocate: engine and learner share one GPU; model.gpus_per_engine and gpus_per_learner "
-                 f"must be 1, got {model.gpus_per_engine} and {model.gpus_per_learner}")
+        p.append(
+            f"{prefix}rollout.colocate: engine and learner share one GPU; model.gpus_per_engine and gpus_per_learner "
+            f"must be 1, got {model.gpus_per_engine} and {model.gpus_per_learner}"
+        )
     return p
 
 
@@ -60,14 +70,16 @@ def _method_problems(cfg: TrialConfig, prefix: str) -> list[str]:
     shared = ("native",) if shares_batch(method) else ()
     if cfg.rollout.sync_route not in ("auto", "merged", route, *shared):
         problems.append(
-            f"{prefix}rollout.sync_route: {cfg.rollout.sync_route!r} cannot serve {method.name} (its route is {route!r}); use auto, {route} or merged"
+            f"{prefix}rollout.sync_route: {cfg.rollout.sync_route!r} cannot serve {method.name} (its route is "
+            f"{route!r}); use auto, {route} or merged"
         )
     info = method_info(method.name)
     stages = info.zero_stages
     if learner.backend == "deepspeed" and learner.zero_stage not in stages:
         allowed = f"zero_stage {', '.join(map(str, stages))} or backend torch" if stages else "backend torch"
         problems.append(
-            f"{prefix}learner.zero_stage: {learner.zero_stage} does not train {method.name} under DeepSpeed; use {allowed}"
+            f"{prefix}learner.zero_stage: {learner.zero_stage} does not train {method.name} under DeepSpeed; use "
+            f"{allowed}"
         )
     elif learner.sharding_stage == 3 and cfg.algorithm.kl_coef > 0 and info.swapped_reference:
         # the KL reference swaps the original W into parameters ZeRO-3 holds sharded: its gathers overwrite it
@@ -85,38 +97,64 @@ def trial_problems(cfg: TrialConfig, prefix: str = "") -> list[str]:
     algo, roll, learner = cfg.algorithm, cfg.rollout, cfg.learner
     p += _method_problems(cfg, prefix)
     if learner.backend == "deepspeed" and learner.zero_stage == 0 and cfg.model.dtype != "float32":
-        p.append(f"{prefix}learner.zero_stage: 0 with dtype {cfg.model.dtype} wraps the optimizer in DeepSpeed's fp16 optimizer; use zero_stage 1 or 2")
+        p.append(
+            f"{prefix}learner.zero_stage: 0 with dtype {cfg.model.dtype} wraps the optimizer in DeepSpeed's fp16 "
+            f"optimizer; use zero_stage 1 or 2"
+        )
     if algo.loss == "dr_grpo" and algo.scale_rewards:
-        p.append(f"{prefix}algorithm.scale_rewards: true is not allowed with loss dr_grpo (Dr.GRPO drops the std scaling); set it to false")
+        p.append(
+            f"{prefix}algorithm.scale_rewards: true is not allowed with loss dr_grpo (Dr.GRPO drops the std scaling); "
+            f"set it to false"
+        )
     if roll.colocate:
         p += _colocation_problems(cfg, prefix)
     if algo.async_rollout and algo.dynamic_sampling:
-        p.append(f"{prefix}algorithm.async_rollout: true is not allowed with dynamic_sampling (refill rounds need the batch before the update); turn one off")
+        p.append(
+            f"{prefix}algorithm.async_rollout: true is not allowed with dynamic_sampling (refill rounds need the "
+            f"batch before the update); turn one off"
+        )
     if algo.async_rollout and algo.tis_cap is None:
-        p.append(f"{prefix}algorithm.async_rollout: one-step-stale rollouts need truncated importance sampling; set algorithm.tis_cap")
+        p.append(
+            f"{prefix}algorithm.async_rollout: one-step-stale rollouts need truncated importance sampling; set "
+            f"algorithm.tis_cap"
+        )
     if roll.top_p < 1 and algo.tis_cap is not None:
         # engines report log-probs renormalised over the nucleus; the learner's logits / temperature cannot
-        p.append(f"{prefix}rollout.top_p: {roll.top_p} makes the engines' log-probs differ from the learner's, which "
-                 "biases the TIS weight; use top_p 1.0 (the study's) or algorithm.tis_cap null")
+        p.append(
+            f"{prefix}rollout.top_p: {roll.top_p} makes the engines' log-probs differ from the learner's, which "
+            "biases the TIS weight; use top_p 1.0 (the study's) or algorithm.tis_cap null"
+        )
     if algo.clip_eps_high < algo.clip_eps_low:
         p.append(f"{prefix}algorithm.clip_eps_high: {algo.clip_eps_high} is below clip_eps_low {algo.clip_eps_low}")
     if algo.overlong == "soft" and algo.overlong_buffer >= roll.max_new_tokens:
-        p.append(f"{prefix}algorithm.overlong_buffer: {algo.overlong_buffer} must be below rollout.max_new_tokens {roll.max_new_tokens}")
+        p.append(
+            f"{prefix}algorithm.overlong_buffer: {algo.overlong_buffer} must be below rollout.max_new_tokens "
+            f"{roll.max_new_tokens}"
+        )
     batch = algo.prompts_per_step * algo.group_size
     if batch % algo.mini_batches:
-        p.append(f"{prefix}algorithm.mini_batches: {algo.mini_batches} does not divide the rollout batch of {batch} completions")
+        p.append(
+            f"{prefix}algorithm.mini_batches: {algo.mini_batches} does not divide the rollout batch of {batch} "
+            f"completions"
+        )
     elif (batch // algo.mini_batches) % learner.num_learners:
-        p.append(f"{prefix}learner.num_learners: {learner.num_learners} does not divide a mini-batch of {batch // algo.mini_batches} completions")
+        p.append(
+            f"{prefix}learner.num_learners: {learner.num_learners} does not divide a mini-batch of "
+            f"{batch // algo.mini_batches} completions"
+        )
     if learner.backend == "torch" and learner.num_learners > 1:
-        p.append(f"{prefix}learner.num_learners: {learner.num_learners} needs backend deepspeed (the torch backend runs "
-                 "one rank); set learner.backend: deepspeed or num_learners: 1")
+        p.append(
+            f"{prefix}learner.num_learners: {learner.num_learners} needs backend deepspeed (the torch backend runs "
+            "one rank); set learner.backend: deepspeed or num_learners: 1"
+        )
     tiny = cfg.model.tiny
     if tiny is not None:
         need = cfg.data.max_prompt_tokens + roll.max_new_tokens
         if need > tiny.max_position_embeddings:
             p.append(
                 f"{prefix}rollout.max_new_tokens: {roll.max_new_tokens} plus data.max_prompt_tokens "
-                f"{cfg.data.max_prompt_tokens} exceeds the tiny model's max_position_embeddings {tiny.max_position_embeddings}"
+                f"{cfg.data.max_prompt_tokens} exceeds the tiny model's max_position_embeddings "
+                f"{tiny.max_position_embeddings}"
             )
         if cfg.eval.benchmarks and cfg.eval.max_new_tokens + cfg.data.max_prompt_tokens > tiny.max_position_embeddings:
             p.append(f"{prefix}eval.max_new_tokens: {cfg.eval.max_new_tokens} is too long for the tiny model's context")
@@ -130,7 +168,10 @@ def trial_problems(cfg: TrialConfig, prefix: str = "") -> list[str]:
             p.append(f"{prefix}data.source: synthetic task {task!r} is unknown; allowed: {allowed}")
     p += plan_problems(cfg, prefix)
     if cfg.checkpoint.every_steps > cfg.steps:
-        p.append(f"{prefix}checkpoint.every_steps: {cfg.checkpoint.every_steps} is more than steps {cfg.steps}; no checkpoint would be written")
+        p.append(
+            f"{prefix}checkpoint.every_steps: {cfg.checkpoint.every_steps} is more than steps {cfg.steps}; no "
+            f"checkpoint would be written"
+        )
     return p
 
 

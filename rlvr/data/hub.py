@@ -11,7 +11,11 @@ from pathlib import Path
 
 
 def snapshot_dir(
-    name: str, repo_type: str = "dataset", revision: str | None = None, allow_patterns=None, local_files_only: bool = False
+    name: str,
+    repo_type: str = "dataset",
+    revision: str | None = None,
+    allow_patterns=None,
+    local_files_only: bool = False,
 ) -> str:
     """The local folder of a hub repository: the cached snapshot (offline), else downloaded into the cache. A
     local folder given as the name stands for a repository, as it does for ``datasets.load_dataset``."""

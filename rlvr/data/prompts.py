@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 BOXED_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
 
@@ -35,7 +35,7 @@ def _openr1(problem: str) -> tuple[str | None, str]:
     return None, (
         "Solve the following math problem step by step. The last line of your response should be of the form "
         "Answer: $Answer (without quotes) where $Answer is the answer to the problem.\n\n"
-        f"{problem}\n\nRemember to put your answer on its own line after \"Answer:\"."
+        f'{problem}\n\nRemember to put your answer on its own line after "Answer:".'
     )
 
 
@@ -60,5 +60,7 @@ def messages(problem: str, template: str, system_prompt: str | None = None) -> l
 
 def render_prompt(tokenizer, problem: str, template: str, system_prompt: str | None = None) -> list[int]:
     """Token ids of the prompt, ending where the assistant's answer starts."""
-    text = tokenizer.apply_chat_template(messages(problem, template, system_prompt), tokenize=False, add_generation_prompt=True)
+    text = tokenizer.apply_chat_template(
+        messages(problem, template, system_prompt), tokenize=False, add_generation_prompt=True
+    )
     return tokenizer(text, add_special_tokens=False)["input_ids"]

@@ -14,8 +14,8 @@ from __future__ import annotations
 import hashlib
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 
 @dataclass(frozen=True)
@@ -127,5 +127,7 @@ def generate(
             continue
         seen.add(text)
         solution = SOLUTIONS[task](rng, text) if task in SOLUTIONS else ""
-        out.append(Problem(id=f"{task}-L{level}-{len(out)}", problem=text, answer=str(value), level=level, solution=solution))
+        out.append(
+            Problem(id=f"{task}-L{level}-{len(out)}", problem=text, answer=str(value), level=level, solution=solution)
+        )
     return out

@@ -7,9 +7,9 @@ Sources: ``synthetic:<task>``, a hub dataset name (through ``datasets.load_datas
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
@@ -98,7 +98,9 @@ def resolve_fields(cfg: DataConfig, columns: list[str]) -> Fields:
             fields.append(fallback)
     for name, col in zip(("problem_field", "answer_field"), fields):
         if col not in columns:
-            raise ValueError(f"data.{name}: column {col!r} is not in {cfg.source}; its columns are {', '.join(columns)}")
+            raise ValueError(
+                f"data.{name}: column {col!r} is not in {cfg.source}; its columns are {', '.join(columns)}"
+            )
     return Fields(fields[0], fields[1], known.answer_format if known else "plain", known.config if known else None)
 
 
@@ -158,10 +160,15 @@ def load_train_set(cfg: DataConfig, seed: int) -> TrainSet:
     fields = resolve_fields(cfg, dataset.column_names)
     rows, skipped = to_rows(dataset, fields, id_prefix=f"{Path(cfg.source).stem}-{cfg.split}")
     if skipped:
-        log.warning("data.source %s: skipped %d of %d rows with a missing problem or answer", cfg.source, skipped, len(dataset))
+        log.warning(
+            "data.source %s: skipped %d of %d rows with a missing problem or answer", cfg.source, skipped, len(dataset)
+        )
     return TrainSet(rows, seed, skipped)
 
 
 def synthetic_benchmark(task: str, levels: list[int], n: int, seed: int) -> list[dict]:
     """Held-out synthetic problems (disjoint from every training split) as {id, problem, answer} rows."""
-    return [{"id": p.id, "problem": p.problem, "answer": p.answer} for p in generate(task, levels, n, seed=seed, split="test")]
+    return [
+        {"id": p.id, "problem": p.problem, "answer": p.answer}
+        for p in generate(task, levels, n, seed=seed, split="test")
+    ]

@@ -101,8 +101,9 @@ def eval_command(
         tokenizer = AutoTokenizer.from_pretrained(path)
     prompts = benchmark_prompts(tokenizer, request.specs, request.data_cfg)
     longest = max((len(ids) for rows in prompts.values() for _, ids in rows), default=0)
-    request, notice = fit_context(request, longest, context_length(model_cfg, path), model_cfg.name,
-                                  explicit=max_new_tokens is not None)
+    request, notice = fit_context(
+        request, longest, context_length(model_cfg, path), model_cfg.name, explicit=max_new_tokens is not None
+    )
     if notice:
         print(notice, file=sys.stderr, flush=True)
     with tempfile.TemporaryDirectory(prefix="rlvr-eval-") as tmp:
@@ -116,8 +117,9 @@ def eval_command(
         gen = make_engine(engine, model_path=path, spec=spec, seed=seed)
         try:
             with RewardPool(RewardConfig(workers=reward_workers, extraction=request.extraction)) as reward:
-                samples, summary = evaluate(gen, tokenizer, request.specs, request.eval_cfg, request.data_cfg, reward,
-                                            seed, prompts)
+                samples, summary = evaluate(
+                    gen, tokenizer, request.specs, request.eval_cfg, request.data_cfg, reward, seed, prompts
+                )
         finally:
             gen.close()
     write_eval(out, step, samples, summary)

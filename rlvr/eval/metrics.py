@@ -19,8 +19,13 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 
 
 SUMMARY_SCHEMA = pa.schema(
-    [("benchmark", pa.string()), ("k", pa.int64()), ("n_problems", pa.int64()),
-     ("avg_at_k", pa.float64()), ("pass_at_k", pa.float64())]
+    [
+        ("benchmark", pa.string()),
+        ("k", pa.int64()),
+        ("n_problems", pa.int64()),
+        ("avg_at_k", pa.float64()),
+        ("pass_at_k", pa.float64()),
+    ]
 )
 
 
@@ -38,9 +43,13 @@ def summarise(samples: pa.Table, k_by_benchmark: dict[str, int]) -> pa.Table:
         pas = float(np.mean([pass_at_k(n, c, k) for n, c in problems])) if problems else 0.0
         rows.append({"benchmark": name, "k": k, "n_problems": len(problems), "avg_at_k": avg, "pass_at_k": pas})
     if rows:
-        rows.append({
-            "benchmark": "average", "k": None, "n_problems": sum(r["n_problems"] for r in rows),
-            "avg_at_k": float(np.mean([r["avg_at_k"] for r in rows])),
-            "pass_at_k": float(np.mean([r["pass_at_k"] for r in rows])),
-        })
+        rows.append(
+            {
+                "benchmark": "average",
+                "k": None,
+                "n_problems": sum(r["n_problems"] for r in rows),
+                "avg_at_k": float(np.mean([r["avg_at_k"] for r in rows])),
+                "pass_at_k": float(np.mean([r["pass_at_k"] for r in rows])),
+            }
+        )
     return pa.Table.from_pylist(rows, schema=SUMMARY_SCHEMA)

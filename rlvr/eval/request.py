@@ -45,8 +45,12 @@ def option_checked(model: type[BaseModel], data: dict):
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        raise UsageError("; ".join(f"--{str(err['loc'][-1]).replace('_', '-')}: {err['input']!r} is not allowed: "
-                                   f"{err['msg']}" for err in e.errors())) from None
+        raise UsageError(
+            "; ".join(
+                f"--{str(err['loc'][-1]).replace('_', '-')}: {err['input']!r} is not allowed: {err['msg']}"
+                for err in e.errors()
+            )
+        ) from None
 
 
 def extraction_rule(requested: str | None, trial_rule: str | None) -> str:
@@ -55,16 +59,20 @@ def extraction_rule(requested: str | None, trial_rule: str | None) -> str:
     if trial_rule is None:
         return requested or RewardConfig().extraction
     if requested is not None and requested != trial_rule:
-        raise UsageError(f"--extraction {requested}: the trial scored its own evaluation with reward.extraction "
-                         f"{trial_rule!r}; leave --extraction out (or pass {trial_rule}) so the scores compare")
+        raise UsageError(
+            f"--extraction {requested}: the trial scored its own evaluation with reward.extraction "
+            f"{trial_rule!r}; leave --extraction out (or pass {trial_rule}) so the scores compare"
+        )
     return trial_rule
 
 
 def _specs(given: Given, trial: TrialConfig | None) -> list[BenchmarkSpec]:
     """The trial's benchmarks (each with its k and limit) or the named ones, with --k and --limit on top."""
     if given.benchmarks:
-        raw = [{"name": b.removeprefix("hub:"), "hub_name": b.removeprefix("hub:") if b.startswith("hub:") else None}
-               for b in given.benchmarks]
+        raw = [
+            {"name": b.removeprefix("hub:"), "hub_name": b.removeprefix("hub:") if b.startswith("hub:") else None}
+            for b in given.benchmarks
+        ]
     elif trial is not None and trial.eval.benchmarks:
         raw = [b.model_dump() for b in trial.eval.benchmarks]
     elif trial is not None:
@@ -91,8 +99,9 @@ def resolve(given: Given, trial: TrialConfig | None, data_dir: str) -> EvalReque
     else:
         data_cfg = DataConfig(prompt_template=given.prompt_template or DEFAULT_PROMPT_TEMPLATE, data_dir=data_dir)
     if data_cfg.prompt_template not in TEMPLATES:
-        raise UsageError(f"--prompt-template: {data_cfg.prompt_template!r} is not a template; "
-                         f"allowed: {', '.join(TEMPLATES)}")
+        raise UsageError(
+            f"--prompt-template: {data_cfg.prompt_template!r} is not a template; allowed: {', '.join(TEMPLATES)}"
+        )
     rules = get_args(RewardConfig.model_fields["extraction"].annotation)
     if given.extraction is not None and given.extraction not in rules:
         raise UsageError(f"--extraction: {given.extraction!r} is not a rule; allowed: {', '.join(rules)}")
@@ -108,8 +117,11 @@ def context_length(model_cfg: ModelConfig, path: str) -> int | None:
     try:
         from transformers import AutoConfig
 
-        found = getattr(AutoConfig.from_pretrained(path, trust_remote_code=model_cfg.trust_remote_code),
-                        "max_position_embeddings", None)
+        found = getattr(
+            AutoConfig.from_pretrained(path, trust_remote_code=model_cfg.trust_remote_code),
+            "max_position_embeddings",
+            None,
+        )
     except OSError:  # not a local directory and not in the hub cache: vLLM will say what it finds
         found = None
     if found is None and model_cfg.architecture is not None:
@@ -128,10 +140,18 @@ def fit_context(
         return request, None
     room = context - longest_prompt
     if room < 1 or explicit:
-        fix = (f"pass --max-new-tokens {room} or less" if room >= 1 else "use a shorter --prompt-template (plain has "
-               "no instructions), other --benchmarks, or a model with a longer context")
-        raise UsageError(f"{model}: its context is {context} positions and the longest prompt takes {longest_prompt}, "
-                         f"which leaves {max(room, 0)} for the {wanted} new tokens asked; {fix}")
-    notice = (f"notice: max_new_tokens {wanted} capped to {room}: {model}'s context is {context} positions and the "
-              f"longest prompt takes {longest_prompt}")
+        fix = (
+            f"pass --max-new-tokens {room} or less"
+            if room >= 1
+            else "use a shorter --prompt-template (plain has "
+            "no instructions), other --benchmarks, or a model with a longer context"
+        )
+        raise UsageError(
+            f"{model}: its context is {context} positions and the longest prompt takes {longest_prompt}, "
+            f"which leaves {max(room, 0)} for the {wanted} new tokens asked; {fix}"
+        )
+    notice = (
+        f"notice: max_new_tokens {wanted} capped to {room}: {model}'s context is {context} positions and the "
+        f"longest prompt takes {longest_prompt}"
+    )
     return replace(request, eval_cfg=request.eval_cfg.model_copy(update={"max_new_tokens": room})), notice

@@ -24,11 +24,16 @@ def self_check(data_dir: str, extraction: str = "lenient", pool: RewardPool | No
             problems = load_benchmark(BenchmarkSpec(name=name), data_dir)
             results = pool.score([RewardItem(f"The answer is \\boxed{{{p['answer']}}}", p["answer"]) for p in problems])
             failed = [f"{p['id']}: {p['answer']}" for p, r in zip(problems, results) if not r.correct]
-            rows.append({
-                "benchmark": name, "n": len(problems), "verified": len(problems) - len(failed),
-                "rate": (len(problems) - len(failed)) / len(problems),
-                "gold_fallbacks": sum(r.gold_fallback for r in results), "exceptions": failed,
-            })
+            rows.append(
+                {
+                    "benchmark": name,
+                    "n": len(problems),
+                    "verified": len(problems) - len(failed),
+                    "rate": (len(problems) - len(failed)) / len(problems),
+                    "gold_fallbacks": sum(r.gold_fallback for r in results),
+                    "exceptions": failed,
+                }
+            )
         return pa.Table.from_pylist(rows)
     finally:
         if own:

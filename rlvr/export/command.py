@@ -47,7 +47,8 @@ def _target_is_free(out: str) -> None:
     fs, root = open_fs(out)
     info = fs.get_file_info(root)
     if info.type == pafs.FileType.File or (
-            info.type == pafs.FileType.Directory and fs.get_file_info(pafs.FileSelector(root))):
+        info.type == pafs.FileType.Directory and fs.get_file_info(pafs.FileSelector(root))
+    ):
         raise ExportRefused(f"--out {out}: already exists and is not empty; choose a new directory or delete it")
 
 
@@ -55,15 +56,21 @@ def _refusal(trial_dir: str, fmt: Format) -> None:
     method = read_trial_config(trial_dir).method
     why = adapter_refusal(method) if fmt == "adapter" else None
     if why is not None:
-        raise ExportRefused(f"{trial_dir}: method {method.name} cannot be exported as a LoRA adapter: {why}. "
-                            "Export it with --format merged (a full model directory any engine serves)")
+        raise ExportRefused(
+            f"{trial_dir}: method {method.name} cannot be exported as a LoRA adapter: {why}. "
+            "Export it with --format merged (a full model directory any engine serves)"
+        )
 
 
 def _write_adapter(trial, out_dir: Path) -> int:
     """The adapter files; returns the adapter's rank (what vLLM's --max-lora-rank must hold)."""
     tensors, config = trial.policy.original_base_adapter()
-    config = {**config, "base_model_name_or_path": trial.base_path, "revision": trial.cfg.model.revision,
-              "inference_mode": True}
+    config = {
+        **config,
+        "base_model_name_or_path": trial.base_path,
+        "revision": trial.cfg.model.revision,
+        "inference_mode": True,
+    }
     rank = max([config["r"], *(config.get("rank_pattern") or {}).values()])
     update = PolicyUpdate(trial.step, "native", lora_tensors=to_bytes(tensors), lora_config=config)
     check_servable(update, served_lora_rank(rank))  # what vLLM would refuse, refused here with its reason
@@ -94,8 +101,9 @@ def export_command(trial_dir: str, out: str, fmt: Format, step: int | None = Non
     in_place = isinstance(fs, pafs.LocalFileSystem)  # staged beside --out, then renamed: no second copy on disk
     if in_place:
         os.makedirs(os.path.dirname(root), exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".rlvr-export-", dir=os.path.dirname(root) if in_place else None,
-                                     ignore_cleanup_errors=True) as tmp:
+    with tempfile.TemporaryDirectory(
+        prefix=".rlvr-export-", dir=os.path.dirname(root) if in_place else None, ignore_cleanup_errors=True
+    ) as tmp:
         local = Path(tmp)
         rank = _write_adapter(trial, local) if fmt == "adapter" else None
         if fmt == "merged":
@@ -109,8 +117,18 @@ def export_command(trial_dir: str, out: str, fmt: Format, step: int | None = Non
         else:
             checks = [verify.check_merged(tmp, cfg, probe)]
         config_text = RunStorage(trial_dir).read_bytes(TrialLayout.CONFIG).decode()
-        card = model_card(cfg, config_text, trial.step, fmt, base, trial_evals(trial_dir), checks,
-                          len(probe.completion), probe.tolerance, rank)
+        card = model_card(
+            cfg,
+            config_text,
+            trial.step,
+            fmt,
+            base,
+            trial_evals(trial_dir),
+            checks,
+            len(probe.completion),
+            probe.tolerance,
+            rank,
+        )
         (local / CARD).write_text(card)
         if in_place:
             if os.path.isdir(root):

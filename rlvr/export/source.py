@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rlvr.config.layout import TrialLayout
-from rlvr.config.schema import TrialConfig, UNCHECKED
+from rlvr.config.schema import UNCHECKED, TrialConfig
 from rlvr.models.loading import load_model, load_tokenizer, resolve_model_path
 from rlvr.peft_methods.policy import build_policy
 from rlvr.storage import RunStorage
@@ -52,14 +52,13 @@ class TrialPolicy:
     cfg: TrialConfig
     step: int
     base_path: str  # where the base weights load from: the hub name or local path (the tiny base's cache)
-    policy: "AdapterPolicy"
+    policy: AdapterPolicy
 
     @classmethod
-    def load(cls, trial_dir: str, step: int | None = None, cfg: TrialConfig | None = None) -> "TrialPolicy":
+    def load(cls, trial_dir: str, step: int | None = None, cfg: TrialConfig | None = None) -> TrialPolicy:
         """Step ``step`` (default the newest complete checkpoint) of the trial (``cfg``: its config, if the caller
         read it already); an incomplete or altered checkpoint is refused."""
         import safetensors.torch
-
 
         cfg = cfg or read_trial_config(trial_dir)
         step = choose_step(trial_dir, step)
@@ -88,4 +87,3 @@ class TrialPolicy:
         model.load_state_dict(changed, strict=False)
         model.save_pretrained(out_dir)  # writes generation_config.json beside the weights
         load_tokenizer(self.cfg.model, self.base_path).save_pretrained(out_dir)
-

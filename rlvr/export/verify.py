@@ -47,16 +47,21 @@ def _compare(loader: str, got: list[float], probe: Probe, where: str) -> LoadChe
     try:
         gap = check_sync(got, probe.want, probe.tolerance, version=0)
     except StaleEngineError as e:
-        detail = str(e).split(": ", 1)[1].split("; the engine", 1)[0].replace(
-            "engine log-probs differ from the learner's", "its log-probs differ from the trial policy's")
-        raise ExportMismatch(f"{where}: loaded with {loader}, the export does not reproduce the trial's policy: "
-                             f"{detail}. The export is wrong; do not use it (please report this)") from e
+        detail = (
+            str(e)
+            .split(": ", 1)[1]
+            .split("; the engine", 1)[0]
+            .replace("engine log-probs differ from the learner's", "its log-probs differ from the trial policy's")
+        )
+        raise ExportMismatch(
+            f"{where}: loaded with {loader}, the export does not reproduce the trial's policy: "
+            f"{detail}. The export is wrong; do not use it (please report this)"
+        ) from e
     return LoadCheck(loader, gap)
 
 
 def check_merged(model_dir: str, cfg: TrialConfig, probe: Probe) -> LoadCheck:
     from transformers import AutoModelForCausalLM
-
 
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch_dtype(cfg.model)).eval()
     return _compare("transformers", model_logprobs(model, probe.prompt, probe.completion), probe, model_dir)
@@ -64,7 +69,6 @@ def check_merged(model_dir: str, cfg: TrialConfig, probe: Probe) -> LoadCheck:
 
 def check_adapter_peft(adapter_dir: str, base_path: str, cfg: TrialConfig, probe: Probe) -> LoadCheck:
     from peft import PeftModel
-
 
     model = PeftModel.from_pretrained(load_model(cfg.model, base_path), adapter_dir).eval()
     return _compare("peft", model_logprobs(model, probe.prompt, probe.completion), probe, adapter_dir)

@@ -7,7 +7,8 @@ averages the ranks' metrics. The learners themselves keep the loss normaliser gl
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import ray
 
@@ -25,8 +26,16 @@ class LearnerActor:
     def rendezvous(self) -> tuple[str, int]:
         return ray.util.get_node_ip_address(), free_port()
 
-    def setup(self, spec: LearnerSpec, model_path: str, rank: int, world_size: int, addr: str, port: int,
-              keep_base: bool = False) -> None:
+    def setup(
+        self,
+        spec: LearnerSpec,
+        model_path: str,
+        rank: int,
+        world_size: int,
+        addr: str,
+        port: int,
+        keep_base: bool = False,
+    ) -> None:
         require_cuda(f"learner rank {rank}", "model.gpus_per_learner")
         self.learner = Learner(spec, model_path, rank, world_size, addr, port, keep_base)
 
@@ -91,12 +100,15 @@ class LearnerGroup:
         for rank in range(self.world_size):
             options: dict[str, Any] = {"num_cpus": spec.learner.threads, "num_gpus": gpus}
             if placement is not None:
-                options["scheduling_strategy"] = PlacementGroupSchedulingStrategy(placement, placement_group_bundle_index=bundles[rank])
+                options["scheduling_strategy"] = PlacementGroupSchedulingStrategy(
+                    placement, placement_group_bundle_index=bundles[rank]
+                )
             actors.append(ray.remote(LearnerActor).options(**options).remote())
         self.actors = actors
         addr, port = ray.get(actors[0].rendezvous.remote())
-        ray.get([a.setup.remote(spec, model_path, r, self.world_size, addr, port, keep_base)
-                 for r, a in enumerate(actors)])
+        ray.get(
+            [a.setup.remote(spec, model_path, r, self.world_size, addr, port, keep_base) for r, a in enumerate(actors)]
+        )
 
     def reset(self, spec: LearnerSpec) -> list[ray.ObjectRef]:
         """Every rank back to a fresh learner of ``spec`` on the pristine base (a warm pool's lease); returns the
@@ -113,7 +125,8 @@ class LearnerGroup:
         mini = self.spec.algorithm.mini_batches
         if len(batch) % (mini * self.world_size):
             raise ValueError(
-                f"rollout batch: {len(batch)} completions do not split into {mini} mini-batches x {self.world_size} learners"
+                f"rollout batch: {len(batch)} completions do not split into {mini} mini-batches x {self.world_size} "
+                f"learners"
             )
         return [a.train_step.remote(batch.shard(r, self.world_size, mini)) for r, a in enumerate(self.actors)]
 
@@ -170,7 +183,8 @@ class LearnerGroup:
     def load_state(self, state: dict[str, Any]) -> None:
         if state.get("world_size") != self.world_size:
             raise ValueError(
-                f"learner group state: saved with {state.get('world_size')} learners, this group has {self.world_size}; "
+                f"learner group state: saved with {state.get('world_size')} learners, this group has "
+                f"{self.world_size}; "
                 "resume with the same learner.num_learners"
             )
         ranks = state["ranks"]

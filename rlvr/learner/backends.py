@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
@@ -35,7 +36,9 @@ class Backend(Protocol):
     def load_optimizer_state(self, state: dict[str, Any], rank: int) -> None:
         """Inverse of optimizer_state (of this ``rank``), after the trainable weights are loaded into the model."""
 
-    def gathered(self, params: Iterable[torch.nn.Parameter], modifier_rank: int | None = None) -> AbstractContextManager:
+    def gathered(
+        self, params: Iterable[torch.nn.Parameter], modifier_rank: int | None = None
+    ) -> AbstractContextManager:
         """Whole ``params`` inside the block (a collective: every rank enters it); with ``modifier_rank`` that
         rank's writes are kept. A no-op unless the weights are sharded (ZeRO-3)."""
 
@@ -71,7 +74,9 @@ class TorchBackend:
     def step(self, before_zero_grad: Callable[[], None]) -> float:
         for p, master in self._masters:
             master.grad = None if p.grad is None else p.grad.float()
-        norm = torch.nn.utils.clip_grad_norm_([m for g in self.optimizer.param_groups for m in g["params"]], self.max_grad_norm)
+        norm = torch.nn.utils.clip_grad_norm_(
+            [m for g in self.optimizer.param_groups for m in g["params"]], self.max_grad_norm
+        )
         self.optimizer.step()
         with torch.no_grad():
             for p, master in self._masters:
@@ -96,7 +101,9 @@ class TorchBackend:
                 master.copy_(saved[i] if saved is not None else p)
                 p.copy_(master)
 
-    def gathered(self, params: Iterable[torch.nn.Parameter], modifier_rank: int | None = None) -> AbstractContextManager:
+    def gathered(
+        self, params: Iterable[torch.nn.Parameter], modifier_rank: int | None = None
+    ) -> AbstractContextManager:
         return nullcontext()
 
     def close(self) -> None:
@@ -116,16 +123,28 @@ def init_process_group(rank: int, world_size: int, master_addr: str, master_port
     if torch.distributed.is_initialized():
         return
     os.environ.update(
-        MASTER_ADDR=master_addr, MASTER_PORT=str(master_port), RANK=str(rank), WORLD_SIZE=str(world_size), LOCAL_RANK="0"
+        MASTER_ADDR=master_addr,
+        MASTER_PORT=str(master_port),
+        RANK=str(rank),
+        WORLD_SIZE=str(world_size),
+        LOCAL_RANK="0",
     )
-    deepspeed.init_distributed(dist_backend="nccl" if device.type == "cuda" else "gloo", auto_mpi_discovery=False, verbose=False)
+    deepspeed.init_distributed(
+        dist_backend="nccl" if device.type == "cuda" else "gloo", auto_mpi_discovery=False, verbose=False
+    )
 
 
 class DeepSpeedBackend:
     """DeepSpeed engine around the policy's own optimizer instance (so LoRA+/LoRA-FA groups survive)."""
 
-    def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, learner: LearnerConfig, dtype: str,
-                 max_grad_norm: float):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        learner: LearnerConfig,
+        dtype: str,
+        max_grad_norm: float,
+    ):
         import deepspeed
 
         stage = self.stage = learner.sharding_stage
@@ -191,7 +210,9 @@ class DeepSpeedBackend:
         else:
             opt.load_state_dict(state)
 
-    def gathered(self, params: Iterable[torch.nn.Parameter], modifier_rank: int | None = None) -> AbstractContextManager:
+    def gathered(
+        self, params: Iterable[torch.nn.Parameter], modifier_rank: int | None = None
+    ) -> AbstractContextManager:
         if self.stage != 3:
             return nullcontext()
         import deepspeed
@@ -208,8 +229,14 @@ class DeepSpeedBackend:
         self.engine.destroy()  # its hooks and buffers, so the next lease's engine starts clean in this process
 
 
-def build_backend(learner: LearnerConfig, dtype: str, max_grad_norm: float, model: torch.nn.Module,
-                  optimizer: torch.optim.Optimizer, world_size: int) -> Backend:
+def build_backend(
+    learner: LearnerConfig,
+    dtype: str,
+    max_grad_norm: float,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    world_size: int,
+) -> Backend:
     """The learner section's backend around the policy's model and optimizer (``dtype``: model.dtype)."""
     if learner.backend == "deepspeed":
         return DeepSpeedBackend(model, optimizer, learner, dtype, max_grad_norm)

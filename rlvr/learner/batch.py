@@ -6,8 +6,8 @@ The collated tensors live on the "next-token" grid: position t of ``input_ids[:,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Sequence
 
 import torch
 
@@ -31,10 +31,14 @@ class RolloutBatch:
         n = len(self.prompt_ids)
         for f in fields(self):
             if len(getattr(self, f.name)) != n:
-                raise ValueError(f"RolloutBatch.{f.name}: {len(getattr(self, f.name))} entries, expected {n} (one per completion)")
+                raise ValueError(
+                    f"RolloutBatch.{f.name}: {len(getattr(self, f.name))} entries, expected {n} (one per completion)"
+                )
         for i, (ids, lps) in enumerate(zip(self.completion_ids, self.engine_logprobs)):
             if len(ids) != len(lps):
-                raise ValueError(f"RolloutBatch.engine_logprobs[{i}]: {len(lps)} values for {len(ids)} completion tokens")
+                raise ValueError(
+                    f"RolloutBatch.engine_logprobs[{i}]: {len(lps)} values for {len(ids)} completion tokens"
+                )
 
     @classmethod
     def from_groups(
@@ -43,7 +47,7 @@ class RolloutBatch:
         groups: Sequence[Sequence[Completion]],
         advantages: Sequence[float],
         in_loss: Sequence[bool],
-    ) -> "RolloutBatch":
+    ) -> RolloutBatch:
         """Flatten per-prompt groups (group i answers prompts[i]; prompt order, then completion order) into a batch."""
         flat = [c for g in groups for c in g]
         return cls(
@@ -57,21 +61,23 @@ class RolloutBatch:
     def __len__(self) -> int:
         return len(self.prompt_ids)
 
-    def select(self, indices: Sequence[int]) -> "RolloutBatch":
+    def select(self, indices: Sequence[int]) -> RolloutBatch:
         return RolloutBatch(**{f.name: [getattr(self, f.name)[i] for i in indices] for f in fields(self)})
 
-    def chunks(self, n: int) -> list["RolloutBatch"]:
+    def chunks(self, n: int) -> list[RolloutBatch]:
         """``n`` contiguous parts of (nearly) equal size, in order."""
         bounds = [round(i * len(self) / n) for i in range(n + 1)]
         return [self.select(range(bounds[i], bounds[i + 1])) for i in range(n)]
 
-    def shard(self, rank: int, world_size: int, mini_batches: int) -> "RolloutBatch":
+    def shard(self, rank: int, world_size: int, mini_batches: int) -> RolloutBatch:
         """This rank's share: its part of every mini-batch, so rank-local mini-batch j is a slice of global j."""
         parts = [mb.chunks(world_size)[rank] for mb in self.chunks(mini_batches)]
         return RolloutBatch(**{f.name: [x for p in parts for x in getattr(p, f.name)] for f in fields(self)})
 
 
-def micro_batches(batch: RolloutBatch, max_sequences: int, max_tokens: int | None = None, at_least: int = 1) -> list[RolloutBatch]:
+def micro_batches(
+    batch: RolloutBatch, max_sequences: int, max_tokens: int | None = None, at_least: int = 1
+) -> list[RolloutBatch]:
     """The batch in micro-batches of at most ``max_sequences`` completions and, when ``max_tokens`` is set, at
     most ``max_tokens`` padded tokens (sequences x the longest one), split further to ``at_least`` parts.
 
@@ -92,7 +98,9 @@ def micro_batches(batch: RolloutBatch, max_sequences: int, max_tokens: int | Non
             groups.append([i])
     while len(groups) < min(at_least, len(batch)):
         # halve the group holding the most padded tokens; halves never exceed the budget
-        j = max((k for k in range(len(groups)) if len(groups[k]) > 1), key=lambda k: len(groups[k]) * lengths[groups[k][0]])
+        j = max(
+            (k for k in range(len(groups)) if len(groups[k]) > 1), key=lambda k: len(groups[k]) * lengths[groups[k][0]]
+        )
         g = groups.pop(j)
         groups[j:j] = [g[: len(g) // 2], g[len(g) // 2 :]]
     return [batch.select(g) for g in groups]

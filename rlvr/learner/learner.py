@@ -115,8 +115,9 @@ class Learner:
         self.policy = build_policy(model, spec.method, total_steps=spec.steps * algo.ppo_epochs * algo.mini_batches)
         self.optimizer = self.policy.make_optimizer(spec.lr, algo.weight_decay, tuple(algo.betas))
         self.scheduler = build_scheduler(self.optimizer, algo.lr_schedule, algo.warmup_steps, spec.steps)
-        self.backend = build_backend(spec.learner, spec.model.dtype, algo.max_grad_norm, self.policy.model,
-                                     self.optimizer, self.world_size)
+        self.backend = build_backend(
+            spec.learner, spec.model.dtype, algo.max_grad_norm, self.policy.model, self.optimizer, self.world_size
+        )
         # per-rank dropout streams
         torch.manual_seed(spec.seed + self.rank)
         self.step = 0  # train_step calls (policy versions)
@@ -130,8 +131,9 @@ class Learner:
             raise RuntimeError("learner: reset needs a learner started with keep_base=True (a warm pool's)")
         for section in ("model", "learner"):
             if getattr(spec, section) != getattr(self.spec, section):
-                raise ValueError(f"learner reset: {section} differs from the pool's; "
-                                 "such a trial needs a pool of its own")
+                raise ValueError(
+                    f"learner reset: {section} differs from the pool's; such a trial needs a pool of its own"
+                )
         self.close_transfer()  # its source is the policy being dropped
         self.backend.close()
         del self.policy, self.optimizer, self.scheduler, self.backend
@@ -181,7 +183,9 @@ class Learner:
         if self.world_size == 1:
             return value
         x = torch.tensor([value], dtype=torch.float64, device=self.device)
-        torch.distributed.all_reduce(x, op=torch.distributed.ReduceOp.MAX if op == "max" else torch.distributed.ReduceOp.SUM)
+        torch.distributed.all_reduce(
+            x, op=torch.distributed.ReduceOp.MAX if op == "max" else torch.distributed.ReduceOp.SUM
+        )
         return float(x.item())
 
     def train_step(self, batch: RolloutBatch) -> dict[str, float]:
@@ -195,7 +199,9 @@ class Learner:
     def _update(self, batch: RolloutBatch) -> dict[str, float]:
         algo = self.spec.algorithm
         if len(batch) < algo.mini_batches:
-            raise ValueError(f"rollout batch: {len(batch)} completions cannot fill algorithm.mini_batches={algo.mini_batches}")
+            raise ValueError(
+                f"rollout batch: {len(batch)} completions cannot fill algorithm.mini_batches={algo.mini_batches}"
+            )
         budget = self.spec.micro_batching
         plan = []  # per mini-batch: (micro-batch tensors, global normaliser)
         for mini in batch.chunks(algo.mini_batches):
@@ -269,15 +275,29 @@ class Learner:
         update = self.policy.export(version, include_base, route=self.spec.route, gather=self.backend.gathered)
         return update if self.rank == 0 else None
 
-    def open_transfer(self, transport: str, engine_actors: list, gpus_per_engine: int,
-                      endpoints: list[tuple[str, int]], buffer_bytes: int) -> None:
+    def open_transfer(
+        self,
+        transport: str,
+        engine_actors: list,
+        gpus_per_engine: int,
+        endpoints: list[tuple[str, int]],
+        buffer_bytes: int,
+    ) -> None:
         """Join vLLM's weight transfer to the engine actors (rlvr.learner.transfer; rank 0 sends, the other ranks
         take part in the gathers and, for IPC, the handle all-gather)."""
         from rlvr.learner.transfer import WeightSender
 
         self.close_transfer()
-        self._sender = WeightSender(transport, self.policy, self.backend.gathered, self.rank, engine_actors,
-                                    gpus_per_engine, endpoints, buffer_bytes)
+        self._sender = WeightSender(
+            transport,
+            self.policy,
+            self.backend.gathered,
+            self.rank,
+            engine_actors,
+            gpus_per_engine,
+            endpoints,
+            buffer_bytes,
+        )
 
     def send_weights(self) -> None:
         """Push the whole merged policy to the engines through vLLM's transfer (open_transfer first)."""

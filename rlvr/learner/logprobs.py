@@ -35,7 +35,9 @@ def selected_logprobs(
         if torch.is_grad_enabled() and h.requires_grad:
             # ZeRO-3 re-gathers the head's weight during the recompute, so its saved shape differs from the
             # forward's (partitioned); the values are the same, so torch's metadata check is off
-            logp, entropy = checkpoint(_score_chunk, head, h, y, temperature, use_reentrant=False, determinism_check="none")
+            logp, entropy = checkpoint(
+                _score_chunk, head, h, y, temperature, use_reentrant=False, determinism_check="none"
+            )
         else:
             logp, entropy = _score_chunk(head, h, y, temperature)
         logps.append(logp)

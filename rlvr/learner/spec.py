@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rlvr.config.schema import AlgorithmConfig, LearnerConfig, MethodConfig, ModelConfig, TrialConfig
 from rlvr.config.methods import Route
+from rlvr.config.schema import AlgorithmConfig, LearnerConfig, MethodConfig, ModelConfig, TrialConfig
 from rlvr.config.trial_plan import MicroBatching, TrialPlan
 
 
@@ -34,11 +34,20 @@ class LearnerSpec:
     CUDA, so the engine's wake-up finds the memory the plan's colocation check counted as free."""
 
     @classmethod
-    def from_trial(cls, cfg: TrialConfig, plan: TrialPlan | None = None) -> "LearnerSpec":
+    def from_trial(cls, cfg: TrialConfig, plan: TrialPlan | None = None) -> LearnerSpec:
         """The spec of a trial's learners; ``plan`` is the trial's (computed here when not given)."""
         plan = plan or TrialPlan.from_config(cfg)
         return cls(
-            model=cfg.model, method=cfg.method, algorithm=cfg.algorithm, learner=cfg.learner, seed=cfg.seed,
-            steps=cfg.steps, lr=plan.lr, route=plan.route, temperature=plan.sampling_temperature,
-            dr_grpo_norm=plan.dr_grpo_norm, micro_batching=plan.micro_batching, colocated=plan.slots.colocated,
+            model=cfg.model,
+            method=cfg.method,
+            algorithm=cfg.algorithm,
+            learner=cfg.learner,
+            seed=cfg.seed,
+            steps=cfg.steps,
+            lr=plan.lr,
+            route=plan.route,
+            temperature=plan.sampling_temperature,
+            dr_grpo_norm=plan.dr_grpo_norm,
+            micro_batching=plan.micro_batching,
+            colocated=plan.slots.colocated,
         )

@@ -46,7 +46,9 @@ def meta_model(cfg: ModelConfig):
     from transformers import AutoConfig, AutoModelForCausalLM
 
     if cfg.architecture is None:
-        raise ValueError(f"model {cfg.name!r}: set model.tiny or model.architecture to count parameters without weights")
+        raise ValueError(
+            f"model {cfg.name!r}: set model.tiny or model.architecture to count parameters without weights"
+        )
     arch = cfg.architecture.model_dump()
     config = AutoConfig.for_model(arch.pop("model_type"), **arch)
     with torch.device("meta"):

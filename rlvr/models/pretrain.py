@@ -52,7 +52,9 @@ def tiny_path(cfg: TinyModelConfig) -> Path:
 
 def prompt_text(tokenizer, problem: str) -> str:
     """The "plain" prompt: the problem alone as the user turn (rlvr.data.prompts renders the same)."""
-    return tokenizer.apply_chat_template([{"role": "user", "content": problem}], tokenize=False, add_generation_prompt=True)
+    return tokenizer.apply_chat_template(
+        [{"role": "user", "content": problem}], tokenize=False, add_generation_prompt=True
+    )
 
 
 def _batch(tokenizer, problems: list[Problem]):
@@ -81,13 +83,19 @@ def accuracy(model, tokenizer, problems: list[Problem], cfg: TinyModelConfig, ba
     correct = 0
     model.eval()
     sampled = cfg.pretrain_eval_temperature > 0
-    sampling = {"do_sample": True, "temperature": cfg.pretrain_eval_temperature, "top_k": 0} if sampled else {"do_sample": False}
+    sampling = (
+        {"do_sample": True, "temperature": cfg.pretrain_eval_temperature, "top_k": 0}
+        if sampled
+        else {"do_sample": False}
+    )
     with torch.no_grad(), torch.random.fork_rng():
         torch.manual_seed(cfg.seed)
         for start in range(0, len(problems), batch_size):
             chunk = problems[start : start + batch_size]
             enc = tokenizer([prompt_text(tokenizer, p.problem) for p in chunk], return_tensors="pt", padding=True)
-            out = model.generate(**enc, max_new_tokens=cfg.pretrain_eval_tokens, pad_token_id=tokenizer.pad_token_id, **sampling)
+            out = model.generate(
+                **enc, max_new_tokens=cfg.pretrain_eval_tokens, pad_token_id=tokenizer.pad_token_id, **sampling
+            )
             texts = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
             for p, text in zip(chunk, texts):
                 m = _BOXED.search(text)
@@ -232,11 +240,18 @@ def install_shipped(cfg: TinyModelConfig, asset: Path, out: Path) -> dict:
     save_tiny(model, tokenizer, out)
     digest = weights_digest(out)
     if digest != record["weights_sha256"]:
-        raise RuntimeError(f"{asset}: weights digest {digest[:12]} differs from the shipped {record['weights_sha256'][:12]}: "
-                           "the file is damaged; restore it from the repository (git checkout -- rlvr/models/assets)")
-    stats = {**{k: record[k] for k in ("steps", "train_seconds", "final_loss")}, **_measure(model, tokenizer, cfg),
-             "shipped_heldout_accuracy": record["heldout_accuracy"], "weights_sha256": digest,
-             "source": f"shipped {asset.name}", "config": cfg.model_dump(mode="json")}
+        raise RuntimeError(
+            f"{asset}: weights digest {digest[:12]} differs from the shipped {record['weights_sha256'][:12]}: "
+            "the file is damaged; restore it from the repository (git checkout -- rlvr/models/assets)"
+        )
+    stats = {
+        **{k: record[k] for k in ("steps", "train_seconds", "final_loss")},
+        **_measure(model, tokenizer, cfg),
+        "shipped_heldout_accuracy": record["heldout_accuracy"],
+        "weights_sha256": digest,
+        "source": f"shipped {asset.name}",
+        "config": cfg.model_dump(mode="json"),
+    }
     (out / "pretrain.json").write_text(json.dumps(stats, indent=2))
     return stats
 
@@ -253,7 +268,9 @@ def ship(cfg: TinyModelConfig) -> Path:
         ASSETS.mkdir(exist_ok=True)
         asset = ASSETS / f"tiny-{tiny_key(cfg)}.safetensors"
         save_file(load_file(str(Path(tmp) / "model" / "model.safetensors")), str(asset))
-    asset.with_suffix(".json").write_text(json.dumps({k: v for k, v in stats.items() if k != "source"}, indent=2) + "\n")
+    asset.with_suffix(".json").write_text(
+        json.dumps({k: v for k, v in stats.items() if k != "source"}, indent=2) + "\n"
+    )
     return asset
 
 

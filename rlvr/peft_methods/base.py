@@ -7,8 +7,9 @@ imports no torch at run time.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rlvr.config.methods import MethodInfo, Route
 from rlvr.sync.update import PolicyUpdate
@@ -23,12 +24,12 @@ class Policy(Protocol):
     """A trainable model built for one method, plus everything the learner needs around it."""
 
     info: MethodInfo
-    model: "torch.nn.Module"  # peft model, or the base itself for full fine-tuning / LN tuning
+    model: torch.nn.Module  # peft model, or the base itself for full fine-tuning / LN tuning
 
-    def make_optimizer(self, lr: float, weight_decay: float, betas: tuple[float, float]) -> "torch.optim.Optimizer":
+    def make_optimizer(self, lr: float, weight_decay: float, betas: tuple[float, float]) -> torch.optim.Optimizer:
         """AdamW (or the method's optimizer: LoRA+ ratios, LoRA-FA frozen A) over the trainable parameters."""
 
-    def extra_loss(self) -> "torch.Tensor | None":
+    def extra_loss(self) -> torch.Tensor | None:
         """Regulariser to add to the RL loss (AdaLoRA's orthogonality penalty), or None."""
 
     def after_optimizer_step(self, step: int) -> None:
@@ -37,13 +38,15 @@ class Policy(Protocol):
     def disable_adapter(self) -> AbstractContextManager:
         """Context in which the model computes the reference policy (adapter off)."""
 
-    def trainable_state_dict(self) -> dict[str, "torch.Tensor"]:
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
         """Everything that defines the trained policy beyond the pristine base (for checkpoints)."""
 
-    def load_trainable_state_dict(self, state: dict[str, "torch.Tensor"]) -> None:
+    def load_trainable_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         """Inverse of trainable_state_dict."""
 
-    def export(self, version: int, include_base: bool, route: Route | None = None, gather: Gather | None = None) -> PolicyUpdate:
+    def export(
+        self, version: int, include_base: bool, route: Route | None = None, gather: Gather | None = None
+    ) -> PolicyUpdate:
         """The engine's view of the current policy along ``route`` (default ``info.route``; any method may go
         "merged", and "native" as one plain LoRA on the original base wherever the policy is one
         (rlvr.config.methods.adapter_refusal; what a shared batch serves, rlvr.config.sharing); no other detour);
@@ -51,7 +54,7 @@ class Policy(Protocol):
         sharded parameters whole for a block (ZeRO-3); export asks for one module's at a time, so a sharded model
         is never whole at once."""
 
-    def effective_weights(self) -> dict[str, "torch.Tensor"]:
+    def effective_weights(self) -> dict[str, torch.Tensor]:
         """W_t of every adapted module (HF names, fp32), residual-aware; with the pristine base gives dW."""
 
     def record(self) -> dict[str, Any]:

@@ -44,8 +44,9 @@ def peft_kwargs(spec: MethodSpec, cfg: MethodConfig) -> dict[str, Any]:
     return kw
 
 
-def build_adapted(model: "torch.nn.Module", spec: MethodSpec, cfg: MethodConfig, total_steps: int,
-                  initialize: bool = True) -> "torch.nn.Module":
+def build_adapted(
+    model: torch.nn.Module, spec: MethodSpec, cfg: MethodConfig, total_steps: int, initialize: bool = True
+) -> torch.nn.Module:
     """Wrap ``model`` with the method's adapter (or unfreeze it for full FT).
 
     ``initialize=False`` skips data-dependent inits (SVD, QR), which cannot run on the meta device; the
@@ -77,7 +78,7 @@ def build_adapted(model: "torch.nn.Module", spec: MethodSpec, cfg: MethodConfig,
     return adapted
 
 
-def tuner_layers(model: "torch.nn.Module") -> dict[str, "torch.nn.Module"]:
+def tuner_layers(model: torch.nn.Module) -> dict[str, torch.nn.Module]:
     """Adapted modules by HF module name (``model.layers.0.self_attn.q_proj``)."""
     from peft.tuners.tuners_utils import BaseTunerLayer
 
@@ -86,7 +87,9 @@ def tuner_layers(model: "torch.nn.Module") -> dict[str, "torch.nn.Module"]:
 
 def jsonable(config_dict: dict[str, Any]) -> dict[str, Any]:
     """A peft config dict with sets as sorted lists and enums as strings, as saved adapters hold it."""
-    return json.loads(json.dumps(config_dict, default=lambda o: sorted(o) if isinstance(o, (set, frozenset)) else str(o)))
+    return json.loads(
+        json.dumps(config_dict, default=lambda o: sorted(o) if isinstance(o, (set, frozenset)) else str(o))
+    )
 
 
 def _same(want: Any, got: Any) -> bool:
@@ -95,8 +98,9 @@ def _same(want: Any, got: Any) -> bool:
     return want == got
 
 
-def verify_adapted(model: "torch.nn.Module", spec: MethodSpec, cfg: MethodConfig, base_params: int,
-                   initialized: bool = True) -> dict[str, Any]:
+def verify_adapted(
+    model: torch.nn.Module, spec: MethodSpec, cfg: MethodConfig, base_params: int, initialized: bool = True
+) -> dict[str, Any]:
     """Raise AdapterMismatch unless the model is what ``cfg`` asked for; return the verified record.
 
     ``initialized=False`` matches a build_adapted(initialize=False) model, whose data-dependent init was skipped.
@@ -105,9 +109,14 @@ def verify_adapted(model: "torch.nn.Module", spec: MethodSpec, cfg: MethodConfig
     params = dict(model.named_parameters())
     trainable = [n for n, p in params.items() if p.requires_grad]
     n_trainable = sum(params[n].numel() for n in trainable)
-    record: dict[str, Any] = {"method": spec.name, "preset": cfg.preset, "route": spec.route,
-                              "trainable_params": n_trainable, "model_params": base_params,
-                              "trainable_pct": 100.0 * n_trainable / base_params}
+    record: dict[str, Any] = {
+        "method": spec.name,
+        "preset": cfg.preset,
+        "route": spec.route,
+        "trainable_params": n_trainable,
+        "model_params": base_params,
+        "trainable_pct": 100.0 * n_trainable / base_params,
+    }
     if spec.is_full_finetuning:
         if hasattr(model, "peft_config"):
             problems.append("full fine-tuning asked for, but the model carries a peft adapter")
@@ -136,8 +145,9 @@ def verify_adapted(model: "torch.nn.Module", spec: MethodSpec, cfg: MethodConfig
             problems.append(f"trainable tensors outside the adapter: {stray[:5]}")
         if not trainable:
             problems.append("no trainable tensors")
-        record.update(rank=want.get(spec.rank_key) if spec.rank_key else None, modules=wrapped,
-                      peft_config=jsonable(pc.to_dict()))
+        record.update(
+            rank=want.get(spec.rank_key) if spec.rank_key else None, modules=wrapped, peft_config=jsonable(pc.to_dict())
+        )
     if problems:
         raise AdapterMismatch(f"{spec.name}: the built model is not what the config asked for: " + "; ".join(problems))
     record["verified"] = True

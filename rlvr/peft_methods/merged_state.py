@@ -11,7 +11,8 @@ find changed tensors: everything is sent, GPU to GPU.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from rlvr.peft_methods.base import Gather
 from rlvr.peft_methods.build import _HF_PREFIX
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     import torch
 
     from rlvr.peft_methods.policy import AdapterPolicy
+
 
 def _owner(name: str, layers: dict) -> str | None:
     """The adapted module a parameter name belongs to (its base layer or its adapter), if any."""
@@ -32,7 +34,7 @@ def _owner(name: str, layers: dict) -> str | None:
     return None
 
 
-def merged_names(policy: "AdapterPolicy") -> list[tuple[str, "torch.Size", str]]:
+def merged_names(policy: AdapterPolicy) -> list[tuple[str, torch.Size, str]]:
     """(HF name, shape, where it comes from) of every tensor the stream yields, in order: where is
     ``"param:<learner name>"`` for a parameter sent as held, ``"weight:<module>"`` / ``"bias:<module>"`` for an
     adapted module's merged weight and bias. Tied parameters appear once (named_parameters' rule, which is how
@@ -54,14 +56,14 @@ def merged_names(policy: "AdapterPolicy") -> list[tuple[str, "torch.Size", str]]
     return out
 
 
-def _full_shape(p: "torch.Tensor") -> "torch.Size":
+def _full_shape(p: torch.Tensor) -> torch.Size:
     """A parameter's whole shape (ZeRO-3 keeps a partition in .data and the full shape in ds_shape)."""
     import torch
 
     return torch.Size(getattr(p, "ds_shape", p.shape))
 
 
-def merged_state(policy: "AdapterPolicy", gather: Gather) -> Iterator[tuple[str, "torch.Tensor"]]:
+def merged_state(policy: AdapterPolicy, gather: Gather) -> Iterator[tuple[str, torch.Tensor]]:
     """Every tensor of ``merged_names``, in its order, as fresh tensors in the policy's dtype on the learner's
     device. Under ZeRO-3 each yield happens inside the gather of its parameters (a collective): every rank must
     iterate the stream in lockstep."""

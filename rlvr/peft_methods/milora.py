@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     import torch
 
 
-def milora_init(model: "torch.nn.Module", adapter: str = "default") -> None:
+def milora_init(model: torch.nn.Module, adapter: str = "default") -> None:
     import torch
     from peft.tuners.lora import LoraLayer
 

@@ -8,15 +8,21 @@ The native route ships adapter tensors only, so it reads the frozen base directl
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from rlvr.config.methods import MethodSpec, Route, adapter_refusal, check_method_config, method_info, method_spec
 from rlvr.config.schema import MethodConfig
 from rlvr.peft_methods.base import Gather, Policy
 from rlvr.peft_methods.build import ADAPTER, build_adapted, jsonable, tuner_layers, verify_adapted
 from rlvr.peft_methods.weights import (
-    adalora_as_lora, effective_linear, effective_norm, lora_factors, to_bytes, vera_as_lora,
+    adalora_as_lora,
+    effective_linear,
+    effective_norm,
+    lora_factors,
+    to_bytes,
+    vera_as_lora,
 )
 from rlvr.sync.update import PolicyUpdate
 
@@ -30,15 +36,18 @@ _INIT = "residual_init."  # checkpoint keys of the initial factors a residual ba
 class AdapterPolicy:
     """The Policy protocol of rlvr.peft_methods.base for any registry method."""
 
-    def __init__(self, model: "torch.nn.Module", spec: MethodSpec, cfg: MethodConfig, total_steps: int):
-        import torch
+    def __init__(self, model: torch.nn.Module, spec: MethodSpec, cfg: MethodConfig, total_steps: int):
 
         self.spec, self.cfg, self.info = spec, cfg, method_info(spec.name)
         base_params = sum(p.numel() for p in model.parameters())
         self.dtype = next(model.parameters()).dtype
         full = spec.is_full_finetuning
         # Residual inits rewrite W during get_peft_model, so their copy must be taken before building.
-        early = {n: p.detach().float().cpu().clone() for n, p in model.named_parameters()} if spec.residual_init or full else {}
+        early = (
+            {n: p.detach().float().cpu().clone() for n, p in model.named_parameters()}
+            if spec.residual_init or full
+            else {}
+        )
         self.model = build_adapted(model, spec, cfg, total_steps)
         self.layers = tuner_layers(self.model)
         self.pristine: dict[str, torch.Tensor] = {}
@@ -46,8 +55,10 @@ class AdapterPolicy:
         if full:
             self.pristine = early
         elif spec.route != "native":
-            self.pristine = {f"{m}.weight": early.get(f"{m}.weight", self._base_weight(m).detach().float().cpu().clone())
-                             for m in self.layers}
+            self.pristine = {
+                f"{m}.weight": early.get(f"{m}.weight", self._base_weight(m).detach().float().cpu().clone())
+                for m in self.layers
+            }
         self._init: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         if spec.residual_init:
             self._init = {m: tuple(t.cpu().clone() for t in lora_factors(layer)) for m, layer in self.layers.items()}
@@ -55,7 +66,7 @@ class AdapterPolicy:
         self._record = verify_adapted(self.model, spec, cfg, base_params)
 
     # ---- training -------------------------------------------------------------------------------------
-    def make_optimizer(self, lr: float, weight_decay: float, betas: tuple[float, float]) -> "torch.optim.Optimizer":
+    def make_optimizer(self, lr: float, weight_decay: float, betas: tuple[float, float]) -> torch.optim.Optimizer:
         """AdamW (or the method's own optimizer) at ``lr``, the trial's resolved rate (TrialPlan.lr);
         parameter groups with their own rate (LoRA+'s B matrices) take their multiple of it."""
         import torch
@@ -64,20 +75,23 @@ class AdapterPolicy:
             from peft.optimizers import create_loraplus_optimizer
 
             ratio = self.cfg.options.get("loraplus_lr_ratio", self.spec.policy_options["loraplus_lr_ratio"])
-            return create_loraplus_optimizer(self.model, torch.optim.AdamW, lr=lr, loraplus_lr_ratio=ratio,
-                                             weight_decay=weight_decay, betas=betas)
+            return create_loraplus_optimizer(
+                self.model, torch.optim.AdamW, lr=lr, loraplus_lr_ratio=ratio, weight_decay=weight_decay, betas=betas
+            )
         if self.spec.optimizer == "lorafa":
             from peft.optimizers import create_lorafa_optimizer
 
             pc = self.model.peft_config[ADAPTER]
-            opt = create_lorafa_optimizer(self.model, r=pc.r, lora_alpha=pc.lora_alpha, lr=lr, weight_decay=weight_decay)
+            opt = create_lorafa_optimizer(
+                self.model, r=pc.r, lora_alpha=pc.lora_alpha, lr=lr, weight_decay=weight_decay
+            )
             for group in opt.param_groups:
                 group["betas"] = betas
             return opt
         params = [p for p in self.model.parameters() if p.requires_grad]
         return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, betas=betas)
 
-    def extra_loss(self) -> "torch.Tensor | None":
+    def extra_loss(self) -> torch.Tensor | None:
         """AdaLoRA's orthogonality penalty, as peft adds it when labels are passed (an RL loss passes none)."""
         if self.spec.lora_form != "adalora":
             return None
@@ -104,7 +118,7 @@ class AdapterPolicy:
         return self.model.disable_adapter()
 
     # ---- checkpoint state -----------------------------------------------------------------------------
-    def trainable_state_dict(self) -> dict[str, "torch.Tensor"]:
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
         if self.spec.is_full_finetuning:
             return {n: t.detach().clone() for n, t in self.model.state_dict().items()}
         state = {}
@@ -116,14 +130,14 @@ class AdapterPolicy:
             state[f"{_INIT}{m}.A"], state[f"{_INIT}{m}.B"] = a.clone(), b.clone()
         return state
 
-    def load_trainable_state_dict(self, state: dict[str, "torch.Tensor"]) -> None:
+    def load_trainable_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         if self.spec.is_full_finetuning:
             self.model.load_state_dict(state)
             return
         per_layer: dict[str, dict[str, Any]] = {m: {} for m in self.layers}
         for key, t in state.items():
             if key.startswith(_INIT):
-                m, which = key[len(_INIT):].rsplit(".", 1)
+                m, which = key[len(_INIT) :].rsplit(".", 1)
                 a, b = self._init[m]
                 # Kept on the CPU beside the pristine weights they are subtracted from.
                 self._init[m] = (t.float().cpu(), b) if which == "A" else (a, t.float().cpu())
@@ -131,7 +145,7 @@ class AdapterPolicy:
             m = next((m for m in per_layer if key.startswith(m + ".")), None)
             if m is None:
                 raise KeyError(f"{key}: not a tensor of any adapted module of {self.spec.name}")
-            per_layer[m][key[len(m) + 1:]] = t
+            per_layer[m][key[len(m) + 1 :]] = t
         for m, sub in per_layer.items():
             unexpected = self.layers[m].load_state_dict(sub, strict=False).unexpected_keys
             if unexpected:
@@ -140,7 +154,7 @@ class AdapterPolicy:
             self._write_residual_base()
 
     # ---- engine views ---------------------------------------------------------------------------------
-    def effective_weights(self) -> dict[str, "torch.Tensor"]:
+    def effective_weights(self) -> dict[str, torch.Tensor]:
         if self.spec.is_full_finetuning:
             return {n: p.detach().float().cpu() for n, p in self.model.named_parameters()}
         out = {}
@@ -151,7 +165,9 @@ class AdapterPolicy:
                 out[f"{m}.weight"] = effective_linear(layer, self._adapter_base(m))[0].cpu()
         return out
 
-    def export(self, version: int, include_base: bool, route: Route | None = None, gather: Gather | None = None) -> PolicyUpdate:
+    def export(
+        self, version: int, include_base: bool, route: Route | None = None, gather: Gather | None = None
+    ) -> PolicyUpdate:
         """The policy along ``route`` (default: the method's); any method can go merged, and "native" is open to
         every method with a plain LoRA on the original base (``original_base_adapter``, what shares a batch)."""
         gather = gather or _whole
@@ -161,21 +177,27 @@ class AdapterPolicy:
         if route == "native" and own != "native":
             why = adapter_refusal(self.cfg)
             if why is not None:
-                raise ValueError(f"{self.spec.name}: cannot export as native; its route is {own} "
-                                 f"(merged is always possible) and {why}")
+                raise ValueError(
+                    f"{self.spec.name}: cannot export as native; its route is {own} "
+                    f"(merged is always possible) and {why}"
+                )
             tensors, config = self.original_base_adapter(gather)
             return PolicyUpdate(version, "native", lora_tensors=to_bytes(tensors), lora_config=config, meta=meta)
         if route != own and route != "merged":
-            raise ValueError(f"{self.spec.name}: cannot export as {route}; its route is {own} (merged is always possible)")
+            raise ValueError(
+                f"{self.spec.name}: cannot export as {route}; its route is {own} (merged is always possible)"
+            )
         if route == "merged":
             return PolicyUpdate(version, "merged", base_weights=to_bytes(self._merged_weights(gather)), meta=meta)
         tensors, config = self._lora_form(gather)
         base = None
         if self.spec.residual_init and (include_base or version == 0):
             base = to_bytes({f"{m}.weight": self._adapter_base(m).to(self.dtype) for m in self.layers})
-        return PolicyUpdate(version, route, lora_tensors=to_bytes(tensors), lora_config=config, base_weights=base, meta=meta)
+        return PolicyUpdate(
+            version, route, lora_tensors=to_bytes(tensors), lora_config=config, base_weights=base, meta=meta
+        )
 
-    def original_base_adapter(self, gather: Gather | None = None) -> tuple[dict[str, "torch.Tensor"], dict[str, Any]]:
+    def original_base_adapter(self, gather: Gather | None = None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """The policy as one plain LoRA on the ORIGINAL base (peft key names, fp32) and its LoraConfig dict: a
         LoRA as trained; AdaLoRA as P diag(E) Q; a residual init (PiSSA, MiLoRA, OLoRA) as the rank-2r LoRA
         [s B, -s B0][A; A0], since W_res + s B A = W0 + s (B A - B0 A0); VeRA as (diag(l_b) B, diag(l_d) A);
@@ -210,10 +232,10 @@ class AdapterPolicy:
         return dict(self._record)
 
     # ---- internals ------------------------------------------------------------------------------------
-    def _base_weight(self, module: str) -> "torch.Tensor":
+    def _base_weight(self, module: str) -> torch.Tensor:
         return self.layers[module].get_base_layer().weight
 
-    def _adapter_base(self, module: str) -> "torch.Tensor":
+    def _adapter_base(self, module: str) -> torch.Tensor:
         """fp32 weight the adapter sits on: pristine W, or the residual W - s B0 A0."""
         w = self.pristine.get(f"{module}.weight")
         if w is None:
@@ -230,7 +252,7 @@ class AdapterPolicy:
             for m in self.layers:
                 self._base_weight(m).copy_(self._adapter_base(m))
 
-    def _merged_weights(self, gather: Gather) -> dict[str, "torch.Tensor"]:
+    def _merged_weights(self, gather: Gather) -> dict[str, torch.Tensor]:
         """Changed tensors only, HF names, model dtype (copies: gathered tensors are freed after the block)."""
         out = {}
         if self.spec.is_full_finetuning:
@@ -251,7 +273,7 @@ class AdapterPolicy:
                     out[f"{m}.bias"] = b.to(self.dtype)
         return out
 
-    def _lora_form(self, gather: Gather) -> tuple[dict[str, "torch.Tensor"], dict[str, Any]]:
+    def _lora_form(self, gather: Gather) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """Plain LoRA tensors (peft key names, fp32) and the LoraConfig dict a saved adapter would carry."""
         from peft import LoraConfig
 
@@ -269,15 +291,21 @@ class AdapterPolicy:
             rank = pc.init_r if self.spec.lora_form == "adalora" else pc.r
             config = LoraConfig(r=rank, lora_alpha=rank, target_modules=targets, task_type="CAUSAL_LM")
         else:
-            config = LoraConfig(r=pc.r, lora_alpha=pc.lora_alpha, use_rslora=pc.use_rslora,
-                                target_modules=targets, task_type="CAUSAL_LM")
+            config = LoraConfig(
+                r=pc.r,
+                lora_alpha=pc.lora_alpha,
+                use_rslora=pc.use_rslora,
+                target_modules=targets,
+                task_type="CAUSAL_LM",
+            )
         return tensors, jsonable(config.to_dict())
 
     @contextmanager
-    def _swapped(self, weights: dict[str, "torch.Tensor"], layered: bool = False) -> Iterator[None]:
+    def _swapped(self, weights: dict[str, torch.Tensor], layered: bool = False) -> Iterator[None]:
         """Temporarily point parameters at other tensors (the originals are kept, not copied back)."""
-        targets = {n: self._base_weight(n.removesuffix(".weight")) if layered else self.model.get_parameter(n)
-                   for n in weights}
+        targets = {
+            n: self._base_weight(n.removesuffix(".weight")) if layered else self.model.get_parameter(n) for n in weights
+        }
         saved = {n: p.data for n, p in targets.items()}
         try:
             for n, p in targets.items():
@@ -292,7 +320,7 @@ def _whole(params: Any) -> AbstractContextManager:
     return nullcontext()  # unsharded parameters are whole already
 
 
-def torch_equal(a: "torch.Tensor", b: "torch.Tensor") -> bool:
+def torch_equal(a: torch.Tensor, b: torch.Tensor) -> bool:
     import torch
 
     return a.shape == b.shape and bool(torch.equal(a.to(b.device), b))
@@ -304,7 +332,7 @@ def _both(first, second) -> Iterator[None]:
         yield
 
 
-def build_policy(model: "torch.nn.Module", cfg: MethodConfig, total_steps: int) -> Policy:
+def build_policy(model: torch.nn.Module, cfg: MethodConfig, total_steps: int) -> Policy:
     """Adapt ``model`` as ``cfg`` asks, verify the result, and wrap it with optimizer, hooks and export."""
     problems = check_method_config(cfg)
     if problems:

@@ -47,12 +47,27 @@ def methods_table(model_cfg: ModelConfig, preset: str, methods: list[str] | None
             adapted = build_adapted(model, spec, cfg, _COUNT_STEPS, initialize=real)
         except NotImplementedError as e:
             # Adapters whose layout depends on data (SHiRA's mask uses nonzero) cannot be built on meta.
-            rows.append({**row, "modules": ",".join(cfg.target_modules or ()), "rank": cfg.rank,
-                         "trainable_params": None, "pct_of_model": None, "note": f"not countable on meta: {e}"[:120]})
+            rows.append(
+                {
+                    **row,
+                    "modules": ",".join(cfg.target_modules or ()),
+                    "rank": cfg.rank,
+                    "trainable_params": None,
+                    "pct_of_model": None,
+                    "note": f"not countable on meta: {e}"[:120],
+                }
+            )
             continue
         rec = verify_adapted(adapted, spec, cfg, base_params, initialized=real)
-        rows.append({**row, "modules": ",".join(rec["modules"]), "rank": rec["rank"],
-                     "trainable_params": rec["trainable_params"], "pct_of_model": rec["trainable_pct"]})
+        rows.append(
+            {
+                **row,
+                "modules": ",".join(rec["modules"]),
+                "rank": rec["rank"],
+                "trainable_params": rec["trainable_params"],
+                "pct_of_model": rec["trainable_pct"],
+            }
+        )
     return rows
 
 
@@ -61,16 +76,31 @@ def format_methods_table(rows: list[dict[str, Any]], console=None):
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"PEFT methods ({rows[0]['preset']} preset)" if rows else "PEFT methods",
-                  caption="modules: all = " + ",".join(m.removesuffix("_proj") for m in ALL_LINEAR))
-    for col, justify in (("method", "left"), ("group", "left"), ("modules", "left"), ("rank", "right"),
-                         ("trainable", "right"), ("% model", "right"), ("route", "left")):
+    table = Table(
+        title=f"PEFT methods ({rows[0]['preset']} preset)" if rows else "PEFT methods",
+        caption="modules: all = " + ",".join(m.removesuffix("_proj") for m in ALL_LINEAR),
+    )
+    for col, justify in (
+        ("method", "left"),
+        ("group", "left"),
+        ("modules", "left"),
+        ("rank", "right"),
+        ("trainable", "right"),
+        ("% model", "right"),
+        ("route", "left"),
+    ):
         table.add_column(col, justify=justify, no_wrap=col not in ("group", "modules"))
     for r in rows:
         names = r["modules"].split(",")
         modules = "all" if set(names) == set(ALL_LINEAR) else ",".join(m.removesuffix("_proj") for m in names)
-        table.add_row(r["method"], r["group"], modules, "-" if r["rank"] is None else str(r["rank"]),
-                      "n/a" if r["trainable_params"] is None else f"{r['trainable_params']:,}",
-                      "n/a" if r["pct_of_model"] is None else f"{r['pct_of_model']:.3f}", r["route"])
+        table.add_row(
+            r["method"],
+            r["group"],
+            modules,
+            "-" if r["rank"] is None else str(r["rank"]),
+            "n/a" if r["trainable_params"] is None else f"{r['trainable_params']:,}",
+            "n/a" if r["pct_of_model"] is None else f"{r['pct_of_model']:.3f}",
+            r["route"],
+        )
     (console or Console()).print(table)
     return table

@@ -9,9 +9,10 @@ learner's weights: the base weight is swapped for the pristine fp32 copy inside 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from itertools import chain
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import torch
@@ -19,14 +20,16 @@ if TYPE_CHECKING:
 ADAPTER = "default"
 
 
-def effective_linear(layer: "torch.nn.Module", base_weight: "torch.Tensor") -> tuple["torch.Tensor", "torch.Tensor | None"]:
+def effective_linear(layer: torch.nn.Module, base_weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(W_eff, b_eff) in fp32 of an adapted linear layer sitting on ``base_weight`` (fp32)."""
     import torch
     from torch.func import functional_call
 
     device = next(layer.parameters()).device
-    state = {n: t.detach().float() if t.is_floating_point() else t
-             for n, t in chain(layer.named_parameters(), layer.named_buffers())}
+    state = {
+        n: t.detach().float() if t.is_floating_point() else t
+        for n, t in chain(layer.named_parameters(), layer.named_buffers())
+    }
     state["base_layer.weight"] = base_weight.to(device)
     bias = state.get("base_layer.bias")
     was_training = layer.training
@@ -48,7 +51,7 @@ def effective_linear(layer: "torch.nn.Module", base_weight: "torch.Tensor") -> t
 
 
 @contextmanager
-def _without_forward_hooks(module: "torch.nn.Module") -> Iterator[None]:
+def _without_forward_hooks(module: torch.nn.Module) -> Iterator[None]:
     """The module's plain forward: ZeRO-3's hooks would fetch and release the substituted fp32 tensors as if
     they were its sharded parameters (the caller has gathered those already)."""
     saved = [(m, dict(m._forward_pre_hooks), dict(m._forward_hooks)) for m in module.modules()]
@@ -63,12 +66,12 @@ def _without_forward_hooks(module: "torch.nn.Module") -> Iterator[None]:
             m._forward_hooks.update(post)
 
 
-def effective_norm(layer: "torch.nn.Module") -> "torch.Tensor":
+def effective_norm(layer: torch.nn.Module) -> torch.Tensor:
     """The trained copy of a norm layer under LN tuning."""
     return layer.ln_tuning_layers[ADAPTER].weight.detach().float()
 
 
-def adalora_as_lora(layer: "torch.nn.Module") -> tuple["torch.Tensor", "torch.Tensor"]:
+def adalora_as_lora(layer: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
     """AdaLoRA's B (A * E) * s / (ranknum + 1e-5) as a plain LoRA (A', B') with scaling 1, masked ranks as zeros."""
     scale = layer.scaling[ADAPTER] / (layer.ranknum[ADAPTER].item() + 1e-5)
     a = (layer.lora_A[ADAPTER] * layer.lora_E[ADAPTER]).detach().float()
@@ -76,7 +79,7 @@ def adalora_as_lora(layer: "torch.nn.Module") -> tuple["torch.Tensor", "torch.Te
     return a, b
 
 
-def vera_as_lora(layer: "torch.nn.Module") -> tuple["torch.Tensor", "torch.Tensor"]:
+def vera_as_lora(layer: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
     """VeRA's diag(l_b) B diag(l_d) A as a plain LoRA (A', B') with scaling 1: the shared frozen projections sliced
     to the layer's shape (as its forward slices them), the trained vectors folded in."""
     a = layer.vera_A[ADAPTER][:, : layer.in_features].float() * layer.vera_lambda_d[ADAPTER].detach().float()[:, None]
@@ -84,17 +87,17 @@ def vera_as_lora(layer: "torch.nn.Module") -> tuple["torch.Tensor", "torch.Tenso
     return a, b
 
 
-def lora_factors(layer: "torch.nn.Module") -> tuple["torch.Tensor", "torch.Tensor"]:
+def lora_factors(layer: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
     return layer.lora_A[ADAPTER].weight.detach().float(), layer.lora_B[ADAPTER].weight.detach().float()
 
 
-def to_bytes(tensors: dict[str, "torch.Tensor"]) -> bytes:
+def to_bytes(tensors: dict[str, torch.Tensor]) -> bytes:
     from safetensors.torch import save
 
     return save({k: v.detach().contiguous().cpu() for k, v in tensors.items()})
 
 
-def from_bytes(data: bytes) -> dict[str, "torch.Tensor"]:
+def from_bytes(data: bytes) -> dict[str, torch.Tensor]:
     from safetensors.torch import load
 
     return load(data)

@@ -18,8 +18,8 @@ import time
 from typing import Any
 
 from rlvr.config.schema import TrialConfig
-from rlvr.learner.spec import LearnerSpec
 from rlvr.config.trial_plan import TrialPlan
+from rlvr.learner.spec import LearnerSpec
 
 log = logging.getLogger("rlvr.pool")
 
@@ -73,8 +73,14 @@ class WarmPool:
         self.leases += 1
         controller.attach(engines, rewards, learner, owned=False)
         controller.startup = {**startup, "pool_leases": self.leases}
-        log.info("pool_lease pool=%s key=%s trial=%s lease=%d seconds=%.2f", self.name, key, cfg.name, self.leases,
-                 time.perf_counter() - t0)
+        log.info(
+            "pool_lease pool=%s key=%s trial=%s lease=%d seconds=%.2f",
+            self.name,
+            key,
+            cfg.name,
+            self.leases,
+            time.perf_counter() - t0,
+        )
 
     def _reset(self, cfg: TrialConfig, plan: TrialPlan) -> None:
         import ray

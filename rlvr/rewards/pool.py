@@ -10,9 +10,9 @@ from __future__ import annotations
 import multiprocessing as mp
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import wait
-from typing import Callable
 
 from rlvr.config.schema import RewardConfig
 from rlvr.rewards.verify import quiet_math_verify, score
@@ -185,7 +185,9 @@ class RewardPool:
                 if w.job and now >= w.job[1]:
                     i = w.job[0]
                     self._replace(w)
-                    results[i] = self._finish(items[i], {"error": f"timeout after {self.cfg.timeout_s} s"}, timed_out=True)
+                    results[i] = self._finish(
+                        items[i], {"error": f"timeout after {self.cfg.timeout_s} s"}, timed_out=True
+                    )
         return results  # type: ignore[return-value]
 
     def close(self) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from rlvr.rewards.format import boxed_answers, format_ok
 
@@ -17,7 +17,7 @@ MAX_EXTRACTED_CHARS = 1000  # the extracted answer travels back to the parent an
 EXTRACTIONS = ("study", "lenient")
 
 
-@lru_cache(maxsize=None)
+@cache
 def extraction_config(name: str) -> tuple:
     """math-verify extraction targets for a completion.
 
@@ -29,7 +29,9 @@ def extraction_config(name: str) -> tuple:
 
     if name == "study":
         norm = NormalizationConfig(nits=False, malformed_operators=False, basic_latex=True, boxed="all", units=True)
-        return (LatexExtractionConfig(normalization_config=norm, boxed_match_priority=0, try_extract_without_anchor=False),)
+        return (
+            LatexExtractionConfig(normalization_config=norm, boxed_match_priority=0, try_extract_without_anchor=False),
+        )
     if name == "lenient":
         return (LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig())
     raise ValueError(f"reward.extraction: {name!r} is unknown; allowed: {', '.join(EXTRACTIONS)}")
@@ -67,7 +69,9 @@ def score(completion: str, gold: str, truncated: bool, extraction: str) -> dict:
     """Correctness, extracted answer, gold fallback and format of one completion (RewardResult's fields)."""
     from math_verify import parse, verify
 
-    pred = parse(completion, extraction_config=extraction_config(extraction), extraction_mode="first_match", parsing_timeout=None)
+    pred = parse(
+        completion, extraction_config=extraction_config(extraction), extraction_mode="first_match", parsing_timeout=None
+    )
     extracted = str(pred[-1]) if pred else None
     gold_parsed = parse_gold(gold)
     if gold_parsed is None:

@@ -103,7 +103,8 @@ class HFEngine:
         unknown = sorted(set(weights) - self._base_names)
         if unknown:
             raise UnservableUpdate(
-                f"policy v{update.version}: base_weights has {len(unknown)} tensor(s) the model lacks, e.g. {unknown[:3]}"
+                f"policy v{update.version}: base_weights has {len(unknown)} tensor(s) the model lacks, e.g. "
+                f"{unknown[:3]}"
             )
         if self.model is not self.base:
             self.base = self.model.unload()  # takes the adapter layers out without merging them
@@ -111,7 +112,9 @@ class HFEngine:
         self.model = self.base
         if update.has_adapter:
             # The shipped tensors replace the initial A and B, so use the init without side effects on the base.
-            config = LoraConfig.from_peft_type(**{**update.lora_config, "init_lora_weights": True, "inference_mode": True})
+            config = LoraConfig.from_peft_type(
+                **{**update.lora_config, "init_lora_weights": True, "inference_mode": True}
+            )
             self.model = get_peft_model(self.base, config).eval()
             result = set_peft_model_state_dict(self.model, load(update.lora_tensors))
             if result.unexpected_keys:

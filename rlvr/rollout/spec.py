@@ -29,12 +29,20 @@ class EngineSpec:
 
     def __post_init__(self):
         if self.rollout.max_model_len not in (None, self.max_model_len):
-            raise ValueError(f"rollout.max_model_len: {self.rollout.max_model_len} differs from the engine's context "
-                             f"{self.max_model_len}; the engine reads its context from EngineSpec.max_model_len alone")
+            raise ValueError(
+                f"rollout.max_model_len: {self.rollout.max_model_len} differs from the engine's context "
+                f"{self.max_model_len}; the engine reads its context from EngineSpec.max_model_len alone"
+            )
 
     @classmethod
-    def from_trial(cls, cfg: TrialConfig, plan: TrialPlan | None = None) -> "EngineSpec":
+    def from_trial(cls, cfg: TrialConfig, plan: TrialPlan | None = None) -> EngineSpec:
         """The spec of a trial's engines; ``plan`` is the trial's (computed here when not given)."""
         plan = plan or TrialPlan.from_config(cfg)
-        return cls(model=cfg.model, rollout=cfg.rollout, max_model_len=plan.max_model_len,
-                   max_lora_rank=plan.engine_lora_rank, threads=plan.actor_threads, transport=plan.transport)
+        return cls(
+            model=cfg.model,
+            rollout=cfg.rollout,
+            max_model_len=plan.max_model_len,
+            max_lora_rank=plan.engine_lora_rank,
+            threads=plan.actor_threads,
+            transport=plan.transport,
+        )

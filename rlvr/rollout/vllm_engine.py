@@ -29,7 +29,8 @@ def _require_sleep_mode() -> None:
 
     if not current_platform.is_sleep_mode_available():
         raise ValueError(
-            f"rollout.colocate: vLLM on this platform ({current_platform.device_type}) has no sleep mode, so the engine "
+            f"rollout.colocate: vLLM on this platform ({current_platform.device_type}) has no sleep mode, so the "
+            f"engine "
             "cannot free the GPU for the learner; set rollout.colocate: false (engine and learner on GPUs of their own)"
         )
 
@@ -40,13 +41,20 @@ def engine_placement(spec: EngineSpec, on_gpu: bool) -> dict:
     Ray executor and ask for bundles the trial has handed out (vllm config/parallel.py)."""
     if on_gpu:
         tp = max(1, spec.model.gpus_per_engine)
-        return {"gpu_memory_utilization": spec.rollout.memory_share, "tensor_parallel_size": tp,
-                "enable_sleep_mode": spec.rollout.colocate, "distributed_executor_backend": "mp" if tp > 1 else "uni"}
+        return {
+            "gpu_memory_utilization": spec.rollout.memory_share,
+            "tensor_parallel_size": tp,
+            "enable_sleep_mode": spec.rollout.colocate,
+            "distributed_executor_backend": "mp" if tp > 1 else "uni",
+        }
     # Seeded requests crash vLLM-CPU when a prefill is chunked ("CPU Generator does not use offset"):
     # a token budget that fits every running sequence's whole prompt keeps prefills in one piece.
     max_seqs = 256
-    return {"distributed_executor_backend": "uni", "max_num_seqs": max_seqs,
-            "max_num_batched_tokens": max_seqs * (spec.max_model_len or 2048)}
+    return {
+        "distributed_executor_backend": "uni",
+        "max_num_seqs": max_seqs,
+        "max_num_batched_tokens": max_seqs * (spec.max_model_len or 2048),
+    }
 
 
 def _transfer_config(transport: str) -> dict:
@@ -63,8 +71,14 @@ def sampling_params(spec: SamplingSpec, prompts: int) -> list:
     from vllm import SamplingParams
 
     return [
-        SamplingParams(n=spec.n, temperature=spec.temperature, top_p=spec.top_p, max_tokens=spec.max_new_tokens,
-                       seed=None if spec.seed is None else spec.seed + i * spec.n, logprobs=0)
+        SamplingParams(
+            n=spec.n,
+            temperature=spec.temperature,
+            top_p=spec.top_p,
+            max_tokens=spec.max_new_tokens,
+            seed=None if spec.seed is None else spec.seed + i * spec.n,
+            logprobs=0,
+        )
         for i in range(prompts)
     ]
 
@@ -310,6 +324,7 @@ class VLLMEngine:
         self._adapters[0] = None
         self._base_version = self.versions[0] = version
         self.llm.reset_prefix_cache()  # cached prefixes were computed by the old policy
+
     # ---- end of vLLM's weight transfer ----------------------------------------------------------------------
 
     def _model_dir(self) -> Path:

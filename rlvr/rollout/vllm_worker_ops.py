@@ -68,8 +68,14 @@ class PolicyLoader:
         staging, self._rlvr_staging = getattr(self, "_rlvr_staging", None) or Staging(), None
         lora_tensors, base_weights = staging.take("lora_tensors"), staging.take("base_weights")
         runner = self.model_runner
-        lora = _parse_adapter(runner.lora_manager, lora_id, load_tensors(lora_tensors), lora_config) if lora_tensors else None
-        weights = _complete_layers(load_tensors(base_weights), runner.get_model(), pristine_files) if base_weights else None
+        lora = (
+            _parse_adapter(runner.lora_manager, lora_id, load_tensors(lora_tensors), lora_config)
+            if lora_tensors
+            else None
+        )
+        weights = (
+            _complete_layers(load_tensors(base_weights), runner.get_model(), pristine_files) if base_weights else None
+        )
         if previous_lora_id is not None:
             runner.lora_manager.remove_adapter(previous_lora_id)
         if weights is not None:
@@ -113,7 +119,10 @@ def _quiet_partial_reload() -> None:
     (norms, embeddings) on every sync; those warnings describe the intended partial reload."""
     import logging
 
-    for name in ("vllm.model_executor.model_loader.reload.layerwise", "vllm.model_executor.model_loader.reload.inplace"):
+    for name in (
+        "vllm.model_executor.model_loader.reload.layerwise",
+        "vllm.model_executor.model_loader.reload.inplace",
+    ):
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
@@ -142,5 +151,7 @@ def checkpoint_files(model_dir: Path) -> list[str]:
     """The safetensors shards of a model directory (the pristine base the engine started from)."""
     files = sorted(str(p) for p in model_dir.glob("*.safetensors"))
     if not files:
-        raise FileNotFoundError(f"model_path: no *.safetensors files in {model_dir}; the engine reloads base weights from them")
+        raise FileNotFoundError(
+            f"model_path: no *.safetensors files in {model_dir}; the engine reloads base weights from them"
+        )
     return files

@@ -15,8 +15,14 @@ from rlvr.sweep.lease import LeaseHeld
 from rlvr.sweep.summary import events_to_file
 
 
-def study_command(config: str, overrides: list[str] = (), dry_run: bool = False, trial_fn: str | None = None,
-                  address: str | None = None, verbose: bool = True) -> int:
+def study_command(
+    config: str,
+    overrides: list[str] = (),
+    dry_run: bool = False,
+    trial_fn: str | None = None,
+    address: str | None = None,
+    verbose: bool = True,
+) -> int:
     """Run or resume a study on the Ray cluster at ``address`` (None: a private local Ray). Exit codes: 0 the answer
     was printed, 1 a stage failed to produce it, 2 bad config, 4 a stage is held by another controller, 6 no
     cluster answers at ``address``."""
@@ -30,8 +36,9 @@ def study_command(config: str, overrides: list[str] = (), dry_run: bool = False,
     quiet = not verbose and console.is_terminal and not dry_run
     try:
         with events_to_file(study_dir(cfg)) if quiet else nullcontext():
-            run_study(cfg, None if dry_run else load_trial_fn(trial_fn), console, worker_logs=not quiet,
-                      dry_run=dry_run)
+            run_study(
+                cfg, None if dry_run else load_trial_fn(trial_fn), console, worker_logs=not quiet, dry_run=dry_run
+            )
     except LeaseHeld as e:
         log.error("%s", e)
         return EXIT_LEASE

@@ -18,7 +18,16 @@ from rlvr.config.memory_plan import plan_trial
 from rlvr.config.study import StudyConfig
 from rlvr.storage import RunStorage
 from rlvr.study.stages import (
-    Stage, chosen_stage, extension, halve, mean_score, method_name, methods, rung_steps, stage_sweep, trial_budget,
+    Stage,
+    chosen_stage,
+    extension,
+    halve,
+    mean_score,
+    method_name,
+    methods,
+    rung_steps,
+    stage_sweep,
+    trial_budget,
     trial_lr,
 )
 from rlvr.sweep.controller import run_sweep
@@ -52,18 +61,28 @@ def budget_lines(cfg: StudyConfig) -> list[str]:
     plan_step_s, gpu_h_per_step = _plan_figures(cfg)
     step_s = cfg.seconds_per_step or plan_step_s
     at_once = cfg.max_concurrent or 1
-    lines = [f"{cfg.name}: {len(methods(cfg))} methods, lrs {cfg.lrs} (+{cfg.max_extensions} extensions at most), "
-             f"tuning seeds {cfg.tuning_seeds}, confirmation seeds {cfg.confirmation_seeds}",
-             "at most " + " + ".join(f"{n} x {s} steps" for n, s in stages) + f" = {trials} trials, {trial_steps} "
-             "trial-steps"]
+    lines = [
+        f"{cfg.name}: {len(methods(cfg))} methods, lrs {cfg.lrs} (+{cfg.max_extensions} extensions at most), "
+        f"tuning seeds {cfg.tuning_seeds}, confirmation seeds {cfg.confirmation_seeds}",
+        "at most " + " + ".join(f"{n} x {s} steps" for n, s in stages) + f" = {trials} trials, {trial_steps} "
+        "trial-steps",
+    ]
     if step_s is None:
         lines.append("time: unknown (set seconds_per_step, or give the model an architecture for the memory plan)")
     else:
         source = "seconds_per_step" if cfg.seconds_per_step else "the memory plan"
-        lines.append(f"time: ~{_duration(trial_steps * step_s / at_once)} with {at_once} trial(s) at once "
-                     f"({step_s:g} s/step from {source})")
-    lines.append("GPU-hours: " + (f"~{trial_steps * gpu_h_per_step:,.1f} (memory plan)" if gpu_h_per_step is not None
-                                  else "no memory plan (the model config has no architecture)"))
+        lines.append(
+            f"time: ~{_duration(trial_steps * step_s / at_once)} with {at_once} trial(s) at once "
+            f"({step_s:g} s/step from {source})"
+        )
+    lines.append(
+        "GPU-hours: "
+        + (
+            f"~{trial_steps * gpu_h_per_step:,.1f} (memory plan)"
+            if gpu_h_per_step is not None
+            else "no memory plan (the model config has no architecture)"
+        )
+    )
     return lines
 
 
@@ -73,12 +92,17 @@ class _Study:
     def __init__(self, cfg: StudyConfig, trial_fn: TrialFn | None, console: Console, worker_logs: bool):
         self.cfg, self.trial_fn, self.console, self.worker_logs = cfg, trial_fn, console, worker_logs
         self.storage = RunStorage(study_dir(cfg))
-        self.record: dict[str, Any] = {"methods": [method_name(m) for m in methods(cfg)], "stages": [], "chosen": {},
-                                       "edge": []}
+        self.record: dict[str, Any] = {
+            "methods": [method_name(m) for m in methods(cfg)],
+            "stages": [],
+            "chosen": {},
+            "edge": [],
+        }
         self.count = 0
 
-    def run(self, lrs: dict[int, tuple[float, ...]], seeds: tuple[int, ...],
-            steps: int) -> dict[int, dict[float, float]]:
+    def run(
+        self, lrs: dict[int, tuple[float, ...]], seeds: tuple[int, ...], steps: int
+    ) -> dict[int, dict[float, float]]:
         """Run one tuning stage; each (method, lr)'s score."""
         stage = Stage(f"tune-{self.count}", lrs, seeds, steps)
         self.count += 1
@@ -87,8 +111,9 @@ class _Study:
     def _run(self, stage: Stage) -> dict[int, dict[float, float]]:
         sweep, specs = stage_sweep(self.cfg, stage)
         self.console.print(f"[bold]{sweep.name}[/bold]: {len(specs)} trials of {stage.steps} steps")
-        table = run_sweep(sweep, trial_fn=self.trial_fn, console=self.console, worker_logs=self.worker_logs,
-                          specs=specs)
+        table = run_sweep(
+            sweep, trial_fn=self.trial_fn, console=self.console, worker_logs=self.worker_logs, specs=specs
+        )
         rows = {r["trial_id"]: r for r in table.to_pylist()}
         bare = [m.model_copy(update={"lr": None}) for m in methods(self.cfg)]
         values: dict[tuple[int, float], list[float | None]] = {}
@@ -100,9 +125,16 @@ class _Study:
         scores: dict[int, dict[float, float]] = {}
         for (i, lr), vals in values.items():
             scores.setdefault(i, {})[lr] = mean_score(vals)
-        self.record["stages"].append({"name": sweep.name, "steps": stage.steps, "seeds": list(stage.seeds),
-                                      "scores": {self.record["methods"][i]: {f"{lr:g}": s for lr, s in by.items()}
-                                                 for i, by in scores.items()}})
+        self.record["stages"].append(
+            {
+                "name": sweep.name,
+                "steps": stage.steps,
+                "seeds": list(stage.seeds),
+                "scores": {
+                    self.record["methods"][i]: {f"{lr:g}": s for lr, s in by.items()} for i, by in scores.items()
+                },
+            }
+        )
         self.save()
         return scores
 
@@ -152,8 +184,13 @@ class _Study:
         return f"{study_dir(self.cfg)}/{stage.name}"
 
 
-def run_study(cfg: StudyConfig, trial_fn: TrialFn | None = None, console: Console | None = None,
-              worker_logs: bool = True, dry_run: bool = False) -> str | None:
+def run_study(
+    cfg: StudyConfig,
+    trial_fn: TrialFn | None = None,
+    console: Console | None = None,
+    worker_logs: bool = True,
+    dry_run: bool = False,
+) -> str | None:
     """Print the budget, then (unless ``dry_run``) tune, confirm and print the answer; returns the confirmation
     run directory (where its report is), None on a dry run. Running it again resumes where it stopped."""
     console = console or Console()

@@ -16,9 +16,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from rlvr.config.grid import TrialSpec, expand
 from rlvr.config.schema import MethodConfig, SweepConfig, TrialConfig
 from rlvr.config.study import StudyConfig
-from rlvr.config.grid import TrialSpec, expand
+
 
 @dataclass(frozen=True)
 class Stage:
@@ -73,9 +74,16 @@ def stage_sweep(cfg: StudyConfig, stage: Stage) -> tuple[SweepConfig, list[Trial
     if stage.confirmation:  # the whole held-out set
         benchmarks = [b.model_copy(update={"limit": None}) for b in base.eval.benchmarks]
         base = base.model_copy(update={"eval": base.eval.model_copy(update={"benchmarks": benchmarks})})
-    common = dict(name=f"{cfg.name}/{stage.name}", base=base.model_dump(mode="json"), seeds=list(stage.seeds),
-                  storage=cfg.storage, max_concurrent=cfg.max_concurrent, max_attempts=cfg.max_attempts, cpus_per_trial=cfg.cpus_per_trial,
-                  analysis=cfg.analysis)
+    common = dict(
+        name=f"{cfg.name}/{stage.name}",
+        base=base.model_dump(mode="json"),
+        seeds=list(stage.seeds),
+        storage=cfg.storage,
+        max_concurrent=cfg.max_concurrent,
+        max_attempts=cfg.max_attempts,
+        cpus_per_trial=cfg.cpus_per_trial,
+        analysis=cfg.analysis,
+    )
     all_methods = methods(cfg)
     specs: list[TrialSpec] = []
     for i, lrs in stage.lrs.items():
@@ -99,8 +107,13 @@ def trial_budget(cfg: StudyConfig) -> list[tuple[int, int]]:
 
 
 def chosen_stage(cfg: StudyConfig, chosen: dict[int, float]) -> Stage:
-    return Stage("confirm", {i: (lr,) for i, lr in chosen.items()}, tuple(cfg.confirmation_seeds), cfg.base.steps,
-                 confirmation=True)
+    return Stage(
+        "confirm",
+        {i: (lr,) for i, lr in chosen.items()},
+        tuple(cfg.confirmation_seeds),
+        cfg.base.steps,
+        confirmation=True,
+    )
 
 
 def mean_score(values: list[float | None]) -> float:

@@ -34,8 +34,9 @@ def attached(address: str | None) -> bool:
     return True
 
 
-def opened(load, config: str, overrides: list[str], address: str | None, log: logging.Logger,
-           dry_run: bool = False) -> tuple[object, int | None]:
+def opened(
+    load, config: str, overrides: list[str], address: str | None, log: logging.Logger, dry_run: bool = False
+) -> tuple[object, int | None]:
     """The opening of every run command: (the config ``load`` validates, None), after attaching to the cluster at
     ``address`` unless it is a dry run; or (None, the exit code) with the error logged."""
     try:
@@ -48,12 +49,19 @@ def opened(load, config: str, overrides: list[str], address: str | None, log: lo
     return cfg, None
 
 
-def _preflight(cfg: SweepConfig, trial_fn: str | None, allow_fake_gpus: bool = False, node_timeout_s: float = 900.0,
-               log_to_driver: bool = True) -> bool:
+def _preflight(
+    cfg: SweepConfig,
+    trial_fn: str | None,
+    allow_fake_gpus: bool = False,
+    node_timeout_s: float = 900.0,
+    log_to_driver: bool = True,
+) -> bool:
     """Print the preflight's lines (on the connected Ray, else a local one); True when nothing failed."""
     specs = expand(cfg)
     ensure_ray(cfg, specs, log_to_driver)
-    skip = None if trial_fn is None else f"--trial-fn {trial_fn} is not the study trial: its models and data are its own"
+    skip = (
+        None if trial_fn is None else f"--trial-fn {trial_fn} is not the study trial: its models and data are its own"
+    )
     checks = run_preflight(cfg, [s.config for s in specs], run_dir(cfg), allow_fake_gpus, node_timeout_s, skip)
     lines, ok = report(checks)
     print("\n".join(lines), flush=True)
@@ -103,12 +111,20 @@ def sweep_command(
     quiet = not verbose and console.is_terminal and not dry_run
     started = time.time()
     if preflight and not dry_run and not _preflight(cfg, trial_fn, log_to_driver=not quiet):
-        log.error("preflight failed: no trial started. Fix the FAIL lines above, or skip the checks with --no-preflight")
+        log.error(
+            "preflight failed: no trial started. Fix the FAIL lines above, or skip the checks with --no-preflight"
+        )
         return EXIT_PREFLIGHT
     try:
         with events_to_file(run_dir(cfg)) if quiet else nullcontext():
-            table = run_sweep(cfg, dry_run=dry_run, wait_for_lease=wait, trial_fn=None if dry_run else load_trial_fn(trial_fn),
-                              console=console, worker_logs=not quiet)
+            table = run_sweep(
+                cfg,
+                dry_run=dry_run,
+                wait_for_lease=wait,
+                trial_fn=None if dry_run else load_trial_fn(trial_fn),
+                console=console,
+                worker_logs=not quiet,
+            )
     except LeaseHeld as e:
         log.error("%s", e)
         return EXIT_LEASE

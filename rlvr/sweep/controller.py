@@ -52,8 +52,16 @@ def dry_run_table(cfg: SweepConfig, specs: list[TrialSpec]) -> pa.Table:
     for s in specs:
         bundles = trial_bundles(s.config, cfg.cpus_per_trial)
         t = total(bundles)
-        rows.append({"trial_id": s.trial_id, "label": s.label, "cpus": t.get("CPU", 0.0), "gpus": t.get("GPU", 0.0),
-                     "bundles": len(bundles), "steps": s.config.steps})
+        rows.append(
+            {
+                "trial_id": s.trial_id,
+                "label": s.label,
+                "cpus": t.get("CPU", 0.0),
+                "gpus": t.get("GPU", 0.0),
+                "bundles": len(bundles),
+                "steps": s.config.steps,
+            }
+        )
     return pa.Table.from_pylist(rows)
 
 

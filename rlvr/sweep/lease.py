@@ -19,7 +19,6 @@ from rlvr.config.layout import RunLayout
 from rlvr.storage import RunStorage
 
 
-
 class LeaseHeld(RuntimeError):
     """Another live controller drives this run."""
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
-from rlvr.storage import RunStorage
 from rlvr.config.grid import TrialSpec
 from rlvr.config.layout import RunLayout
+from rlvr.storage import RunStorage
 
 Status = Literal["pending", "running", "done", "failed"]
 # How an attempt ended. Only "failed" counts against max_attempts: the others are not the trial's fault.
@@ -88,12 +88,22 @@ def start_attempt(record: dict[str, Any], node: str | None, pool: str | None = N
     now = time.time()
     record.update(status="running", attempts=record["attempts"] + 1, node=node, pool=pool, error=None)
     record["started_at"] = record["started_at"] or now
-    record["history"].append({"attempt": record["attempts"], "node": node, "pool": pool, "started_at": now,
-                              "start_step": record["step"], "outcome": None})
+    record["history"].append(
+        {
+            "attempt": record["attempts"],
+            "node": node,
+            "pool": pool,
+            "started_at": now,
+            "start_step": record["step"],
+            "outcome": None,
+        }
+    )
     return record
 
 
-def end_attempt(record: dict[str, Any], outcome: Outcome, error: str | None = None, max_attempts: int | None = None) -> dict[str, Any]:
+def end_attempt(
+    record: dict[str, Any], outcome: Outcome, error: str | None = None, max_attempts: int | None = None
+) -> dict[str, Any]:
     """Close the open attempt; the trial becomes done, failed (out of attempts) or pending again."""
     now = time.time()
     last = record["history"][-1] if record["history"] else None

@@ -3,8 +3,8 @@
 A pool is made for a trial whose pool key has no idle pool, in a placement group of that trial's bundles (so it
 takes from the cluster what the trial would), preferring a trial whose key no pool serves yet; later trials with
 the same key run on it while it is idle. When a new pool has to wait for room, idle pools (whose keys no pending
-trial needs, as those start first) are retired to make it. A pool whose host died (its node was lost) is dropped; its trial is retried like any failed attempt,
-on a new pool wherever there is room.
+trial needs, as those start first) are retired to make it. A pool whose host died (its node was lost) is dropped; its
+trial is retried like any failed attempt, on a new pool wherever there is room.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import ray
 from ray.util.placement_group import PlacementGroup, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
+from rlvr.config.grid import TrialSpec
 from rlvr.pool.host import PoolHost
 from rlvr.pool.warm import pool_key
-from rlvr.config.grid import TrialSpec
 
 log = logging.getLogger("rlvr.sweep")
 
@@ -59,8 +59,9 @@ class SweepPools:
         """A new pool in ``pg`` (placed for ``spec``), its host in bundle 0."""
         self._made += 1
         name = f"pool-{self._made}"
-        strategy = PlacementGroupSchedulingStrategy(pg, placement_group_bundle_index=0,
-                                                    placement_group_capture_child_tasks=True)
+        strategy = PlacementGroupSchedulingStrategy(
+            pg, placement_group_bundle_index=0, placement_group_capture_child_tasks=True
+        )
         host = PoolHost.options(num_cpus=self.cpus_per_host, scheduling_strategy=strategy, name=None).remote(name)
         pool = Pool(name, self.key(spec), pg, host)
         self.pools.append(pool)

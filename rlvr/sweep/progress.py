@@ -11,16 +11,15 @@ import time
 from typing import Any
 
 import yaml
-
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from rlvr.config.schema import UNCHECKED, SweepConfig
-from rlvr.storage import RunStorage
 from rlvr.config.grid import expand
 from rlvr.config.layout import RunLayout
+from rlvr.config.schema import UNCHECKED, SweepConfig
+from rlvr.storage import RunStorage
 from rlvr.sweep.ledger import Ledger
 
 STYLE = {"pending": "dim", "running": "cyan", "done": "green", "failed": "red"}
@@ -88,8 +87,12 @@ def render(records: dict[str, dict[str, Any]], steps: dict[str, int] | None = No
     columns = ["trial", "id", "status", "step", "reward", "ETA", "try"]
     columns += (["pool"] if pooled else []) + (["node"] if len(nodes) > 1 else [])
     for col in columns:
-        table.add_column(col, overflow="fold" if col == "trial" else "ellipsis", no_wrap=col != "trial",
-                         justify="right" if col in ("step", "reward", "try") else "left")
+        table.add_column(
+            col,
+            overflow="fold" if col == "trial" else "ellipsis",
+            no_wrap=col != "trial",
+            justify="right" if col in ("step", "reward", "try") else "left",
+        )
     labels = dict(zip(records, short_labels([r["label"] for r in records.values()])))
     for tid, rec in records.items():
         total = steps.get(tid)
@@ -148,7 +151,7 @@ class LiveTable:
         self.steps, self.title = steps, title
         self.live = Live(console=self.console, auto_refresh=False) if self.console.is_terminal else None
 
-    def __enter__(self) -> "LiveTable":
+    def __enter__(self) -> LiveTable:
         if self.live is not None:
             self.live.start()
         return self

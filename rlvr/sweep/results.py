@@ -19,8 +19,21 @@ from rlvr.config.layout import RunLayout
 from rlvr.config.methods import method_info, method_names
 from rlvr.storage import RunStorage
 
-FIXED = ("trial_id", "label", "model", "method", "group", "preset", "rank", "seed", "trainable_params",
-         "trainable_pct", "status", "final_reward", "steps_done")
+FIXED = (
+    "trial_id",
+    "label",
+    "model",
+    "method",
+    "group",
+    "preset",
+    "rank",
+    "seed",
+    "trainable_params",
+    "trainable_pct",
+    "status",
+    "final_reward",
+    "steps_done",
+)
 
 
 def _group(method: str) -> str | None:
@@ -50,7 +63,9 @@ def _row(spec: TrialSpec, record: dict[str, Any]) -> dict[str, Any]:
     if averages and "eval/average/avg_at_k" not in row:
         row["eval/average/avg_at_k"] = sum(averages) / len(averages)
     # Axis values may be sections ({loss: dr_grpo, ...}); JSON keeps the column one type.
-    row.update({k: v if isinstance(v, (int, float, str, bool)) else json.dumps(v, sort_keys=True) for k, v in spec.axes})
+    row.update(
+        {k: v if isinstance(v, (int, float, str, bool)) else json.dumps(v, sort_keys=True) for k, v in spec.axes}
+    )
     return row
 
 

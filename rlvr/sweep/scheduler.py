@@ -23,21 +23,22 @@ import re
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import ray
 from ray.util.placement_group import PlacementGroup, placement_group, placement_group_table, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
+from rlvr.config.grid import TrialSpec
+from rlvr.config.layout import RunLayout, TrialLayout
+from rlvr.config.resources import trial_bundles
 from rlvr.config.schema import SweepConfig, TrialConfig
 from rlvr.errors import TrialPreempted
 from rlvr.storage import RunStorage
-from rlvr.config.grid import TrialSpec
 from rlvr.sweep.ledger import Ledger, end_attempt, start_attempt
 from rlvr.sweep.pools import Pool, SweepPools
-from rlvr.config.resources import trial_bundles
-from rlvr.config.layout import RunLayout, TrialLayout
 
 log = logging.getLogger("rlvr.sweep")
 
@@ -194,19 +195,27 @@ class SweepScheduler:
         node = placement_group_table(att.pg)["bundles_to_node_id"].get(0)
         if att.pool is not None:
             self.pools.lease(att.pool)
-            att.task = att.pool.host.run.options(name=f"trial {spec.label}").remote(spec.config.model_dump_json(),
-                                                                                    self.trial_dir(spec))
+            att.task = att.pool.host.run.options(name=f"trial {spec.label}").remote(
+                spec.config.model_dump_json(), self.trial_dir(spec)
+            )
         else:
-            strategy = PlacementGroupSchedulingStrategy(att.pg, placement_group_bundle_index=0,
-                                                        placement_group_capture_child_tasks=True)
-            att.task = _attempt.options(num_cpus=self.cfg.cpus_per_trial, scheduling_strategy=strategy,
-                                        name=f"trial {spec.label}").remote(
-                self.trial_fn, spec.config.model_dump_json(), self.trial_dir(spec))
+            strategy = PlacementGroupSchedulingStrategy(
+                att.pg, placement_group_bundle_index=0, placement_group_capture_child_tasks=True
+            )
+            att.task = _attempt.options(
+                num_cpus=self.cfg.cpus_per_trial, scheduling_strategy=strategy, name=f"trial {spec.label}"
+            ).remote(self.trial_fn, spec.config.model_dump_json(), self.trial_dir(spec))
         rec = start_attempt(self.records[spec.trial_id], node, att.pool.name if att.pool is not None else None)
         self.records[spec.trial_id] = self.ledger.put(rec)
         self.running[spec.trial_id] = att
-        log.info("trial_started id=%s label=%s attempt=%d node=%s pool=%s", spec.trial_id, spec.label, rec["attempts"],
-                 node, rec.get("pool"))
+        log.info(
+            "trial_started id=%s label=%s attempt=%d node=%s pool=%s",
+            spec.trial_id,
+            spec.label,
+            rec["attempts"],
+            node,
+            rec.get("pool"),
+        )
 
     def _collect(self, timeout: float) -> None:
         """Finish attempts that ended; return early too when the group being placed becomes ready."""
@@ -240,7 +249,14 @@ class SweepScheduler:
             remove_placement_group(att.pg)
         self._read_progress(rec)
         self.records[tid] = self.ledger.put(rec)
-        log.info("trial_ended id=%s status=%s attempts=%d step=%s error=%s", tid, rec["status"], rec["attempts"], rec["step"], rec["error"])
+        log.info(
+            "trial_ended id=%s status=%s attempts=%d step=%s error=%s",
+            tid,
+            rec["status"],
+            rec["attempts"],
+            rec["step"],
+            rec["error"],
+        )
 
     def _read_progress(self, rec: dict) -> bool:
         """Copy the trial's own progress file (step, reward, checkpoint) into its record; True if it moved."""
@@ -301,8 +317,12 @@ def run_placed(cfg: TrialConfig, trial_dir: str, trial_fn: TrialFn, cpus_per_tri
     pg = placement_group(trial_bundles(cfg, cpus_per_trial), strategy=cfg.placement, name=f"trial-{cfg.name}")
     try:
         ray.get(pg.ready())
-        strategy = PlacementGroupSchedulingStrategy(pg, placement_group_bundle_index=0, placement_group_capture_child_tasks=True)
-        ref = _attempt.options(num_cpus=cpus_per_trial, scheduling_strategy=strategy).remote(trial_fn, cfg.model_dump_json(), trial_dir)
+        strategy = PlacementGroupSchedulingStrategy(
+            pg, placement_group_bundle_index=0, placement_group_capture_child_tasks=True
+        )
+        ref = _attempt.options(num_cpus=cpus_per_trial, scheduling_strategy=strategy).remote(
+            trial_fn, cfg.model_dump_json(), trial_dir
+        )
         return ray.get(ref)
     finally:
         remove_placement_group(pg)

@@ -16,10 +16,10 @@ import os
 import signal
 import time
 
+from rlvr.config.layout import TrialLayout
 from rlvr.config.schema import TrialConfig
 from rlvr.errors import TrialPreempted
 from rlvr.storage import RunStorage
-from rlvr.config.layout import TrialLayout
 
 
 def _checkpoint(storage: RunStorage, applied: list[int]) -> str:
@@ -42,7 +42,10 @@ def smoke_trial(cfg: TrialConfig, trial_dir: str, step_s: float | None = None, f
     for step in range(len(applied) + 1, cfg.steps + 1):
         if stop:
             checkpoint = _checkpoint(storage, applied)
-            storage.write_json(TrialLayout.PROGRESS, {"step": len(applied), "reward": len(applied) / cfg.steps, "checkpoint": checkpoint})
+            storage.write_json(
+                TrialLayout.PROGRESS,
+                {"step": len(applied), "reward": len(applied) / cfg.steps, "checkpoint": checkpoint},
+            )
             raise TrialPreempted(f"stopped at step {len(applied)}; checkpoint {checkpoint}")
         if first_attempt and step == fail_at:
             raise RuntimeError(f"injected failure at step {step} (RLVR_SMOKE_FAIL_AT)")

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from rich import box
 from rich.console import Console
@@ -79,21 +80,29 @@ def print_summary(run_dir: str, records: dict[str, dict[str, Any]], started: flo
     """Print how the sweep ended, the study table and the report's path (written here); returns that path."""
     counts = {s: sum(r["status"] == s for r in records.values()) for s in ("done", "failed", "pending", "running")}
     states = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-    console.print(f"\n[bold]{Path(run_dir).name}[/bold]: {len(records)} trials ({states}) in {_duration(time.time() - started)}")
+    console.print(
+        f"\n[bold]{Path(run_dir).name}[/bold]: {len(records)} trials ({states}) in {_duration(time.time() - started)}"
+    )
     console.print(errors(records), end="")
     _hints(run_dir, records, console)
     header, rows = study_summary(run_dir)
-    table = Table(title="accuracy (%, average over benchmarks) before and after training", title_justify="left",
-                  box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(
+        title="accuracy (%, average over benchmarks) before and after training",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
     for col in header:
         table.add_column(col, justify="left" if col == "method" else "right", no_wrap=True)
     for row in rows:
         table.add_row(*row, style="bold" if row[0].startswith("base") else None)
     console.print(table)
     if _one_seed(run_dir):
-        console.print(f"One seed per method cannot rank methods (seeds differ as much as methods do): "
-                      f"[bold]{RANKING_COMMAND}[/bold] tunes each method's learning rate, then compares on fresh "
-                      "seeds.")
+        console.print(
+            f"One seed per method cannot rank methods (seeds differ as much as methods do): "
+            f"[bold]{RANKING_COMMAND}[/bold] tunes each method's learning rate, then compares on fresh "
+            "seeds."
+        )
     from rlvr.analysis.report import build_report  # matplotlib, only once a sweep ends
 
     out = Path(RunLayout.report_dir(run_dir))

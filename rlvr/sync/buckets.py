@@ -58,8 +58,18 @@ class Staging:
         self._received.clear()
 
 
-_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "I64": "int64",
-           "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool"}
+_DTYPES = {
+    "F64": "float64",
+    "F32": "float32",
+    "F16": "float16",
+    "BF16": "bfloat16",
+    "I64": "int64",
+    "I32": "int32",
+    "I16": "int16",
+    "I8": "int8",
+    "U8": "uint8",
+    "BOOL": "bool",
+}
 
 
 def load_tensors(buf: bytearray) -> dict:
@@ -74,7 +84,10 @@ def load_tensors(buf: bytearray) -> dict:
             continue
         start, end = info["data_offsets"]
         dtype = getattr(torch, _DTYPES[info["dtype"]])
-        flat = torch.frombuffer(buf, dtype=dtype, count=(end - start) // dtype.itemsize, offset=base + start) if end > start \
+        flat = (
+            torch.frombuffer(buf, dtype=dtype, count=(end - start) // dtype.itemsize, offset=base + start)
+            if end > start
             else torch.empty(0, dtype=dtype)
+        )
         tensors[name] = flat.reshape(info["shape"])
     return tensors

@@ -7,10 +7,10 @@ which a lease pays once per part (docs/architecture.md, warm pools).
 from __future__ import annotations
 
 import hashlib
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 
-def weights_digest(tensors: Mapping[str, "torch.Tensor"] | Iterable[tuple[str, "torch.Tensor"]]) -> str:  # noqa: F821
+def weights_digest(tensors: Mapping[str, torch.Tensor] | Iterable[tuple[str, torch.Tensor]]) -> str:  # noqa: F821
     import torch
 
     items = tensors.items() if isinstance(tensors, Mapping) else tensors

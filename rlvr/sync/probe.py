@@ -69,8 +69,12 @@ def probe_limits(tolerance: float | None, dtype: str, route: str, slope: float |
     """The defaults for model.dtype and the sync route, with rollout.probe_tolerance (the gap) and
     rollout.probe_slope_tolerance (both slopes) when set."""
     d = DEFAULT_LIMITS[dtype][route]
-    return replace(d, gap=d.gap if tolerance is None else tolerance, slope=d.slope if slope is None else slope,
-                   step_slope=d.step_slope if slope is None else slope)
+    return replace(
+        d,
+        gap=d.gap if tolerance is None else tolerance,
+        slope=d.slope if slope is None else slope,
+        step_slope=d.step_slope if slope is None else slope,
+    )
 
 
 def probe_sequence(tokenizer, n_tokens: int) -> tuple[list[int], list[int]]:
@@ -111,8 +115,10 @@ def _agreeing(engine: list[float], learner: list[float]) -> list[int]:
     """The probe tokens but the ``OUTLIERS`` share (rounded down) where engine and learner differ most."""
     drop = int(OUTLIERS * len(learner))
     # a NaN sorts first: it is never left out, so it reaches the slope and fails it
-    return sorted(range(len(learner)), key=lambda i: -math.inf if math.isnan(engine[i] - learner[i])
-                  else abs(engine[i] - learner[i]))[: len(learner) - drop]
+    return sorted(
+        range(len(learner)),
+        key=lambda i: -math.inf if math.isnan(engine[i] - learner[i]) else abs(engine[i] - learner[i]),
+    )[: len(learner) - drop]
 
 
 def noise_floor(engine_score: list[float], learner_logprobs: list[float]) -> float:
@@ -189,8 +195,10 @@ class SyncProbe:
             ("step_", "the previous sync", self._previous, lim.step_slope, lim.step_snr),
         ):
             change = _sub(learner_logprobs, learner_then)
-            judged = [(*slope(_sub(now, then), change), floor)
-                      for now, then, floor in zip(engine_scores, engines_then, self._floors)]
+            judged = [
+                (*slope(_sub(now, then), change), floor)
+                for now, then, floor in zip(engine_scores, engines_then, self._floors)
+            ]
             yield key, since, tolerance, snr, judged
 
     def check(self, engine_scores: list[list[float]], learner_logprobs: list[float], version: int) -> float:

@@ -103,7 +103,10 @@ def _tensor_problems(shapes: dict[str, list[int]], max_lora_rank: int | None) ->
     rank_of = {k: shape[0] if ".lora_A" in k or "embedding_A" in k else shape[-1] for k, shape in shapes.items()}
     too_big = [k for k, r in rank_of.items() if max_lora_rank is not None and r > max_lora_rank]
     if too_big:
-        p.append(f"lora_tensors: {too_big[0]} has rank {rank_of[too_big[0]]} above the engine's max_lora_rank {max_lora_rank}")
+        p.append(
+            f"lora_tensors: {too_big[0]} has rank {rank_of[too_big[0]]} above the engine's max_lora_rank "
+            f"{max_lora_rank}"
+        )
     return p
 
 

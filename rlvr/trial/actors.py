@@ -7,7 +7,8 @@ RL loop and the evaluation runner use them exactly as they would use a local eng
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import ray
 from ray.util.placement_group import get_current_placement_group
@@ -34,8 +35,13 @@ def _placement(bundle: int) -> dict[str, Any]:
     return {"scheduling_strategy": PlacementGroupSchedulingStrategy(pg, placement_group_bundle_index=bundle)}
 
 
-def start_parts(cfg: TrialConfig, plan: TrialPlan, model_path: str, keep_base: bool = False,
-                meanwhile: Callable[[], None] = lambda: None) -> tuple["EngineSet", "RewardSet", LearnerGroup, dict]:
+def start_parts(
+    cfg: TrialConfig,
+    plan: TrialPlan,
+    model_path: str,
+    keep_base: bool = False,
+    meanwhile: Callable[[], None] = lambda: None,
+) -> tuple[EngineSet, RewardSet, LearnerGroup, dict]:
     """Start a trial's engines, reward actors and learners, each in its plan slot, and return them with the seconds
     each part added to the start-up (t_learner: ``meanwhile`` and the learners, then what the engines and reward
     actors added beyond it). Engines and reward actors start while the learners build. ``keep_base``: for a warm
@@ -44,8 +50,14 @@ def start_parts(cfg: TrialConfig, plan: TrialPlan, model_path: str, keep_base: b
     engines = EngineSet(cfg, plan, model_path)
     rewards = RewardSet(cfg, plan)
     meanwhile()
-    learner = LearnerGroup(LearnerSpec.from_trial(cfg, plan), model_path, placement=get_current_placement_group(),
-                           bundles=plan.slots.learners, gpus=plan.learner_gpus, keep_base=keep_base)
+    learner = LearnerGroup(
+        LearnerSpec.from_trial(cfg, plan),
+        model_path,
+        placement=get_current_placement_group(),
+        bundles=plan.slots.learners,
+        gpus=plan.learner_gpus,
+        keep_base=keep_base,
+    )
     t1 = time.perf_counter()
     ray.get([a.__ray_ready__.remote() for a in engines.actors])
     t2 = time.perf_counter()
@@ -79,6 +91,7 @@ class EngineSet:
     def launch(self, prompts: list[list[int]], spec: SamplingSpec) -> list[tuple[list[int], Any]] | QueuedRound:
         """Start generating without waiting: (global prompt indices, result ref) per engine, or a queued round."""
         if self.dispatch_groups is not None:
+
             def submit(engine: int, part: list[list[int]], part_spec: SamplingSpec):
                 return self.actors[engine].generate.remote(part, part_spec).future()
 

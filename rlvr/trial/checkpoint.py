@@ -20,9 +20,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from rlvr.config.layout import TrialLayout as L
 from rlvr.config.schema import CheckpointConfig
 from rlvr.storage import RunStorage
-from rlvr.config.layout import TrialLayout as L
 
 # Every class a state.pt of rlvr's holds beyond tensors and builtins: the prefetched batch of async rollouts,
 # and DeepSpeed's optimizer state (its loss scaler, ZeRO stage and fragment addresses).
@@ -55,17 +55,23 @@ def read_trainable(storage: RunStorage, step: int) -> bytes:
     where = storage.uri_of(L.checkpoint(step))
     meta = storage.read_json(L.checkpoint(step, L.COMPLETE))
     if meta is None:
-        raise CorruptCheckpoint(f"{where}: no {L.COMPLETE}, so the checkpoint is incomplete (its writer stopped "
-                                f"mid-way); use another step (complete ones: {L.checkpoint_steps(storage) or 'none'})")
+        raise CorruptCheckpoint(
+            f"{where}: no {L.COMPLETE}, so the checkpoint is incomplete (its writer stopped "
+            f"mid-way); use another step (complete ones: {L.checkpoint_steps(storage) or 'none'})"
+        )
     data = storage.read_bytes(L.checkpoint(step, L.TRAINABLE))
     if data is None:
-        raise CorruptCheckpoint(f"{where}: {L.TRAINABLE} is missing although {L.COMPLETE} exists; the folder was "
-                                "damaged after it was written; use another step")
+        raise CorruptCheckpoint(
+            f"{where}: {L.TRAINABLE} is missing although {L.COMPLETE} exists; the folder was "
+            "damaged after it was written; use another step"
+        )
     want = meta.get("trainable_sha256")
     if want is not None and _digest(data) != want:
-        raise CorruptCheckpoint(f"{where}: {L.TRAINABLE} has sha256 {_digest(data)[:12]}..., not the {want[:12]}... "
-                                f"recorded in {L.COMPLETE}; the file changed after the checkpoint was written; use "
-                                "another step")
+        raise CorruptCheckpoint(
+            f"{where}: {L.TRAINABLE} has sha256 {_digest(data)[:12]}..., not the {want[:12]}... "
+            f"recorded in {L.COMPLETE}; the file changed after the checkpoint was written; use "
+            "another step"
+        )
     return data
 
 
@@ -112,14 +118,19 @@ class Checkpointer:
 
         ranks = learner_state["ranks"]
         trainable = {k: v.contiguous() for k, v in ranks[0]["trainable"].items()}
-        rest = {"world_size": learner_state["world_size"], "ranks": [{k: v for k, v in r.items() if k != "trainable"} for r in ranks]}
+        rest = {
+            "world_size": learner_state["world_size"],
+            "ranks": [{k: v for k, v in r.items() if k != "trainable"} for r in ranks],
+        }
         buf = io.BytesIO()
         torch.save({"learner": rest, "controller": controller_state}, buf)
         weights = safetensors.torch.save(trainable)
         self.storage.write_bytes(L.checkpoint(step, L.TRAINABLE), weights)
         self.storage.write_bytes(L.checkpoint(step, L.STATE), buf.getvalue())
-        self.storage.write_json(L.checkpoint(step, L.COMPLETE),
-                                {"step": step, "saved_at": time.time(), "trainable_sha256": _digest(weights)})
+        self.storage.write_json(
+            L.checkpoint(step, L.COMPLETE),
+            {"step": step, "saved_at": time.time(), "trainable_sha256": _digest(weights)},
+        )
         self._prune()
         return self.storage.uri_of(L.checkpoint(step))
 

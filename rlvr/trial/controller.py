@@ -22,13 +22,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import ray
 
+from rlvr.config.layout import TrialLayout
 from rlvr.config.loader import dump
+from rlvr.config.methods import method_info
 from rlvr.config.schema import TrialConfig
+from rlvr.config.trial_plan import TrialPlan
 from rlvr.data.prompts import render_prompt
 from rlvr.data.train_sets import load_train_set
 from rlvr.errors import TrialPreempted
 from rlvr.models.loading import load_tokenizer, resolve_model_path
-from rlvr.config.methods import method_info
 from rlvr.rewards.pool import RewardItem
 from rlvr.rollout.types import SamplingSpec
 from rlvr.storage import RunStorage
@@ -36,8 +38,6 @@ from rlvr.sync.probe import SyncProbe, probe_limits, probe_sequence
 from rlvr.trial import schedule
 from rlvr.trial.actors import start_parts
 from rlvr.trial.checkpoint import Checkpointer
-from rlvr.config.layout import TrialLayout
-from rlvr.config.trial_plan import TrialPlan
 from rlvr.trial.rollouts import Rollout, assemble
 from rlvr.trial.sinks import MetricSinks
 from rlvr.trial.state import TrialState
@@ -83,16 +83,18 @@ class TrialController:
         self.train_set = load_train_set(self.cfg.data, self.cfg.seed)
         self.state = TrialState()
         roll = self.cfg.rollout
-        self.sync_probe = SyncProbe(probe_limits(roll.probe_tolerance, self.cfg.model.dtype, self.plan.route,
-                                                 roll.probe_slope_tolerance))
+        self.sync_probe = SyncProbe(
+            probe_limits(roll.probe_tolerance, self.cfg.model.dtype, self.plan.route, roll.probe_slope_tolerance)
+        )
 
     # ---- actors ----------------------------------------------------------------------------------------
 
     def start(self) -> None:
         """Start the trial's Ray actors (rlvr.trial.actors.start_parts) and ``attach`` them; ``self.startup`` keeps
         the seconds each part added to the start-up. (A warm pool attaches its own: rlvr.pool.)"""
-        engines, rewards, learner, self.startup = start_parts(self.cfg, self.plan, self.model_path,
-                                                              meanwhile=self._load_tokenizer)
+        engines, rewards, learner, self.startup = start_parts(
+            self.cfg, self.plan, self.model_path, meanwhile=self._load_tokenizer
+        )
         self.attach(engines, rewards, learner)
 
     def attach(self, engines: Any, rewards: Any, learner: Any, owned: bool = True) -> None:
@@ -199,7 +201,10 @@ class TrialController:
         algo, roll = self.cfg.algorithm, self.cfg.rollout
         prompts, rows = self._draw_prompts(algo.prompts_per_step)
         spec = SamplingSpec(
-            n=algo.group_size, temperature=roll.temperature, top_p=roll.top_p, max_new_tokens=roll.max_new_tokens,
+            n=algo.group_size,
+            temperature=roll.temperature,
+            top_p=roll.top_p,
+            max_new_tokens=roll.max_new_tokens,
             seed=derived_seed(self.cfg.seed, "rollout", step, round_),
         )
         return Launch(prompts, rows, self.engines.launch(prompts, spec))
@@ -215,6 +220,7 @@ class TrialController:
 
     def _rollout(self, step: int) -> Rollout:
         """Groups for the update of ``step`` (rlvr.trial.rollouts.assemble: dynamic-sampling refill and trim)."""
+
         def draw(round_: int) -> Rollout:
             return self._collect(self._launch(step, round_))
 
@@ -294,7 +300,12 @@ class TrialController:
         if not self.cfg.eval.benchmarks:
             return
         samples, summary = evaluate(
-            self.engines, self.tokenizer, self.cfg.eval.benchmarks, self.cfg.eval, self.cfg.data, self.rewards,
+            self.engines,
+            self.tokenizer,
+            self.cfg.eval.benchmarks,
+            self.cfg.eval,
+            self.cfg.data,
+            self.rewards,
             derived_seed(self.cfg.seed, "eval"),  # fixed per trial: step 0 and the end draw alike, so Δ base is paired
         )
         step = self.state.step
@@ -372,8 +383,15 @@ class TrialController:
         log.info(
             "trial_step step=%d reward=%.4f acc=%.4f len=%.1f t_gen=%.2f t_reward=%.2f t_learn=%.2f t_sync=%.3f "
             "probe_gap=%s",
-            m["step"], m["reward_mean"] or 0.0, m["accuracy"] or 0.0, m["response_len"], m["t_generate"],
-            m["t_reward"], m["t_learn"], m["t_sync"], m["probe_gap"],
+            m["step"],
+            m["reward_mean"] or 0.0,
+            m["accuracy"] or 0.0,
+            m["response_len"],
+            m["t_generate"],
+            m["t_reward"],
+            m["t_learn"],
+            m["t_sync"],
+            m["probe_gap"],
         )
 
 

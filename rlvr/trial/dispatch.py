@@ -14,9 +14,9 @@ depend on which engine took which chunk, nor on the timing.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import replace
-from typing import Callable
 
 from rlvr.rollout.types import Completion, SamplingSpec
 
@@ -35,8 +35,9 @@ class QueuedRound:
     ``taken[e]``: the groups engine ``e`` generated in this round.
     """
 
-    def __init__(self, submit: Submit, engines: int, prompts: list[list[int]], spec: SamplingSpec, chunk: int,
-                 depth: int = 2):
+    def __init__(
+        self, submit: Submit, engines: int, prompts: list[list[int]], spec: SamplingSpec, chunk: int, depth: int = 2
+    ):
         self._submit, self._prompts, self._spec, self._chunk = submit, prompts, spec, chunk
         self._queue = deque(range(0, len(prompts), chunk))
         self._pending: dict[Future, tuple[int, int]] = {}  # future -> (engine, first prompt)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+
 from rlvr.trial.ray_reaper import OWNER_ENV, owner_tag, reap, start_watchdog
 
 
@@ -16,7 +17,6 @@ def init_local_ray(num_cpus: int | None = None, num_gpus: int | None = None, log
     process, even killed with SIGKILL (rlvr.trial.ray_reaper).
     """
     import ray
-
 
     reap()  # what dead rlvr drivers left (their agents outlive a SIGKILL)
     if os.environ.get(OWNER_ENV) != owner_tag():  # once per process (tests start and stop Ray many times)

@@ -78,8 +78,14 @@ def _kill(procs: list[psutil.Process]) -> int:
 def start_watchdog(owner: str) -> subprocess.Popen:
     """A detached process that reaps ``owner``'s processes when it dies (it carries no tag itself)."""
     env = {k: v for k, v in os.environ.items() if k != OWNER_ENV}
-    return subprocess.Popen([sys.executable, "-m", "rlvr.trial.ray_reaper", owner], env=env, start_new_session=True,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-m", "rlvr.trial.ray_reaper", owner],
+        env=env,
+        start_new_session=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def watch(owner: str, poll_s: float = 1.0) -> None:

@@ -8,8 +8,8 @@ the generate call that sampled it (``EngineSet`` is one such engine to the loop)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -43,7 +43,7 @@ class Rollout:
     def completions(self) -> list[Completion]:
         return [c for g in self.groups for c in g]
 
-    def take(self, indices: list[int] | np.ndarray, group_size: int) -> "Rollout":
+    def take(self, indices: list[int] | np.ndarray, group_size: int) -> Rollout:
         """The groups at ``indices`` (in that order) with their prompts and rewards."""
         return Rollout(
             [self.prompts[i] for i in indices],
@@ -57,19 +57,32 @@ class Rollout:
         shaping did: the mean penalty it added to the rewards and the share of completions it kept out of the loss."""
         flat = self.completions()
         if not flat:
-            return {"response_len": 0.0, "response_len_max": None, "truncated_frac": None,
-                    "overlong_penalty_mean": None, "overlong_filtered_frac": None}
+            return {
+                "response_len": 0.0,
+                "response_len_max": None,
+                "truncated_frac": None,
+                "overlong_penalty_mean": None,
+                "overlong_filtered_frac": None,
+            }
         lengths, truncated = [len(c.token_ids) for c in flat], [c.truncated for c in flat]
         penalty, in_loss = overlong_shaping(algo, lengths, truncated, max_new_tokens)
-        return {"response_len": float(np.mean(lengths)), "response_len_max": int(max(lengths)),
-                "truncated_frac": float(np.mean(truncated)), "overlong_penalty_mean": float(penalty.mean()),
-                "overlong_filtered_frac": float(1.0 - in_loss.mean())}
+        return {
+            "response_len": float(np.mean(lengths)),
+            "response_len_max": int(max(lengths)),
+            "truncated_frac": float(np.mean(truncated)),
+            "overlong_penalty_mean": float(penalty.mean()),
+            "overlong_filtered_frac": float(1.0 - in_loss.mean()),
+        }
 
     def learner_batch(self, algo: AlgorithmConfig, max_new_tokens: int) -> RolloutBatch:
         """Rewards shaped (overlong) and group-normalised into advantages, flattened for the learners."""
         flat = self.completions()
         adv, in_loss = shape_and_normalise(
-            algo, [r.reward for r in self.results], [len(c.token_ids) for c in flat], [c.truncated for c in flat], max_new_tokens
+            algo,
+            [r.reward for r in self.results],
+            [len(c.token_ids) for c in flat],
+            [c.truncated for c in flat],
+            max_new_tokens,
         )
         return RolloutBatch.from_groups(self.prompts, self.groups, adv, in_loss)
 
@@ -86,7 +99,9 @@ def assemble(draw: Callable[[int], Rollout], algo: AlgorithmConfig, num_learners
     while True:
         new = draw(batch.rounds)
         if algo.dynamic_sampling:
-            new = new.take(np.flatnonzero(dynamic_sampling_keep([r.reward for r in new.results], algo.group_size)), algo.group_size)
+            new = new.take(
+                np.flatnonzero(dynamic_sampling_keep([r.reward for r in new.results], algo.group_size)), algo.group_size
+            )
         batch.prompts += new.prompts
         batch.groups += new.groups
         batch.results += new.results

@@ -44,7 +44,7 @@ def _file_log(trial_dir: str) -> logging.Handler | None:
     return handler
 
 
-def run_trial(cfg: TrialConfig, trial_dir: str, pool: "WarmPool | None" = None) -> dict:
+def run_trial(cfg: TrialConfig, trial_dir: str, pool: WarmPool | None = None) -> dict:
     """Run (or resume) one trial to its last step; returns its final metrics. With ``pool`` (rlvr.pool.warm) the
     trial leases the pool's parts instead of starting its own; the trial's outputs are the same."""
     import ray
@@ -67,7 +67,7 @@ def run_trial(cfg: TrialConfig, trial_dir: str, pool: "WarmPool | None" = None) 
             handler.close()
 
 
-def _run(cfg: TrialConfig, trial_dir: str, pool: "WarmPool | None") -> dict:
+def _run(cfg: TrialConfig, trial_dir: str, pool: WarmPool | None) -> dict:
     entered_at, t0 = time.time(), time.perf_counter()
     controller = TrialController(cfg, trial_dir)
     t_init = time.perf_counter() - t0
@@ -82,9 +82,16 @@ def _run(cfg: TrialConfig, trial_dir: str, pool: "WarmPool | None") -> dict:
                 controller.start() if pool is None else pool.lease(controller)
                 resumed = controller.restore()
                 startup = {"t_init": t_init, **controller.startup, "t_total": t_init + time.perf_counter() - t0}
-                controller.storage.write_json(TrialLayout.STARTUP, {"entered_at": entered_at, **{k: round(v, 3) for k, v in startup.items()}})
-                log.info("trial_start dir=%s resumed_from=%s restarts=%d %s", trial_dir, resumed, restarts,
-                         " ".join(f"{k}={v:.2f}" for k, v in startup.items()))
+                controller.storage.write_json(
+                    TrialLayout.STARTUP, {"entered_at": entered_at, **{k: round(v, 3) for k, v in startup.items()}}
+                )
+                log.info(
+                    "trial_start dir=%s resumed_from=%s restarts=%d %s",
+                    trial_dir,
+                    resumed,
+                    restarts,
+                    " ".join(f"{k}={v:.2f}" for k, v in startup.items()),
+                )
                 final = controller.run_loop()
                 controller.stop()
                 if pool is not None:
@@ -94,7 +101,9 @@ def _run(cfg: TrialConfig, trial_dir: str, pool: "WarmPool | None") -> dict:
                 restarts += 1
                 if restarts > cfg.max_actor_restarts:
                     raise
-                log.warning("trial_actor_failed restart=%d/%d error=%s", restarts, cfg.max_actor_restarts, type(err).__name__)
+                log.warning(
+                    "trial_actor_failed restart=%d/%d error=%s", restarts, cfg.max_actor_restarts, type(err).__name__
+                )
                 _end(controller, pool)
     except BaseException:
         _end(controller, pool)
@@ -104,7 +113,7 @@ def _run(cfg: TrialConfig, trial_dir: str, pool: "WarmPool | None") -> dict:
             signal.signal(signal.SIGTERM, previous)
 
 
-def _end(controller: TrialController, pool: "WarmPool | None") -> None:
+def _end(controller: TrialController, pool: WarmPool | None) -> None:
     """Stop the trial after an error; a pool's parts, which may have raised, are closed (replaced at the next lease)."""
     controller.stop()
     if pool is not None and pool.leased is controller:

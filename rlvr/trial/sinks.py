@@ -34,8 +34,9 @@ class MetricSinks:
             self._writers.append(SummaryWriter(log_dir=f"{trial_dir}/tensorboard"))
         if cfg.wandb_project:
             wandb = _require("wandb", "wandb_project", "wandb")
-            self._wandb = wandb.init(project=cfg.wandb_project, name=run_name, id=run_name.replace("/", "-"),
-                                     config=config, resume="allow")
+            self._wandb = wandb.init(
+                project=cfg.wandb_project, name=run_name, id=run_name.replace("/", "-"), config=config, resume="allow"
+            )
         else:
             self._wandb = None
         if cfg.mlflow_uri:

@@ -42,8 +42,10 @@ class TrialState:
         missing = sorted(names - {"prefetched"} - saved.keys())  # prefetched: absent before async rollouts existed
         unknown = sorted(saved.keys() - names)
         if missing or unknown:
-            raise ValueError(f"{where}: the controller state lacks {missing} and has unknown keys {unknown}, so "
-                             "neither this rlvr version nor an older one wrote it; resume it with the version that did")
+            raise ValueError(
+                f"{where}: the controller state lacks {missing} and has unknown keys {unknown}, so "
+                "neither this rlvr version nor an older one wrote it; resume it with the version that did"
+            )
         state = cls(**saved)
         if isinstance(state.prefetched, tuple):  # written before the batch was a Rollout
             state.prefetched = Rollout(*state.prefetched)

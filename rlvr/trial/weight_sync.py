@@ -7,13 +7,14 @@ whichever carried the update, so a transport that delivers the wrong weights fai
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Any, Callable
+from typing import Any
 
 from rlvr.config.schema import RolloutConfig
-from rlvr.sync.buckets import bucket_bytes
 from rlvr.config.transport import Transport
 from rlvr.config.trial_plan import TrialPlan
+from rlvr.sync.buckets import bucket_bytes
 
 Timed = Callable[[str], AbstractContextManager]
 

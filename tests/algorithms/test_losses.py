@@ -80,7 +80,9 @@ def test_micro_batches_with_the_global_normaliser_sum_to_the_full_batch_loss(los
     mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0], [1, 1, 0, 0, 0]], dtype=torch.float64)
     norm = loss_normaliser(loss_type, mask, 7)
     whole = policy_loss(logp, old, engine, adv, mask, algo, norm).loss
-    parts = sum(policy_loss(logp[s], old[s], engine[s], adv[s], mask[s], algo, norm).loss for s in (slice(0, 1), slice(1, 4)))
+    parts = sum(
+        policy_loss(logp[s], old[s], engine[s], adv[s], mask[s], algo, norm).loss for s in (slice(0, 1), slice(1, 4))
+    )
     assert parts.item() == pytest.approx(whole.item())
 
 

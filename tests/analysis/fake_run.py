@@ -42,9 +42,21 @@ def _label(method: str, seed: int) -> str:
 
 def _results_row(trial_id: str) -> dict:
     method, group, rank, seed, status, pct, acc = TRIALS[trial_id]
-    row = {"trial_id": trial_id, "label": _label(method, seed), "model": MODEL, "method": method, "group": group,
-           "preset": "paper", "rank": rank, "seed": seed, "trainable_params": int(pct * 1e7), "trainable_pct": pct,
-           "status": status, "final_reward": 0.5 if acc else None, "steps_done": STEPS[-1] if acc else 3}
+    row = {
+        "trial_id": trial_id,
+        "label": _label(method, seed),
+        "model": MODEL,
+        "method": method,
+        "group": group,
+        "preset": "paper",
+        "rank": rank,
+        "seed": seed,
+        "trainable_params": int(pct * 1e7),
+        "trainable_pct": pct,
+        "status": status,
+        "final_reward": 0.5 if acc else None,
+        "steps_done": STEPS[-1] if acc else 3,
+    }
     for b, k in BENCHES.items():
         value = (acc or {}).get(b)
         row[f"eval/{b}/avg_at_k"] = value if value is not None else math.nan
@@ -78,8 +90,13 @@ PROBLEMS = 40  # per benchmark, each sampled k=4 times in the samples table
 def _write_samples(trial: Path, acc: dict, seed: int) -> None:
     """Per-sample correctness of the last evaluation, drawn around the trial's accuracy per benchmark."""
     rng = np.random.default_rng(seed)
-    rows = [{"benchmark": b, "problem_id": f"{b}-{p}", "sample_index": j, "correct": bool(rng.random() < acc[b])}
-            for b in BENCHES if acc.get(b) is not None for p in range(PROBLEMS) for j in range(4)]
+    rows = [
+        {"benchmark": b, "problem_id": f"{b}-{p}", "sample_index": j, "correct": bool(rng.random() < acc[b])}
+        for b in BENCHES
+        if acc.get(b) is not None
+        for p in range(PROBLEMS)
+        for j in range(4)
+    ]
     (trial / "eval" / f"step_{STEPS[-1]:06d}").mkdir(parents=True)
     pq.write_table(pa.Table.from_pylist(rows), trial / "eval" / f"step_{STEPS[-1]:06d}" / "samples.parquet")
 
@@ -91,27 +108,63 @@ def make_run(root: Path, with_spectral: bool = True) -> Path:
     for i, (trial_id, (method, _, rank, seed, status, pct, acc)) in enumerate(TRIALS.items()):
         trial = run / "trials" / trial_id
         (trial / "eval").mkdir(parents=True)
-        cfg = TrialConfig(name=_label(method, seed), seed=seed, steps=STEPS[-1],
-                          checkpoint=CheckpointConfig(every_steps=STEPS[-1]), model=ModelConfig(name=MODEL),
-                          method=MethodConfig(name=method, preset="paper", rank=rank))
+        cfg = TrialConfig(
+            name=_label(method, seed),
+            seed=seed,
+            steps=STEPS[-1],
+            checkpoint=CheckpointConfig(every_steps=STEPS[-1]),
+            model=ModelConfig(name=MODEL),
+            method=MethodConfig(name=method, preset="paper", rank=rank),
+        )
         (trial / "config.yaml").write_text(dump(cfg))
-        (trial / "record.json").write_text(json.dumps({"method": {"name": method}, "trainable_pct": pct,
-                                                        "trainable_params": int(pct * 1e7), "total_params": 10**9}))
+        (trial / "record.json").write_text(
+            json.dumps(
+                {
+                    "method": {"name": method},
+                    "trainable_pct": pct,
+                    "trainable_params": int(pct * 1e7),
+                    "total_params": 10**9,
+                }
+            )
+        )
         steps_logged = STEPS[-1] if status == "done" else 3
         with open(trial / "metrics.jsonl", "w") as f:
             for step in range(1, steps_logged + 1):
-                f.write(json.dumps({"step": step, "reward_mean": 0.1 + 0.01 * step * (i + seed), "accuracy": 0.01 * step * (i + 1),
-                                    "response_len": 100 + i * step, "entropy": 1.0 - 0.01 * i * step, "kl": 0.0,
-                                    "response_len_max": 200 + i * step, "truncated_frac": 0.1 / step,
-                                    "overlong_penalty_mean": -0.05 / step}) + "\n")
+                f.write(
+                    json.dumps(
+                        {
+                            "step": step,
+                            "reward_mean": 0.1 + 0.01 * step * (i + seed),
+                            "accuracy": 0.01 * step * (i + 1),
+                            "response_len": 100 + i * step,
+                            "entropy": 1.0 - 0.01 * i * step,
+                            "kl": 0.0,
+                            "response_len_max": 200 + i * step,
+                            "truncated_frac": 0.1 / step,
+                            "overlong_penalty_mean": -0.05 / step,
+                        }
+                    )
+                    + "\n"
+                )
             if status == "running":
                 f.write('{"step": 4, "reward_me')  # a line being written right now
-        evals = [{"benchmark": b, "avg_at_k": v, "pass_at_k": min(1.0, 1.5 * v), "k": BENCHES[b], "step": 0}
-                 for b, v in BASE.items()]
-        evals += [{"benchmark": b, "avg_at_k": v, "pass_at_k": min(1.0, 1.5 * v), "k": BENCHES[b], "step": STEPS[-1]}
-                  for b, v in (acc or {}).items() if v is not None and status == "done"]
+        evals = [
+            {"benchmark": b, "avg_at_k": v, "pass_at_k": min(1.0, 1.5 * v), "k": BENCHES[b], "step": 0}
+            for b, v in BASE.items()
+        ]
+        evals += [
+            {"benchmark": b, "avg_at_k": v, "pass_at_k": min(1.0, 1.5 * v), "k": BENCHES[b], "step": STEPS[-1]}
+            for b, v in (acc or {}).items()
+            if v is not None and status == "done"
+        ]
         pq.write_table(pa.Table.from_pylist(evals), trial / "eval" / "summary.parquet")
-        entry = {"trial_id": trial_id, "label": _label(method, seed), "status": status, "attempts": 1, "step": steps_logged}
+        entry = {
+            "trial_id": trial_id,
+            "label": _label(method, seed),
+            "status": status,
+            "attempts": 1,
+            "step": steps_logged,
+        }
         if status == "failed":
             entry.update(attempts=3, error="RuntimeError: learner died")
         (run / "ledger" / f"{trial_id}.json").write_text(json.dumps(entry))
@@ -121,5 +174,7 @@ def make_run(root: Path, with_spectral: bool = True) -> Path:
             (trial / "analysis").mkdir()
             pq.write_table(_spectral(method == "pissa", seed=i), trial / "analysis" / "spectral.parquet")
     # IA3 is still running: the sweep has not written its row yet.
-    pq.write_table(pa.Table.from_pylist([_results_row(t) for t in TRIALS if t != "aaaaaaaaaa07"]), run / "results.parquet")
+    pq.write_table(
+        pa.Table.from_pylist([_results_row(t) for t in TRIALS if t != "aaaaaaaaaa07"]), run / "results.parquet"
+    )
     return run

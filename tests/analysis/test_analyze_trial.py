@@ -5,11 +5,11 @@ import torch
 from safetensors.torch import save_file
 
 from rlvr.analysis.spectral import analyze_run, analyze_trial
+from rlvr.config.layout import TrialLayout
 from rlvr.config.loader import dump
 from rlvr.config.schema import CheckpointConfig, MethodConfig, ModelConfig, TinyModelConfig, TrialConfig
 from rlvr.models.tiny import build_model, build_tokenizer, save_tiny
 from rlvr.peft_methods.policy import build_policy
-from rlvr.config.layout import TrialLayout
 
 pytestmark = pytest.mark.slow
 
@@ -19,7 +19,9 @@ TARGETS = ["q_proj", "v_proj"]
 
 @pytest.fixture(scope="module")
 def base_path(tmp_path_factory):
-    tiny = TinyModelConfig(hidden_size=64, intermediate_size=128, num_layers=2, num_heads=4, num_kv_heads=2, pretrain_steps=0)
+    tiny = TinyModelConfig(
+        hidden_size=64, intermediate_size=128, num_layers=2, num_heads=4, num_kv_heads=2, pretrain_steps=0
+    )
     model = build_model(tiny)
     # A random init has a flat spectrum, where "the top-r subspace" (and PiSSA's fast SVD of it) is ill-defined;
     # pretrained weights have a few dominant directions, so give the adapted weights some.
@@ -36,8 +38,12 @@ def _write_trial(trial_dir, base_path, method, perturb):
     """A trial folder whose checkpoints at steps 2 and 4 hold the policy after ``perturb(policy, scale)``."""
     from transformers import AutoModelForCausalLM
 
-    cfg = TrialConfig(steps=4, checkpoint=CheckpointConfig(every_steps=2), model=ModelConfig(name=base_path),
-                      method=MethodConfig(name=method, rank=RANK, alpha=ALPHA, dropout=0.0, target_modules=TARGETS))
+    cfg = TrialConfig(
+        steps=4,
+        checkpoint=CheckpointConfig(every_steps=2),
+        model=ModelConfig(name=base_path),
+        method=MethodConfig(name=method, rank=RANK, alpha=ALPHA, dropout=0.0, target_modules=TARGETS),
+    )
     trial_dir.mkdir(parents=True)
     (trial_dir / "config.yaml").write_text(dump(cfg))
     policy = build_policy(AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32), cfg.method, cfg.steps)
@@ -71,7 +77,12 @@ def test_lora_update_measured_is_the_adapters_scaled_B_A(lora_trial):
     trial_dir, states = lora_trial
     table = analyze_trial(str(trial_dir), k=RANK)
     rows = table.to_pylist()
-    assert sorted({(r["module"], r["layer"]) for r in rows}) == [("q_proj", 0), ("q_proj", 1), ("v_proj", 0), ("v_proj", 1)]
+    assert sorted({(r["module"], r["layer"]) for r in rows}) == [
+        ("q_proj", 0),
+        ("q_proj", 1),
+        ("v_proj", 0),
+        ("v_proj", 1),
+    ]
     assert sorted({r["step"] for r in rows}) == [2, 4]
     for r in rows:
         m = r["param"].removesuffix(".weight")

@@ -15,8 +15,18 @@ def _run(tmp_path, means: dict[str, float], seeds: int) -> tuple[RunDir, list[di
     shift = rng.normal(0, 0.03, (seeds, 1))  # a seed moves every method alike
     rows, scores = [], {}
     for method, mean in means.items():
-        rows += [{"trial_id": f"{method}{s}", "status": "done", "model": "m", "method": method, "seed": s,
-                  "label": f"m/uniform/{method}/seed{s}", "eval/average/avg_at_k": mean} for s in range(seeds)]
+        rows += [
+            {
+                "trial_id": f"{method}{s}",
+                "status": "done",
+                "model": "m",
+                "method": method,
+                "seed": s,
+                "label": f"m/uniform/{method}/seed{s}",
+                "eval/average/avg_at_k": mean,
+            }
+            for s in range(seeds)
+        ]
         values = np.clip(mean + shift + rng.normal(0, 0.005, (seeds, 1)) + rng.normal(0, 0.05, (1, 60)), 0, 1)
         scores[("m", method)] = Scores(problems, values, tuple(range(seeds)))
     ivs = RunIntervals({k: bootstrap(s, None, cfg) for k, s in scores.items()}, {}, {}, scores, cfg)

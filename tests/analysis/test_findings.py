@@ -1,11 +1,18 @@
 """Verdicts follow the intervals and never claim more; the report's findings section over a synthetic run."""
 
+import numpy as np
 import pytest
 
-import numpy as np
-
 from rlvr.analysis.findings import (
-    CONTRADICTED, HOLDS, INCONCLUSIVE, LORA_UNTRAINED, ONE_SEED, UNTRAINED, findings_table, robust_verdict, verdict,
+    CONTRADICTED,
+    HOLDS,
+    INCONCLUSIVE,
+    LORA_UNTRAINED,
+    ONE_SEED,
+    UNTRAINED,
+    findings_table,
+    robust_verdict,
+    verdict,
 )
 from rlvr.analysis.intervals import Interval, RunIntervals, Scores, analysis_config, bootstrap, run_intervals
 from rlvr.analysis.rundir import RunDir
@@ -25,13 +32,16 @@ def iv(low, high, seeds=3):
 @pytest.mark.parametrize(
     "rule, line, interval, p, expected",
     [
-        ("above", 0.0, iv(0.01, 0.05), 0.01, HOLDS), ("above", 0.0, iv(-0.01, 0.05), 0.2, INCONCLUSIVE),
+        ("above", 0.0, iv(0.01, 0.05), 0.01, HOLDS),
+        ("above", 0.0, iv(-0.01, 0.05), 0.2, INCONCLUSIVE),
         ("above", 0.0, iv(-0.05, -0.01), 0.01, CONTRADICTED),
         # significant alone, not after Holm over the family
         ("above", 0.0, iv(0.01, 0.05), 0.08, INCONCLUSIVE),
-        ("below", 0.0, iv(-0.05, -0.01), 0.01, HOLDS), ("below", 0.0, iv(0.01, 0.05), 0.01, CONTRADICTED),
+        ("below", 0.0, iv(-0.05, -0.01), 0.01, HOLDS),
+        ("below", 0.0, iv(0.01, 0.05), 0.01, CONTRADICTED),
         # LoRA at 0.40, collapse = losing 0.20 or more
-        ("collapse", -0.2, iv(-0.39, -0.30), 0.001, HOLDS), ("collapse", -0.2, iv(-0.25, -0.10), 0.5, INCONCLUSIVE),
+        ("collapse", -0.2, iv(-0.39, -0.30), 0.001, HOLDS),
+        ("collapse", -0.2, iv(-0.25, -0.10), 0.5, INCONCLUSIVE),
         ("collapse", -0.2, iv(-0.15, -0.05), 0.01, CONTRADICTED),
         ("above", 0.0, iv(0.01, 0.05, seeds=1), None, ONE_SEED),
     ],
@@ -86,20 +96,35 @@ def test_ablation_settings_are_read_from_the_sweep_labels_grid_part():
     from rlvr.analysis.findings import _axis_value
 
     assert _axis_value("rank=16,alpha=32", "rank") == "16" and _axis_value("lr=1e-05", "lr") == "1e-05"
-    assert _axis_value("loss=dr_grpo,scale_rewards=False", "loss") == "dr_grpo" and _axis_value("lr=1e-05", "rank") is None
+    assert (
+        _axis_value("loss=dr_grpo,scale_rewards=False", "loss") == "dr_grpo" and _axis_value("lr=1e-05", "rank") is None
+    )
 
 
 def _row(method, rank, setting, seed, acc):
-    return {"trial_id": f"{method}{rank}{setting}{seed}", "status": "done", "model": "m", "method": method, "rank": rank,
-            "preset": "uniform", "label": f"m/uniform/{method}/seed{seed}" + (f"/{setting}" if setting else ""),
-            "eval/average/avg_at_k": acc}
+    return {
+        "trial_id": f"{method}{rank}{setting}{seed}",
+        "status": "done",
+        "model": "m",
+        "method": method,
+        "rank": rank,
+        "preset": "uniform",
+        "label": f"m/uniform/{method}/seed{seed}" + (f"/{setting}" if setting else ""),
+        "eval/average/avg_at_k": acc,
+    }
 
 
 def test_a_configuration_is_compared_with_lora_at_its_own_rank():
     from rlvr.analysis.study import lora_reference
 
-    groups = group_trials([_row("lora", 8, "", 1, 0.5), _row("lora", 32, "", 1, 0.6), _row("dora", 32, "", 1, 0.6),
-                           _row("dora", 8, "", 1, 0.6)])
+    groups = group_trials(
+        [
+            _row("lora", 8, "", 1, 0.5),
+            _row("lora", 32, "", 1, 0.6),
+            _row("dora", 32, "", 1, 0.6),
+            _row("dora", 8, "", 1, 0.6),
+        ]
+    )
     assert [lora_reference(g, groups).rank for g in groups if g.method == "dora"] == [32, 8]
 
 
@@ -107,23 +132,35 @@ def test_an_lr_grid_reads_a_finding_at_loras_best_lr_and_with_each_side_at_its_o
     rows = [_row(m, 8, f"lr={lr}", 42, 0.0) for m in ("lora", "pissa") for lr in ("1e-05", "0.001")]
     groups = group_trials(rows)
     problems = tuple(("b", str(i)) for i in range(50))
-    acc = {("lora", "lr=1e-05"): 0.5, ("lora", "lr=0.001"): 0.6, ("pissa", "lr=1e-05"): 0.55, ("pissa", "lr=0.001"): 0.05}
+    acc = {
+        ("lora", "lr=1e-05"): 0.5,
+        ("lora", "lr=0.001"): 0.6,
+        ("pissa", "lr=1e-05"): 0.55,
+        ("pissa", "lr=0.001"): 0.05,
+    }
     cfg = AnalysisConfig(bootstrap_resamples=200)
     seed_shift = np.array([[0.0], [0.01], [-0.02], [0.015]])  # shared by every method on a seed
     noise = np.random.default_rng(0).normal(0, 0.002, (4, 50))
-    scores = {(g.model, g.name): Scores(problems, acc[(g.method, g.setting)] + seed_shift + noise, (1, 2, 3, 4))
-              for g in groups}
+    scores = {
+        (g.model, g.name): Scores(problems, acc[(g.method, g.setting)] + seed_shift + noise, (1, 2, 3, 4))
+        for g in groups
+    }
     ivs = RunIntervals({k: bootstrap(s, None, cfg) for k, s in scores.items()}, {}, {}, scores, cfg)
     for g in groups:
         if g.method == "pissa":
             ref = ("m", f"lora r8 {g.setting}")
-            ivs.vs_lora[(g.model, g.name)], ivs.reference[(g.model, g.name)] = bootstrap(scores[(g.model, g.name)], scores[ref], cfg), ref
+            ivs.vs_lora[(g.model, g.name)], ivs.reference[(g.model, g.name)] = (
+                bootstrap(scores[(g.model, g.name)], scores[ref], cfg),
+                ref,
+            )
     header, table = findings_table(groups, ivs)
     pissa = [dict(zip(header, r)) for r in table if r[0].startswith("SVD inits collapse: PiSSA")]
     # collapsed at LoRA's best lr (1e-3), but at its own best lr (1e-5) it loses only 5 points to LoRA's best;
     # the pair at 1e-5, where LoRA is not at its best, is left out
     assert [(r["configuration"], r["verdict"]) for r in pissa] == [
-        ("pissa r8 lr=0.001", HOLDS), ("pissa r8 lr=1e-05", CONTRADICTED)]
+        ("pissa r8 lr=0.001", HOLDS),
+        ("pissa r8 lr=1e-05", CONTRADICTED),
+    ]
     assert pissa[-1]["vs"] == "lora r8 lr=0.001" and pissa[-1]["Δ here [t interval]"].startswith("-5.0")
     # the published -42.3 lies inside the collapsed pair's interval, not inside the tuned pair's
     assert [r["study Δ inside"] for r in pissa] == ["no", "no"] and pissa[0]["study Δ"] == "-42.3"
@@ -136,7 +173,10 @@ def _family(deltas: dict[str, float], untrained: tuple[str, ...] = ()) -> RunInt
     problems = tuple(("b", str(i)) for i in range(40))
     shift = np.random.default_rng(1).normal(0, 0.02, (5, 1))
     spread = 0.005 * np.arange(-2, 3)[:, None]
-    make = lambda d: Scores(problems, 0.4 + shift + (d + spread if d else 0) + np.zeros((1, 40)), tuple(range(5)))
+
+    def make(d):
+        return Scores(problems, 0.4 + shift + (d + spread if d else 0) + np.zeros((1, 40)), tuple(range(5)))
+
     scores = {("m", "lora"): make(0.0)} | {("m", m): make(d) for m, d in deltas.items()}
     ivs = RunIntervals({k: bootstrap(s, None, cfg) for k, s in scores.items()}, {}, {}, scores, cfg)
     for key in scores:

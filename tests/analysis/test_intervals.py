@@ -25,8 +25,10 @@ def _scores(rng, p_correct: np.ndarray, seeds: int, k: int = 4, bench_sizes=(("a
 
 
 def test_scores_average_k_samples_per_problem_and_keep_problems_every_trial_evaluated():
-    s = scores([_samples({("a", "1"): [True, False], ("a", "2"): [True, True]}),
-                _samples({("a", "1"): [False, False]})], [7, 3])
+    s = scores(
+        [_samples({("a", "1"): [True, False], ("a", "2"): [True, True]}), _samples({("a", "1"): [False, False]})],
+        [7, 3],
+    )
     assert s.problems == (("a", "1"),) and s.values.tolist() == [[0.5], [0.0]] and s.seeds == (7, 3)
 
 
@@ -116,8 +118,11 @@ def test_a_clear_gap_gives_an_interval_excluding_zero_that_covers_the_gap():
 
 def test_average_is_the_unweighted_mean_over_benchmarks():
     # benchmark a: all solved (30 problems), b: none (60): the study's average is 0.5, not 30/90
-    s = Scores(tuple([("a", str(i)) for i in range(30)] + [("b", str(i)) for i in range(60)]),
-               np.array([[1.0] * 30 + [0.0] * 60]), (1,))
+    s = Scores(
+        tuple([("a", str(i)) for i in range(30)] + [("b", str(i)) for i in range(60)]),
+        np.array([[1.0] * 30 + [0.0] * 60]),
+        (1,),
+    )
     iv = bootstrap(s, None, CFG)
     assert iv.estimate == pytest.approx(0.5) and iv.low == iv.high == pytest.approx(0.5)
 

@@ -12,7 +12,18 @@ from rlvr.analysis.report import build_report
 
 from .fake_run import make_run
 
-SECTIONS = ["answer", "overview", "results", "baseline", "findings", "frontier", "curves", "spectral", "published", "trials"]
+SECTIONS = [
+    "answer",
+    "overview",
+    "results",
+    "baseline",
+    "findings",
+    "frontier",
+    "curves",
+    "spectral",
+    "published",
+    "trials",
+]
 PLOTTED = ["frontier", "curves", "spectral"]
 CHROMIUM = Path("/usr/bin/chromium")
 # Runs after every image has loaded and records what the browser made of each section.
@@ -87,13 +98,23 @@ def test_a_folder_that_is_not_a_run_is_refused(tmp_path):
 
 
 def _chromium(*args: str, cwd: Path) -> str:
-    cmd = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-           f"--user-data-dir={cwd / 'profile'}", "--virtual-time-budget=10000", *args]
+    cmd = [
+        str(CHROMIUM),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={cwd / 'profile'}",
+        "--virtual-time-budget=10000",
+        *args,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True).stdout
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed at /usr/bin/chromium (apt-get install -y chromium)")
+@pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="Chromium is not installed at /usr/bin/chromium (apt-get install -y chromium)"
+)
 def test_page_renders_every_section_with_nonempty_plots_in_chromium(report, tmp_path):
     page = tmp_path / "probe.html"
     page.write_text(report[0].read_text().replace("</body>", PROBE + "</body>"))

@@ -4,7 +4,16 @@ import numpy as np
 import pytest
 
 from rlvr.analysis.significance import (
-    DIFFERENT, EQUIVALENT, UNDECIDABLE, UNDECIDED, TMean, equivalence, holm, t_mean, t_quantile, t_two_sided_mass,
+    DIFFERENT,
+    EQUIVALENT,
+    UNDECIDABLE,
+    UNDECIDED,
+    TMean,
+    equivalence,
+    holm,
+    t_mean,
+    t_quantile,
+    t_two_sided_mass,
 )
 
 

@@ -56,8 +56,15 @@ def test_difference_to_lora_needs_two_seeds_and_published_average(table):
 def test_published_average_is_shown_plainly_only_over_the_studys_benchmarks():
     from rlvr.analysis.published import STUDY_BENCHMARKS
 
-    row = {"trial_id": "t", "status": "done", "model": "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B", "method": "dora",
-           "rank": 32, "label": "x/paper/dora/seed1", "eval/average/avg_at_k": 0.5}
+    row = {
+        "trial_id": "t",
+        "status": "done",
+        "model": "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B",
+        "method": "dora",
+        "rank": 32,
+        "label": "x/paper/dora/seed1",
+        "eval/average/avg_at_k": 0.5,
+    }
     for b, k in STUDY_BENCHMARKS.items():
         row.update({f"eval/{b}/avg_at_k": 0.5, f"eval/{b}/pass_at_k": 0.6, f"eval/{b}/k": k})
     header, (cells,) = study_table([row])
@@ -98,8 +105,16 @@ def test_half_written_metrics_line_of_a_running_trial_is_skipped(tmp_path):
 def test_difference_to_lora_with_two_seeds_each_is_the_mean_difference():
     from rlvr.analysis.study import delta_lora, group_trials
 
-    rows = [{"trial_id": f"{m}{s}", "status": "done", "model": "m", "method": m, "label": f"m/p/{m}/seed{s}",
-             "eval/average/avg_at_k": acc} for m, s, acc in (("lora", 1, 0.5), ("lora", 2, 0.6), ("dora", 1, 0.7),
-                                                            ("dora", 2, 0.6))]
+    rows = [
+        {
+            "trial_id": f"{m}{s}",
+            "status": "done",
+            "model": "m",
+            "method": m,
+            "label": f"m/p/{m}/seed{s}",
+            "eval/average/avg_at_k": acc,
+        }
+        for m, s, acc in (("lora", 1, 0.5), ("lora", 2, 0.6), ("dora", 1, 0.7), ("dora", 2, 0.6))
+    ]
     lora, dora = group_trials(rows)
     assert delta_lora(dora, lora) == "+10.0" and delta_lora(lora, lora) == "ref"

@@ -37,20 +37,38 @@ RUNS: dict[str, tuple[list[str], list[str]]] = {
     "sweep demo-cpu --dry-run": ([], ["uniform/lora", "uniform/full", "bundles"]),
     "preflight demo-cpu": ([], ["preflight:", " 0 failed"]),
     # the full 14-trial sweep takes most of an hour: here its LoRA trial alone, 2 steps
-    "sweep demo-cpu": (["methods=[{from: uniform/lora, rank: 8, alpha: 16}]", "base.steps=2",
-                        *[f"base.{o}" for o in (*SHORT, SMALL_EVAL)]],
-                       ["preflight:", "demo-cpu: 1 trials (1 done)", "report.html"]),
+    "sweep demo-cpu": (
+        [
+            "methods=[{from: uniform/lora, rank: 8, alpha: 16}]",
+            "base.steps=2",
+            *[f"base.{o}" for o in (*SHORT, SMALL_EVAL)],
+        ],
+        ["preflight:", "demo-cpu: 1 trials (1 done)", "report.html"],
+    ),
     "study demo-cpu --dry-run": ([], ["180 trials", "time: ~"]),
     # the full study is ~180 trials: here LoRA at two lrs, one tuning seed and two confirmation seeds, 2 steps
-    "study demo-cpu": (["methods=[uniform/lora]", "lrs=[1.0e-3,1.0e-2]", "max_extensions=0", "tuning_seeds=[1]",
-                        "confirmation_seeds=[3,4]", "min_steps=2", "base.steps=2", "base.checkpoint.every_steps=2",
-                        "tuning_eval_limit=16", "max_concurrent=2"],
-                       ["Answer: ", "report: runs/studies/demo-cpu/confirm/report/report.html"]),
+    "study demo-cpu": (
+        [
+            "methods=[uniform/lora]",
+            "lrs=[1.0e-3,1.0e-2]",
+            "max_extensions=0",
+            "tuning_seeds=[1]",
+            "confirmation_seeds=[3,4]",
+            "min_steps=2",
+            "base.steps=2",
+            "base.checkpoint.every_steps=2",
+            "tuning_eval_limit=16",
+            "max_concurrent=2",
+        ],
+        ["Answer: ", "report: runs/studies/demo-cpu/confirm/report/report.html"],
+    ),
     "status runs/demo-cpu": ([], ["lora", "done"]),
     "report runs/demo-cpu": ([], ["report:", "report.html", "report.md"]),
     "analyze spectral runs/demo-cpu": ([], ["spectral:", "of 1 trials"]),
-    "eval --model tiny --benchmarks synthetic:addition --prompt-template plain --limit 20 --k 4":
-        ([], ["notice: max_new_tokens 31744 capped to", "synthetic:addition", "avg_at_k"]),
+    "eval --model tiny --benchmarks synthetic:addition --prompt-template plain --limit 20 --k 4": (
+        [],
+        ["notice: max_new_tokens 31744 capped to", "synthetic:addition", "avg_at_k"],
+    ),
     "model pretrain tiny": ([], ["heldout_accuracy", "weights_sha256"]),
     "model fetch paper-1.5b --dry-run": ([], ["deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B", "math500"]),
 }
@@ -62,14 +80,19 @@ def readme_commands() -> list[str]:
     block = text.split("## Using it", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
     lines = [line.split(" #", 1)[0].strip() for line in block.splitlines() if line.strip()]
     assert all(line.startswith(PREFIX) for line in lines), lines
-    return [" ".join(line[len(PREFIX):].split()) for line in lines]
+    return [" ".join(line[len(PREFIX) :].split()) for line in lines]
 
 
 def rlvr(cwd: Path, args: list[str], timeout: int = 900) -> tuple[int, str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-           "RAY_AUTH_MODE": "disabled", "COLUMNS": "200"}
-    out = subprocess.run([sys.executable, "-m", "rlvr.cli", *args], cwd=cwd, env=env, capture_output=True, text=True,
-                         timeout=timeout)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+        "RAY_AUTH_MODE": "disabled",
+        "COLUMNS": "200",
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "rlvr.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
     return out.returncode, out.stdout + out.stderr
 
 
@@ -94,8 +117,12 @@ def test_readme_commands_run_as_written(tmp_path):
     # the README's prose: `rlvr eval --trial DIR` scores a checkpoint with its trial's own evaluation settings
     trials = sorted((tmp_path / "runs" / "demo-cpu" / "trials").glob("*"))
     if trials:
-        failure = check(tmp_path, f"eval --trial {trials[0].relative_to(tmp_path)}", ["--limit", "4", "--k", "2"],
-                        ["synthetic:addition", "avg_at_k"])
+        failure = check(
+            tmp_path,
+            f"eval --trial {trials[0].relative_to(tmp_path)}",
+            ["--limit", "4", "--k", "2"],
+            ["synthetic:addition", "avg_at_k"],
+        )
         failures += [failure] if failure else []
     else:
         failures.append("the sweep left no trial directory for `rlvr eval --trial`")

@@ -10,12 +10,27 @@ import subprocess
 import sys
 import time
 
-COMMANDS = ("doctor", "methods", "plan", "train", "sweep", "preflight", "status", "eval", "report", "model", "config", "analyze")
+COMMANDS = (
+    "doctor",
+    "methods",
+    "plan",
+    "train",
+    "sweep",
+    "preflight",
+    "status",
+    "eval",
+    "report",
+    "model",
+    "config",
+    "analyze",
+)
 
 
 def rlvr(*args: str, timeout: int = 180, **env: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "COLUMNS": "200", **env}
-    return subprocess.run([sys.executable, "-m", "rlvr.cli", *args], capture_output=True, text=True, timeout=timeout, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "rlvr.cli", *args], capture_output=True, text=True, timeout=timeout, env=env
+    )
 
 
 def test_help_lists_every_subcommand():
@@ -68,8 +83,13 @@ def test_doctor_names_every_package_that_differs_from_the_lock(tmp_path):
     count, bad = lock_mismatches(lock)
     assert count == 3
     assert bad == ["not-a-real-package: not installed, lock 1.0", f"pydantic: {md.version('pydantic')}, lock 0.0.1"]
-    out = subprocess.run([sys.executable, "-m", "rlvr.cli", "doctor", "--no-cluster"], capture_output=True, text=True, timeout=180,
-                         env={**os.environ, "RAY_AUTH_MODE": "disabled", "COLUMNS": "200", "RLVR_LOCK": str(lock)})
+    out = subprocess.run(
+        [sys.executable, "-m", "rlvr.cli", "doctor", "--no-cluster"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "RAY_AUTH_MODE": "disabled", "COLUMNS": "200", "RLVR_LOCK": str(lock)},
+    )
     assert out.returncode == 1 and "2 differ" in out.stdout and "make setup" in out.stdout
 
 
@@ -87,8 +107,11 @@ def test_expected_failures_end_in_one_paragraph_without_a_traceback(tmp_path):
         (["analyze", "spectral", str(tmp_path)], 1, "error: FileNotFoundError: "),
         (["status", str(tmp_path)], 1, "error: FileNotFoundError: "),
         (["eval", "--trial", str(tmp_path)], 1, "error: FileNotFoundError: --trial"),
-        (["eval", "--benchmarks", "nope"], 2, "error: UsageError: --benchmarks: 'nope' is not a shipped benchmark; "
-                                              "allowed: aime24"),
+        (
+            ["eval", "--benchmarks", "nope"],
+            2,
+            "error: UsageError: --benchmarks: 'nope' is not a shipped benchmark; allowed: aime24",
+        ),
         (["eval", "--k", "0"], 2, "error: UsageError: --k: 0 is not allowed"),
         (["plan", "paper-1.5b", "resources.gpu_memory_gib=40"], 2, "error: ConfigError: "),
     ]

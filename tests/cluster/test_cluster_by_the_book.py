@@ -9,13 +9,19 @@ import re
 from pathlib import Path
 
 from rlvr.cluster.probe import FAIL, OK, memory_check
-from rlvr.config.loader import load_sweep, load_trial
 from rlvr.config.grid import expand
-from ..test_packaging import DOCS, DOCKERFILE, KUBERAY, LAUNCHER, ROOT, _final_stage, _kuberay_containers
+from rlvr.config.loader import load_sweep, load_trial
+
+from ..test_packaging import DOCKERFILE, DOCS, KUBERAY, LAUNCHER, ROOT, _final_stage, _kuberay_containers
 
 # Datasheet GPUs of the EC2 types a cluster file may name: (count, GiB CUDA reports for one GPU).
-EC2_GPUS = {"p5en.48xlarge": (8, 140.4), "p5e.48xlarge": (8, 140.4), "p5.48xlarge": (8, 79.6),
-            "p4de.24xlarge": (8, 79.2), "p4d.24xlarge": (8, 39.4)}
+EC2_GPUS = {
+    "p5en.48xlarge": (8, 140.4),
+    "p5e.48xlarge": (8, 140.4),
+    "p5.48xlarge": (8, 79.6),
+    "p4de.24xlarge": (8, 79.2),
+    "p4d.24xlarge": (8, 39.4),
+}
 
 
 def _study_gib() -> float:
@@ -41,7 +47,9 @@ def test_gpu_nodes_have_the_gpus_the_study_validates_every_trial_against():
         if not node["resources"].get("GPU"):
             continue
         count, gib = EC2_GPUS[node["node_config"]["InstanceType"]]
-        assert node["resources"]["GPU"] == count, f"{name}: Ray declares {node['resources']['GPU']} GPUs, the instance has {count}"
+        assert node["resources"]["GPU"] == count, (
+            f"{name}: Ray declares {node['resources']['GPU']} GPUs, the instance has {count}"
+        )
         assert gib >= _study_gib(), f"{name}: {gib} GiB GPUs, study.yaml validates against {_study_gib()}"
     [gpu] = KUBERAY["spec"]["workerGroupSpecs"]
     assert gpu["template"]["spec"]["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-H200"} and _study_gib() <= 140
@@ -67,8 +75,18 @@ def test_the_kuberay_autoscaler_sidecar_gets_the_token_the_ray_containers_get():
 
 # KubeRay's AutoscalerOptions (ray-operator/apis/ray/v1/raycluster_types.go; docs.ray.io "KubeRay CRD API reference"):
 # env is a list of core/v1 EnvVar (valueFrom.secretKeyRef allowed), so the sidecar can read the token from a secret.
-AUTOSCALER_OPTIONS = {"resources", "image", "imagePullPolicy", "securityContext", "idleTimeoutSeconds",
-                      "upscalingMode", "version", "env", "envFrom", "volumeMounts"}
+AUTOSCALER_OPTIONS = {
+    "resources",
+    "image",
+    "imagePullPolicy",
+    "securityContext",
+    "idleTimeoutSeconds",
+    "upscalingMode",
+    "version",
+    "env",
+    "envFrom",
+    "volumeMounts",
+}
 
 
 def test_the_kuberay_autoscaler_options_are_fields_kuberay_defines_and_name_the_documented_secret():

@@ -37,10 +37,14 @@ def _hub_repos(root: Path) -> dict[str, Path]:
     (model / "pytorch_model.bin").write_bytes(b"a duplicate of the weights that fetch must not download")
     train = root / "train" / "data"
     train.mkdir(parents=True)
-    pq.write_table(pa.table({"prompt": ["1+1?", "2+3?", "4+4?"], "solution": ["2", "5", "8"]}), train / "train-00000.parquet")
+    pq.write_table(
+        pa.table({"prompt": ["1+1?", "2+3?", "4+4?"], "solution": ["2", "5", "8"]}), train / "train-00000.parquet"
+    )
     bench = root / "bench"
     bench.mkdir()
-    (bench / "test.jsonl").write_text("\n".join(json.dumps({"problem": f"{i}+{i}?", "answer": str(2 * i)}) for i in range(5)))
+    (bench / "test.jsonl").write_text(
+        "\n".join(json.dumps({"problem": f"{i}+{i}?", "answer": str(2 * i)}) for i in range(5))
+    )
     return {"org/tiny-test": model, "org/math-train": root / "train", "org/bench": bench}
 
 
@@ -101,18 +105,36 @@ print("bench", len(load_benchmark(cfg.eval.benchmarks[0], cfg.data.data_dir)))
 
 
 def _offline(hf_home: Path, *args: str, code: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1", "HF_DATASETS_CACHE": str(hf_home.parent / "ds"),
-           "PYTHONPATH": str(REPO), "COLUMNS": "250"}
+    env = {
+        **os.environ,
+        "HF_HOME": str(hf_home),
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_CACHE": str(hf_home.parent / "ds"),
+        "PYTHONPATH": str(REPO),
+        "COLUMNS": "250",
+    }
     cmd = [sys.executable, "-c", code, *args] if code else [sys.executable, "-m", "rlvr.cli", *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=REPO)
 
 
 def test_paper_sweep_needs_its_model_training_set_and_benchmark_files():
     needs = needs_of(load_trials("paper-1.5b"))
-    assert needs[:2] == [Need("model", "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"), Need("dataset", "open-r1/DAPO-Math-17k-Processed")]
-    assert [Path(n.name).name for n in needs[2:]] == ["aime24.jsonl", "aime25.jsonl", "amc23.jsonl", "hmmt25.jsonl", "math500.jsonl", "minerva_math.jsonl"]
+    assert needs[:2] == [
+        Need("model", "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"),
+        Need("dataset", "open-r1/DAPO-Math-17k-Processed"),
+    ]
+    assert [Path(n.name).name for n in needs[2:]] == [
+        "aime24.jsonl",
+        "aime25.jsonl",
+        "amc23.jsonl",
+        "hmmt25.jsonl",
+        "math500.jsonl",
+        "minerva_math.jsonl",
+    ]
     assert all(n.kind == "local" for n in needs[2:])
-    hub = needs_of(load_trials("paper-1.5b", ["base.eval.benchmarks=[{name: hmmt25, k: 32, hub_name: MathArena/hmmt_feb_2025}]"]))
+    hub = needs_of(
+        load_trials("paper-1.5b", ["base.eval.benchmarks=[{name: hmmt25, k: 32, hub_name: MathArena/hmmt_feb_2025}]"])
+    )
     assert hub[2:] == [Need("dataset", "MathArena/hmmt_feb_2025")]
 
 
@@ -121,7 +143,11 @@ def test_fetch_downloads_each_need_once_and_trials_then_load_everything_offline(
     trial = _trial_yaml(tmp_path)
     needs = needs_of(load_trials(str(trial)))
     found = fetch(needs)
-    assert calls == [("org/tiny-test", "model", MODEL_FILES), ("org/math-train", "dataset", None), ("org/bench", "dataset", None)]
+    assert calls == [
+        ("org/tiny-test", "model", MODEL_FILES),
+        ("org/math-train", "dataset", None),
+        ("org/bench", "dataset", None),
+    ]
     assert all(f.path for f in found), [f.detail for f in found]
     assert not list((hf_home / "hub").rglob("pytorch_model.bin")), "fetch downloaded duplicate .bin weights"
 
@@ -147,7 +173,11 @@ def test_fetch_cli_with_a_local_model_downloads_nothing(tmp_path):
     from rlvr.config.schema import TinyModelConfig
     from rlvr.models.tiny import build_model, build_tokenizer, save_tiny
 
-    model = save_tiny(build_model(TinyModelConfig(num_layers=1, hidden_size=32, intermediate_size=64)), build_tokenizer(), tmp_path / "m")
+    model = save_tiny(
+        build_model(TinyModelConfig(num_layers=1, hidden_size=32, intermediate_size=64)),
+        build_tokenizer(),
+        tmp_path / "m",
+    )
     trial = tmp_path / "local.yaml"
     trial.write_text(yaml.safe_dump({"name": "local", "model": {"name": str(model)}}))
     out = _offline(tmp_path / "hf", "model", "fetch", str(trial))
@@ -163,7 +193,8 @@ VLLM_OFFLINE = """
 import os, sys
 os.environ.update(VLLM_CPU_KVCACHE_SPACE="1", VLLM_ENABLE_V1_MULTIPROCESSING="0")
 from vllm import LLM, SamplingParams
-llm = LLM(model="org/tiny-test", dtype="float32", max_model_len=64, enforce_eager=True, distributed_executor_backend="uni")
+llm = LLM(model="org/tiny-test", dtype="float32", max_model_len=64, enforce_eager=True,
+          distributed_executor_backend="uni")
 [out] = llm.generate(["1+1="], SamplingParams(max_tokens=4, temperature=0))
 print("tokens", len(out.outputs[0].token_ids))
 """

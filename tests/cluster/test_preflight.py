@@ -12,10 +12,10 @@ import yaml
 
 from rlvr.cluster.preflight import report, run_preflight
 from rlvr.cluster.probe import allreduce
+from rlvr.config.grid import expand
 from rlvr.config.loader import load_sweep
 from rlvr.sweep.cli import EXIT_FAILED, EXIT_PREFLIGHT, preflight_command, sweep_command
 from rlvr.sweep.controller import run_dir
-from rlvr.config.grid import expand
 
 
 def _by_name(checks):
@@ -52,7 +52,9 @@ def test_paper_sweep_fails_on_unfetched_weights_and_on_no_gpu_node(local_ray, tm
     assert code == EXIT_FAILED, out
     lines = out.splitlines()
     fails = [line for line in lines if line.startswith("FAIL")]
-    assert any("weights deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B" in line and "rlvr model fetch" in line for line in fails), out
+    assert any(
+        "weights deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B" in line and "rlvr model fetch" in line for line in fails
+    ), out
     assert any("data open-r1/DAPO-Math-17k-Processed" in line and "rlvr model fetch" in line for line in fails), out
     assert not any(line.startswith("An error happened") for line in lines), "a check's detail spans lines"
     assert any("gpu nodes" in line and "autoscale is off" in line for line in fails), out
@@ -66,9 +68,15 @@ def test_paper_sweep_fails_on_unfetched_weights_and_on_no_gpu_node(local_ray, tm
 @pytest.mark.slow
 def test_sweep_runs_the_preflight_first_and_starts_nothing_when_it_fails(local_ray, tmp_path, capsys):
     sweep = tmp_path / "unfetched.yaml"
-    sweep.write_text(yaml.safe_dump({"name": "unfetched", "storage": str(tmp_path / "runs"),
-                                     "base": {"steps": 2, "checkpoint": {"every_steps": 2},
-                                              "model": {"name": "org/never-fetched"}}}))
+    sweep.write_text(
+        yaml.safe_dump(
+            {
+                "name": "unfetched",
+                "storage": str(tmp_path / "runs"),
+                "base": {"steps": 2, "checkpoint": {"every_steps": 2}, "model": {"name": "org/never-fetched"}},
+            }
+        )
+    )
     assert sweep_command(str(sweep)) == EXIT_PREFLIGHT
     assert "FAIL" in capsys.readouterr().out
     assert not (tmp_path / "runs" / "unfetched" / "ledger").exists(), "a trial was scheduled after a failed preflight"

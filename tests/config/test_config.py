@@ -29,14 +29,19 @@ def error_of(tmp_path: Path, text: str, overrides: list[str] = ()) -> str:
 
 
 def test_sections_compose_by_name_and_from_mappings_merge(tmp_path):
-    cfg = load_trial(write(tmp_path, TINY + "method: {from: uniform/dora, rank: 4}\nsteps: 5\ncheckpoint: {every_steps: 5}\n"))
+    cfg = load_trial(
+        write(tmp_path, TINY + "method: {from: uniform/dora, rank: 4}\nsteps: 5\ncheckpoint: {every_steps: 5}\n")
+    )
     assert cfg.model.tiny is not None and cfg.model.name == "tiny-qwen2"
     assert (cfg.method.name, cfg.method.rank, cfg.method.preset) == ("dora", 4, "uniform")
     assert cfg.method.target_modules == schema.ALL_LINEAR
 
 
 def test_overrides_apply_after_composition_and_parse_values_as_yaml(tmp_path):
-    cfg = load_trial(write(tmp_path, TINY + "method: uniform/lora\nsteps: 4\ncheckpoint: {every_steps: 2}\n"), ["method=uniform/vera", "algorithm.lr=3e-4", "eval.at_start=false"])
+    cfg = load_trial(
+        write(tmp_path, TINY + "method: uniform/lora\nsteps: 4\ncheckpoint: {every_steps: 2}\n"),
+        ["method=uniform/vera", "algorithm.lr=3e-4", "eval.at_start=false"],
+    )
     assert cfg.method.name == "vera" and cfg.algorithm.lr == 3e-4 and cfg.eval.at_start is False
 
 
@@ -90,8 +95,10 @@ def test_a_trial_field_given_to_a_sweep_suggests_the_base_prefix():
     with pytest.raises(ConfigError) as err:
         load_sweep("paper-1.5b", ["resources.gpu_memory_gib=40", "steps=4", "bogus=1"])
     text = str(err.value)
-    assert "resources: unknown key (value {...}); it is a trial field: a sweep's trial settings go under base " \
-           "(e.g. base.resources.gpu_memory_gib=40)" in text
+    assert (
+        "resources: unknown key (value {...}); it is a trial field: a sweep's trial settings go under base "
+        "(e.g. base.resources.gpu_memory_gib=40)" in text
+    )
     assert "(e.g. base.steps=4)" in text and "bogus: unknown key (value 1); remove it or check its spelling" in text
 
 
@@ -108,7 +115,12 @@ def test_impossible_combination_dr_grpo_with_std_scaling(tmp_path):
 def test_training_top_p_below_1_with_tis_is_refused_since_its_weight_would_be_biased(tmp_path):
     msg = error_of(tmp_path, "rollout: {top_p: 0.9}\n")
     assert "rollout.top_p: 0.9" in msg and "algorithm.tis_cap null" in msg
-    assert load_trial(write(tmp_path, "rollout: {top_p: 0.9, temperature: 0.7}\nalgorithm: {tis_cap: null}\n")).rollout.top_p == 0.9
+    assert (
+        load_trial(
+            write(tmp_path, "rollout: {top_p: 0.9, temperature: 0.7}\nalgorithm: {tis_cap: null}\n")
+        ).rollout.top_p
+        == 0.9
+    )
 
 
 def test_several_learners_need_deepspeed_at_any_zero_stage(tmp_path):
@@ -118,9 +130,15 @@ def test_several_learners_need_deepspeed_at_any_zero_stage(tmp_path):
 
 
 def test_colocation_needs_vllm_one_gpu_each_paired_engines_and_no_async(tmp_path):
-    msg = error_of(tmp_path, "rollout: {colocate: true, engine: hf, num_engines: 2}\nalgorithm: {async_rollout: true}\n")
-    for expected in ("needs rollout.engine vllm", "algorithm.async_rollout", "rollout.num_engines 2 must equal learner.num_learners 1",
-                     "model.gpus_per_engine and gpus_per_learner must be 1, got 0 and 0"):
+    msg = error_of(
+        tmp_path, "rollout: {colocate: true, engine: hf, num_engines: 2}\nalgorithm: {async_rollout: true}\n"
+    )
+    for expected in (
+        "needs rollout.engine vllm",
+        "algorithm.async_rollout",
+        "rollout.num_engines 2 must equal learner.num_learners 1",
+        "model.gpus_per_engine and gpus_per_learner must be 1, got 0 and 0",
+    ):
         assert expected in msg, expected
     ok = load_trial("demo-cpu", ["rollout.colocate=true", "model.gpus_per_engine=1", "model.gpus_per_learner=1"])
     assert ok.rollout.colocate
@@ -134,11 +152,19 @@ def test_impossible_combination_adalora_under_deepspeed(tmp_path):
 def test_zero3_is_refused_where_deepspeed_cannot_train_the_method_or_its_kl_reference(tmp_path):
     msg = error_of(tmp_path, "method: uniform/lora_fa\nlearner: {backend: deepspeed, zero_stage: 3}\n")
     assert "learner.zero_stage: 3 does not train lora_fa" in msg and "zero_stage 0 or backend torch" in msg
-    assert load_trial(write(tmp_path, "method: uniform/dora\nlearner: {backend: deepspeed, zero_stage: 3}\n")).learner.zero_stage == 3
-    msg = error_of(tmp_path, "method: uniform/pissa\nalgorithm: {kl_coef: 0.1}\nlearner: {backend: deepspeed, zero_stage: 3}\n")
+    assert (
+        load_trial(
+            write(tmp_path, "method: uniform/dora\nlearner: {backend: deepspeed, zero_stage: 3}\n")
+        ).learner.zero_stage
+        == 3
+    )
+    msg = error_of(
+        tmp_path, "method: uniform/pissa\nalgorithm: {kl_coef: 0.1}\nlearner: {backend: deepspeed, zero_stage: 3}\n"
+    )
     assert "algorithm.kl_coef: 0.1 needs pissa's original weights" in msg and "zero_stage 2 or kl_coef 0" in msg
     assert "needs full's original weights" in error_of(
-        tmp_path, "method: uniform/full\nalgorithm: {kl_coef: 0.1}\nlearner: {backend: deepspeed, zero_stage: 3}\n")
+        tmp_path, "method: uniform/full\nalgorithm: {kl_coef: 0.1}\nlearner: {backend: deepspeed, zero_stage: 3}\n"
+    )
 
 
 def test_impossible_combination_context_too_long_for_the_tiny_model(tmp_path):
@@ -147,7 +173,11 @@ def test_impossible_combination_context_too_long_for_the_tiny_model(tmp_path):
 
 
 def test_sweep_problems_name_the_trial(tmp_path):
-    path = write(tmp_path, "name: s\nbase: demo-cpu\nmethods: [uniform/lora, {from: uniform/lora_rank1, rank: 8}]\n", "sweep.yaml")
+    path = write(
+        tmp_path,
+        "name: s\nbase: demo-cpu\nmethods: [uniform/lora, {from: uniform/lora_rank1, rank: 8}]\n",
+        "sweep.yaml",
+    )
     with pytest.raises(ConfigError) as info:
         load_sweep(path)
     assert "lora_rank1" in str(info.value) and "method.rank: 8" in str(info.value)
@@ -159,7 +189,9 @@ def test_every_shipped_trial_config_validates():
 
 
 def test_every_field_has_a_description():
-    sections = [c for c in vars(schema).values() if isinstance(c, type) and issubclass(c, BaseModel) and c is not schema.Section]
+    sections = [
+        c for c in vars(schema).values() if isinstance(c, type) and issubclass(c, BaseModel) and c is not schema.Section
+    ]
     missing = [f"{c.__name__}.{n}" for c in sections for n, f in c.model_fields.items() if not f.description]
     assert not missing, missing
 

@@ -3,8 +3,8 @@
 import pytest
 from pydantic import ValidationError
 
-from rlvr.config.schema import MethodConfig, ModelConfig, SweepConfig, TrialConfig
 from rlvr.config.grid import expand, trial_id
+from rlvr.config.schema import MethodConfig, ModelConfig, SweepConfig, TrialConfig
 
 
 def _sweep(**kw) -> SweepConfig:

@@ -42,8 +42,10 @@ def test_the_ast_walk_sees_imports_inside_functions():
 
 
 def test_importing_the_config_layer_loads_no_gpu_or_cluster_library():
-    code = ("import pkgutil, importlib, sys, rlvr.config as c\n"
-            "for m in pkgutil.walk_packages(c.__path__, 'rlvr.config.'): importlib.import_module(m.name)\n"
-            f"print(sorted(set({HEAVY!r}) & set(sys.modules)))")
+    code = (
+        "import pkgutil, importlib, sys, rlvr.config as c\n"
+        "for m in pkgutil.walk_packages(c.__path__, 'rlvr.config.'): importlib.import_module(m.name)\n"
+        f"print(sorted(set({HEAVY!r}) & set(sys.modules)))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

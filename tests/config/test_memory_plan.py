@@ -6,9 +6,9 @@ import sys
 import pytest
 
 from rlvr.config.loader import ConfigError, build, find_config, load_raw, load_sweep, load_trial
-from rlvr.config.schema import ModelConfig
 from rlvr.config.memory_plan import plan_problems, plan_trial, total_params, trainable_params
 from rlvr.config.memory_report import plan_command
+from rlvr.config.schema import ModelConfig
 
 
 @pytest.mark.parametrize("model", ["r1-distill-qwen-1.5b", "r1-distill-qwen-7b"])
@@ -49,7 +49,9 @@ def test_a_trial_that_cannot_fit_is_refused_naming_the_actor_and_numbers():
 
 def test_activations_are_linear_in_the_token_budget_and_zero_stages_shard_state():
     def learner(*over):
-        cfg = load_trial("study", ["model=r1-distill-qwen-7b", "method=paper/full", "resources.gpu_memory_gib=null", *over])
+        cfg = load_trial(
+            "study", ["model=r1-distill-qwen-7b", "method=paper/full", "resources.gpu_memory_gib=null", *over]
+        )
         return next(a for a in plan_trial(cfg).actors if a.name == "learner").items
 
     a, b = learner("learner.max_tokens_per_micro_batch=32768"), learner("learner.max_tokens_per_micro_batch=65536")
@@ -62,15 +64,26 @@ def test_activations_are_linear_in_the_token_budget_and_zero_stages_shard_state(
 
 def test_plan_command_prints_every_actor_gpus_nodes_and_gpu_hours():
     out = plan_command("paper-7b", [])
-    for text in ("engine", "learner", "reward", "kv_cache", "activations", "GPU-hours", "node(s) of 8", "3 trial(s), 9 GPUs"):
+    for text in (
+        "engine",
+        "learner",
+        "reward",
+        "kv_cache",
+        "activations",
+        "GPU-hours",
+        "node(s) of 8",
+        "3 trial(s), 9 GPUs",
+    ):
         assert text in out, text
     assert "GPU-hours" in plan_command("study", ["model=r1-distill-qwen-1.5b"])
 
 
 def test_the_plan_imports_no_gpu_library():
-    code = ("import sys, rlvr.config.memory_report, rlvr.config.validate; "
-            "from rlvr.config.memory_report import plan_command; plan_command('paper-7b', []); "
-            "bad = [m for m in ('torch', 'vllm', 'deepspeed', 'ray') if m in sys.modules]; assert not bad, bad")
+    code = (
+        "import sys, rlvr.config.memory_report, rlvr.config.validate; "
+        "from rlvr.config.memory_report import plan_command; plan_command('paper-7b', []); "
+        "bad = [m for m in ('torch', 'vllm', 'deepspeed', 'ray') if m in sys.modules]; assert not bad, bad"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
 
@@ -80,9 +93,18 @@ def test_colocated_trials_count_shared_gpus_once_and_refuse_a_learner_that_leave
     cfg = load_trial("study", shared)  # the engine's default share of a shared GPU: 0.45
     assert cfg.rollout.memory_share == 0.45 and plan_trial(cfg).gpus == cfg.rollout.num_engines
     assert plan_trial(load_trial("study", ["model=r1-distill-qwen-1.5b"])).gpus == 2 * cfg.rollout.num_engines
-    with pytest.raises(ConfigError, match=r"rollout.colocate: the learner keeps .* GiB on the GPU while the engine takes"):
-        load_trial("study", ["model=r1-distill-qwen-7b", "method=paper/full", "rollout.colocate=true",
-                             "rollout.gpu_memory_utilization=0.6"])
+    with pytest.raises(
+        ConfigError, match=r"rollout.colocate: the learner keeps .* GiB on the GPU while the engine takes"
+    ):
+        load_trial(
+            "study",
+            [
+                "model=r1-distill-qwen-7b",
+                "method=paper/full",
+                "rollout.colocate=true",
+                "rollout.gpu_memory_utilization=0.6",
+            ],
+        )
 
 
 @pytest.mark.parametrize("max_model_len", [None, 12345])

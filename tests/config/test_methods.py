@@ -8,11 +8,25 @@ import sys
 import pytest
 
 from rlvr.config.loader import build, config_root, load_raw
-from rlvr.config.schema import ALL_LINEAR, MethodConfig
 from rlvr.config.methods import SPECS, check_method_config, method_info, method_names, route_for
+from rlvr.config.schema import ALL_LINEAR, MethodConfig
 
-STUDY = ["full", "lora", "dora", "adalora", "miss", "pissa", "milora", "lora_plus", "rslora", "lora_fa", "vera",
-         "ia3", "ln_tuning", "lora_rank1"]
+STUDY = [
+    "full",
+    "lora",
+    "dora",
+    "adalora",
+    "miss",
+    "pissa",
+    "milora",
+    "lora_plus",
+    "rslora",
+    "lora_fa",
+    "vera",
+    "ia3",
+    "ln_tuning",
+    "lora_rank1",
+]
 
 
 def _preset(preset: str, name: str) -> MethodConfig:
@@ -35,10 +49,24 @@ def test_registry_holds_every_study_method_and_at_least_six_extras():
 
 @pytest.mark.parametrize(
     "name, route",
-    [("lora", "native"), ("rslora", "native"), ("lora_plus", "native"), ("lora_fa", "native"), ("lora_rank1", "native"),
-     ("pissa", "converted"), ("milora", "converted"), ("adalora", "converted"), ("olora", "converted"),
-     ("dora", "merged"), ("vera", "merged"), ("ia3", "merged"), ("miss", "merged"), ("ln_tuning", "merged"),
-     ("full", "merged"), ("oft", "merged")],
+    [
+        ("lora", "native"),
+        ("rslora", "native"),
+        ("lora_plus", "native"),
+        ("lora_fa", "native"),
+        ("lora_rank1", "native"),
+        ("pissa", "converted"),
+        ("milora", "converted"),
+        ("adalora", "converted"),
+        ("olora", "converted"),
+        ("dora", "merged"),
+        ("vera", "merged"),
+        ("ia3", "merged"),
+        ("miss", "merged"),
+        ("ln_tuning", "merged"),
+        ("full", "merged"),
+        ("oft", "merged"),
+    ],
 )
 def test_route_follows_the_capability_flags(name, route):
     assert method_info(name).route == route

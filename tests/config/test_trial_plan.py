@@ -5,18 +5,26 @@ from __future__ import annotations
 import pytest
 
 from rlvr.analysis.rundir import TrialDir
+from rlvr.config.layout import TrialLayout
+from rlvr.config.resources import trial_bundles
 from rlvr.config.schema import (
-    AlgorithmConfig, BenchmarkSpec, CheckpointConfig, DataConfig, EvalConfig, LearnerConfig, MethodConfig, ModelConfig,
-    RewardConfig, RolloutConfig, TrialConfig,
+    AlgorithmConfig,
+    BenchmarkSpec,
+    CheckpointConfig,
+    DataConfig,
+    EvalConfig,
+    LearnerConfig,
+    MethodConfig,
+    ModelConfig,
+    RewardConfig,
+    RolloutConfig,
+    TrialConfig,
 )
+from rlvr.config.trial_plan import MicroBatching, TrialPlan, probe_context
 from rlvr.learner.spec import LearnerSpec
 from rlvr.rollout.spec import EngineSpec
 from rlvr.storage import RunStorage
-from rlvr.config.resources import trial_bundles
-from rlvr.config.trial_plan import probe_context
 from rlvr.trial.checkpoint import Checkpointer
-from rlvr.config.layout import TrialLayout
-from rlvr.config.trial_plan import MicroBatching, TrialPlan
 
 
 def _cfg(**sections) -> TrialConfig:
@@ -44,8 +52,11 @@ def test_every_actor_has_its_own_bundle_with_its_resources():
 
 
 def test_colocated_learner_ranks_share_their_engines_bundle_and_gpu():
-    cfg = _cfg(model=ModelConfig(gpus_per_engine=1, gpus_per_learner=1), rollout=RolloutConfig(num_engines=2, colocate=True),
-               learner=LearnerConfig(num_learners=2))
+    cfg = _cfg(
+        model=ModelConfig(gpus_per_engine=1, gpus_per_learner=1),
+        rollout=RolloutConfig(num_engines=2, colocate=True),
+        learner=LearnerConfig(num_learners=2),
+    )
     plan = TrialPlan.from_config(cfg)
     slots = plan.slots
     assert slots.colocated and (slots.engines, slots.learners, slots.rewards) == ((1, 2), (1, 2), (3, 4))
@@ -69,8 +80,10 @@ def test_sync_route_auto_is_the_methods_own_and_merged_reserves_no_lora_rank():
 
 def test_a_shared_export_reserves_the_rank_it_is_served_at():
     native = RolloutConfig(sync_route="native")
-    ranks = {name: TrialPlan.from_config(_cfg(method=MethodConfig(name=name, rank=8), rollout=native)).engine_lora_rank
-             for name in ("lora", "pissa", "miss", "vera")}
+    ranks = {
+        name: TrialPlan.from_config(_cfg(method=MethodConfig(name=name, rank=8), rollout=native)).engine_lora_rank
+        for name in ("lora", "pissa", "miss", "vera")
+    }
     assert ranks == {"lora": 8, "pissa": 16, "miss": 8, "vera": 8}  # PiSSA's initial factors ride along
 
 
@@ -105,15 +118,19 @@ def test_trial_and_analysis_count_only_checkpoints_whose_meta_json_exists(tmp_pa
     assert TrialDir(str(tmp_path)).checkpoint_steps() == [1, 3]
 
 
-@pytest.mark.parametrize("step, name, path", [(7, "", "checkpoints/step_000007"),
-                                              (12, TrialLayout.TRAINABLE, "checkpoints/step_000012/trainable.safetensors")])
+@pytest.mark.parametrize(
+    "step, name, path",
+    [(7, "", "checkpoints/step_000007"), (12, TrialLayout.TRAINABLE, "checkpoints/step_000012/trainable.safetensors")],
+)
 def test_checkpoint_paths(step, name, path):
     assert TrialLayout.checkpoint(step, name) == path
 
 
 def test_learner_values_from_other_sections_are_resolved_once_in_the_plan():
-    cfg = _cfg(rollout=RolloutConfig(num_engines=2, temperature=0.7, max_new_tokens=48),
-               learner=LearnerConfig(num_learners=3, micro_batch_size=6, max_tokens_per_micro_batch=200, threads=2))
+    cfg = _cfg(
+        rollout=RolloutConfig(num_engines=2, temperature=0.7, max_new_tokens=48),
+        learner=LearnerConfig(num_learners=3, micro_batch_size=6, max_tokens_per_micro_batch=200, threads=2),
+    )
     plan = TrialPlan.from_config(cfg)
     assert (plan.sampling_temperature, plan.dr_grpo_norm, plan.actor_threads) == (0.7, 48, 2)
     assert (plan.micro_batching.sequences, plan.micro_batching.tokens) == (6, 200)
@@ -127,8 +144,11 @@ def test_learner_values_from_other_sections_are_resolved_once_in_the_plan():
 
 
 def test_engines_get_the_plans_context_and_rank_without_a_config_copy():
-    cfg = _cfg(data=DataConfig(max_prompt_tokens=100), method=MethodConfig(name="lora", rank=8),
-               rollout=RolloutConfig(num_engines=2, max_new_tokens=50, probe_tokens=16))
+    cfg = _cfg(
+        data=DataConfig(max_prompt_tokens=100),
+        method=MethodConfig(name="lora", rank=8),
+        rollout=RolloutConfig(num_engines=2, max_new_tokens=50, probe_tokens=16),
+    )
     plan = TrialPlan.from_config(cfg)
     spec = EngineSpec.from_trial(cfg, plan)
     assert (spec.max_model_len, spec.max_lora_rank, spec.threads) == (150, 8, plan.actor_threads)

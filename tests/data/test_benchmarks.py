@@ -7,7 +7,15 @@ import pytest
 from rlvr.config.schema import BenchmarkSpec, DataConfig
 from rlvr.data.benchmarks import REPO_ROOT, load_benchmark, resolve_data_dir
 
-SHIPPED = {"aime24": 30, "aime25": 30, "amc23": 40, "hmmt25": 30, "math500": 500, "minerva_math": 272, "olympiadbench": 675}
+SHIPPED = {
+    "aime24": 30,
+    "aime25": 30,
+    "amc23": 40,
+    "hmmt25": 30,
+    "math500": 500,
+    "minerva_math": 272,
+    "olympiadbench": 675,
+}
 
 
 @pytest.mark.parametrize("name, count", SHIPPED.items())
@@ -32,7 +40,9 @@ def test_relative_data_dir_resolves_against_the_repo_root_and_env_overrides(monk
 
 def test_missing_benchmark_file_error_names_the_benchmark_and_the_path(monkeypatch, tmp_path):
     monkeypatch.setenv("RLVR_DATA_DIR", str(tmp_path))
-    with pytest.raises(FileNotFoundError, match=rf"benchmark aime24: {tmp_path}/benchmarks/aime24.jsonl does not exist"):
+    with pytest.raises(
+        FileNotFoundError, match=rf"benchmark aime24: {tmp_path}/benchmarks/aime24.jsonl does not exist"
+    ):
         load_benchmark(BenchmarkSpec(name="aime24"), "unused")
 
 
@@ -40,7 +50,10 @@ def test_hub_benchmark_loads_through_datasets_with_column_mapping(tmp_path):
     # A local folder is loaded by datasets exactly like a hub repository, so no network is needed.
     repo = tmp_path / "hub_repo"
     repo.mkdir()
-    recs = [{"question": "What is 1+1?", "solution": "It is \\boxed{2}."}, {"question": "2+2?", "solution": "\\boxed{4}"}]
+    recs = [
+        {"question": "What is 1+1?", "solution": "It is \\boxed{2}."},
+        {"question": "2+2?", "solution": "\\boxed{4}"},
+    ]
     (repo / "test.jsonl").write_text("\n".join(json.dumps(r) for r in recs))
     rows = load_benchmark(BenchmarkSpec(name="mine", hub_name=str(repo)), "unused")
     assert [(r["problem"], r["answer"]) for r in rows] == [("What is 1+1?", "2"), ("2+2?", "4")]

@@ -41,5 +41,7 @@ def test_system_prompt_can_be_named_or_given_as_text_and_replaces_the_templates(
 
 
 def test_unknown_template_error_lists_the_names():
-    with pytest.raises(ValueError, match="data.prompt_template: 'chat' is not a template; allowed: " + ", ".join(TEMPLATES)):
+    with pytest.raises(
+        ValueError, match="data.prompt_template: 'chat' is not a template; allowed: " + ", ".join(TEMPLATES)
+    ):
         messages("1+1", "chat")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
-
-from rlvr.config.schema import RewardConfig
 import random
 import re
 
+import pytest
+
+from rlvr.config.schema import RewardConfig
 from rlvr.config.validate import SYNTHETIC_TASKS
 from rlvr.data.synthetic import SOLUTIONS, TASKS, boxed, generate
 from rlvr.rewards.pool import RewardItem, RewardPool
@@ -28,7 +28,10 @@ def test_generation_is_deterministic_and_levels_alternate(task):
 def test_levels_scale_difficulty():
     assert all(len(p.problem) == 5 for p in generate("addition", [1], 20, seed=0))  # 2-digit + 2-digit
     assert all(len(p.problem) == 7 for p in generate("addition", [2], 20, seed=0))
-    assert all(p.problem.count("+") + p.problem.count("-") + p.problem.count("*") == 3 for p in generate("arithmetic", [2], 20, seed=0))
+    assert all(
+        p.problem.count("+") + p.problem.count("-") + p.problem.count("*") == 3
+        for p in generate("arithmetic", [2], 20, seed=0)
+    )
 
 
 def test_answers_are_correct():
@@ -45,7 +48,9 @@ def test_train_and_test_splits_never_share_a_problem(seed):
 
 
 def test_unknown_task_and_split_are_clear_errors():
-    with pytest.raises(ValueError, match="unknown synthetic task 'multiply'; available: addition, arithmetic, repeated_addition"):
+    with pytest.raises(
+        ValueError, match="unknown synthetic task 'multiply'; available: addition, arithmetic, repeated_addition"
+    ):
         generate("multiply", [1], 1, seed=0)
     with pytest.raises(ValueError, match="split must be 'train' or 'test'"):
         generate("addition", [1], 1, seed=0, split="dev")
@@ -69,7 +74,10 @@ def test_repeated_addition_solutions_add_up_and_math_verify_accepts_their_answer
         assert last == boxed(p.answer)
         total, left = a, n
         for line in lines:  # "k: t+s=u" or "k: t+s, x+y=z, u": every step is right and they reach the gold
-            plain, verbose = re.fullmatch(r"(\d+): (\d+)\+(\d+)=(\d+)", line), re.fullmatch(r"(\d+): (\d+)\+(\d+), (\d)\+(\d)=(\d+), (\d+)", line)
+            plain, verbose = (
+                re.fullmatch(r"(\d+): (\d+)\+(\d+)=(\d+)", line),
+                re.fullmatch(r"(\d+): (\d+)\+(\d+), (\d)\+(\d)=(\d+), (\d+)", line),
+            )
             if verbose:
                 k, t, s, x, y, z, u = map(int, verbose.groups())
                 assert (x, y, z) == (t % 10, s % 10, t % 10 + s % 10)
@@ -87,7 +95,9 @@ def test_repeated_addition_lengths_span_50_to_500_tokens_and_vary_for_one_prompt
     from rlvr.models.tiny import build_tokenizer
 
     tok = build_tokenizer()
-    lengths = sorted(len(tok(p.solution)["input_ids"]) + 1 for p in generate("repeated_addition", [1], 1000, seed=0))  # + EOS
+    lengths = sorted(
+        len(tok(p.solution)["input_ids"]) + 1 for p in generate("repeated_addition", [1], 1000, seed=0)
+    )  # + EOS
     assert lengths[0] >= 40 and lengths[-1] <= 500
     assert lengths[len(lengths) // 20] < 100 and lengths[-len(lengths) // 20] > 350  # 5th and 95th percentiles
     one_prompt = {len(SOLUTIONS["repeated_addition"](random.Random(i), "57+8*20")) for i in range(30)}

@@ -57,8 +57,13 @@ def test_cursor_from_another_source_is_rejected_with_both_sizes():
 
 def test_local_jsonl_rows_missing_problem_or_answer_are_skipped_with_one_warning(tmp_path, caplog):
     path = tmp_path / "train.jsonl"
-    recs = [{"problem": "1+1", "answer": "2"}, {"problem": "", "answer": "3"}, {"problem": "2+2"},
-            {"problem": "3+3", "answer": None}, {"problem": "4+4", "answer": "8"}]
+    recs = [
+        {"problem": "1+1", "answer": "2"},
+        {"problem": "", "answer": "3"},
+        {"problem": "2+2"},
+        {"problem": "3+3", "answer": None},
+        {"problem": "4+4", "answer": "8"},
+    ]
     path.write_text("\n".join(json.dumps(r) for r in recs))
     with caplog.at_level(logging.WARNING, logger="rlvr.data.train_sets"):
         ts = load_train_set(DataConfig(source=str(path)), seed=0)

@@ -16,11 +16,21 @@ def test_eval_command_merges_the_adapter_and_writes_the_tables(tmp_path):
     from rlvr.models.tiny import build_model, build_tokenizer, save_tiny
 
     base = save_tiny(build_model(TINY), build_tokenizer(), tmp_path / "base")
-    peft_model = get_peft_model(build_model(TINY), LoraConfig(r=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    peft_model = get_peft_model(
+        build_model(TINY), LoraConfig(r=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    )
     peft_model.save_pretrained(tmp_path / "adapter")
     summary = eval_command(
-        model=str(base), adapter=str(tmp_path / "adapter"), benchmarks=["synthetic:addition"], k=2, limit=3,
-        engine="hf", out=str(tmp_path / "out"), max_new_tokens=4, prompt_template="plain", reward_workers=1,
+        model=str(base),
+        adapter=str(tmp_path / "adapter"),
+        benchmarks=["synthetic:addition"],
+        k=2,
+        limit=3,
+        engine="hf",
+        out=str(tmp_path / "out"),
+        max_new_tokens=4,
+        prompt_template="plain",
+        reward_workers=1,
     )
     assert summary.column("benchmark").to_pylist() == ["synthetic:addition", "average"]
     samples = pq.read_table(tmp_path / "out" / "eval" / "step_000000" / "samples.parquet")

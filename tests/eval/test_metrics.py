@@ -8,7 +8,9 @@ import pytest
 from rlvr.eval.metrics import pass_at_k, summarise
 
 
-@pytest.mark.parametrize("n, c, k", [(10, 3, 1), (10, 3, 4), (32, 1, 8), (16, 0, 4), (8, 8, 8), (100, 50, 10), (5, 4, 3)])
+@pytest.mark.parametrize(
+    "n, c, k", [(10, 3, 1), (10, 3, 4), (32, 1, 8), (16, 0, 4), (8, 8, 8), (100, 50, 10), (5, 4, 3)]
+)
 def test_pass_at_k_equals_the_binomial_formula(n, c, k):
     assert pass_at_k(n, c, k) == pytest.approx(1 - comb(n - c, k) / comb(n, k))
 

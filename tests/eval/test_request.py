@@ -28,14 +28,17 @@ def test_without_a_trial_the_studys_settings():
     assert request.extraction == "study"
 
 
-@pytest.mark.parametrize("given, message", [
-    (Given(benchmarks=["nope"]), "--benchmarks: 'nope' is not a shipped benchmark; allowed: aime24, "),
-    (Given(benchmarks=["synthetic:mult"]), "synthetic task 'mult' is unknown; allowed: addition"),
-    (Given(k=0), "--k: 0 is not allowed"),
-    (Given(top_p=2.0), "--top-p: 2.0 is not allowed"),
-    (Given(prompt_template="chat"), "--prompt-template: 'chat' is not a template; allowed: plain, boxed, study"),
-    (Given(extraction="loose"), "--extraction: 'loose' is not a rule; allowed: study, lenient"),
-])
+@pytest.mark.parametrize(
+    "given, message",
+    [
+        (Given(benchmarks=["nope"]), "--benchmarks: 'nope' is not a shipped benchmark; allowed: aime24, "),
+        (Given(benchmarks=["synthetic:mult"]), "synthetic task 'mult' is unknown; allowed: addition"),
+        (Given(k=0), "--k: 0 is not allowed"),
+        (Given(top_p=2.0), "--top-p: 2.0 is not allowed"),
+        (Given(prompt_template="chat"), "--prompt-template: 'chat' is not a template; allowed: plain, boxed, study"),
+        (Given(extraction="loose"), "--extraction: 'loose' is not a rule; allowed: study, lenient"),
+    ],
+)
 def test_bad_settings_are_refused_naming_the_option(given, message):
     with pytest.raises(UsageError, match=message.replace("(", r"\(")):
         resolve(given, None, "data")
@@ -52,13 +55,17 @@ def test_generation_is_capped_to_the_context_or_refused_with_the_fix():
     assert context_length(tiny, "unused") == 512
     capped, notice = fit_context(request, 20, 512, "tiny-qwen2", explicit=False)
     assert capped.eval_cfg.max_new_tokens == 492
-    assert notice == ("notice: max_new_tokens 31744 capped to 492: tiny-qwen2's context is 512 positions and the "
-                      "longest prompt takes 20")
+    assert notice == (
+        "notice: max_new_tokens 31744 capped to 492: tiny-qwen2's context is 512 positions and the "
+        "longest prompt takes 20"
+    )
     same, notice = fit_context(capped, 20, 512, "tiny-qwen2", explicit=True)
     assert same.eval_cfg.max_new_tokens == 492 and notice is None
     with pytest.raises(UsageError, match="leaves 492 for the 31744 new tokens asked; pass --max-new-tokens 492 or"):
         fit_context(request, 20, 512, "tiny-qwen2", explicit=True)
-    with pytest.raises(UsageError, match=r"longest prompt takes 1192, which leaves 0 .* use a shorter --prompt-template"):
+    with pytest.raises(
+        UsageError, match=r"longest prompt takes 1192, which leaves 0 .* use a shorter --prompt-template"
+    ):
         fit_context(request, 1192, 512, "tiny-qwen2", explicit=False)
     unknown, notice = fit_context(request, 1192, None, "org/model", explicit=False)  # vLLM knows its own limit
     assert unknown == request and notice is None

@@ -3,7 +3,15 @@
 import pyarrow.parquet as pq
 import pytest
 
-from rlvr.config.schema import BenchmarkSpec, DataConfig, EvalConfig, ModelConfig, RewardConfig, RolloutConfig, TinyModelConfig
+from rlvr.config.schema import (
+    BenchmarkSpec,
+    DataConfig,
+    EvalConfig,
+    ModelConfig,
+    RewardConfig,
+    RolloutConfig,
+    TinyModelConfig,
+)
 from rlvr.eval.runner import evaluate, write_eval
 from rlvr.rewards.pool import RewardPool
 from rlvr.rollout.types import Completion, SamplingSpec

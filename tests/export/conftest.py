@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from rlvr.config.layout import TrialLayout
 from rlvr.config.loader import dump, load_trial
 from rlvr.config.schema import TrialConfig
 from rlvr.storage import RunStorage
 from rlvr.trial.checkpoint import Checkpointer
-from rlvr.config.layout import TrialLayout
 
 
 @pytest.fixture(autouse=True)

@@ -9,16 +9,25 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from .conftest import fake_trial
+from rlvr.config.layout import TrialLayout
 from rlvr.export.command import ExportRefused, export_command
 from rlvr.trial.checkpoint import CorruptCheckpoint
-from rlvr.config.layout import TrialLayout
+
+from .conftest import fake_trial
 
 
 def _with_eval(trial_dir, step: int):
-    rows = [{"step": step, "benchmark": "synthetic:addition", "k": 4, "n_problems": 128, "avg_at_k": 0.4375,
-             "pass_at_k": 0.75},
-            {"step": step, "benchmark": "average", "k": None, "n_problems": 128, "avg_at_k": 0.4375, "pass_at_k": 0.75}]
+    rows = [
+        {
+            "step": step,
+            "benchmark": "synthetic:addition",
+            "k": 4,
+            "n_problems": 128,
+            "avg_at_k": 0.4375,
+            "pass_at_k": 0.75,
+        },
+        {"step": step, "benchmark": "average", "k": None, "n_problems": 128, "avg_at_k": 0.4375, "pass_at_k": 0.75},
+    ]
     (trial_dir / "eval").mkdir()
     pq.write_table(pa.Table.from_pylist(rows), trial_dir / TrialLayout.EVAL_SUMMARY)
     return trial_dir
@@ -46,15 +55,23 @@ def test_a_merged_export_is_a_model_directory_transformers_loads_as_the_policy(t
     result = export_command(str(trial), str(tmp_path / "out"), "merged")
     assert [c.loader for c in result.checks] == ["transformers"] and result.checks[0].gap < 1e-3
     written = {p.name for p in (tmp_path / "out").iterdir()}
-    assert {"config.json", "generation_config.json", "model.safetensors", "tokenizer_config.json",
-            "README.md"} <= written
+    assert {
+        "config.json",
+        "generation_config.json",
+        "model.safetensors",
+        "tokenizer_config.json",
+        "README.md",
+    } <= written
     assert "did not evaluate step 4" in (tmp_path / "out" / "README.md").read_text()
 
 
 def test_a_method_that_is_no_low_rank_delta_is_refused_as_an_adapter_with_merged_as_the_fix(tmp_path):
     trial = fake_trial(tmp_path / "trial", "dora")
-    with pytest.raises(ExportRefused, match=r"dora cannot be exported as a LoRA adapter: DoRA rescales .* "
-                                            r"Export it with --format merged"):
+    with pytest.raises(
+        ExportRefused,
+        match=r"dora cannot be exported as a LoRA adapter: DoRA rescales .* "
+        r"Export it with --format merged",
+    ):
         export_command(str(trial), str(tmp_path / "out"), "adapter")
     assert not (tmp_path / "out").exists()
 

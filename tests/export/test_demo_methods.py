@@ -7,10 +7,11 @@ import json
 
 import pytest
 
-from .conftest import fake_trial
 from rlvr.cluster.needs import load_trials
-from rlvr.export.command import export_command
 from rlvr.config.methods import adapter_refusal
+from rlvr.export.command import export_command
+
+from .conftest import fake_trial
 
 DEMO = {cfg.method.name: cfg for cfg in load_trials("demo-cpu")}
 

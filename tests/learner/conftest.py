@@ -7,7 +7,9 @@ from rlvr.models.tiny import build_model, build_tokenizer, save_tiny
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
-TINY = TinyModelConfig(hidden_size=64, intermediate_size=128, num_layers=2, num_heads=4, num_kv_heads=2, pretrain_steps=0)
+TINY = TinyModelConfig(
+    hidden_size=64, intermediate_size=128, num_layers=2, num_heads=4, num_kv_heads=2, pretrain_steps=0
+)
 
 
 @pytest.fixture(scope="session")
@@ -32,7 +34,6 @@ def trial_cfg(**over) -> TrialConfig:
             section = getattr(section, p)
         setattr(section, leaf, value)
     return cfg
-
 
 
 def learner_of(cfg: TrialConfig, model_path: str):

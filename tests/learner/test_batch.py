@@ -27,8 +27,10 @@ def test_collate_right_pads_and_masks_completion_tokens_only():
 
 
 def test_from_groups_flattens_engine_groups_in_prompt_order():
-    groups = [[Completion(0, [1], [-0.5], "a", "stop"), Completion(0, [2], [-0.6], "b", "length")],
-              [Completion(1, [3, 4], [-0.1, -0.2], "c", "stop")]]
+    groups = [
+        [Completion(0, [1], [-0.5], "a", "stop"), Completion(0, [2], [-0.6], "b", "length")],
+        [Completion(1, [3, 4], [-0.1, -0.2], "c", "stop")],
+    ]
     b = RolloutBatch.from_groups([[7], [8, 9]], groups, [0.5, -0.5, 0.0], [True, False, True])
     assert b.prompt_ids == [[7], [7], [8, 9]] and b.completion_ids == [[1], [2], [3, 4]]
     assert b.in_loss == [True, False, True]

@@ -1,5 +1,4 @@
 import pytest
-import ray
 import torch
 
 from rlvr.learner.actor import LearnerGroup
@@ -17,11 +16,28 @@ def test_two_deepspeed_ranks_give_the_same_update_as_one(tiny_path, local_ray, s
     # dapo's token normaliser must stay global when the batch is split; two mini-batches of 4 -> 2 per rank each,
     # and completions of different lengths make the per-rank token counts differ. ZeRO-3 shards every weight
     # (persistence threshold 0): export, the probe's logprobs and checkpoints must gather them on all ranks.
-    cfg = trial_cfg(**{"learner.backend": "deepspeed", "learner.zero_stage": stage, "algorithm.mini_batches": 2,
-                       "learner.micro_batch_size": 1, "algorithm.loss": "dapo", "learner.zero3_persistence_threshold": 0})
+    cfg = trial_cfg(
+        **{
+            "learner.backend": "deepspeed",
+            "learner.zero_stage": stage,
+            "algorithm.mini_batches": 2,
+            "learner.micro_batch_size": 1,
+            "algorithm.loss": "dapo",
+            "learner.zero3_persistence_threshold": 0,
+        }
+    )
     batches = [fixed_batch(seed=s) for s in range(2)]
-    single = learner_of(trial_cfg(**{"learner.backend": "torch", "algorithm.mini_batches": 2,
-                                     "learner.micro_batch_size": 1, "algorithm.loss": "dapo"}), tiny_path)
+    single = learner_of(
+        trial_cfg(
+            **{
+                "learner.backend": "torch",
+                "algorithm.mini_batches": 2,
+                "learner.micro_batch_size": 1,
+                "algorithm.loss": "dapo",
+            }
+        ),
+        tiny_path,
+    )
     single_metrics = [single.train_step(b) for b in batches]
 
     group = LearnerGroup(LearnerSpec.from_trial(cfg), tiny_path, num_learners=2)

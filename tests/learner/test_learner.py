@@ -3,7 +3,6 @@ import torch
 
 from rlvr.learner.learner import Learner, build_scheduler
 
-
 from .batches import fixed_batch
 from .conftest import learner_of, trial_cfg
 
@@ -13,8 +12,11 @@ def _weights(learner: Learner) -> dict[str, torch.Tensor]:
 
 
 def _mean_logprob(learner: Learner, batch, sign: float) -> float:
-    vals = [sum(learner.logprobs(p, c)) / len(c)
-            for p, c, a in zip(batch.prompt_ids, batch.completion_ids, batch.advantages) if a * sign > 0]
+    vals = [
+        sum(learner.logprobs(p, c)) / len(c)
+        for p, c, a in zip(batch.prompt_ids, batch.completion_ids, batch.advantages)
+        if a * sign > 0
+    ]
     return sum(vals) / len(vals)
 
 
@@ -56,8 +58,13 @@ def test_deepspeed_zero2_and_torch_backends_give_the_same_update(tiny_path):
 @pytest.mark.parametrize("backend", ["torch", "deepspeed"])
 def test_resumed_learner_continues_exactly_like_an_uninterrupted_one(tiny_path, backend):
     # dropout on: the resumed run must also restore the RNG stream; warmup + cosine: the schedule too
-    over = {"learner.backend": backend, "method.dropout": 0.1, "algorithm.ppo_epochs": 2,
-            "algorithm.lr_schedule": "cosine", "algorithm.warmup_steps": 1}
+    over = {
+        "learner.backend": backend,
+        "method.dropout": 0.1,
+        "algorithm.ppo_epochs": 2,
+        "algorithm.lr_schedule": "cosine",
+        "algorithm.warmup_steps": 1,
+    }
     batches = [fixed_batch(seed=s) for s in range(4)]
     straight = learner_of(trial_cfg(**over), tiny_path)
     for b in batches[:2]:
@@ -104,8 +111,14 @@ def test_scheduler_warms_up_linearly_then_decays_by_cosine():
 
 def test_adalora_trains_with_its_penalty_and_rank_allocation_hook(tiny_path):
     # No warm-up and a reallocation every step, so two steps must already prune ranks toward target_r.
-    over = {"learner.backend": "torch", "method.name": "adalora", "method.rank": 16, "method.alpha": None,
-            "method.target_modules": None, "method.options": {"target_r": 4, "tinit": 0, "tfinal": 0, "deltaT": 1}}
+    over = {
+        "learner.backend": "torch",
+        "method.name": "adalora",
+        "method.rank": 16,
+        "method.alpha": None,
+        "method.target_modules": None,
+        "method.options": {"target_r": 4, "tinit": 0, "tfinal": 0, "deltaT": 1},
+    }
     learner = learner_of(trial_cfg(**over), tiny_path)
     assert learner.policy.extra_loss() is not None
     peft_cfg = learner.policy.model.peft_config["default"]

@@ -50,8 +50,18 @@ def test_chunked_logprobs_equal_the_full_vocabulary_ones_in_value_and_gradient(t
 
 def test_logprobs_of_full_fine_tuning_reach_the_output_projection(tiny_path):
     # full FT trains lm_head, which the chunks apply outside the model's forward
-    learner = learner_of(trial_cfg(**{"learner.backend": "torch", "method.name": "full", "method.rank": None,
-                                   "method.alpha": None, "method.target_modules": None}), tiny_path)
+    learner = learner_of(
+        trial_cfg(
+            **{
+                "learner.backend": "torch",
+                "method.name": "full",
+                "method.rank": None,
+                "method.alpha": None,
+                "method.target_modules": None,
+            }
+        ),
+        tiny_path,
+    )
     model = learner.policy.model
     t = collate(fixed_batch(n=4))
     logp, _ = token_logprobs(model, model.get_output_embeddings(), t, 1.0, 3)

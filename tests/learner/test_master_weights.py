@@ -34,8 +34,18 @@ def test_bf16_weights_are_the_rounded_fp32_run_not_updates_rounded_away():
 
 @pytest.fixture
 def full_bf16_cfg():
-    return trial_cfg(**{"method.name": "full", "method.rank": None, "method.alpha": None, "method.target_modules": None, "model.dtype": "bfloat16",
-                        "algorithm.lr": 1e-6, "method.dropout": 0.0, "learner.backend": "torch"})
+    return trial_cfg(
+        **{
+            "method.name": "full",
+            "method.rank": None,
+            "method.alpha": None,
+            "method.target_modules": None,
+            "model.dtype": "bfloat16",
+            "algorithm.lr": 1e-6,
+            "method.dropout": 0.0,
+            "learner.backend": "torch",
+        }
+    )
 
 
 def test_one_bf16_full_fine_tuning_step_at_lr_1e6_changes_the_exported_weights(tiny_path, full_bf16_cfg):

@@ -13,7 +13,9 @@ def _lengths(b):
     return [len(p) + len(c) for p, c in zip(b.prompt_ids, b.completion_ids)]
 
 
-@pytest.mark.parametrize("max_sequences,max_tokens,at_least", [(16, 24, 1), (2, None, 1), (16, 10, 1), (16, None, 5), (3, 40, 7)])
+@pytest.mark.parametrize(
+    "max_sequences,max_tokens,at_least", [(16, 24, 1), (2, None, 1), (16, 10, 1), (16, None, 5), (3, 40, 7)]
+)
 def test_micro_batches_cover_the_batch_once_within_the_budget(max_sequences, max_tokens, at_least):
     batch = fixed_batch(n=12, max_completion=12)
     groups = micro_batches(batch, max_sequences, max_tokens, at_least=at_least)
@@ -62,4 +64,6 @@ def test_loss_and_gradient_do_not_depend_on_the_micro_batch_grouping(tiny_path, 
         assert metrics["grad_norm"] == pytest.approx(ref_metrics["grad_norm"], rel=1e-5), grouping
         assert metrics["entropy"] == pytest.approx(ref_metrics["entropy"], rel=1e-5), grouping
         for name, g in ref_grads.items():
-            torch.testing.assert_close(grads[name], g, rtol=1e-4, atol=1e-7, msg=lambda m: f"{grouping} {name}: {m}")
+            torch.testing.assert_close(
+                grads[name], g, rtol=1e-4, atol=1e-7, msg=lambda m, where=f"{grouping} {name}": f"{where}: {m}"
+            )

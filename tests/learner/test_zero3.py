@@ -17,8 +17,14 @@ ZERO3 = [n for n in method_names() if 3 in method_info(n).zero_stages]
 
 
 def _overrides(name: str) -> list[str]:
-    out = [f"method=uniform/{name}", "method.dropout=0.0", "learner.micro_batch_size=4", "learner.device=cpu",
-           "learner.zero_stage=3", "learner.zero3_persistence_threshold=0"]
+    out = [
+        f"method=uniform/{name}",
+        "method.dropout=0.0",
+        "learner.micro_batch_size=4",
+        "learner.device=cpu",
+        "learner.zero_stage=3",
+        "learner.zero3_persistence_threshold=0",
+    ]
     if method_spec(name).has_rank and name != "lora_rank1":
         out.append("method.rank=4")
     if name == "road":  # its groups of 64 need 64 output features; this model's k/v projections have 32

@@ -31,7 +31,11 @@ def test_tokenizer_survives_save_and_autotokenizer_load(tmp_path):
 
     from rlvr.models.tiny import build_model, save_tiny
 
-    save_tiny(build_model(TinyModelConfig(hidden_size=64, intermediate_size=128, num_layers=1, num_heads=4, num_kv_heads=2)), build_tokenizer(), tmp_path)
+    save_tiny(
+        build_model(TinyModelConfig(hidden_size=64, intermediate_size=128, num_layers=1, num_heads=4, num_kv_heads=2)),
+        build_tokenizer(),
+        tmp_path,
+    )
     again = AutoTokenizer.from_pretrained(tmp_path)
     text = "<|im_start|>user\n7 + 8 = ?<|im_end|>\n"
     assert again(text)["input_ids"] == build_tokenizer()(text)["input_ids"]
@@ -40,8 +44,17 @@ def test_tokenizer_survives_save_and_autotokenizer_load(tmp_path):
 
 def test_pretraining_is_deterministic_and_cached(tmp_path, monkeypatch):
     monkeypatch.setenv("RLVR_CACHE_DIR", str(tmp_path))
-    cfg = TinyModelConfig(hidden_size=64, intermediate_size=128, num_layers=1, num_heads=4, num_kv_heads=2, pretrain_steps=3,
-                          pretrain_batch_size=8, pretrain_target_accuracy=None, pretrain_band=None)
+    cfg = TinyModelConfig(
+        hidden_size=64,
+        intermediate_size=128,
+        num_layers=1,
+        num_heads=4,
+        num_kv_heads=2,
+        pretrain_steps=3,
+        pretrain_batch_size=8,
+        pretrain_target_accuracy=None,
+        pretrain_band=None,
+    )
     first = ensure_tiny(cfg)
     assert first == tiny_path(cfg)
     stamp = (first / "pretrain.json").stat().st_mtime_ns
@@ -96,10 +109,20 @@ def test_a_damaged_cached_base_is_rebuilt(tmp_path, monkeypatch):
 
 def test_a_base_outside_its_band_is_refused_by_name_every_time(tmp_path, monkeypatch):
     monkeypatch.setenv("RLVR_CACHE_DIR", str(tmp_path))
-    cfg = TinyModelConfig(hidden_size=64, intermediate_size=128, num_layers=1, num_heads=4, num_kv_heads=2, pretrain_steps=2,
-                          pretrain_batch_size=8, pretrain_target_accuracy=None)
+    cfg = TinyModelConfig(
+        hidden_size=64,
+        intermediate_size=128,
+        num_layers=1,
+        num_heads=4,
+        num_kv_heads=2,
+        pretrain_steps=2,
+        pretrain_batch_size=8,
+        pretrain_target_accuracy=None,
+    )
     for _ in range(2):  # built once, then refused from the cache without retraining
-        with pytest.raises(BaseOutOfBand, match=r"held-out greedy accuracy 0\.000, outside pretrain_band \[0\.35, 0\.55\]"):
+        with pytest.raises(
+            BaseOutOfBand, match=r"held-out greedy accuracy 0\.000, outside pretrain_band \[0\.35, 0\.55\]"
+        ):
             ensure_tiny(cfg)
 
 
@@ -110,15 +133,28 @@ def test_pretraining_keeps_the_check_nearest_the_band_when_a_check_overshoots(tm
     monkeypatch.setattr(pretrain_module, "accuracy", lambda model, tok, problems, cfg: next(checks, 0.0))
     snapshots = {}
     real_batch = pretrain_module._batch
+
     def recording_batch(tokenizer, chunk):  # the weights at each step's start, to compare with what was kept
         snapshots[len(snapshots)] = {k: v.clone() for k, v in model_holder[0].state_dict().items()}
         return real_batch(tokenizer, chunk)
+
     model_holder = []
     real_build = pretrain_module.build_model
-    monkeypatch.setattr(pretrain_module, "build_model", lambda cfg: model_holder.append(real_build(cfg)) or model_holder[0])
+    monkeypatch.setattr(
+        pretrain_module, "build_model", lambda cfg: model_holder.append(real_build(cfg)) or model_holder[0]
+    )
     monkeypatch.setattr(pretrain_module, "_batch", recording_batch)
-    cfg = TinyModelConfig(hidden_size=64, intermediate_size=128, num_layers=1, num_heads=4, num_kv_heads=2, pretrain_steps=100,
-                          pretrain_batch_size=4, pretrain_target_accuracy=0.4, pretrain_eval_every=10)
+    cfg = TinyModelConfig(
+        hidden_size=64,
+        intermediate_size=128,
+        num_layers=1,
+        num_heads=4,
+        num_kv_heads=2,
+        pretrain_steps=100,
+        pretrain_batch_size=4,
+        pretrain_target_accuracy=0.4,
+        pretrain_eval_every=10,
+    )
     stats = pretrain_module.pretrain(cfg, tmp_path / "m", eval_problems=4)
     assert stats["steps"] == 20  # the check at step 20 (0.30) is nearer the band than the one at step 30 (0.90)
     kept = load_model(ModelConfig(tiny=cfg), str(tmp_path / "m")).state_dict()
@@ -150,7 +186,7 @@ def test_vllm_serves_the_pretrained_tiny_model_exactly_as_transformers():
     with torch.no_grad():
         for ids in prompts:
             out = model.generate(torch.tensor([ids]), max_new_tokens=12, do_sample=False, pad_token_id=tok.pad_token_id)
-            expected.append(out[0, len(ids):].tolist())
+            expected.append(out[0, len(ids) :].tolist())
 
     engine = VLLMEngine(model_dir, EngineSpec(model_cfg, RolloutConfig(), max_model_len=128), seed=0)
     try:

@@ -8,17 +8,28 @@ from pathlib import Path
 import pytest
 import torch
 
+from rlvr.config.methods import method_spec
 from rlvr.config.schema import ALL_LINEAR, MethodConfig, TinyModelConfig
 from rlvr.models.tiny import build_model
-from rlvr.config.methods import method_spec
 
-TINY = TinyModelConfig(hidden_size=64, intermediate_size=128, num_layers=2, num_heads=4, num_kv_heads=2,
-                       max_position_embeddings=128, pretrain_steps=0)
+TINY = TinyModelConfig(
+    hidden_size=64,
+    intermediate_size=128,
+    num_layers=2,
+    num_heads=4,
+    num_kv_heads=2,
+    max_position_embeddings=128,
+    pretrain_steps=0,
+)
 # Settings the tiny shapes need: AdaLoRA's target below its initial rank, RoAd groups dividing k/v's width 32;
 # FourierFT's default scaling 150 on randomly perturbed spectra inflates activations until fp32 rounding alone
 # exceeds the 1e-5 equality tolerance.
-TINY_OPTIONS = {"adalora": {"target_r": 4}, "road": {"group_size": 8}, "ia3": {"feedforward_modules": ["down_proj"]},
-                "fourierft": {"scaling": 10.0}}
+TINY_OPTIONS = {
+    "adalora": {"target_r": 4},
+    "road": {"group_size": 8},
+    "ia3": {"feedforward_modules": ["down_proj"]},
+    "fourierft": {"scaling": 10.0},
+}
 
 
 @pytest.fixture(autouse=True)

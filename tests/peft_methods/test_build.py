@@ -6,16 +6,24 @@ from __future__ import annotations
 import pytest
 import torch
 
-from .conftest import TINY, small_cfg, tiny_model
-from rlvr.peft_methods.build import AdapterMismatch, build_adapted, verify_adapted
 from rlvr.config.methods import method_names, method_spec
+from rlvr.peft_methods.build import AdapterMismatch, build_adapted, verify_adapted
 from rlvr.peft_methods.policy import build_policy
 
-H, I, L = TINY.hidden_size, TINY.intermediate_size, TINY.num_layers
+from .conftest import TINY, small_cfg, tiny_model
+
+H, FF, L = TINY.hidden_size, TINY.intermediate_size, TINY.num_layers
 KV = H // TINY.num_heads * TINY.num_kv_heads
 # (in, out) of each linear module of one tiny decoder layer.
-DIMS = {"q_proj": (H, H), "k_proj": (H, KV), "v_proj": (H, KV), "o_proj": (H, H),
-        "gate_proj": (H, I), "up_proj": (H, I), "down_proj": (I, H)}
+DIMS = {
+    "q_proj": (H, H),
+    "k_proj": (H, KV),
+    "v_proj": (H, KV),
+    "o_proj": (H, H),
+    "gate_proj": (H, FF),
+    "up_proj": (H, FF),
+    "down_proj": (FF, H),
+}
 ALL = list(DIMS)
 
 

@@ -6,11 +6,12 @@ import pytest
 import torch
 from peft import PeftModel
 
-from .conftest import perturb, small_cfg, tiny_model, write_adapter
 from rlvr.config.methods import adapter_refusal, method_info, method_names
 from rlvr.peft_methods.policy import build_policy
 from rlvr.peft_methods.weights import from_bytes, to_bytes
 from rlvr.sync.update import PolicyUpdate
+
+from .conftest import perturb, small_cfg, tiny_model, write_adapter
 
 TOL = 1e-5
 NON_MERGED = [n for n in method_names() if method_info(n).route != "merged"]
@@ -68,7 +69,9 @@ def test_residual_base_is_sent_with_version_zero_or_when_asked():
     assert _trained("lora").export(0, include_base=True).base_weights is None
 
 
-@pytest.mark.parametrize("name, route", [("dora", "native"), ("vera", "converted"), ("full", "native"), ("lora", "converted")])
+@pytest.mark.parametrize(
+    "name, route", [("dora", "native"), ("vera", "converted"), ("full", "native"), ("lora", "converted")]
+)
 def test_export_refuses_a_route_the_method_cannot_take(name, route):
     with pytest.raises(ValueError, match=f"cannot export as {route}"):
         _trained(name).export(1, include_base=False, route=route)
@@ -79,13 +82,19 @@ def test_merged_export_sends_only_changed_tensors_in_model_dtype():
     with torch.no_grad():  # Qwen2 initialises biases to zero, which any scaling leaves unchanged
         for layer in model.model.layers:
             layer.self_attn.q_proj.bias.normal_()
-    policy = build_policy(model, small_cfg("ia3", target_modules=["q_proj", "down_proj"],
-                                           options={"feedforward_modules": ["down_proj"]}), total_steps=10)
+    policy = build_policy(
+        model,
+        small_cfg("ia3", target_modules=["q_proj", "down_proj"], options={"feedforward_modules": ["down_proj"]}),
+        total_steps=10,
+    )
     perturb(policy)
     weights = from_bytes(policy.export(1, include_base=False).base_weights)
     # IA3 scales q_proj's output, so its bias changes too; down_proj has no bias.
-    assert set(weights) == {f"model.layers.{i}.{m}" for i in range(2)
-                            for m in ("self_attn.q_proj.weight", "self_attn.q_proj.bias", "mlp.down_proj.weight")}
+    assert set(weights) == {
+        f"model.layers.{i}.{m}"
+        for i in range(2)
+        for m in ("self_attn.q_proj.weight", "self_attn.q_proj.bias", "mlp.down_proj.weight")
+    }
     assert all(t.dtype == torch.bfloat16 for t in weights.values())
 
 
@@ -143,7 +152,9 @@ def test_adalora_penalty_equals_the_one_peft_adds_with_labels():
 
 
 def test_adalora_reallocates_rank_and_still_exports_exactly(tmp_path):
-    policy = build_policy(tiny_model(), small_cfg("adalora", options={"target_r": 4, "tinit": 1, "tfinal": 2}), total_steps=8)
+    policy = build_policy(
+        tiny_model(), small_cfg("adalora", options={"target_r": 4, "tinit": 1, "tfinal": 2}), total_steps=8
+    )
     opt = policy.make_optimizer(1e-2, 0.0, (0.9, 0.999))
     for step in range(8):
         loss = policy.model(input_ids=_ids()).logits.logsumexp(-1).mean() + policy.extra_loss()
@@ -199,8 +210,19 @@ def test_original_base_adapter_reproduces_the_learner_on_the_original_base(name,
 
 
 def test_the_methods_exported_as_adapters_are_every_lora_adalora_vera_and_miss():
-    assert set(AS_ADAPTER) == {"lora", "rslora", "lora_plus", "lora_fa", "lora_rank1", "adalora", "pissa", "milora",
-                               "olora", "vera", "miss"}
+    assert set(AS_ADAPTER) == {
+        "lora",
+        "rslora",
+        "lora_plus",
+        "lora_fa",
+        "lora_rank1",
+        "adalora",
+        "pissa",
+        "milora",
+        "olora",
+        "vera",
+        "miss",
+    }
     assert "not low-rank" in adapter_refusal(small_cfg("miss", options={"init_weights": "bat"}))
 
 

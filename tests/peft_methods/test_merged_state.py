@@ -8,11 +8,12 @@ from contextlib import contextmanager
 import pytest
 import torch
 
-from .conftest import perturb, small_cfg, tiny_model
-from rlvr.peft_methods.merged_state import merged_names, merged_state
 from rlvr.config.methods import method_names
+from rlvr.peft_methods.merged_state import merged_names, merged_state
 from rlvr.peft_methods.policy import build_policy
 from rlvr.peft_methods.weights import from_bytes
+
+from .conftest import perturb, small_cfg, tiny_model
 
 MERGED_FAMILY = ["dora", "vera", "ia3", "ln_tuning", "miss", "full", "lora", "pissa"]
 

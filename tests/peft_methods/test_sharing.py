@@ -8,12 +8,13 @@ from contextlib import contextmanager
 import pytest
 import torch
 
-from .conftest import perturb, small_cfg, tiny_model
 from rlvr.config.methods import method_info, method_names
-from rlvr.peft_methods.policy import build_policy
 from rlvr.config.sharing import batch_sharing_refusal, shared_adapter_rank, shares_batch
+from rlvr.peft_methods.policy import build_policy
 from rlvr.peft_methods.weights import from_bytes
 from rlvr.sync.servable import check_servable, served_lora_rank
+
+from .conftest import perturb, small_cfg, tiny_model
 
 SHARED = [n for n in method_names() if shares_batch(small_cfg(n))]
 # fp32: W_res + s B A against W0 + s (B A - B0 A0) differ by rounding of the weights' size (~1e-7 here).
@@ -45,8 +46,19 @@ def _weights_from_lora(update) -> dict[str, torch.Tensor]:
 
 
 def test_the_methods_that_share_a_batch_are_every_low_rank_delta_on_the_original_base():
-    assert set(SHARED) == {"lora", "rslora", "lora_plus", "lora_fa", "lora_rank1", "adalora", "pissa", "milora",
-                           "olora", "vera", "miss"}
+    assert set(SHARED) == {
+        "lora",
+        "rslora",
+        "lora_plus",
+        "lora_fa",
+        "lora_rank1",
+        "adalora",
+        "pissa",
+        "milora",
+        "olora",
+        "vera",
+        "miss",
+    }
     reasons = {"dora": "magnitude", "ia3": "full rank", "ln_tuning": "layer-norm", "full": "every weight"}
     for name, why in reasons.items():
         assert why in batch_sharing_refusal(small_cfg(name))

@@ -8,6 +8,7 @@ from rich.console import Console
 from rlvr.config.loader import build, find_config, load_raw
 from rlvr.config.schema import ModelConfig
 from rlvr.peft_methods.table import format_methods_table, methods_table
+
 from .conftest import TINY
 
 TINY_MODEL = ModelConfig(name="tiny", tiny=TINY)

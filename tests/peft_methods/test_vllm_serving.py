@@ -10,21 +10,30 @@ import pytest
 import torch
 from peft import get_peft_model_state_dict
 
-from .conftest import perturb, small_cfg
+from rlvr.config.methods import method_info
 from rlvr.config.schema import ModelConfig, RolloutConfig, TinyModelConfig
 from rlvr.models.tiny import build_model
-from rlvr.config.methods import method_info
 from rlvr.peft_methods.policy import build_policy
 from rlvr.peft_methods.weights import to_bytes
 from rlvr.rollout.types import SamplingSpec
 from rlvr.sync.servable import UnservableUpdate, check_servable
 from rlvr.sync.update import PolicyUpdate
 
+from .conftest import perturb, small_cfg
+
 pytestmark = pytest.mark.slow
 
 # head_dim 32: vLLM's CPU attention has no kernel for head_dim 16.
-SERVED = TinyModelConfig(hidden_size=128, intermediate_size=256, num_layers=2, num_heads=4, num_kv_heads=2,
-                         max_position_embeddings=128, pretrain_steps=0, seed=3)
+SERVED = TinyModelConfig(
+    hidden_size=128,
+    intermediate_size=256,
+    num_layers=2,
+    num_heads=4,
+    num_kv_heads=2,
+    max_position_embeddings=128,
+    pretrain_steps=0,
+    seed=3,
+)
 RANK = 8
 ORDER = ["lora", "rslora", "lora_plus", "lora_fa", "lora_rank1", "adalora", "pissa", "milora", "olora", "dora"]
 PROMPTS = [[5, 17, 40, 66, 23, 9], [81, 3, 3, 52, 70]]
@@ -38,8 +47,9 @@ def engine(tmp_path_factory):
     from rlvr.rollout.vllm_engine import VLLMEngine
 
     path = save_tiny(build_model(SERVED), build_tokenizer(), tmp_path_factory.mktemp("served"))
-    spec = EngineSpec(ModelConfig(name="tiny", dtype="float32"), RolloutConfig(kv_cache_gib=1), max_model_len=128,
-                      max_lora_rank=RANK)
+    spec = EngineSpec(
+        ModelConfig(name="tiny", dtype="float32"), RolloutConfig(kv_cache_gib=1), max_model_len=128, max_lora_rank=RANK
+    )
     eng = VLLMEngine(str(path), spec, seed=0)
     yield eng
     eng.close()
@@ -50,9 +60,13 @@ def _peft_greedy(policy) -> list[list[int]]:
     out = []
     with torch.no_grad():
         for p in PROMPTS:
-            ids = policy.model.generate(input_ids=torch.tensor([p]), attention_mask=torch.ones(1, len(p), dtype=torch.long),
-                                        max_new_tokens=NEW_TOKENS, do_sample=False)
-            out.append(ids[0, len(p):].tolist())
+            ids = policy.model.generate(
+                input_ids=torch.tensor([p]),
+                attention_mask=torch.ones(1, len(p), dtype=torch.long),
+                max_new_tokens=NEW_TOKENS,
+                do_sample=False,
+            )
+            out.append(ids[0, len(p) :].tolist())
     return out
 
 
@@ -64,7 +78,9 @@ def _served_greedy(engine) -> list[list[int]]:
 def test_exported_policies_serve_the_learners_greedy_tokens(engine):
     served, expected = {}, {}
     for version, name in enumerate(ORDER, start=1):
-        policy = build_policy(build_model(SERVED), small_cfg(name, rank=1 if name == "lora_rank1" else RANK), total_steps=10)
+        policy = build_policy(
+            build_model(SERVED), small_cfg(name, rank=1 if name == "lora_rank1" else RANK), total_steps=10
+        )
         perturb(policy, seed=version, scale=0.1)
         update = policy.export(version, include_base=True)
         assert update.route == method_info(name).route

@@ -6,18 +6,27 @@ from __future__ import annotations
 import pytest
 import torch
 
-from .conftest import perturb, small_cfg
 from rlvr.config.schema import ModelConfig, RolloutConfig, TinyModelConfig
+from rlvr.config.sharing import shared_adapter_rank
 from rlvr.models.tiny import build_model
 from rlvr.peft_methods.policy import build_policy
-from rlvr.config.sharing import shared_adapter_rank
 from rlvr.rollout.types import SamplingSpec, SlotBatch
+
+from .conftest import perturb, small_cfg
 
 pytestmark = pytest.mark.slow
 
 # head_dim 32: vLLM's CPU attention has no kernel for head_dim 16.
-SERVED = TinyModelConfig(hidden_size=128, intermediate_size=256, num_layers=2, num_heads=4, num_kv_heads=2,
-                         max_position_embeddings=128, pretrain_steps=0, seed=3)
+SERVED = TinyModelConfig(
+    hidden_size=128,
+    intermediate_size=256,
+    num_layers=2,
+    num_heads=4,
+    num_kv_heads=2,
+    max_position_embeddings=128,
+    pretrain_steps=0,
+    seed=3,
+)
 # The shared exports that differ from the method's own route: a residual init at rank 2r (its engine would
 # otherwise serve the residual base), AdaLoRA and VeRA folded, MiSS converted (otherwise merged).
 METHODS = ["pissa", "adalora", "vera", "miss"]
@@ -42,9 +51,14 @@ def served(tmp_path_factory):
         perturb(policy, seed=i, scale=0.1)
         policies.append(policy)
     rank = max(shared_adapter_rank(p.cfg) for p in policies)
-    engine = VLLMEngine(str(path), ModelConfig(name="tiny", dtype="float32"),
-                        RolloutConfig(max_model_len=128, kv_cache_gib=1), max_lora_rank=rank, seed=0,
-                        adapter_slots=len(METHODS))
+    engine = VLLMEngine(
+        str(path),
+        ModelConfig(name="tiny", dtype="float32"),
+        RolloutConfig(max_model_len=128, kv_cache_gib=1),
+        max_lora_rank=rank,
+        seed=0,
+        adapter_slots=len(METHODS),
+    )
     for slot, policy in enumerate(policies):
         engine.load_policy(policy.export(slot + 1, include_base=True, route="native"), slot=slot)
     yield engine, policies
@@ -57,8 +71,13 @@ def _tokens(groups):
 
 def _gap(mixed, alone) -> float:
     """Largest log-prob gap over batches, prompts, samples and tokens."""
-    return max(abs(a - b) for bm, ba in zip(mixed, alone) for gm, ga in zip(bm, ba) for cm, ca in zip(gm, ga)
-               for a, b in zip(cm.logprobs, ca.logprobs))
+    return max(
+        abs(a - b)
+        for bm, ba in zip(mixed, alone)
+        for gm, ga in zip(bm, ba)
+        for cm, ca in zip(gm, ga)
+        for a, b in zip(cm.logprobs, ca.logprobs)
+    )
 
 
 def _learner_greedy(policy) -> list[list[int]]:
@@ -67,9 +86,10 @@ def _learner_greedy(policy) -> list[list[int]]:
     with torch.no_grad():
         for p in PROMPTS:
             mask = torch.ones(1, len(p), dtype=torch.long)
-            ids = policy.model.generate(input_ids=torch.tensor([p]), attention_mask=mask,
-                                        max_new_tokens=GREEDY.max_new_tokens, do_sample=False)
-            out.append(ids[0, len(p):].tolist())
+            ids = policy.model.generate(
+                input_ids=torch.tensor([p]), attention_mask=mask, max_new_tokens=GREEDY.max_new_tokens, do_sample=False
+            )
+            out.append(ids[0, len(p) :].tolist())
     return out
 
 

@@ -12,12 +12,12 @@ import time
 import pytest
 import ray
 
+from rlvr.config.grid import TrialSpec
+from rlvr.config.layout import TrialLayout
 from rlvr.config.schema import SweepConfig
 from rlvr.pool.warm import WarmPool, pool_key
 from rlvr.sweep.controller import ledger_records, run_sweep
-from rlvr.config.grid import TrialSpec
 from rlvr.trial.controller import STEP_PHASES, TrialController
-from rlvr.config.layout import TrialLayout
 from rlvr.trial.runner import run_trial
 
 from ..trial.trial_helpers import read_metrics, read_trainable, small_trial

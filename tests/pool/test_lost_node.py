@@ -61,8 +61,12 @@ def test_a_trial_whose_pool_node_is_lost_resumes_in_a_new_pool_and_finishes(clus
     cfg = load_sweep(str(sweep), overrides)
     env = {**os.environ, "RAY_ADDRESS": cluster.address, "PYTHONPATH": str(REPO)}
     with open(tmp_path / "controller.log", "w") as out:
-        controller = subprocess.Popen([sys.executable, str(REPO / "ray_jobs" / "sweep.py"), str(sweep), *overrides,
-                                       "--no-preflight"], env=env, stdout=out, stderr=subprocess.STDOUT)
+        controller = subprocess.Popen(
+            [sys.executable, str(REPO / "ray_jobs" / "sweep.py"), str(sweep), *overrides, "--no-preflight"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     trials = tmp_path / "lost" / "trials"
     try:
         deadline = time.monotonic() + 900

@@ -55,7 +55,7 @@ def _cases() -> list[tuple[str, str]]:
         "\x00" * 1000,
         "\\boxed{1\x002}",
         "\\boxed{\ud800}",
-        "\\boxed{\U0001F600}",
+        "\\boxed{\U0001f600}",
         "\\boxed{\u202e12}",
         "\\boxed{\u200b\u200b}",
         "\\boxed{\ufeff}",

@@ -60,7 +60,13 @@ def test_wrong_answers_to_real_math500_golds_score_zero(pool, math500_gold):
 
 
 @pytest.mark.parametrize(
-    "gold, completion", [("0.5", "\\boxed{\\frac{1}{2}}"), ("\\frac12", "\\boxed{0.5}"), ("50\\%", "\\boxed{50\\%}"), ("50\\%", "\\boxed{0.5}")]
+    "gold, completion",
+    [
+        ("0.5", "\\boxed{\\frac{1}{2}}"),
+        ("\\frac12", "\\boxed{0.5}"),
+        ("50\\%", "\\boxed{50\\%}"),
+        ("50\\%", "\\boxed{0.5}"),
+    ],
 )
 def test_decimal_fraction_and_percent_forms_match(pool, gold, completion):
     assert pool.score([RewardItem(completion, gold)])[0].correct

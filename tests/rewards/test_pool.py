@@ -19,7 +19,11 @@ def test_results_come_back_in_item_order(pool):
 def test_stuck_item_times_out_its_worker_is_replaced_and_the_rest_of_the_batch_is_scored():
     with RewardPool(RewardConfig(workers=2, timeout_s=1.0)) as p:
         pids = {w.proc.pid for w in p._workers}
-        items = [RewardItem("\\boxed{1}", "1"), RewardItem(STUCK, "3"), *[RewardItem(f"\\boxed{{{n}}}", str(n)) for n in range(8)]]
+        items = [
+            RewardItem("\\boxed{1}", "1"),
+            RewardItem(STUCK, "3"),
+            *[RewardItem(f"\\boxed{{{n}}}", str(n)) for n in range(8)],
+        ]
         results = p.score(items)
         assert results[1].timed_out and results[1].reward == 0.0 and not results[1].correct
         assert all(r.correct and not r.timed_out for i, r in enumerate(results) if i != 1)
@@ -39,7 +43,9 @@ def test_worker_killed_from_outside_is_replaced_and_the_next_batch_is_scored():
 
 def test_unparseable_gold_falls_back_to_normalised_string_match_and_is_counted(pool):
     before = pool.stats["gold_fallbacks"]
-    results = pool.score([RewardItem("\\boxed{ — }", "—"), RewardItem("\\boxed{-}", "—"), RewardItem("\\boxed{3}", "3")])
+    results = pool.score(
+        [RewardItem("\\boxed{ — }", "—"), RewardItem("\\boxed{-}", "—"), RewardItem("\\boxed{3}", "3")]
+    )
     assert [r.correct for r in results] == [True, False, True]
     assert [r.gold_fallback for r in results] == [True, True, False]
     assert pool.stats["gold_fallbacks"] == before + 2

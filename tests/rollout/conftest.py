@@ -6,6 +6,7 @@ import pytest
 
 from rlvr.config.schema import ModelConfig, RolloutConfig, TinyModelConfig
 from rlvr.rollout.spec import EngineSpec
+
 from .rollout_helpers import LORA_RANK
 
 # head_dim 32: vLLM's CPU attention has no kernel for head_dim 16.
@@ -39,8 +40,10 @@ def engine_args(tiny_path):
     return dict(
         model_path=tiny_path,
         spec=EngineSpec(
-            ModelConfig(name="tiny", dtype="float32"), RolloutConfig(kv_cache_gib=1, sync_bucket_mb=BUCKET_MB),
-            max_model_len=256, max_lora_rank=LORA_RANK,
+            ModelConfig(name="tiny", dtype="float32"),
+            RolloutConfig(kv_cache_gib=1, sync_bucket_mb=BUCKET_MB),
+            max_model_len=256,
+            max_lora_rank=LORA_RANK,
         ),
         seed=0,
     )

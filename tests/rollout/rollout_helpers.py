@@ -64,7 +64,9 @@ def lora_update(peft_model, version, route="native", base_weights=None) -> Polic
 def merged_update(weights, version) -> PolicyUpdate:
     from safetensors.torch import save
 
-    return PolicyUpdate(version=version, route="merged", base_weights=save({k: v.contiguous() for k, v in weights.items()}))
+    return PolicyUpdate(
+        version=version, route="merged", base_weights=save({k: v.contiguous() for k, v in weights.items()})
+    )
 
 
 _versions = itertools.count(1)

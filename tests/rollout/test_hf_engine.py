@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from .rollout_helpers import hf_logprobs, hf_model, lora_policy, lora_update, next_version, pristine_update
 
 from rlvr.rollout.hf_engine import HFEngine
 from rlvr.rollout.registry import make_engine
 from rlvr.rollout.types import SamplingSpec
 from rlvr.sync.servable import UnservableUpdate
+
+from .rollout_helpers import hf_logprobs, hf_model, lora_policy, lora_update, next_version, pristine_update
 
 GREEDY = SamplingSpec(temperature=0.0, max_new_tokens=12)
 
@@ -44,12 +45,16 @@ def test_sampling_logprobs_equal_score_and_seeds_repeat(hf_engine, prompts):
     assert tokens(hf_engine.generate(prompts, spec)) == tokens(groups)
 
 
-def test_sampling_logprobs_at_temperature_0_7_are_the_processed_ones_the_learner_computes(hf_engine, tiny_path, prompts):
+def test_sampling_logprobs_at_temperature_0_7_are_the_processed_ones_the_learner_computes(
+    hf_engine, tiny_path, prompts
+):
     hf_engine.load_policy(pristine_update(tiny_path))
     groups = hf_engine.generate(prompts, SamplingSpec(n=2, temperature=0.7, max_new_tokens=10, seed=5))
     for prompt, group in zip(prompts, groups):
         for c in group:
-            assert c.logprobs == pytest.approx(hf_logprobs(hf_engine.model, prompt, c.token_ids, temperature=0.7), abs=1e-4)
+            assert c.logprobs == pytest.approx(
+                hf_logprobs(hf_engine.model, prompt, c.token_ids, temperature=0.7), abs=1e-4
+            )
 
 
 def test_top_p_log_probs_are_renormalised_over_the_nucleus(hf_engine, tiny_path, prompts):

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from .rollout_helpers import hf_greedy, hf_logprobs, hf_model, lora_policy, lora_update, next_version
 
 from rlvr.rollout.types import SamplingSpec
+
+from .rollout_helpers import hf_greedy, hf_logprobs, hf_model, lora_policy, lora_update, next_version
 
 
 @pytest.mark.slow

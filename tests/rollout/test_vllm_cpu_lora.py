@@ -88,6 +88,11 @@ def test_the_patched_cpu_wrapper_applies_each_tokens_adapter_in_a_lora_layer(lor
     y = c["out"].clone()
     # a packed layer of two output slices (as q/k/v or gate/up), each with its own A and B
     wrapper.add_lora_linear(y, c["x"], (a, a.flip(0)), (b[:, :, :WIDTH], b[:, :, WIDTH:]), 1.0, (WIDTH, WIDTH))
-    want = torch.cat([_per_row(_per_row(c["x"], a, indices), b[:, :, :WIDTH], indices),
-                      _per_row(_per_row(c["x"], a.flip(0), indices), b[:, :, WIDTH:], indices)], 1)
+    want = torch.cat(
+        [
+            _per_row(_per_row(c["x"], a, indices), b[:, :, :WIDTH], indices),
+            _per_row(_per_row(c["x"], a.flip(0), indices), b[:, :, WIDTH:], indices),
+        ],
+        1,
+    )
     torch.testing.assert_close(y, c["out"] + want)

@@ -6,6 +6,12 @@ from dataclasses import replace
 
 import pytest
 import torch
+
+from rlvr.rollout.types import SamplingSpec
+from rlvr.rollout.vllm_engine import AdapterRejected
+from rlvr.sync.probe import StaleEngineError, check_sync
+from rlvr.sync.servable import UnservableUpdate
+
 from .rollout_helpers import (
     hf_greedy,
     hf_logprobs,
@@ -16,11 +22,6 @@ from .rollout_helpers import (
     next_version,
     pristine_update,
 )
-
-from rlvr.rollout.types import SamplingSpec
-from rlvr.rollout.vllm_engine import AdapterRejected
-from rlvr.sync.probe import StaleEngineError, check_sync
-from rlvr.sync.servable import UnservableUpdate
 
 pytestmark = pytest.mark.slow
 GREEDY = SamplingSpec(temperature=0.0, max_new_tokens=12)
@@ -95,7 +96,9 @@ def test_converted_update_residual_base_plus_adapter_equals_peft(vllm_engine, ti
             param.data -= 0.3 * torch.randn_like(param)
             residual[name] = param.data.clone()
     policy = lora_policy(model, seed=9)
-    update = lora_update(policy, next_version(), route="converted", base_weights=merged_update(residual, 0).base_weights)
+    update = lora_update(
+        policy, next_version(), route="converted", base_weights=merged_update(residual, 0).base_weights
+    )
     vllm_engine.load_policy(update)
     assert greedy(vllm_engine, prompts) == hf_greedy(policy, prompts)
     vllm_engine.load_policy(pristine_update(tiny_path))  # the residual base must not leak into later tests
@@ -137,15 +140,21 @@ def test_score_and_sampling_logprobs_match_transformers(vllm_engine, tiny_path, 
     assert sample.logprobs == pytest.approx(expected, abs=1e-4)
 
 
-def test_sampling_logprobs_at_temperature_0_7_are_the_processed_ones_the_learner_computes(vllm_engine, tiny_path, prompts):
+def test_sampling_logprobs_at_temperature_0_7_are_the_processed_ones_the_learner_computes(
+    vllm_engine, tiny_path, prompts
+):
     # the TIS weight compares these with the learner's log_softmax(logits / T): raw log-probs would bias it
     policy = lora_policy(hf_model(tiny_path), seed=13)
     vllm_engine.load_policy(lora_update(policy, next_version()))
     (group,) = vllm_engine.generate(prompts[:1], SamplingSpec(n=2, temperature=0.7, max_new_tokens=16, seed=0))
     for sample in group:
-        assert sample.logprobs == pytest.approx(hf_logprobs(policy, prompts[0], sample.token_ids, temperature=0.7), abs=1e-4)
+        assert sample.logprobs == pytest.approx(
+            hf_logprobs(policy, prompts[0], sample.token_ids, temperature=0.7), abs=1e-4
+        )
     # the probe's score stays the raw (temperature 1) policy
-    assert vllm_engine.score(prompts[0], group[0].token_ids) == pytest.approx(hf_logprobs(policy, prompts[0], group[0].token_ids), abs=1e-4)
+    assert vllm_engine.score(prompts[0], group[0].token_ids) == pytest.approx(
+        hf_logprobs(policy, prompts[0], group[0].token_ids), abs=1e-4
+    )
 
 
 def test_probe_raises_when_the_engine_serves_an_older_version(vllm_engine, tiny_path, prompts, tokenizer):
@@ -195,7 +204,9 @@ def test_an_update_in_many_buckets_serves_exactly_the_learners_weights(vllm_engi
     assert len(list(split(update.base_weights, bucket_bytes(engine_args["rollout_cfg"].sync_bucket_mb)))) > 20
     vllm_engine.load_policy(update)
     assert greedy(vllm_engine, prompts) == hf_greedy(model, prompts)
-    assert vllm_engine.score(prompts[0], prompts[1]) == pytest.approx(hf_logprobs(model, prompts[0], prompts[1]), abs=1e-4)
+    assert vllm_engine.score(prompts[0], prompts[1]) == pytest.approx(
+        hf_logprobs(model, prompts[0], prompts[1]), abs=1e-4
+    )
     vllm_engine.load_policy(pristine_update(tiny_path))
 
 

@@ -6,9 +6,10 @@ from dataclasses import replace
 
 import pytest
 import torch
-from .rollout_helpers import hf_greedy, hf_logprobs, hf_model, lora_policy, lora_update, merged_update, next_version
 
 from rlvr.rollout.types import SamplingSpec, SlotBatch
+
+from .rollout_helpers import hf_greedy, hf_logprobs, hf_model, lora_policy, lora_update, merged_update, next_version
 
 pytestmark = pytest.mark.slow
 SLOTS = 5  # slot 0 serves the base, slots 1-3 adapters, slot 4 stays empty

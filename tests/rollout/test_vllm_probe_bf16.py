@@ -7,10 +7,11 @@ from dataclasses import replace
 
 import pytest
 import torch
-from .rollout_helpers import lora_policy, lora_update, next_version
 
 from rlvr.config.schema import ModelConfig
 from rlvr.sync.probe import StaleEngineError, SyncProbe, check_sync, probe_limits, probe_sequence
+
+from .rollout_helpers import lora_policy, lora_update, next_version
 
 pytestmark = pytest.mark.slow
 BF16 = probe_limits(None, "bfloat16", "native")
@@ -21,8 +22,14 @@ def bf16_engine(engine_args):
     from rlvr.rollout.vllm_engine import VLLMEngine
 
     spec = engine_args["spec"]
-    args = dict(engine_args, spec=replace(spec, model=ModelConfig(name="tiny", dtype="bfloat16"),
-                                          rollout=spec.rollout.model_copy(update={"engine_process": "separate"})))
+    args = dict(
+        engine_args,
+        spec=replace(
+            spec,
+            model=ModelConfig(name="tiny", dtype="bfloat16"),
+            rollout=spec.rollout.model_copy(update={"engine_process": "separate"}),
+        ),
+    )
     engine = VLLMEngine(**args)
     yield engine
     engine.close()
@@ -74,4 +81,3 @@ def test_bf16_probe_passes_the_right_policy_and_catches_an_engine_one_version_be
     bf16_engine.load_policy(lora_update(served, next_version()))
     got = bf16_engine.score(prompt, completion)
     assert got != stale and check_sync(got, moved, BF16.gap, version + 1) <= BF16.gap
-

@@ -21,7 +21,9 @@ IN_FLIGHT: list[list[torch.Tensor]] = []  # the loopback "wire": what the traine
 
 def _register_loopback() -> None:
     from vllm.distributed.weight_transfer import (
-        TrainerWeightTransferEngine, WeightTransferEngineFactory, WeightTransferTrainerFactory,
+        TrainerWeightTransferEngine,
+        WeightTransferEngineFactory,
+        WeightTransferTrainerFactory,
     )
     from vllm.distributed.weight_transfer.base import TrainerInitInfo, WeightTransferInitInfo
     from vllm.distributed.weight_transfer.nccl_engine import NCCLWeightTransferEngine, NCCLWeightTransferUpdateInfo
@@ -72,9 +74,15 @@ def _register_loopback() -> None:
             meta = self.source.metadata()
             self.client.start_weight_update()
             IN_FLIGHT.append([t for _, t in self.source])
-            self.client.update_weights(asdict(NCCLWeightTransferUpdateInfo(
-                names=[m.name for m in meta], dtype_names=[str(m.dtype).split(".")[-1] for m in meta],
-                shapes=[list(m.shape) for m in meta])))
+            self.client.update_weights(
+                asdict(
+                    NCCLWeightTransferUpdateInfo(
+                        names=[m.name for m in meta],
+                        dtype_names=[str(m.dtype).split(".")[-1] for m in meta],
+                        shapes=[list(m.shape) for m in meta],
+                    )
+                )
+            )
             self.client.finish_weight_update()
 
     WeightTransferEngineFactory.register_engine("rlvr_loopback", LoopbackEngine)
@@ -115,7 +123,8 @@ def transfer_engine(engine_args):
 
 @pytest.mark.slow
 def test_a_merged_policy_sent_whole_through_vllms_transfer_serves_what_the_bucketed_path_serves(
-        transfer_engine, tiny_path, prompts):
+    transfer_engine, tiny_path, prompts
+):
     from transformers import AutoModelForCausalLM
     from vllm.distributed.weight_transfer import WeightTransferTrainerFactory
 
@@ -124,8 +133,9 @@ def test_a_merged_policy_sent_whole_through_vllms_transfer_serves_what_the_bucke
 
     engine, (prompt, completion) = transfer_engine, (prompts[0], prompts[1])
     torch.manual_seed(0)
-    policy = build_policy(AutoModelForCausalLM.from_pretrained(tiny_path, dtype=torch.float32),
-                          small_cfg("dora"), total_steps=10)
+    policy = build_policy(
+        AutoModelForCausalLM.from_pretrained(tiny_path, dtype=torch.float32), small_cfg("dora"), total_steps=10
+    )
     perturb(policy)
     pristine = engine.score(prompt, completion)
 
@@ -137,8 +147,9 @@ def test_a_merged_policy_sent_whole_through_vllms_transfer_serves_what_the_bucke
     from contextlib import nullcontext
 
     info = WeightTransferTrainerFactory._registry["rlvr_loopback"]().init_info_cls(rank=0)
-    sender = WeightTransferTrainerFactory.trainer_init(info, client=EngineClient(engine),
-                                                       source=policy_source(policy, lambda params: nullcontext()))
+    sender = WeightTransferTrainerFactory.trainer_init(
+        info, client=EngineClient(engine), source=policy_source(policy, lambda params: nullcontext())
+    )
     sender.send_weights()
     engine.transferred(2)
     assert engine.version == 2 and not IN_FLIGHT

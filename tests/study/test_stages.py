@@ -39,9 +39,18 @@ def test_a_stage_is_a_sweep_of_each_methods_lrs_and_the_confirmation_evaluates_t
     sweep, specs = stage_sweep(cfg, Stage("tune-0", {0: (1e-3, 1e-2), 5: (1e-2,)}, (1, 2), 10))
     assert sweep.name == "demo-cpu/tune-0" and len(specs) == 6
     assert {(s.config.method.name, trial_lr(s.config), s.config.seed) for s in specs} == {
-        ("lora", 1e-3, 1), ("lora", 1e-3, 2), ("lora", 1e-2, 1), ("lora", 1e-2, 2), ("ia3", 1e-2, 1), ("ia3", 1e-2, 2)}
+        ("lora", 1e-3, 1),
+        ("lora", 1e-3, 2),
+        ("lora", 1e-2, 1),
+        ("lora", 1e-2, 2),
+        ("ia3", 1e-2, 1),
+        ("ia3", 1e-2, 2),
+    }
     assert all(s.config.steps == 10 and s.config.eval.benchmarks[0].limit == 32 for s in specs)
-    assert specs[0].label.endswith("seed1/lr=0.001") and specs[0].config.output_dir == "runs/studies/demo-cpu/tune-0/trials"
+    assert (
+        specs[0].label.endswith("seed1/lr=0.001")
+        and specs[0].config.output_dir == "runs/studies/demo-cpu/tune-0/trials"
+    )
     # the same trial in a later stage's sweep keeps its id: a resumed study re-runs nothing
     again = stage_sweep(cfg, Stage("tune-0", {0: (1e-3,)}, (1,), 10))[1]
     assert again[0].trial_id == specs[0].trial_id
@@ -73,8 +82,11 @@ class _Scripted:
 
 
 def test_stage_one_extends_an_edge_best_then_halves_at_growing_horizons(tmp_path):
-    s = _Scripted(tmp_path, {0: 1e-1, 1: 1e-3}, ["lrs=[1.0e-4,1.0e-3,1.0e-2]", "max_extensions=2", "min_steps=10",
-                                                 "halving=2", "base.steps=30"])
+    s = _Scripted(
+        tmp_path,
+        {0: 1e-1, 1: 1e-3},
+        ["lrs=[1.0e-4,1.0e-3,1.0e-2]", "max_extensions=2", "min_steps=10", "halving=2", "base.steps=30"],
+    )
     assert s.calls[0] == ({0: (1e-4, 1e-3, 1e-2), 1: (1e-4, 1e-3, 1e-2)}, 10)
     assert s.calls[1][0] == {0: (pytest.approx(1e-1),)}  # LoRA's best was the top edge: one decade up
     assert s.calls[2][0] == {0: (pytest.approx(1.0),)}  # 1e-1 was still the edge best: one more, now interior
@@ -83,6 +95,7 @@ def test_stage_one_extends_an_edge_best_then_halves_at_growing_horizons(tmp_path
 
 
 def test_an_lr_still_on_the_edge_after_every_extension_is_reported_untuned(tmp_path):
-    s = _Scripted(tmp_path, {0: 1e2, 1: 1e-3}, ["lrs=[1.0e-3,1.0e-2]", "max_extensions=1", "min_steps=30",
-                                                "base.steps=30"])
+    s = _Scripted(
+        tmp_path, {0: 1e2, 1: 1e-3}, ["lrs=[1.0e-3,1.0e-2]", "max_extensions=1", "min_steps=30", "base.steps=30"]
+    )
     assert len(s.calls) == 2 and s.record["edge"] == ["lora r16"] and s.chosen[0] == pytest.approx(1e-1)

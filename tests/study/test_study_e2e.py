@@ -15,10 +15,24 @@ pytestmark = pytest.mark.slow
 
 
 def _study(tmp_path) -> subprocess.CompletedProcess:
-    args = [sys.executable, "-m", "rlvr.cli", "study", "demo-cpu", "methods=[uniform/lora,uniform/ia3]",
-            "lrs=[1.0e-3,1.0e-2]", "max_extensions=0", "tuning_seeds=[1]", "confirmation_seeds=[3,4]", "min_steps=2",
-            "base.steps=2", "base.checkpoint.every_steps=2", "tuning_eval_limit=16", f"storage={tmp_path}",
-            "max_concurrent=2"]
+    args = [
+        sys.executable,
+        "-m",
+        "rlvr.cli",
+        "study",
+        "demo-cpu",
+        "methods=[uniform/lora,uniform/ia3]",
+        "lrs=[1.0e-3,1.0e-2]",
+        "max_extensions=0",
+        "tuning_seeds=[1]",
+        "confirmation_seeds=[3,4]",
+        "min_steps=2",
+        "base.steps=2",
+        "base.checkpoint.every_steps=2",
+        "tuning_eval_limit=16",
+        f"storage={tmp_path}",
+        "max_concurrent=2",
+    ]
     env = {**os.environ, "COLUMNS": "200", "RAY_AUTH_MODE": "disabled"}
     return subprocess.run(args, capture_output=True, text=True, env=env, timeout=1500)
 

@@ -41,12 +41,21 @@ def cluster(no_shared_ray, tmp_path_factory):
     # A private RAY_TMPDIR (short: socket paths) keeps this cluster's address file away from other Ray users.
     temp_dir = f"/tmp/rlvr-sweep-{os.getpid()}"
     saved = dict(os.environ)
-    os.environ.update(RAY_AUTH_MODE="disabled", RAY_TMPDIR=temp_dir, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    os.environ.update(
+        RAY_AUTH_MODE="disabled", RAY_TMPDIR=temp_dir, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}"
+    )
     port = _free_port()
     # Every node's dashboard agent on a free port: the default (52365) is taken by any other Ray on the machine,
     # and a head without its agent answers job submissions with "No available agent".
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 4, "include_dashboard": True, "dashboard_port": port,
-                                                      "dashboard_agent_listen_port": _free_port()})
+    c = Cluster(
+        initialize_head=True,
+        head_node_args={
+            "num_cpus": 4,
+            "include_dashboard": True,
+            "dashboard_port": port,
+            "dashboard_agent_listen_port": _free_port(),
+        },
+    )
     worker = _add_gpu_node(c)
     c.wait_for_nodes()
     client = JobSubmissionClient(f"http://127.0.0.1:{port}")
@@ -83,7 +92,12 @@ def _submit_job(client: JobSubmissionClient, **kw) -> str:
 
 
 def _submit(client: JobSubmissionClient, sweep: Path, step_s: float, extra: str = " --no-preflight") -> str:
-    env = {"RAY_AUTH_MODE": "disabled", "RLVR_SMOKE_STEP_S": str(step_s), "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO)}
+    env = {
+        "RAY_AUTH_MODE": "disabled",
+        "RLVR_SMOKE_STEP_S": str(step_s),
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": str(REPO),
+    }
     return _submit_job(
         client,
         entrypoint=f"{sys.executable} {REPO}/ray_jobs/sweep.py {sweep} --trial-fn rlvr.sweep.smoke:smoke_trial{extra}",
@@ -151,7 +165,9 @@ def test_killed_controller_is_resumed_by_resubmitting_without_rerunning_done_tri
 
     def one_done_one_checkpointed():
         records = ledger_records(cfg).values()
-        return any(r["status"] == "done" for r in records) and any(r["status"] == "running" and r["last_checkpoint"] for r in records)
+        return any(r["status"] == "done" for r in records) and any(
+            r["status"] == "running" and r["last_checkpoint"] for r in records
+        )
 
     _wait_until(one_done_one_checkpointed)
     driver_pid = client.get_job_info(job).driver_info.pid
@@ -174,8 +190,11 @@ def test_preflight_job_checks_each_node_type_and_the_sweep_job_stops_on_its_fail
     c, _, client = cluster
     sweep = _write_sweep(tmp_path, "preflight", 0.05)
     smoke = "--trial-fn rlvr.sweep.smoke:smoke_trial"
-    job = _submit_job(client, entrypoint=f"{sys.executable} {REPO}/ray_jobs/preflight.py {sweep} {smoke} --allow-fake-gpus",
-                      runtime_env={"env_vars": {"RAY_AUTH_MODE": "disabled", "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO)}})
+    job = _submit_job(
+        client,
+        entrypoint=f"{sys.executable} {REPO}/ray_jobs/preflight.py {sweep} {smoke} --allow-fake-gpus",
+        runtime_env={"env_vars": {"RAY_AUTH_MODE": "disabled", "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO)}},
+    )
     assert _wait_job(client, job) == JobStatus.SUCCEEDED, client.get_job_logs(job)[-3000:]
     lines = [line for line in client.get_job_logs(job).splitlines() if line[:4] in ("ok  ", "skip", "FAIL")]
     gpu_node = [line for line in lines if ", 2 GPU @" in line]
@@ -183,8 +202,13 @@ def test_preflight_job_checks_each_node_type_and_the_sweep_job_stops_on_its_fail
     for node in (gpu_node, head):
         assert any(line.startswith("ok") and " storage " in line for line in node), lines
         assert any(line.startswith("ok") and " vllm " in line for line in node), lines
-    assert any(line.startswith("skip") and " cuda " in line and "CPU build" in line and "--allow-fake-gpus" in line for line in gpu_node), lines
-    assert any(line.startswith("skip") and " nccl " in line and "CUDA is not usable" in line for line in gpu_node), lines
+    assert any(
+        line.startswith("skip") and " cuda " in line and "CPU build" in line and "--allow-fake-gpus" in line
+        for line in gpu_node
+    ), lines
+    assert any(line.startswith("skip") and " nccl " in line and "CUDA is not usable" in line for line in gpu_node), (
+        lines
+    )
     assert any(line.startswith("skip") and " cuda " in line and "no GPUs" in line for line in head), lines
 
     # The sweep job runs the same checks first, without --allow-fake-gpus: declared GPUs without CUDA fail it.

@@ -9,11 +9,11 @@ import time
 import pytest
 from rich.console import Console
 
+from rlvr.config.grid import expand
+from rlvr.config.layout import RunLayout
 from rlvr.config.loader import dump
 from rlvr.config.schema import SweepConfig
 from rlvr.storage import RunStorage
-from rlvr.config.grid import expand
-from rlvr.config.layout import RunLayout
 from rlvr.sweep.lease import ControllerLease, LeaseHeld
 from rlvr.sweep.ledger import Ledger, end_attempt, start_attempt
 from rlvr.sweep.progress import status_table
@@ -92,9 +92,18 @@ def test_results_have_one_row_per_trial_with_eval_columns_and_axes(storage):
     specs = expand(cfg)
     records = Ledger(storage).sync(specs)
     done = end_attempt(start_attempt(records[specs[0].trial_id], "n"), "done")
-    done["final"] = {"final_reward": 0.5, "steps_done": 8, "trainable_params": 10, "trainable_pct": 0.1,
-                     "eval/aime24/avg_at_k": 0.2, "eval/aime24/pass_at_k": 0.5, "eval/aime24/k": 32,
-                     "eval/math500/avg_at_k": 0.4, "eval/math500/pass_at_k": 0.6, "eval/math500/k": 4}
+    done["final"] = {
+        "final_reward": 0.5,
+        "steps_done": 8,
+        "trainable_params": 10,
+        "trainable_pct": 0.1,
+        "eval/aime24/avg_at_k": 0.2,
+        "eval/aime24/pass_at_k": 0.5,
+        "eval/aime24/k": 32,
+        "eval/math500/avg_at_k": 0.4,
+        "eval/math500/pass_at_k": 0.6,
+        "eval/math500/k": 4,
+    }
     records[specs[0].trial_id] = done
     write_results(storage, results_table(specs, records))
     rows = read_results(storage).to_pylist()

@@ -6,10 +6,10 @@ import sys
 
 from rich.console import Console
 
-from rlvr.config.loader import dump, load_sweep
-from rlvr.storage import RunStorage
 from rlvr.config.grid import expand
 from rlvr.config.layout import RunLayout
+from rlvr.config.loader import dump, load_sweep
+from rlvr.storage import RunStorage
 from rlvr.sweep.ledger import Ledger, end_attempt, new_record, start_attempt
 from rlvr.sweep.progress import short_labels, sweep_eta, view
 
@@ -81,8 +81,9 @@ def test_rlvr_status_at_80_columns(tmp_path):
         Ledger(storage).put(rec)
     storage.write_bytes(RunLayout.SWEEP, dump(load_sweep("demo-cpu", [])).encode())
     env = {**os.environ, "COLUMNS": "80", "RAY_AUTH_MODE": "disabled"}
-    out = subprocess.run([sys.executable, "-m", "rlvr.cli", "status", storage.uri], capture_output=True, text=True,
-                         env=env, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "rlvr.cli", "status", storage.uri], capture_output=True, text=True, env=env, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert max(len(line) for line in out.stdout.splitlines()) <= 80
     assert "│ lora_plus " in out.stdout and "0/30" in out.stdout and "failed 1" in out.stdout

@@ -44,7 +44,9 @@ def _autoscaler_request() -> list:
 
 def _overlap(records) -> int:
     """Most attempts that ran at the same moment."""
-    events = sorted(e for r in records.values() for h in r["history"] for e in ((h["started_at"], 1), (h["ended_at"], -1)))
+    events = sorted(
+        e for r in records.values() for h in r["history"] for e in ((h["started_at"], 1), (h["ended_at"], -1))
+    )
     best = now = 0
     for _, d in events:
         now += d
@@ -93,7 +95,9 @@ def test_sigterm_checkpoints_running_trials_and_rerun_resumes_without_redoing_do
     def stop_when_one_is_done_and_one_checkpointed():
         while True:
             records = ledger_records(cfg).values() if os.path.isdir(tmp_path / "stop" / "ledger") else []
-            if any(r["status"] == "done" for r in records) and any(r["status"] == "running" and r["last_checkpoint"] for r in records):
+            if any(r["status"] == "done" for r in records) and any(
+                r["status"] == "running" and r["last_checkpoint"] for r in records
+            ):
                 os.kill(os.getpid(), signal.SIGTERM)
                 return
             time.sleep(0.2)
@@ -124,12 +128,16 @@ def test_real_trial_stops_on_sigterm_and_resumes_into_a_results_row(tmp_path):
     trial as its own SIGTERM, it checkpoints, and the next run resumes it and fills its results.parquet row."""
     sweep = tmp_path / "real.yaml"
     sweep.write_text(
-        "name: real\nbase: demo-cpu\nmethods: [{from: uniform/lora, rank: 8, alpha: 16}]\n"
-        f"storage: {tmp_path}\n"
+        f"name: real\nbase: demo-cpu\nmethods: [{{from: uniform/lora, rank: 8, alpha: 16}}]\nstorage: {tmp_path}\n"
     )
-    overrides = ["base.steps=8", "base.checkpoint.every_steps=1", "base.algorithm.prompts_per_step=4",
-                 "base.algorithm.group_size=4", "base.rollout.kv_cache_gib=1",
-                 'base.eval.benchmarks=[{name: "synthetic:addition", k: 2, limit: 8}]']
+    overrides = [
+        "base.steps=8",
+        "base.checkpoint.every_steps=1",
+        "base.algorithm.prompts_per_step=4",
+        "base.algorithm.group_size=4",
+        "base.rollout.kv_cache_gib=1",
+        'base.eval.benchmarks=[{name: "synthetic:addition", k: 2, limit: 8}]',
+    ]
     cfg = load_sweep(str(sweep), overrides)
 
     def stop_after_a_checkpoint():
@@ -160,14 +168,26 @@ def test_trials_of_one_pool_key_share_a_warm_pool(tmp_path):
     """With pools (the default) the second trial leases the first one's engines, learners and reward actors: the
     ledger names the same pool for both, and the second trial's start-up is a reset, not a start."""
     sweep = tmp_path / "pooled.yaml"
-    sweep.write_text(f"name: pooled\nbase: demo-cpu\nmethods: [{{from: uniform/lora, rank: 8, alpha: 16}}]\n"
-                     f"seeds: [1, 2]\nmax_concurrent: 1\nstorage: {tmp_path}\n")
-    cfg = load_sweep(str(sweep), ["base.steps=2", "base.algorithm.prompts_per_step=4", "base.algorithm.group_size=4",
-                                  "base.rollout.max_new_tokens=12", "base.eval.benchmarks=[]",
-                                  "base.checkpoint.every_steps=2"])
+    sweep.write_text(
+        f"name: pooled\nbase: demo-cpu\nmethods: [{{from: uniform/lora, rank: 8, alpha: 16}}]\n"
+        f"seeds: [1, 2]\nmax_concurrent: 1\nstorage: {tmp_path}\n"
+    )
+    cfg = load_sweep(
+        str(sweep),
+        [
+            "base.steps=2",
+            "base.algorithm.prompts_per_step=4",
+            "base.algorithm.group_size=4",
+            "base.rollout.max_new_tokens=12",
+            "base.eval.benchmarks=[]",
+            "base.checkpoint.every_steps=2",
+        ],
+    )
     rows = run_sweep(cfg).to_pylist()
     assert [r["status"] for r in rows] == ["done", "done"]
     records = sorted(ledger_records(cfg).values(), key=lambda r: r["started_at"])
     assert [r["pool"] for r in records] == ["pool-1", "pool-1"]
-    startups = [json.loads((tmp_path / "pooled" / "trials" / r["trial_id"] / "startup.json").read_text()) for r in records]
+    startups = [
+        json.loads((tmp_path / "pooled" / "trials" / r["trial_id"] / "startup.json").read_text()) for r in records
+    ]
     assert "t_learner" in startups[0] and "t_reset" in startups[1] and "t_learner" not in startups[1]

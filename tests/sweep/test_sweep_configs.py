@@ -5,13 +5,27 @@ from rich.console import Console
 
 from rlvr.analysis.published import STUDY_BENCHMARKS
 from rlvr.config.loader import config_root, load_sweep
+from rlvr.config.resources import trial_bundles, unplaceable
 from rlvr.config.schema import TrialConfig
 from rlvr.sweep.controller import run_sweep
-from rlvr.config.resources import trial_bundles, unplaceable
 
 SWEEPS = sorted(p.stem for p in (config_root() / "sweeps").glob("*.yaml"))
-STUDY_METHODS = {"lora", "dora", "adalora", "miss", "pissa", "milora", "lora_plus", "rslora", "lora_fa", "vera",
-                 "ia3", "ln_tuning", "lora_rank1", "full"}
+STUDY_METHODS = {
+    "lora",
+    "dora",
+    "adalora",
+    "miss",
+    "pissa",
+    "milora",
+    "lora_plus",
+    "rslora",
+    "lora_fa",
+    "vera",
+    "ia3",
+    "ln_tuning",
+    "lora_rank1",
+    "full",
+}
 
 
 @pytest.mark.parametrize("name", SWEEPS)
@@ -29,8 +43,15 @@ def test_shipped_sweep_validates_and_dry_runs(name):
 def test_paper_sweep_uses_the_study_recipe_and_gpu_bundles():
     cfg = load_sweep("paper-1.5b")
     trial = cfg.base
-    assert (trial.algorithm.group_size, trial.algorithm.prompts_per_step, trial.algorithm.lr, trial.steps) == (8, 16, 1e-5, 1024)
-    assert trial.checkpoint.every_steps == 64 and trial.rollout.max_new_tokens == 16384 and trial.learner.zero_stage == 2
+    assert (trial.algorithm.group_size, trial.algorithm.prompts_per_step, trial.algorithm.lr, trial.steps) == (
+        8,
+        16,
+        1e-5,
+        1024,
+    )
+    assert (
+        trial.checkpoint.every_steps == 64 and trial.rollout.max_new_tokens == 16384 and trial.learner.zero_stage == 2
+    )
     # the study's evaluation set, so the run's average is comparable with the published one
     assert {b.name: b.k for b in trial.eval.benchmarks} == STUDY_BENCHMARKS
     assert STUDY_BENCHMARKS == {"aime24": 32, "aime25": 32, "amc23": 32, "hmmt25": 32, "math500": 4, "minerva_math": 4}
@@ -40,8 +61,14 @@ def test_paper_sweep_uses_the_study_recipe_and_gpu_bundles():
 
 
 def test_bundles_follow_engines_learners_and_reward_actors():
-    cfg = TrialConfig.model_validate({"model": {"gpus_per_engine": 2, "gpus_per_learner": 1},
-                                      "rollout": {"num_engines": 2}, "learner": {"num_learners": 1}, "reward": {"num_actors": 3}})
+    cfg = TrialConfig.model_validate(
+        {
+            "model": {"gpus_per_engine": 2, "gpus_per_learner": 1},
+            "rollout": {"num_engines": 2},
+            "learner": {"num_learners": 1},
+            "reward": {"num_actors": 3},
+        }
+    )
     bundles = trial_bundles(cfg, cpus_per_trial=0.5)
     assert bundles == [{"CPU": 0.5}] + [{"CPU": 1, "GPU": 2.0}] * 2 + [{"CPU": 1, "GPU": 1.0}] + [{"CPU": 1}] * 3
 

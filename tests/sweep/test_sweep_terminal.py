@@ -38,12 +38,24 @@ def _run_in_terminal(args: list[str], timeout: float) -> tuple[int, str]:
 
 
 def test_sweep_shows_progress_then_the_study_table_and_the_report(tmp_path):
-    code, out = _run_in_terminal([sys.executable, "-m", "rlvr.cli", "sweep", str(MINI), "methods=[uniform/lora,uniform/ia3]",
-                                  "base.steps=2", "base.checkpoint.every_steps=2", f"storage={tmp_path}"], timeout=900)
+    code, out = _run_in_terminal(
+        [
+            sys.executable,
+            "-m",
+            "rlvr.cli",
+            "sweep",
+            str(MINI),
+            "methods=[uniform/lora,uniform/ia3]",
+            "base.steps=2",
+            "base.checkpoint.every_steps=2",
+            f"storage={tmp_path}",
+        ],
+        timeout=900,
+    )
     text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out)
     assert code == 0, text[-3000:]
     assert "step" in text and "2/2" in text, "the live view showed the trials' steps"
-    summary = text[text.index("demo-mini: 2 trials (2 done)"):]
+    summary = text[text.index("demo-mini: 2 trials (2 done)") :]
     assert "base (step 0)" in summary and "before → after" in summary and "Δ base" in summary and "Δ LoRA" in summary
     words = " ".join(summary.split())
     assert "One seed per method cannot rank methods" in words and "rlvr study demo-cpu" in words

@@ -56,13 +56,19 @@ def _toward_base(base: dict[str, torch.Tensor], factor: float, match: Callable[[
 
 
 def scaled(factor: float) -> SyncBug:
-    return SyncBug(f"scale x{factor:g}", ALL_ROUTES,
-                   lambda u, prev, base: _map_tensors(u, _toward_base(base, factor, lambda n: True)))
+    return SyncBug(
+        f"scale x{factor:g}",
+        ALL_ROUTES,
+        lambda u, prev, base: _map_tensors(u, _toward_base(base, factor, lambda n: True)),
+    )
 
 
 def module_missing(module: str) -> SyncBug:
-    return SyncBug(f"{module} missing", ALL_ROUTES,
-                   lambda u, prev, base: _map_tensors(u, _toward_base(base, 0.0, lambda n: f".{module}." in n)))
+    return SyncBug(
+        f"{module} missing",
+        ALL_ROUTES,
+        lambda u, prev, base: _map_tensors(u, _toward_base(base, 0.0, lambda n: f".{module}." in n)),
+    )
 
 
 def _rslora_flipped(u: PolicyUpdate, prev, base) -> PolicyUpdate:
@@ -79,8 +85,11 @@ def _stale_layer(layer: int):
 
 
 CATALOGUE = [
-    scaled(0.5), scaled(0.8), scaled(2.0),
-    module_missing("v_proj"), module_missing("down_proj"),
+    scaled(0.5),
+    scaled(0.8),
+    scaled(2.0),
+    module_missing("v_proj"),
+    module_missing("down_proj"),
     SyncBug("base only", ALL_ROUTES, lambda u, prev, base: _map_tensors(u, _toward_base(base, 0.0, lambda n: True))),
     SyncBug("use_rslora flipped", ADAPTER_ROUTES, _rslora_flipped),
     SyncBug("stale version", ALL_ROUTES, lambda u, prev, base: None, stale=True),
@@ -102,15 +111,15 @@ def probe_trial(cfg, steps: int, bugs=CATALOGUE, on_sync=None) -> list[dict]:
     the update is what matters) and after every sync score the probe with the engine serving each bug, then
     the right policy. One row per sync: version, the learner's log-probs, the engine's for the right policy
     and per bug; ``on_sync(row)`` sees each as it comes."""
+    from rlvr.config.trial_plan import TrialPlan
     from rlvr.learner.batch import RolloutBatch
     from rlvr.learner.learner import Learner
     from rlvr.learner.spec import LearnerSpec
     from rlvr.models.loading import load_tokenizer, resolve_model_path
-    from rlvr.rollout.types import SamplingSpec
     from rlvr.rollout.spec import EngineSpec
+    from rlvr.rollout.types import SamplingSpec
     from rlvr.rollout.vllm_engine import VLLMEngine
     from rlvr.sync.probe import probe_sequence
-    from rlvr.config.trial_plan import TrialPlan
 
     plan = TrialPlan.from_config(cfg)
     path = resolve_model_path(cfg.model)
@@ -194,18 +203,27 @@ def measurable(rows: list[dict], limits) -> dict[str, list[int]]:
     least ``limits.snr`` noise floors since the first sync (``limits.step_snr`` since the previous one for a
     stale bug), as the probe measures the right policy's. The probe must flag the bug at every one of them."""
     stats = _right_statistics(rows, limits)
-    return {bug.name: [r["version"] for r, s in zip(rows[1:], stats[1:])
-                       if (s["step_moved"] >= limits.step_snr if bug.stale else s["moved"] >= limits.snr)]
-            for bug in CATALOGUE}
+    return {
+        bug.name: [
+            r["version"]
+            for r, s in zip(rows[1:], stats[1:])
+            if (s["step_moved"] >= limits.step_snr if bug.stale else s["moved"] >= limits.snr)
+        ]
+        for bug in CATALOGUE
+    }
 
 
 def report(rows: list[dict], limits) -> str:
     """The right policy's statistics per sync (the calibration) and which syncs flagged each bug."""
     stats = _right_statistics(rows, limits)
-    lines = [f"right {key}: " + " ".join(f"{s.get(key, float('nan')):.3f}" for s in stats)
-             for key in ("gap", "floor", "slope", "step_slope")]
-    lines += [f"learner {key} (floors): " + " ".join(f"{s.get(key, float('nan')):.1f}" for s in stats)
-              for key in ("moved", "step_moved")]
+    lines = [
+        f"right {key}: " + " ".join(f"{s.get(key, float('nan')):.3f}" for s in stats)
+        for key in ("gap", "floor", "slope", "step_slope")
+    ]
+    lines += [
+        f"learner {key} (floors): " + " ".join(f"{s.get(key, float('nan')):.1f}" for s in stats)
+        for key in ("moved", "step_moved")
+    ]
     due = measurable(rows, limits)
     for name, verdicts in judge(rows, limits).items():
         line = " ".join(("F" if verdicts[v] else ".") + ("*" if v in due.get(name, ()) else " ") for v in verdicts)

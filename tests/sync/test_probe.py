@@ -8,12 +8,21 @@ import pytest
 
 from rlvr.models.tiny import build_tokenizer
 from rlvr.sync.probe import (
-    MAX_PROBE_TOKENS, PROBE_COMPLETION, PROBE_PROMPT, ProbeLimits, StaleEngineError, SyncProbe, check_sync,
-    probe_limits, probe_sequence,
+    MAX_PROBE_TOKENS,
+    PROBE_COMPLETION,
+    PROBE_PROMPT,
+    ProbeLimits,
+    StaleEngineError,
+    SyncProbe,
+    check_sync,
+    probe_limits,
+    probe_sequence,
 )
 
-QWEN2_SPLIT = (r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"""
-               r"""|\s*[\r\n]+|\s+(?!\S)|\s+""")
+QWEN2_SPLIT = (
+    r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"""
+    r"""|\s*[\r\n]+|\s+(?!\S)|\s+"""
+)
 GPT2_SPLIT = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 LIMITS = ProbeLimits(gap=0.15, slope=0.03, step_slope=0.2)
 
@@ -35,8 +44,12 @@ def test_the_probe_text_yields_the_most_tokens_allowed_even_for_a_bpe_trained_on
     from transformers import PreTrainedTokenizerFast
 
     bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(split), behavior="isolated"),
-                                                 pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    bpe.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(split), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
     trainer = trainers.BpeTrainer(vocab_size=4096, initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     bpe.train_from_iterator([PROBE_PROMPT, PROBE_COMPLETION], trainer)
     tok = PreTrainedTokenizerFast(tokenizer_object=bpe)
@@ -54,8 +67,11 @@ def test_matching_logprobs_pass_and_return_the_mean_gap():
 @pytest.mark.parametrize(
     ("engine", "message"),
     [
-        ([-1.0, -2.5], "policy v4: engine log-probs differ from the learner's by 0.25 on average over 2 probe tokens "
-                       "\\(up to 0.5 at probe token 1"),
+        (
+            [-1.0, -2.5],
+            "policy v4: engine log-probs differ from the learner's by 0.25 on average over 2 probe tokens "
+            "\\(up to 0.5 at probe token 1",
+        ),
         ([-1.0, math.nan], "by nan on average .*up to nan at probe token 1"),
         ([-1.0], "policy v4: engine scored 1 probe tokens, learner 2"),
     ],
@@ -100,8 +116,11 @@ def test_the_slope_is_checked_only_once_the_learner_moved_well_above_the_noise_f
     small = [c / 10 for c in CHANGE]  # rms 0.027, 1.4 noise floors: rounding alone could tilt its slope
     assert probe.check([scores(scores(BASE, NOISE), small, 0.5)], scores(BASE, small), 1) < LIMITS.gap
     # rms 0.27, 13.7 noise floors (snr 10): measurable
-    with pytest.raises(StaleEngineError, match="moved 0.5x as far .*learner moved 0.274 rms against a noise floor "
-                                               "of 0.02, over the 16 of 16 probe tokens where the two agree best"):
+    with pytest.raises(
+        StaleEngineError,
+        match="moved 0.5x as far .*learner moved 0.274 rms against a noise floor "
+        "of 0.02, over the 16 of 16 probe tokens where the two agree best",
+    ):
         probe.check([scores(scores(BASE, NOISE), CHANGE, 0.5)], scores(BASE, CHANGE), 2)
 
 

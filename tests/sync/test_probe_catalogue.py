@@ -7,15 +7,17 @@ from __future__ import annotations
 import pytest
 
 from rlvr.config.loader import load_trial
-from rlvr.sync.probe import probe_limits
 from rlvr.config.trial_plan import TrialPlan
+from rlvr.sync.probe import probe_limits
+
 from .sync_bugs import judge, measurable, probe_trial, report
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize(("method", "dtype", "steps"), [("lora", "bfloat16", 2), ("dora", "bfloat16", 2),
-                                                      ("lora", "float32", 1)])
+@pytest.mark.parametrize(
+    ("method", "dtype", "steps"), [("lora", "bfloat16", 2), ("dora", "bfloat16", 2), ("lora", "float32", 1)]
+)
 def test_every_bug_is_flagged_once_the_learner_moved_measurably_and_the_right_policy_never(method, dtype, steps):
     cfg = load_trial("rehearsal-cpu", [f"method=uniform/{method}", f"model.dtype={dtype}", "method.rank=8"])
     limits = probe_limits(None, dtype, TrialPlan.from_config(cfg).route)

@@ -34,7 +34,11 @@ def test_plain_lora_and_rslora_within_the_rank_are_servable():
 @pytest.mark.parametrize(
     ("lora", "max_rank", "message"),
     [
-        ({"use_dora": True}, 8, "lora_config.use_dora: True: vLLM does not support DoRA; export DoRA on the merged route"),
+        (
+            {"use_dora": True},
+            8,
+            "lora_config.use_dora: True: vLLM does not support DoRA; export DoRA on the merged route",
+        ),
         ({"r": 16}, 8, "lora_config.r: rank 16 exceeds the engine's max_lora_rank 8"),
         ({"rank_pattern": {"q_proj": 32}}, 16, "rank 32 exceeds the engine's max_lora_rank 16"),
         ({"modules_to_save": ["lm_head"]}, 8, "lora_config.modules_to_save"),

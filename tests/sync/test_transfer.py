@@ -33,23 +33,30 @@ def test_auto_takes_nccl_between_gpus_and_ipc_on_a_shared_gpu_for_the_merged_rou
     assert _choose(weight_transfer="auto", colocate=True, num_engines=2, learners=2) == "ipc"
 
 
-@pytest.mark.parametrize("case", [
-    dict(model=ModelConfig()),                                     # CPU: vLLM-CPU has no NCCL or IPC transport
-    dict(route="native"), dict(route="converted"),                 # adapters go through vLLM's LoRA manager
-    dict(engine="hf"),
-    dict(colocate=True, model=ModelConfig(gpus_per_engine=2, gpus_per_learner=1)),  # TP GPUs without a learner
-    dict(colocate=True, num_engines=2, learners=1),                # engine 1's GPU holds no learner rank
-])
+@pytest.mark.parametrize(
+    "case",
+    [
+        dict(model=ModelConfig()),  # CPU: vLLM-CPU has no NCCL or IPC transport
+        dict(route="native"),
+        dict(route="converted"),  # adapters go through vLLM's LoRA manager
+        dict(engine="hf"),
+        dict(colocate=True, model=ModelConfig(gpus_per_engine=2, gpus_per_learner=1)),  # TP GPUs without a learner
+        dict(colocate=True, num_engines=2, learners=1),  # engine 1's GPU holds no learner rank
+    ],
+)
 def test_auto_falls_back_to_buckets_where_vllms_transport_cannot_carry_the_update(case):
     assert _choose(weight_transfer="auto", **case) == "buckets"
 
 
-@pytest.mark.parametrize("setting,case,reason", [
-    ("nccl", dict(model=ModelConfig()), "no GPUs"),
-    ("ipc", dict(route="native"), "route native"),
-    ("ipc", dict(), "takes nccl, not ipc"),                        # not colocated: no shared GPU for IPC
-    ("nccl", dict(colocate=True), "takes ipc, not nccl"),          # NCCL refuses two ranks on one GPU
-])
+@pytest.mark.parametrize(
+    "setting,case,reason",
+    [
+        ("nccl", dict(model=ModelConfig()), "no GPUs"),
+        ("ipc", dict(route="native"), "route native"),
+        ("ipc", dict(), "takes nccl, not ipc"),  # not colocated: no shared GPU for IPC
+        ("nccl", dict(colocate=True), "takes ipc, not nccl"),  # NCCL refuses two ranks on one GPU
+    ],
+)
 def test_an_explicit_backend_that_cannot_run_is_refused_naming_the_field(setting, case, reason):
     with pytest.raises(ValueError, match=f"rollout.weight_transfer: {setting} .*{reason}.*use auto"):
         _choose(weight_transfer=setting, **case)
@@ -71,11 +78,11 @@ def test_an_unknown_transport_is_a_config_error():
 
 # ---- the arguments vLLM's backends get, validated by vLLM's own code (CPU-safe parts) ------------------------------
 
+
 @pytest.fixture(scope="module")
 def dora_policy():
-    from tests.peft_methods.conftest import perturb, small_cfg, tiny_model
-
     from rlvr.peft_methods.policy import build_policy
+    from tests.peft_methods.conftest import perturb, small_cfg, tiny_model
 
     torch.manual_seed(0)
     policy = build_policy(tiny_model(), small_cfg("dora"), total_steps=10)
@@ -92,7 +99,8 @@ def _whole(params):
 def test_the_policy_source_agrees_with_its_metadata_as_vllms_nccl_sender_checks_it(dora_policy):
     from vllm.distributed.weight_transfer.base import layerwise_groups
     from vllm.distributed.weight_transfer.nccl_engine import (
-        NCCLTrainerWeightTransferEngine, NCCLWeightTransferUpdateInfo,
+        NCCLTrainerWeightTransferEngine,
+        NCCLWeightTransferUpdateInfo,
     )
 
     from rlvr.learner.transfer import policy_source
@@ -103,9 +111,11 @@ def test_the_policy_source_agrees_with_its_metadata_as_vllms_nccl_sender_checks_
     sent = list(NCCLTrainerWeightTransferEngine._checked_iter(source, meta))
     assert [n for n, _ in sent] == [m.name for m in meta]
     # the per-round update info exactly as send_weights builds it, parsed as the worker parses it
-    info = NCCLWeightTransferUpdateInfo(names=[m.name for m in meta],
-                                        dtype_names=[str(m.dtype).split(".")[-1] for m in meta],
-                                        shapes=[list(m.shape) for m in meta])
+    info = NCCLWeightTransferUpdateInfo(
+        names=[m.name for m in meta],
+        dtype_names=[str(m.dtype).split(".")[-1] for m in meta],
+        shapes=[list(m.shape) for m in meta],
+    )
     assert NCCLWeightTransferUpdateInfo(**asdict(info)).dtype_names[0] == "float32"
     # vLLM's per-layer groups: embeddings first, one group per decoder layer, the final norm last
     groups = layerwise_groups([m.name for m in meta])
@@ -119,15 +129,28 @@ def test_the_trainer_init_infos_reach_the_workers_in_the_form_vllms_workers_pars
 
     from rlvr.learner.transfer import trainer_init_infos
 
-    infos = trainer_init_infos("nccl", rank=0, engines=2, gpus_per_engine=2,
-                               endpoints=[("10.0.0.1", 4001), ("10.0.0.1", 4002)], buffer_bytes=MIB)
-    assert [(i.master_port, i.world_size, i.is_sender, i.packed, i.packed_buffer_size_bytes) for i in infos] == \
-        [(4001, 3, True, True, MIB), (4002, 3, True, True, MIB)]  # learner rank 0 and the engine's two TP workers
+    infos = trainer_init_infos(
+        "nccl",
+        rank=0,
+        engines=2,
+        gpus_per_engine=2,
+        endpoints=[("10.0.0.1", 4001), ("10.0.0.1", 4002)],
+        buffer_bytes=MIB,
+    )
+    assert [(i.master_port, i.world_size, i.is_sender, i.packed, i.packed_buffer_size_bytes) for i in infos] == [
+        (4001, 3, True, True, MIB),
+        (4002, 3, True, True, MIB),
+    ]  # learner rank 0 and the engine's two TP workers
     # what NCCLTrainerWeightTransferEngine.trainer_init sends each engine, parsed as the worker parses it
     first = infos[0]
-    worker = NCCLWeightTransferInitInfo(master_address=first.master_address, master_port=first.master_port,
-                                        rank_offset=1, world_size=first.world_size, packed=first.packed,
-                                        packed_buffer_size_bytes=first.packed_buffer_size_bytes)
+    worker = NCCLWeightTransferInitInfo(
+        master_address=first.master_address,
+        master_port=first.master_port,
+        rank_offset=1,
+        world_size=first.world_size,
+        packed=first.packed,
+        packed_buffer_size_bytes=first.packed_buffer_size_bytes,
+    )
     parsed = NCCLWeightTransferInitInfo(**worker_init_payload(worker))
     assert (parsed.rank_offset, parsed.packed_buffer_size_bytes) == (1, MIB)
     assert not trainer_init_infos("nccl", 1, 1, 1, [("h", 1)], MIB)[0].is_sender
@@ -139,6 +162,7 @@ def test_the_trainer_init_infos_reach_the_workers_in_the_form_vllms_workers_pars
 
 # ---- why nothing but the bucketed path runs on CPU -------------------------------------------------------------
 
+
 def test_on_cpu_vllms_nccl_group_forms_but_its_broadcast_silently_delivers_nothing():
     # vllm distributed/device_communicators/pynccl.py, PyNcclCommunicator.__init__: without the NCCL library it
     # disables itself ("e.g. in a non-GPU environment") and every collective returns without moving data. This is
@@ -149,8 +173,10 @@ def test_on_cpu_vllms_nccl_group_forms_but_its_broadcast_silently_delivers_nothi
 
     port = free_port()
     with ThreadPoolExecutor(2) as pool:
-        trainer, worker = [f.result(timeout=120) for f in
-                           [pool.submit(stateless_init_process_group, "127.0.0.1", port, r, 2, 0) for r in (0, 1)]]
+        trainer, worker = [
+            f.result(timeout=120)
+            for f in [pool.submit(stateless_init_process_group, "127.0.0.1", port, r, 2, 0) for r in (0, 1)]
+        ]
     assert trainer.disabled and worker.disabled
     sent, received = torch.ones(4), torch.zeros(4)
     with ThreadPoolExecutor(2) as pool:

@@ -21,23 +21,43 @@ def _learner_state() -> dict:
     opt = torch.optim.AdamW(params, lr=1e-3)
     params[0].grad = torch.ones(3, 2)
     opt.step()
-    return {"world_size": 1, "ranks": [{"trainable": {"w": params[0].detach().clone()}, "optimizer": opt.state_dict(),
-                                        "scheduler": {"last_epoch": 3}, "step": 3, "optimizer_steps": 3,
-                                        "rng": torch.get_rng_state(), "cuda_rng": None}]}
+    return {
+        "world_size": 1,
+        "ranks": [
+            {
+                "trainable": {"w": params[0].detach().clone()},
+                "optimizer": opt.state_dict(),
+                "scheduler": {"last_epoch": 3},
+                "step": 3,
+                "optimizer_steps": 3,
+                "rng": torch.get_rng_state(),
+                "cuda_rng": None,
+            }
+        ],
+    }
 
 
 def test_state_round_trips_through_the_weights_only_loader(tmp_path):
     batch = ([[1, 2]], [[Completion(0, [3, 4], [-0.5, -0.25], "34", "stop")]], [[RewardResult(1.0, True, "34")]], 0)
-    controller = {"step": 3, "version": 3, "metrics": [{"step": 1, "reward_mean": float(np.float64(0.5))}],
-                  "data": {"seed": 1, "epoch": 0, "pos": 12, "num_rows": 100}, "prefetched": batch}
+    controller = {
+        "step": 3,
+        "version": 3,
+        "metrics": [{"step": 1, "reward_mean": float(np.float64(0.5))}],
+        "data": {"seed": 1, "epoch": 0, "pos": 12, "num_rows": 100},
+        "prefetched": batch,
+    }
     ckpts = Checkpointer(RunStorage(str(tmp_path)), CheckpointConfig(every_steps=1))
     learner = _learner_state()
     ckpts.save(3, learner, controller)
     got = ckpts.load(3)
     assert got.controller == controller
     rank = got.learner["ranks"][0]
-    assert torch.equal(rank["rng"], learner["ranks"][0]["rng"]) and torch.equal(rank["trainable"]["w"], learner["ranks"][0]["trainable"]["w"])
-    assert torch.equal(rank["optimizer"]["state"][0]["exp_avg"], learner["ranks"][0]["optimizer"]["state"][0]["exp_avg"])
+    assert torch.equal(rank["rng"], learner["ranks"][0]["rng"]) and torch.equal(
+        rank["trainable"]["w"], learner["ranks"][0]["trainable"]["w"]
+    )
+    assert torch.equal(
+        rank["optimizer"]["state"][0]["exp_avg"], learner["ranks"][0]["optimizer"]["state"][0]["exp_avg"]
+    )
 
 
 class _RunsCode:

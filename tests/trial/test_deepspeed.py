@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from rlvr.sync.probe import probe_limits
 from rlvr.config.trial_plan import TrialPlan
+from rlvr.sync.probe import probe_limits
 from rlvr.trial.checkpoint import load_state_bytes
 from rlvr.trial.runner import run_trial
+
 from .trial_helpers import read_metrics, read_trainable, small_trial
 
 pytestmark = pytest.mark.slow
@@ -16,8 +17,15 @@ pytestmark = pytest.mark.slow
 
 @pytest.mark.parametrize("stage,method", [(2, "lora"), (3, "dora")])
 def test_deepspeed_trial_with_two_learners_runs_two_steps(local_ray, tmp_path, stage, method):
-    cfg = small_trial("steps=2", "learner.backend=deepspeed", f"learner.zero_stage={stage}", "learner.num_learners=2",
-                      f"method=uniform/{method}", "method.rank=8", "learner.zero3_persistence_threshold=0")
+    cfg = small_trial(
+        "steps=2",
+        "learner.backend=deepspeed",
+        f"learner.zero_stage={stage}",
+        "learner.num_learners=2",
+        f"method=uniform/{method}",
+        "method.rank=8",
+        "learner.zero3_persistence_threshold=0",
+    )
     final = run_trial(cfg, str(tmp_path))
     assert final["steps_done"] == 2
     metrics = read_metrics(tmp_path)

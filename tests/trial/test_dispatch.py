@@ -56,7 +56,9 @@ def run_round(engines, prompts, chunk, delays):
             return engines[e].generate(part, spec)
 
     try:
-        rnd = QueuedRound(lambda e, part, spec: pools[e].submit(call, e, part, spec), len(engines), prompts, SPEC, chunk)
+        rnd = QueuedRound(
+            lambda e, part, spec: pools[e].submit(call, e, part, spec), len(engines), prompts, SPEC, chunk
+        )
         return rnd.collect(), rnd.taken
     finally:
         for p in pools:
@@ -77,8 +79,13 @@ def test_every_group_once_in_prompt_order_and_independent_of_the_engine_that_mad
     # a chunk is generated with its own seed: the same chunks give the same completions on every run
     assert flat(run_round(engines, prompts, 2, [0.05, 0.0])[0]) == flat(alone)
     # and another seed gives others
-    other = QueuedRound(lambda e, part, spec: _done(engines[0].generate(part, spec)), 1, prompts,
-                        SamplingSpec(n=3, temperature=1.0, max_new_tokens=8, seed=12), 2).collect()
+    other = QueuedRound(
+        lambda e, part, spec: _done(engines[0].generate(part, spec)),
+        1,
+        prompts,
+        SamplingSpec(n=3, temperature=1.0, max_new_tokens=8, seed=12),
+        2,
+    ).collect()
     assert flat(other) != flat(alone)
 
 
@@ -101,6 +108,7 @@ def _done(value):
 def test_two_engines_with_queued_dispatch_train_exactly_like_one_engine(uninterrupted, tmp_path):
     # the real EngineSet over two vLLM actors: chunks of one group, each with its one-call seeds
     from rlvr.trial.runner import run_trial
+
     from .trial_helpers import assert_same_run, small_trial
 
     run_trial(small_trial("rollout.num_engines=2", "rollout.dispatch_groups=1"), str(tmp_path))

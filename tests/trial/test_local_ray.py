@@ -59,8 +59,9 @@ def test_kill_9_of_the_driver_leaves_no_ray_process_behind():
     finally:
         driver.kill()
         driver.wait()
-    assert _wait(lambda: not tagged(owner) and not any(p.is_running() for p in agents), 30), \
-        [(p.pid, p.name()) for p in tagged(owner) + agents if p.is_running()]
+    assert _wait(lambda: not tagged(owner) and not any(p.is_running() for p in agents), 30), [
+        (p.pid, p.name()) for p in tagged(owner) + agents if p.is_running()
+    ]
 
 
 def test_a_new_start_reaps_what_a_dead_owner_left_and_nothing_else():
@@ -69,7 +70,9 @@ def test_a_new_start_reaps_what_a_dead_owner_left_and_nothing_else():
     dead_owner = f"{gone.pid}:{psutil.Process().create_time() - 1000:.2f}"  # a driver that no longer exists
     orphan = subprocess.Popen(["sleep", "300"], env={**os.environ, OWNER_ENV: dead_owner})
     untagged = subprocess.Popen(["sleep", "300"], env={k: v for k, v in os.environ.items() if k != OWNER_ENV})
-    mine = subprocess.Popen(["sleep", "300"], env={**os.environ, OWNER_ENV: f"{os.getpid()}:{psutil.Process().create_time():.2f}"})
+    mine = subprocess.Popen(
+        ["sleep", "300"], env={**os.environ, OWNER_ENV: f"{os.getpid()}:{psutil.Process().create_time():.2f}"}
+    )
     try:
         assert _wait(lambda: any(p.pid == orphan.pid for p in tagged()), 5)
         assert reap() >= 1

@@ -127,7 +127,9 @@ def test_dynamic_sampling_trains_only_on_groups_whose_rewards_differ(tmp_path, c
     assert len(batch) == len(kept) * G
     assert m["reward_mean"] == pytest.approx(sum(map(sum, kept)) / (len(kept) * G))
     for i in range(len(kept)):
-        assert any(a != 0 for a in batch.advantages[i * G : (i + 1) * G]), "a uniform group would have all-zero advantages"
+        assert any(a != 0 for a in batch.advantages[i * G : (i + 1) * G]), (
+            "a uniform group would have all-zero advantages"
+        )
         assert len({tuple(p) for p in batch.prompt_ids[i * G : (i + 1) * G]}) == 1
 
 
@@ -160,7 +162,9 @@ def test_overlong_filter_takes_exactly_the_truncated_completions_out_of_the_loss
     m = ctl.train_step()
     (batch,) = ctl.learner.batches
     truncated = [c.truncated for group in ctl.engines.generated[-1] for c in group]
-    assert 0 < sum(truncated) < len(truncated), "the seeded batch mixes finished and cut-off answers (the case under test)"
+    assert 0 < sum(truncated) < len(truncated), (
+        "the seeded batch mixes finished and cut-off answers (the case under test)"
+    )
     assert batch.in_loss == [not t for t in truncated]
     assert m["truncated_frac"] == pytest.approx(sum(truncated) / len(truncated))
     assert m["overlong_filtered_frac"] == pytest.approx(sum(truncated) / len(truncated))
@@ -169,8 +173,13 @@ def test_overlong_filter_takes_exactly_the_truncated_completions_out_of_the_loss
 
 def test_length_metrics_and_the_soft_overlong_penalty_are_what_the_batch_shows(tmp_path, controllers):
     # a hot sampler spreads the lengths over the soft penalty's ramp (the last 11 of 12 tokens)
-    ctl = _controller(tmp_path, "algorithm.overlong=soft", "algorithm.overlong_buffer=11", "algorithm.overlong_penalty=0.5",
-                      "rollout.temperature=2.5")
+    ctl = _controller(
+        tmp_path,
+        "algorithm.overlong=soft",
+        "algorithm.overlong_buffer=11",
+        "algorithm.overlong_penalty=0.5",
+        "rollout.temperature=2.5",
+    )
     controllers.append(ctl)
     m = ctl.train_step()
     lengths = [len(c.token_ids) for group in ctl.engines.generated[-1] for c in group]
@@ -235,8 +244,9 @@ def test_colocated_engines_sleep_while_the_learner_trains_and_wake_before_the_sy
 
 def test_a_step_whose_batch_kept_no_group_trains_nothing_and_keeps_the_policy(tmp_path, controllers):
     # a cold sampler gives every prompt one answer, so no group has mixed rewards and no refill round is allowed
-    ctl = _controller(tmp_path, "algorithm.dynamic_sampling=true", "algorithm.max_resample_rounds=0",
-                      "rollout.temperature=0.01")
+    ctl = _controller(
+        tmp_path, "algorithm.dynamic_sampling=true", "algorithm.max_resample_rounds=0", "rollout.temperature=0.01"
+    )
     controllers.append(ctl)
     m = ctl.train_step()
     assert (m["groups_kept"], m["batch_short"], m["resample_rounds"]) == (0, 4, 0)

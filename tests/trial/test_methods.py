@@ -12,10 +12,11 @@ import json
 import pytest
 
 from rlvr.config.methods import method_info, method_names, method_spec
+from rlvr.config.trial_plan import TrialPlan
 from rlvr.pool.warm import WarmPool, pool_key
 from rlvr.sync.probe import probe_limits
-from rlvr.config.trial_plan import TrialPlan
 from rlvr.trial.runner import run_trial
+
 from .trial_helpers import read_metrics, read_trainable, small_trial
 
 ON_VLLM = {"lora": "native", "pissa": "converted", "dora": "merged"}

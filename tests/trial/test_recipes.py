@@ -14,7 +14,12 @@ from .trial_helpers import read_metrics, small_trial
     [
         ("algorithm.dynamic_sampling=true", "algorithm.max_resample_rounds=2", "algorithm.overlong=filter"),
         ("algorithm.overlong=soft", "algorithm.overlong_buffer=4", "algorithm.loss=grpo"),
-        ("algorithm.loss=dr_grpo", "algorithm.scale_rewards=false", "algorithm.ppo_epochs=2", "algorithm.mini_batches=2"),
+        (
+            "algorithm.loss=dr_grpo",
+            "algorithm.scale_rewards=false",
+            "algorithm.ppo_epochs=2",
+            "algorithm.mini_batches=2",
+        ),
     ],
     ids=["dynamic-sampling+filter", "soft-overlong+grpo", "dr_grpo+2epochs"],
 )
@@ -43,6 +48,7 @@ def test_async_rollout_overlaps_and_resumes_exactly(local_ray, tmp_path):
     import signal
 
     from rlvr.trial.runner import TrialPreempted, run_trial
+
     from .trial_helpers import max_weight_gap, read_trainable, sigterm_self, when_step
 
     whole, split = tmp_path / "whole", tmp_path / "split"

@@ -11,6 +11,7 @@ import threading
 import pytest
 
 from rlvr.trial.runner import run_trial
+
 from .trial_helpers import actor_pids, assert_same_run, small_trial, when_step
 
 pytestmark = pytest.mark.slow

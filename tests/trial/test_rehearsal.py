@@ -12,6 +12,7 @@ from rlvr.config.loader import load_trial
 from rlvr.config.trial_plan import TrialPlan
 from rlvr.sync.probe import probe_limits
 from rlvr.trial.runner import run_trial
+
 from .trial_helpers import read_metrics
 
 pytestmark = pytest.mark.slow

@@ -7,8 +7,16 @@ import signal
 import pytest
 
 from rlvr.trial.runner import TrialPreempted, run_trial
+
 from .trial_helpers import (
-    STEPS, assert_same_run, max_weight_gap, read_metrics, read_trainable, sigterm_self, small_trial, when_step,
+    STEPS,
+    assert_same_run,
+    max_weight_gap,
+    read_metrics,
+    read_trainable,
+    sigterm_self,
+    small_trial,
+    when_step,
 )
 
 pytestmark = pytest.mark.slow

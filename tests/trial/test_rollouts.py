@@ -62,11 +62,15 @@ def test_dynamic_sampling_drops_uniform_groups_and_refills_from_the_next_round()
     for prompt, group, i in zip(batch.prompts, batch.groups, range(3)):
         assert all(c.text == str(prompt[0]) for c in group)
         rewards = [r.reward for r in batch.results[i * G : (i + 1) * G]]
-        assert max(rewards) > min(rewards) and all(r.extracted == str(prompt[0]) for r in batch.results[i * G : (i + 1) * G])
+        assert max(rewards) > min(rewards) and all(
+            r.extracted == str(prompt[0]) for r in batch.results[i * G : (i + 1) * G]
+        )
 
 
 def test_a_batch_still_short_after_the_last_round_is_cut_to_what_splits_over_the_learners():
-    algo = AlgorithmConfig(group_size=G, prompts_per_step=4, dynamic_sampling=True, max_resample_rounds=1, mini_batches=2)
+    algo = AlgorithmConfig(
+        group_size=G, prompts_per_step=4, dynamic_sampling=True, max_resample_rounds=1, mini_batches=2
+    )
     rounds = [_round([[0, 1], [1, 1], [0, 0], [1, 0]], 0), _round([[0, 1], [0, 0], [0, 0], [0, 0]], 10)]
     draw, drawn = _drawer(rounds)
     batch = assemble(draw, algo, num_learners=2)
@@ -100,8 +104,20 @@ def test_a_prefetched_rollout_round_trips_through_the_weights_only_checkpoint(tm
     batch = _round([[1, 0], [0, 1]], 3)
     ckpts = Checkpointer(RunStorage(str(tmp_path)), CheckpointConfig(every_steps=1))
     w = torch.zeros(2)
-    learner = {"world_size": 1, "ranks": [{"trainable": {"w": w}, "optimizer": {}, "scheduler": {}, "step": 1,
-                                           "optimizer_steps": 1, "rng": torch.get_rng_state(), "cuda_rng": None}]}
+    learner = {
+        "world_size": 1,
+        "ranks": [
+            {
+                "trainable": {"w": w},
+                "optimizer": {},
+                "scheduler": {},
+                "step": 1,
+                "optimizer_steps": 1,
+                "rng": torch.get_rng_state(),
+                "cuda_rng": None,
+            }
+        ],
+    }
     ckpts.save(1, learner, {"step": 1, "prefetched": batch})
     got = ckpts.load(1).controller["prefetched"]
     assert isinstance(got, Rollout) and got == batch
@@ -110,8 +126,11 @@ def test_a_prefetched_rollout_round_trips_through_the_weights_only_checkpoint(tm
 @pytest.mark.parametrize("group_size", [2, 4])
 def test_take_keeps_each_groups_rewards(group_size):
     rewards = [[float(i)] * group_size for i in range(3)]
-    batch = Rollout([[i] for i in range(3)], [[Completion(0, [1], [0.0], "", "stop")] * group_size] * 3,
-                    [RewardResult(r, False, None) for rs in rewards for r in rs])
+    batch = Rollout(
+        [[i] for i in range(3)],
+        [[Completion(0, [1], [0.0], "", "stop")] * group_size] * 3,
+        [RewardResult(r, False, None) for rs in rewards for r in rs],
+    )
     kept = batch.take([2, 0], group_size)
     assert kept.prompts == [[2], [0]] and [r.reward for r in kept.results] == [2.0] * group_size + [0.0] * group_size
 

@@ -12,12 +12,15 @@ def _after_each_step(steps: int, decide) -> list[int]:
     return [s for s in range(1, steps + 1) if decide(s)]
 
 
-@pytest.mark.parametrize("step, at_start, evaluated, due", [
-    (0, True, set(), True),
-    (0, False, set(), False),
-    (0, True, {0}, False),  # resumed before the first step: step 0 was evaluated already
-    (2, True, set(), False),  # resumed mid-run: the initial policy is gone
-])
+@pytest.mark.parametrize(
+    "step, at_start, evaluated, due",
+    [
+        (0, True, set(), True),
+        (0, False, set(), False),
+        (0, True, {0}, False),  # resumed before the first step: step 0 was evaluated already
+        (2, True, set(), False),  # resumed mid-run: the initial policy is gone
+    ],
+)
 def test_the_initial_policy_is_evaluated_once_and_only_before_the_first_update(step, at_start, evaluated, due):
     assert start_eval_due(step, at_start, evaluated) is due
 

@@ -25,7 +25,9 @@ def test_missing_sink_package_names_the_field_and_the_install():
     try:
         import mlflow  # noqa: F401
     except ImportError:
-        with pytest.raises(ImportError, match=r"logging.mlflow_uri is set but 'mlflow' is not installed; pip install mlflow"):
+        with pytest.raises(
+            ImportError, match=r"logging.mlflow_uri is set but 'mlflow' is not installed; pip install mlflow"
+        ):
             MetricSinks(LoggingConfig(mlflow_uri="file:///tmp/x"), "/tmp", "t", {})
     else:
         pytest.skip("mlflow is installed here")

@@ -6,6 +6,7 @@ import pytest
 
 from rlvr.sync.probe import StaleEngineError
 from rlvr.trial.runner import run_trial
+
 from .trial_helpers import small_trial
 
 pytestmark = pytest.mark.slow
@@ -29,11 +30,20 @@ def test_the_command_line_says_it_in_one_paragraph_and_the_trial_log_keeps_the_t
     from .trial_helpers import SMALL
 
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "COLUMNS": "80"}
-    args = [sys.executable, "-m", "rlvr.cli", "train", "demo-cpu", *SMALL, "steps=2", "rollout.probe_tolerance=1e-12",
-            f"output_dir={tmp_path}"]
+    args = [
+        sys.executable,
+        "-m",
+        "rlvr.cli",
+        "train",
+        "demo-cpu",
+        *SMALL,
+        "steps=2",
+        "rollout.probe_tolerance=1e-12",
+        f"output_dir={tmp_path}",
+    ]
     out = subprocess.run(args, capture_output=True, text=True, timeout=600, env=env)
     assert out.returncode == 1, out.stderr[-3000:]
-    paragraph = out.stderr[out.stderr.index("error: StaleEngineError"):]
+    paragraph = out.stderr[out.stderr.index("error: StaleEngineError") :]
     assert "rollout.probe_tolerance" in paragraph and "Traceback" not in out.stderr and "╭" not in out.stderr
     log = tmp_path / "demo-cpu" / "trial.log"
     assert str(log) in paragraph and "Traceback (most recent call last)" in log.read_text()

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from rlvr.config.schema import MethodConfig, ModelConfig, RolloutConfig, TrialConfig
-from rlvr.sync.buckets import bucket_bytes
 from rlvr.config.trial_plan import TrialPlan
+from rlvr.sync.buckets import bucket_bytes
 from rlvr.trial.weight_sync import BucketedSync, TransferSync, weight_sync
 
 
 def _strategy(**rollout):
-    cfg = TrialConfig(method=MethodConfig(name="full"), rollout=RolloutConfig(**rollout),
-                      model=ModelConfig(gpus_per_engine=2, gpus_per_learner=1))
+    cfg = TrialConfig(
+        method=MethodConfig(name="full"),
+        rollout=RolloutConfig(**rollout),
+        model=ModelConfig(gpus_per_engine=2, gpus_per_learner=1),
+    )
     return weight_sync(TrialPlan.from_config(cfg), cfg.rollout, learner=None, engines=None)
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import psutil
 
+from rlvr.config.layout import TrialLayout
 from rlvr.config.loader import load_trial
 from rlvr.config.schema import TrialConfig
-from rlvr.config.layout import TrialLayout
 
 # demo-cpu on the pretrained tiny base (configs/models/tiny.yaml, cached under ~/.cache/rlvr), cut to a few
 # seconds a step: no evaluation, 4 prompts x 4 samples, answers fit in 12 tokens ("\boxed{123}" + EOS).
