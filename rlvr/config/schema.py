@@ -9,7 +9,7 @@ errors (``extra="forbid"``). Cross-field rules live in ``rlvr.config.validate``;
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -17,7 +17,7 @@ from pydantic import (
     Field,
     ValidationInfo,
     ValidatorFunctionWrapHandler,
-    field_validator,
+    WrapValidator,
     model_validator,
 )
 
@@ -468,11 +468,22 @@ class AnalysisConfig(Section):
     )
 
 
+def _as_template(value: Any, handler: ValidatorFunctionWrapHandler) -> TrialConfig:
+    # a run's base trial is a template: its cross-field rules are checked on the trials it expands to (a grid axis
+    # or a study stage may fix what it lacks)
+    return TrialConfig.model_validate(value, context=UNCHECKED) if isinstance(value, dict) else handler(value)
+
+
+TrialTemplate = Annotated[TrialConfig, WrapValidator(_as_template)]
+"""The ``base`` of a sweep or a study: a TrialConfig validated field by field, its cross-field rules left to the
+trials made from it."""
+
+
 class SweepConfig(Section):
     """A grid of trials over models, methods, overrides and seeds."""
 
     name: str = Field("sweep", description="Run name; the run directory is <storage>/<name>.")
-    base: TrialConfig = Field(default_factory=TrialConfig, description="Settings shared by every trial.")
+    base: TrialTemplate = Field(default_factory=TrialConfig, description="Settings shared by every trial.")
     models: list[ModelConfig] = Field(default_factory=list, description="Models of the grid; empty uses base.model.")
     methods: list[MethodConfig] = Field(
         default_factory=list, description="Methods of the grid; empty uses base.method."
@@ -492,12 +503,6 @@ class SweepConfig(Section):
     analysis: AnalysisConfig = Field(
         default_factory=AnalysisConfig, description="Intervals and verdicts of the run's report."
     )
-
-    @field_validator("base", mode="wrap")
-    @classmethod
-    def _base_is_a_template(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> TrialConfig:
-        # its cross-field rules are checked on the trials it expands to (a grid axis may fix what it lacks)
-        return TrialConfig.model_validate(value, context=UNCHECKED) if isinstance(value, dict) else handler(value)
 
     @model_validator(mode="after")
     def _every_trial_valid(self, info: ValidationInfo) -> SweepConfig:

@@ -6,11 +6,9 @@ every field has a default and a description, unknown keys are errors.
 
 from __future__ import annotations
 
-from typing import Any
+from pydantic import Field, ValidationInfo, model_validator
 
-from pydantic import Field, ValidationInfo, ValidatorFunctionWrapHandler, field_validator, model_validator
-
-from rlvr.config.schema import UNCHECKED, AnalysisConfig, MethodConfig, Section, TrialConfig
+from rlvr.config.schema import AnalysisConfig, MethodConfig, Section, TrialConfig, TrialTemplate
 
 
 class StudyConfig(Section):
@@ -18,7 +16,7 @@ class StudyConfig(Section):
     fresh seeds, evaluated on the whole held-out set. The confirmation seeds never inform the choice."""
 
     name: str = Field("study", description="Run name; the study's sweeps live under <storage>/<name>/.")
-    base: TrialConfig = Field(
+    base: TrialTemplate = Field(
         default_factory=TrialConfig,
         description="Settings shared by every trial; base.steps is the budget each confirmed method trains for.",
     )
@@ -67,12 +65,6 @@ class StudyConfig(Section):
     max_attempts: int = Field(3, ge=1, description="Attempts per trial before it is marked failed.")
     cpus_per_trial: float = Field(1.0, gt=0, description="CPUs of a trial's controller bundle.")
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig, description="Intervals and tests of the answer.")
-
-    @field_validator("base", mode="wrap")
-    @classmethod
-    def _base_is_a_template(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> TrialConfig:
-        # as in SweepConfig: the trials a stage expands to are checked when the stage's sweep is built
-        return TrialConfig.model_validate(value, context=UNCHECKED) if isinstance(value, dict) else handler(value)
 
     @model_validator(mode="after")
     def _seeds_disjoint(self, info: ValidationInfo) -> StudyConfig:
