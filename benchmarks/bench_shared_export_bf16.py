@@ -12,6 +12,7 @@ learner| log-prob gap (the probe's gap) and the slope of the engine's change fro
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 
 
@@ -30,6 +31,7 @@ def main() -> None:
     from rlvr.config.sharing import shared_adapter_rank
     from rlvr.models.loading import load_model, load_tokenizer, resolve_model_path
     from rlvr.peft_methods.policy import build_policy
+    from rlvr.rollout.spec import EngineSpec
     from rlvr.rollout.vllm_engine import VLLMEngine
     from rlvr.sync.probe import model_logprobs, probe_sequence, slope
 
@@ -46,7 +48,8 @@ def main() -> None:
     learner = model_logprobs(policy.model, prompt, completion)
     with policy.disable_adapter():
         learner_base = model_logprobs(policy.model, prompt, completion)
-    engine = VLLMEngine(path, cfg.model, cfg.rollout, max_lora_rank=shared_adapter_rank(cfg.method), seed=0)
+    spec = dataclasses.replace(EngineSpec.from_trial(cfg), max_lora_rank=shared_adapter_rank(cfg.method))
+    engine = VLLMEngine(path, spec, seed=0)
     engine_base = engine.score(prompt, completion)
     for route in ("converted", "native"):
         engine.reset(0)  # the converted route replaced the base; the shared export needs the pristine one

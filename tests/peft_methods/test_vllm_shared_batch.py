@@ -10,6 +10,7 @@ from rlvr.config.schema import ModelConfig, RolloutConfig, TinyModelConfig
 from rlvr.config.sharing import shared_adapter_rank
 from rlvr.models.tiny import build_model
 from rlvr.peft_methods.policy import build_policy
+from rlvr.rollout.spec import EngineSpec
 from rlvr.rollout.types import SamplingSpec, SlotBatch
 
 from .conftest import perturb, small_cfg
@@ -51,14 +52,10 @@ def served(tmp_path_factory):
         perturb(policy, seed=i, scale=0.1)
         policies.append(policy)
     rank = max(shared_adapter_rank(p.cfg) for p in policies)
-    engine = VLLMEngine(
-        str(path),
-        ModelConfig(name="tiny", dtype="float32"),
-        RolloutConfig(max_model_len=128, kv_cache_gib=1),
-        max_lora_rank=rank,
-        seed=0,
-        adapter_slots=len(METHODS),
+    spec = EngineSpec(
+        ModelConfig(name="tiny", dtype="float32"), RolloutConfig(kv_cache_gib=1), max_model_len=128, max_lora_rank=rank
     )
+    engine = VLLMEngine(str(path), spec, seed=0, adapter_slots=len(METHODS))
     for slot, policy in enumerate(policies):
         engine.load_policy(policy.export(slot + 1, include_base=True, route="native"), slot=slot)
     yield engine, policies

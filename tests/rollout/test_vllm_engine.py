@@ -201,7 +201,7 @@ def test_an_update_in_many_buckets_serves_exactly_the_learners_weights(vllm_engi
             param.data += 0.05 * torch.randn_like(param)
             changed[name] = param.data.clone()
     update = merged_update(changed, next_version())
-    assert len(list(split(update.base_weights, bucket_bytes(engine_args["rollout_cfg"].sync_bucket_mb)))) > 20
+    assert len(list(split(update.base_weights, bucket_bytes(engine_args["spec"].rollout.sync_bucket_mb)))) > 20
     vllm_engine.load_policy(update)
     assert greedy(vllm_engine, prompts) == hf_greedy(model, prompts)
     assert vllm_engine.score(prompts[0], prompts[1]) == pytest.approx(
