@@ -24,6 +24,18 @@ TINY = TinyModelConfig(
 # Settings the tiny shapes need: AdaLoRA's target below its initial rank, RoAd groups dividing k/v's width 32;
 # FourierFT's default scaling 150 on randomly perturbed spectra inflates activations until fp32 rounding alone
 # exceeds the 1e-5 equality tolerance.
+# The model the vLLM tests serve (head_dim 32: vLLM's CPU attention has no kernel for head_dim 16).
+SERVED = TinyModelConfig(
+    hidden_size=128,
+    intermediate_size=256,
+    num_layers=2,
+    num_heads=4,
+    num_kv_heads=2,
+    max_position_embeddings=128,
+    pretrain_steps=0,
+    seed=3,
+)
+
 TINY_OPTIONS = {
     "adalora": {"target_r": 4},
     "road": {"group_size": 8},

@@ -11,7 +11,7 @@ import torch
 from peft import get_peft_model_state_dict
 
 from rlvr.config.methods import method_info
-from rlvr.config.schema import ModelConfig, RolloutConfig, TinyModelConfig
+from rlvr.config.schema import ModelConfig, RolloutConfig
 from rlvr.models.tiny import build_model
 from rlvr.peft_methods.policy import build_policy
 from rlvr.peft_methods.weights import to_bytes
@@ -19,21 +19,10 @@ from rlvr.rollout.types import SamplingSpec
 from rlvr.sync.servable import UnservableUpdate, check_servable
 from rlvr.sync.update import PolicyUpdate
 
-from .conftest import perturb, small_cfg
+from .conftest import SERVED, perturb, small_cfg
 
 pytestmark = pytest.mark.slow
 
-# head_dim 32: vLLM's CPU attention has no kernel for head_dim 16.
-SERVED = TinyModelConfig(
-    hidden_size=128,
-    intermediate_size=256,
-    num_layers=2,
-    num_heads=4,
-    num_kv_heads=2,
-    max_position_embeddings=128,
-    pretrain_steps=0,
-    seed=3,
-)
 RANK = 8
 ORDER = ["lora", "rslora", "lora_plus", "lora_fa", "lora_rank1", "adalora", "pissa", "milora", "olora", "dora"]
 PROMPTS = [[5, 17, 40, 66, 23, 9], [81, 3, 3, 52, 70]]

@@ -6,28 +6,17 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rlvr.config.schema import ModelConfig, RolloutConfig, TinyModelConfig
+from rlvr.config.schema import ModelConfig, RolloutConfig
 from rlvr.config.sharing import shared_adapter_rank
 from rlvr.models.tiny import build_model
 from rlvr.peft_methods.policy import build_policy
 from rlvr.rollout.spec import EngineSpec
 from rlvr.rollout.types import SamplingSpec, SlotBatch
 
-from .conftest import perturb, small_cfg
+from .conftest import SERVED, perturb, small_cfg
 
 pytestmark = pytest.mark.slow
 
-# head_dim 32: vLLM's CPU attention has no kernel for head_dim 16.
-SERVED = TinyModelConfig(
-    hidden_size=128,
-    intermediate_size=256,
-    num_layers=2,
-    num_heads=4,
-    num_kv_heads=2,
-    max_position_embeddings=128,
-    pretrain_steps=0,
-    seed=3,
-)
 # The shared exports that differ from the method's own route: a residual init at rank 2r (its engine would
 # otherwise serve the residual base), AdaLoRA and VeRA folded, MiSS converted (otherwise merged).
 METHODS = ["pissa", "adalora", "vera", "miss"]
