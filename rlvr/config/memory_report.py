@@ -92,9 +92,9 @@ def format_pooled(
         return "pooled: sweep.pools is false, so every trial starts its own actors: the solo plan above"
     plan = pooled_plan(trials, sweep.tenants, key)
     out = [
-        f"pooled (sweep.tenants {sweep.tenants}): the trials of one pool key that can share a batch run K at a time "
-        "in lock-step, one engine batch for all of them (the base read once per decoded token, each sequence's "
-        "KV cache as alone) and one learner updating them one after another"
+        f"pooled (sweep.tenants {sweep.tenants}, the engines' max_loras): the trials of one pool key that can share "
+        "a batch run K at a time in lock-step, one engine batch for all of them (the base read once per decoded "
+        "token, each sequence's KV cache as alone) and one learner updating them one after another"
     ]
     for g in plan.groups:
         out += [f"  {line}" for line in _group_lines(g)]

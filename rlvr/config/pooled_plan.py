@@ -15,7 +15,8 @@ same pool key (the caller's function, rlvr.pool.warm.pool_key, of the config the
   residual weights too), and ONE tenant's gradients, activations and working set (updates run one after another
   and free their gradients, rlvr/learner/backends.py).
 
-K = min(sweep.tenants, what the KV cache holds, what the learner holds); the plan names the bound that binds.
+K = min(max_loras = sweep.tenants, what the KV cache holds, what the learner holds); the plan names the bound
+that binds.
 """
 
 from __future__ import annotations
@@ -109,8 +110,8 @@ class PoolGroup:
     labels: list[str]
     configs: list[TrialConfig]
     bounds: dict[str, int | None]
-    """The most tenants each bound allows: sweep.tenants (the engines' max_loras), the KV cache, the learner's
-    memory (None: unknown without resources.gpu_memory_gib)."""
+    """The most tenants each bound allows: max_loras (the adapter slots the pool's engines start with,
+    sweep.tenants), the KV cache, the learner's memory (None: unknown without resources.gpu_memory_gib)."""
     k: int
     engine: ActorPlan
     learner: ActorPlan
@@ -156,7 +157,7 @@ def _group(labels: list[str], configs: list[TrialConfig], tenants: int) -> PoolG
     base = learner_plan(first).items["weights"]
     seq, batch, slot = training_sequence_gib(first), per_engine_batch(first), slot_gib(first)
     solo_engine = engine_plan(first, gib)
-    bounds: dict[str, int | None] = {"sweep.tenants": tenants, "KV cache": None, "learner memory": None}
+    bounds: dict[str, int | None] = {"max_loras": tenants, "KV cache": None, "learner memory": None}
     if gib is not None:
         engine_base = solo_engine.items["weights"], solo_engine.items["reserve"]
         bounds["KV cache"] = _largest(lambda k: k * batch <= sequences_fit(first, gib, *engine_base, k * slot))

@@ -153,3 +153,14 @@ def test_transfer_buffers_that_do_not_fit_beside_vllms_share_or_a_buffer_too_sma
     with pytest.raises(ConfigError, match=r"rollout.sync_bucket_mb: 512 MiB is smaller than .* \(1,040 MiB\)"):
         load_trial("study", [*seven, "rollout.gpu_memory_utilization=0.5"])
     load_trial("study", [*seven, "rollout.gpu_memory_utilization=0.5", "rollout.sync_bucket_mb=1040"])
+
+
+def test_the_preflights_memory_check_counts_the_transfer_buffers():
+    from rlvr.cluster.probe import FAIL, OK, memory_check
+
+    over = ["method=paper/dora", "rollout.gpu_memory_utilization=0.99", "resources.gpu_memory_gib=null"]
+    assert memory_check([load_trial("study", ["model=r1-distill-qwen-1.5b", *over])], 139).status == OK
+    check = memory_check(
+        [load_trial("study", ["model=r1-distill-qwen-1.5b", *over, "rollout.weight_transfer=auto"])], 139
+    )
+    assert check.status == FAIL and "weight-transfer buffers need 2.8 GiB" in check.detail

@@ -82,7 +82,7 @@ def test_the_kv_cache_bounds_k_when_every_tenants_batch_at_full_length_would_not
     assert "holds" in " ".join(group.engine.notes) and group.engine.items["adapter_slots"] == pytest.approx(2 * slot)
     short = ["rollout.max_new_tokens=1024"]
     [group] = pooled_plan(_trials(*[("lora", s) for s in range(1, 7)], over=short), 4, pool_key).groups
-    assert group.bounds["KV cache"] > 4 and group.k == 4 and group.binding == "sweep.tenants"
+    assert group.bounds["KV cache"] > 4 and group.k == 4 and group.binding == "max_loras"
 
 
 def test_the_learner_bounds_k_by_the_base_once_and_each_tenants_state():
