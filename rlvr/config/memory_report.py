@@ -119,10 +119,17 @@ def plan_command(name: str, overrides: list[str], key: PoolKey | None = None) ->
     try:
         find_config(name, "sweeps")
     except ConfigError:
-        return format_plan([(name, load_trial(name, overrides))])
-
-    sweep = load_sweep(name, overrides)
-    trials = [(s.label, s.config) for s in expand(sweep)]
+        sweep, trials = None, [(name, load_trial(name, overrides))]
+    else:
+        sweep = load_sweep(name, overrides)
+        trials = [(s.label, s.config) for s in expand(sweep)]
+    bare = next((cfg.model.name for _, cfg in trials if cfg.model.architecture is None), None)
+    if bare is not None:
+        raise ConfigError(
+            f"{name}: model {bare!r} has no model.architecture, which the memory plan needs (configs/models/)"
+        )
+    if sweep is None:
+        return format_plan(trials)
     text = format_plan(trials, sweep.max_concurrent)
     if key is None:
         return text

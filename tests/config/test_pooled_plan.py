@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from rlvr.config.loader import load_trial
+from rlvr.config.loader import ConfigError, load_trial
 from rlvr.config.memory_plan import DTYPE_BYTES, decode_seconds, plan_trial, total_params, train_seconds
 from rlvr.config.memory_report import plan_command
 from rlvr.config.pooled_plan import pooled_plan, tenant_refusal
@@ -106,3 +106,8 @@ def test_rlvr_plan_prints_the_pooled_plan_beside_an_unchanged_solo_plan():
     assert "solo -> pooled: 28 -> " in pooled and "of solo)" in pooled
     assert "learner of 2 rank(s)" in plan_command("paper-7b", [], key=pool_key)
     assert "sweep.pools is false" in plan_command("paper-1.5b", ["pools=false"], key=pool_key)
+
+
+def test_rlvr_plan_of_a_model_without_architecture_numbers_is_one_config_error():
+    with pytest.raises(ConfigError, match="model 'tiny-qwen2' has no model.architecture"):
+        plan_command("demo-cpu", [], key=pool_key)
