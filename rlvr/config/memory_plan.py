@@ -129,14 +129,17 @@ def transfer_buffers(cfg: TrialConfig) -> tuple[float, float]:
     ``pack_tensors`` fills a chunk until it passes B, so a chunk is under B + L (L the largest tensor); the sender
     holds two chunks in flight while it concatenates the next from fresh copies, the receiver two receive buffers
     while it allocates the next one: 3 (B + L) each side. IPC (engine and learner on one GPU): the sender's one
-    buffer of exactly B and the tensor being copied in, the receiver's clones of one chunk (at most B)."""
+    buffer of exactly B and the tensor being copied in, the receiver's clones of one chunk (at most B). The engine
+    also materialises one module at a time to load it (model_loader/reload/layerwise.py): the largest, M, more."""
     transport = TrialPlan.from_config(cfg).transport
     if transport == "buckets":
         return 0.0, 0.0
+    arch, b = cfg.model.architecture, DTYPE_BYTES[cfg.model.dtype]
     bucket, largest = cfg.rollout.sync_bucket_mb * 2**20, largest_tensor_bytes(cfg)
+    module = max(largest, 2 * arch.hidden_size * arch.intermediate_size * b)  # vLLM fuses gate and up projections
     if transport == "nccl":
-        return NCCL_CHUNKS * (bucket + largest) / GIB, NCCL_CHUNKS * (bucket + largest) / GIB
-    return (bucket + largest) / GIB, bucket / GIB
+        return NCCL_CHUNKS * (bucket + largest) / GIB, (NCCL_CHUNKS * (bucket + largest) + module) / GIB
+    return (bucket + largest) / GIB, (bucket + module) / GIB
 
 
 def learner_plan(cfg: TrialConfig) -> ActorPlan:
