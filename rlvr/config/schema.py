@@ -500,6 +500,12 @@ class SweepConfig(Section):
         description="Warm pools: trials lease engines, learners and reward actors that "
         "outlive them (false: each trial starts its own).",
     )
+    tenants: int = Field(
+        4,
+        ge=1,
+        description="trials of one pool key that share one engine batch and one learner process (tenancy); 1 turns "
+        "tenancy off",
+    )
     analysis: AnalysisConfig = Field(
         default_factory=AnalysisConfig, description="Intervals and verdicts of the run's report."
     )
