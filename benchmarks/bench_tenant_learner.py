@@ -35,7 +35,7 @@ def _spec(model_path: str, seed: int):
     from rlvr.config.schema import ALL_LINEAR, TrialConfig
     from rlvr.learner.spec import LearnerSpec
 
-    cfg = TrialConfig(seed=seed, steps=4)
+    cfg = TrialConfig(seed=seed, steps=64)
     cfg.model.name, cfg.model.dtype = model_path, "float32"
     cfg.method.name, cfg.method.rank, cfg.method.alpha, cfg.method.dropout = "lora", 16, 32, 0.05
     cfg.method.target_modules = list(ALL_LINEAR)
