@@ -43,13 +43,8 @@ def updates(tiny_path):
 
 @pytest.fixture(scope="module")
 def mixed_engine(engine_args, updates):
-    import torch
-
     from rlvr.rollout.vllm_engine import VLLMEngine
 
-    # A trial's engine thread count (EngineSpec.threads); with more, vLLM's CPU attention may split a request's
-    # KV by the batch's total length, which moves the last bits (docs/platform-notes.md).
-    torch.set_num_threads(1)
     engine = VLLMEngine(**engine_args, adapter_slots=ADAPTERS + 1)
     for slot, update in enumerate(updates, start=1):
         engine.load_policy(update, slot=slot)
