@@ -5,8 +5,8 @@ arrive and keeps its own for a layer that gets none (vllm model_executor/model_l
 packed layer sent in part (q_proj without k_proj and v_proj) would lose the parts not sent. So this stream is
 every tensor of the checkpoint, in the policy's dtype, under its HF name: the adapted modules' merged weights
 (from the pristine fp32 copy, as the bucketed export computes them), every other parameter as the learner holds
-it. Unlike the bucketed export (``AdapterPolicy._merged_weights``) there is no per-step fp32 equality scan to
-find changed tensors: everything is sent, GPU to GPU.
+it. Unlike the bucketed export (``AdapterPolicy._merged_weights``), which sends the adapted modules' tensors only
+(every trainable one for full fine-tuning), everything is sent, GPU to GPU.
 """
 
 from __future__ import annotations

@@ -188,7 +188,8 @@ class AdapterPolicy:
                 f"{self.spec.name}: cannot export as {route}; its route is {own} (merged is always possible)"
             )
         if route == "merged":
-            return PolicyUpdate(version, "merged", base_weights=to_bytes(self._merged_weights(gather)), meta=meta)
+            weights = self._merged_weights(gather, trained=version > 0)
+            return PolicyUpdate(version, "merged", base_weights=to_bytes(weights), meta=meta)
         tensors, config = self._lora_form(gather)
         base = None
         if self.spec.residual_init and (include_base or version == 0):
@@ -252,13 +253,21 @@ class AdapterPolicy:
             for m in self.layers:
                 self._base_weight(m).copy_(self._adapter_base(m))
 
-    def _merged_weights(self, gather: Gather) -> dict[str, torch.Tensor]:
-        """Changed tensors only, HF names, model dtype (copies: gathered tensors are freed after the block)."""
+    def _merged_weights(self, gather: Gather, trained: bool) -> dict[str, torch.Tensor]:
+        """The base tensors the policy changes, HF names, model dtype (copies: gathered tensors are freed after the
+        block).
+
+        Full fine-tuning changes every trainable tensor, so once ``trained`` (a version after 0; version 0 is the
+        checkpoint the engines loaded) it sends them all, with no per-step comparison against the pristine copy,
+        which cost an fp32 host copy of the whole model each sync. A tensor an update happened to leave bit-equal
+        (a bf16 weight below its rounding step) is then sent at its unchanged value: the engine's weights agree."""
         out = {}
         if self.spec.is_full_finetuning:
+            if not trained:
+                return out
             for n, p in self.model.named_parameters():
-                with gather([p]):
-                    if not torch_equal(p.detach().float().cpu(), self.pristine[n]):
+                if p.requires_grad:
+                    with gather([p]):
                         out[n] = p.detach().to(self.dtype, copy=True)
             return out
         for m, layer in self.layers.items():

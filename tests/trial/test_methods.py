@@ -1,8 +1,10 @@
 """Every method of the registry trains end to end in a real trial: rollouts, rewards, update, sync, probe.
 
-The HF engine serves most methods (quick to start); vLLM serves one method of each sync route. The trials lease
-warm pools as a sweep's do (methods ordered by pool key, one pool held at a time), so every method also runs
-through a reset pool's parts, and the module pays one start-up per key rather than per method.
+The HF engine serves most methods (quick to start); vLLM serves one method of each sync route. Those three and
+full fine-tuning are the session's cold runs (COLD_METHODS, tests/conftest.py), which the pool tests run again
+through warm pools and compare with; the other methods lease warm pools here as a sweep's trials do (ordered by
+pool key, one pool held at a time), so every method also runs through a reset pool's parts, and the module pays
+one start-up per key rather than per method.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from rlvr.pool.warm import WarmPool, pool_key
 from rlvr.sync.probe import probe_limits
 from rlvr.trial.runner import run_trial
 
-from .trial_helpers import read_metrics, read_trainable, small_trial
+from .trial_helpers import COLD_METHODS, read_metrics, read_trainable, small_trial, two_step_trial
 
 ON_VLLM = {"lora": "native", "pissa": "converted", "dora": "merged"}
 
@@ -31,6 +33,8 @@ def method_overrides(name: str) -> list[str]:
 
 
 def method_trial(name: str):
+    if name in COLD_METHODS:
+        return two_step_trial(name)  # on the demo's engine, vLLM
     engine = "vllm" if name in ON_VLLM else "hf"
     return small_trial(*method_overrides(name), "steps=2", f"rollout.engine={engine}")
 
@@ -54,20 +58,27 @@ def pool():
         old.close()
 
 
+# The cold runs first: a cold trial needs the local Ray's CPUs that a held pool would take.
+ORDER = sorted(method_names(), key=lambda n: (n not in COLD_METHODS, pool_key(method_trial(n))))
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(method_names(), key=lambda n: pool_key(method_trial(n))))
-def test_method_runs_a_two_step_trial(name, local_ray, pool, tmp_path):
-    cfg = method_trial(name)
-    final = run_trial(cfg, str(tmp_path), pool=pool(cfg))
-    assert final["steps_done"] == 2
-    metrics = read_metrics(tmp_path)
+@pytest.mark.parametrize("name", ORDER)
+def test_method_runs_a_two_step_trial(name, local_ray, pool, cold_run, tmp_path):
+    cfg, trial_dir = method_trial(name), tmp_path
+    if name in COLD_METHODS:
+        trial_dir = cold_run(name)  # ran to its 2 steps (the fixture checks it)
+    else:
+        assert run_trial(cfg, str(trial_dir), pool=pool(cfg))["steps_done"] == 2
+    metrics = read_metrics(trial_dir)
     assert [m["step"] for m in metrics] == [1, 2]
     gap = probe_limits(cfg.rollout.probe_tolerance, cfg.model.dtype, TrialPlan.from_config(cfg).route).gap
     assert all(m["probe_gap"] is not None and m["probe_gap"] <= gap for m in metrics)
-    assert read_trainable(tmp_path, 2)
-    assert json.loads((tmp_path / "record.json").read_text())["trainable_params"] > 0
+    assert read_trainable(trial_dir, 2)
+    assert json.loads((trial_dir / "record.json").read_text())["trainable_params"] > 0
 
 
 def test_vllm_representatives_cover_every_sync_route():
     assert {method_info(n).route for n in method_names()} == set(ON_VLLM.values())
     assert all(method_info(n).route == route for n, route in ON_VLLM.items())
+    assert all(method_trial(n).rollout.engine == "vllm" for n in ON_VLLM)

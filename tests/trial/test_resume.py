@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import signal
 
 import pytest
@@ -16,6 +17,7 @@ from .trial_helpers import (
     read_trainable,
     sigterm_self,
     small_trial,
+    two_step_trial,
     when_step,
 )
 
@@ -29,8 +31,10 @@ def test_uninterrupted_run_changes_the_weights(uninterrupted):
     assert max_weight_gap(read_trainable(uninterrupted, 2), read_trainable(uninterrupted, STEPS)) > 0
 
 
-def test_shorter_run_then_longer_run_on_same_dir_equals_uninterrupted(uninterrupted, tmp_path):
-    run_trial(small_trial("steps=2"), str(tmp_path))
+def test_shorter_run_then_longer_run_on_same_dir_equals_uninterrupted(uninterrupted, cold_run, tmp_path):
+    # The shorter run is the session's cold 2-step LoRA run (tests/conftest.py), the same trial: a copy of its dir.
+    assert two_step_trial("lora") == small_trial("steps=2")
+    shutil.copytree(cold_run("lora"), tmp_path, dirs_exist_ok=True)
     assert [m["step"] for m in read_metrics(tmp_path)] == [1, 2]
     final = run_trial(small_trial(), str(tmp_path))
     assert final["steps_done"] == STEPS

@@ -13,6 +13,7 @@ import psutil
 
 from rlvr.config.layout import TrialLayout
 from rlvr.config.loader import load_trial
+from rlvr.config.methods import method_spec
 from rlvr.config.schema import TrialConfig
 
 # demo-cpu on the pretrained tiny base (configs/models/tiny.yaml, cached under ~/.cache/rlvr), cut to a few
@@ -41,6 +42,18 @@ COMPARED = ("step", "reward_mean", "accuracy", "loss", "grad_norm", "response_le
 def small_trial(*overrides: str) -> TrialConfig:
     """The demo-cpu trial made small; later overrides win."""
     return load_trial("demo-cpu", [*SMALL, *overrides])
+
+
+# One method per sync route and full fine-tuning, run cold once per session as two_step_trial (tests/conftest.py,
+# cold_run): the pool tests compare warm leases with these runs, the methods test checks them as its trials.
+COLD_METHODS = ("lora", "pissa", "dora", "full")
+
+
+def two_step_trial(method: str, *more: str) -> TrialConfig:
+    """The small trial of ``method`` on the demo's method fields, two steps, one checkpoint (step 2); a method
+    without a rank gets none."""
+    no_rank = () if method_spec(method).has_rank else ("method.rank=null", "method.alpha=null")
+    return small_trial(f"method.name={method}", "steps=2", "checkpoint.every_steps=2", *no_rank, *more)
 
 
 def assert_same_run(trial_dir: str | Path, reference: str | Path) -> None:
