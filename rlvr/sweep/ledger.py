@@ -34,6 +34,7 @@ def new_record(spec: TrialSpec) -> dict[str, Any]:
         "final": {},
         "node": None,
         "pool": None,
+        "slot": None,
         "history": [],
     }
 
@@ -83,16 +84,20 @@ class Ledger:
         return records
 
 
-def start_attempt(record: dict[str, Any], node: str | None, pool: str | None = None) -> dict[str, Any]:
-    """Open an attempt on ``node`` (and, with warm pools, in ``pool``: rlvr.sweep.pools)."""
+def start_attempt(
+    record: dict[str, Any], node: str | None, pool: str | None = None, slot: int | None = None
+) -> dict[str, Any]:
+    """Open an attempt on ``node`` (and, with warm pools, in ``pool``: rlvr.sweep.pools; in a tenant pool, in its
+    tenant ``slot``)."""
     now = time.time()
-    record.update(status="running", attempts=record["attempts"] + 1, node=node, pool=pool, error=None)
+    record.update(status="running", attempts=record["attempts"] + 1, node=node, pool=pool, slot=slot, error=None)
     record["started_at"] = record["started_at"] or now
     record["history"].append(
         {
             "attempt": record["attempts"],
             "node": node,
             "pool": pool,
+            "slot": slot,
             "started_at": now,
             "start_step": record["step"],
             "outcome": None,
