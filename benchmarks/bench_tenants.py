@@ -32,7 +32,7 @@ TRIALS = {
     "pissa": ["method.name=pissa", "method.rank=8"],
     "vera": ["method.name=vera", "method.rank=16", "method.alpha=null"],
 }
-DEFAULTS = ["steps=3", "eval.benchmarks=[]", "rollout.sync_route=native"]
+DEFAULTS = ["steps=3", "checkpoint.every_steps=3", "eval.benchmarks=[]", "rollout.sync_route=native"]
 
 
 def metrics(trial_dir: Path) -> list[dict]:
