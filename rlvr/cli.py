@@ -221,10 +221,12 @@ def plan(
     config: str = typer.Argument(..., help="Sweep or trial config name or path."),
     overrides: list[str] | None = Overrides,
 ) -> None:
-    """Memory plan per actor (weights, gradients, optimizer, activations, logits, KV cache), GPUs, nodes, GPU-hours."""
+    """Memory plan per actor (weights, gradients, optimizer, activations, logits, KV cache), GPUs, nodes, GPU-hours;
+    for a sweep, the pooled plan (trials sharing a batch as tenants) beside the solo one."""
     from rlvr.config.memory_report import plan_command
+    from rlvr.pool.warm import pool_key
 
-    typer.echo(plan_command(config, overrides or []))
+    typer.echo(plan_command(config, overrides or [], key=pool_key))
 
 
 @app.command()

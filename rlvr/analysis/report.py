@@ -3,8 +3,9 @@
 Sections: the answer (best within noise and worse, rlvr.analysis.answer), overview, the study's table, the
 starting point (base model's step-0 accuracy, each configuration's difference to it, learning rates), the study's
 findings with verdicts, accuracy against trainable parameters, training curves, spectral analysis, the study's
-published numbers, and the trials with their states. Each figure has a sentence saying what to read from it.
-Every section renders from what the run has so far; what is missing is named, never drawn as zero.
+published numbers, and the trials with their states and pools (which trials shared one). Each figure has a sentence
+saying what to read from it. Every section renders from what the run has so far; what is missing is named, never
+drawn as zero.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from rlvr.analysis.published import PUBLISHED_AVERAGE, STUDY, STUDY_BENCHMARKS
 from rlvr.analysis.rundir import RunDir
 from rlvr.analysis.study import MISSING, frontier_points, group_trials, study_table, trial_rows
 from rlvr.config.layout import RunLayout
+from rlvr.sweep.ledger import placement, shared_pools
 
 CSS = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1400px; padding: 0 1em; color: #222; }
@@ -279,6 +281,16 @@ def _published() -> Section:
     )
 
 
+def _shared(ledger: dict[str, dict[str, Any]], rows: list[dict[str, Any]]) -> str:
+    """Which trials were tenants of one pool together, one clause per pool and time."""
+    labels = {r["trial_id"]: r.get("label") or r["trial_id"] for r in rows}
+    shared = shared_pools(ledger)
+    if not shared:
+        return ""
+    groups = "; ".join(f"{pool}: {', '.join(labels.get(t, t) for t in ids)}" for pool, ids in shared)
+    return f"Shared pools (the same pool, attempts overlapping in time; pool/slot in the table): {groups}."
+
+
 def _trials(run: RunDir, rows: list[dict[str, Any]]) -> Section:
     ledger = run.ledger()
     table = []
@@ -292,10 +304,12 @@ def _trials(run: RunDir, rows: list[dict[str, Any]]) -> Section:
                 r.get("status") or "pending",
                 MISSING if steps is None else str(steps),
                 str(entry.get("attempts", MISSING)),
+                placement(entry),
                 str(entry.get("error") or ""),
             ]
         )
-    return Section("trials", "Trials", table=(["trial", "label", "status", "steps", "attempts", "error"], table))
+    head = ["trial", "label", "status", "steps", "attempts", "pool", "error"]
+    return Section("trials", "Trials", _shared(ledger, rows), table=(head, table))
 
 
 def build_report(run_dir: str, out_dir: str | Path) -> tuple[Path, Path]:

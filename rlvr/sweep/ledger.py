@@ -87,8 +87,9 @@ class Ledger:
 def start_attempt(
     record: dict[str, Any], node: str | None, pool: str | None = None, slot: int | None = None
 ) -> dict[str, Any]:
-    """Open an attempt on ``node`` (and, with warm pools, in ``pool``: rlvr.sweep.pools; in a tenant pool, in its
-    tenant ``slot``)."""
+    """Open an attempt on ``node`` (and, with warm pools, in ``pool``: rlvr.sweep.pools; as a tenant, in its
+    adapter ``slot``, None for a pool leased whole). Trials with the same pool whose attempts overlapped in time
+    shared it (``shared_pools``)."""
     now = time.time()
     record.update(status="running", attempts=record["attempts"] + 1, node=node, pool=pool, slot=slot, error=None)
     record["started_at"] = record["started_at"] or now
@@ -125,3 +126,36 @@ def end_attempt(
     if status in ("done", "failed"):
         record["finished_at"] = now
     return record
+
+
+def placement(record: dict[str, Any]) -> str:
+    """Where the latest attempt ran: its pool, and as a tenant its slot ("pool-2/1"); "" without a pool."""
+    pool, slot = record.get("pool"), record.get("slot")
+    if not pool:
+        return ""
+    return pool if slot is None else f"{pool}/{slot}"
+
+
+def shared_pools(records: dict[str, dict[str, Any]]) -> list[tuple[str, list[str]]]:
+    """(pool, trial ids) for each set of two or more trials whose attempts in one pool overlapped in time, that is
+    which trials were tenants of one pool together, in order of their first start (an open attempt lasts until now)."""
+    now = time.time()
+    spans: dict[str, list[tuple[float, float, str]]] = {}
+    for tid, rec in records.items():
+        for a in rec.get("history", []):
+            if a.get("pool"):
+                spans.setdefault(a["pool"], []).append((a["started_at"], a.get("ended_at") or now, tid))
+    found: list[tuple[float, str, list[str]]] = []
+    for pool, attempts in spans.items():
+        group: list[str] = []
+        first = end = 0.0
+        for start, stop, tid in sorted(attempts):
+            if group and start >= end:  # every earlier attempt had ended: a new set of tenants
+                found.append((first, pool, group))
+                group = []
+            if not group:
+                first, end = start, stop
+            group.append(tid)
+            end = max(end, stop)
+        found.append((first, pool, group))
+    return [(pool, list(dict.fromkeys(ids))) for _, pool, ids in sorted(found) if len(set(ids)) > 1]

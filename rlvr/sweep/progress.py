@@ -1,5 +1,6 @@
 """The one progress display of a sweep: a table of trials (label, id, status, step, reward, ETA, attempts, and
-with warm pools the pool of the latest attempt), the sweep's ETA under it, then the errors.
+with warm pools the pool of the latest attempt, with the tenant slot: "pool-2/1"), the sweep's ETA under it, then the
+errors.
 
 The table is drawn from ledger records only, so ``status_table(run_dir)`` shows the same view from any machine
 that can read the run's storage, while the controller shows it live.
@@ -20,7 +21,7 @@ from rlvr.config.grid import expand
 from rlvr.config.layout import RunLayout
 from rlvr.config.schema import UNCHECKED, SweepConfig
 from rlvr.storage import RunStorage
-from rlvr.sweep.ledger import Ledger
+from rlvr.sweep.ledger import Ledger, placement
 
 STYLE = {"pending": "dim", "running": "cyan", "done": "green", "failed": "red"}
 
@@ -99,7 +100,7 @@ def render(records: dict[str, dict[str, Any]], steps: dict[str, int] | None = No
         step = f"{rec['step']}/{total}" if total else str(rec["step"])
         reward = "" if rec.get("reward") is None else f"{rec['reward']:.3f}"
         cells = [labels[tid], tid[:8], rec["status"], step, reward, _eta(rec, total, now), str(rec["attempts"])]
-        cells += [rec.get("pool") or ""] if pooled else []
+        cells += [placement(rec)] if pooled else []
         table.add_row(*cells + ([(rec.get("node") or "")[:8]] if len(nodes) > 1 else []), style=STYLE[rec["status"]])
     return table
 

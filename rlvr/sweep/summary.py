@@ -1,5 +1,5 @@
-"""What ``rlvr sweep`` says when it ends: how the trials ended, what was learned (each method's accuracy before
-and after against the base and LoRA) and where the report is, which it writes first."""
+"""What ``rlvr sweep`` says when it ends: how the trials ended (and which shared a pool), what was learned (each
+method's accuracy before and after against the base and LoRA) and where the report is, which it writes first."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ from rlvr.analysis.study import group_trials, trial_rows
 from rlvr.config.layout import RunLayout, TrialLayout
 from rlvr.errors import hint_for
 from rlvr.storage import RunStorage
-from rlvr.sweep.progress import errors
+from rlvr.sweep.ledger import shared_pools
+from rlvr.sweep.progress import errors, short_labels
 
 log = logging.getLogger("rlvr.sweep")
 SWEEP_LOG = "sweep.log"
@@ -84,6 +85,10 @@ def print_summary(run_dir: str, records: dict[str, dict[str, Any]], started: flo
         f"\n[bold]{Path(run_dir).name}[/bold]: {len(records)} trials ({states}) in {_duration(time.time() - started)}"
     )
     console.print(errors(records), end="")
+    names = dict(zip(records, short_labels([r["label"] for r in records.values()])))
+    shared = [f"{pool} ({', '.join(names[t] for t in ids)})" for pool, ids in shared_pools(records)]
+    if shared:
+        console.print(f"tenants of one pool together: {'; '.join(shared)}")
     _hints(run_dir, records, console)
     header, rows = study_summary(run_dir)
     table = Table(

@@ -159,3 +159,18 @@ def test_a_run_of_one_seed_per_method_says_it_cannot_rank_and_names_the_command_
     findings = report[1].read_text().split("## Findings")[1].split("\n## ")[0]
     assert "One seed per method cannot rank methods" in findings and f"`{RANKING_COMMAND}`" in findings
     assert "| holds |" not in findings and "| contradicted |" not in findings
+
+
+def test_the_trials_section_says_which_trials_shared_a_pool(tmp_path):
+    run = make_run(tmp_path, with_spectral=False)
+    for slot, trial_id in enumerate(["aaaaaaaaaa01", "aaaaaaaaaa05"]):  # LoRA seed 1 and VeRA, tenants together
+        path = run / "ledger" / f"{trial_id}.json"
+        entry = json.loads(path.read_text())
+        attempt = {"attempt": 1, "pool": "pool-7", "slot": slot, "started_at": 100.0 + slot, "ended_at": 200.0}
+        path.write_text(json.dumps({**entry, "pool": "pool-7", "slot": slot, "history": [attempt]}))
+    _, md = build_report(str(run), tmp_path / "out")
+    trials = md.read_text().split("## Trials")[1]
+    assert "Shared pools" in trials and "pool-7: DeepSeek-R1-Distill" in trials
+    shared = trials.split("pool-7: ")[1].split(".\n")[0]
+    assert "lora/seed1" in shared and "vera/seed1" in shared and "seed2" not in shared
+    assert "| pool-7/0 |" in trials and "| pool-7/1 |" in trials

@@ -80,8 +80,8 @@ def test_plan_command_prints_every_actor_gpus_nodes_and_gpu_hours():
 
 def test_the_plan_imports_no_gpu_library():
     code = (
-        "import sys, rlvr.config.memory_report, rlvr.config.validate; "
-        "from rlvr.config.memory_report import plan_command; plan_command('paper-7b', []); "
+        "import sys, rlvr.config.memory_report, rlvr.config.validate; from rlvr.pool.warm import pool_key; "
+        "from rlvr.config.memory_report import plan_command; plan_command('paper-1.5b', [], key=pool_key); "
         "bad = [m for m in ('torch', 'vllm', 'deepspeed', 'ray') if m in sys.modules]; assert not bad, bad"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -119,3 +119,50 @@ def test_the_memory_plan_sizes_the_kv_cache_of_the_context_the_engines_get(max_m
     engine = next(a for a in plan_trial(cfg).actors if a.name == "engine")
     per_token = kv_bytes_per_token(cfg.model.architecture, DTYPE_BYTES[cfg.model.dtype])
     assert engine.items["kv_cache"] == pytest.approx(per_token * context / GIB)
+
+
+def _items(*over):
+    cfg = load_trial("study", ["model=r1-distill-qwen-1.5b", *over])
+    return {a.name: a.items for a in plan_trial(cfg).actors}
+
+
+def test_vllm_weight_transfer_buffers_are_counted_on_the_learner_and_engine_gpus():
+    from rlvr.config.memory_plan import GIB
+
+    dora = ["method=paper/dora", "rollout.weight_transfer=auto"]
+    assert all("transfer" not in items for items in _items("method=paper/dora").values()), "buckets: none"
+    assert "transfer" not in _items("method=paper/lora", "rollout.weight_transfer=auto")["learner"], "adapters"
+    # a chunk is under one bucket (rollout.sync_bucket_mb) plus the largest tensor (the head, 151,936 x 1,536 bf16)
+    head = 151936 * 1536 * 2
+    chunk = 512 * 2**20 + head
+    nccl = _items(*dora)  # two chunks in flight and the next being made, on each side
+    assert nccl["learner"]["transfer"] == pytest.approx(3 * chunk / GIB)
+    assert nccl["engine"]["transfer"] == pytest.approx((3 * chunk + head) / GIB), "and the module being loaded"
+    ipc = _items(*dora, "rollout.colocate=true", "rollout.gpu_memory_utilization=0.6")
+    assert ipc["learner"]["transfer"] == pytest.approx(chunk / GIB)  # one buffer and the tensor copied into it
+    assert ipc["engine"]["transfer"] == pytest.approx((512 * 2**20 + head) / GIB)  # one chunk's clones, a module
+    assert _items(*dora, "rollout.sync_bucket_mb=128")["engine"]["transfer"] < nccl["engine"]["transfer"]
+
+
+def test_transfer_buffers_that_do_not_fit_beside_vllms_share_or_a_buffer_too_small_for_ipc_are_refused():
+    with pytest.raises(ConfigError, match=r"the engine's weight-transfer buffers need 3.2 GiB beside vLLM's share"):
+        _items("method=paper/dora", "rollout.weight_transfer=auto", "rollout.gpu_memory_utilization=0.99")
+    full = ["method=paper/full", "rollout.weight_transfer=auto", "rollout.colocate=true"]
+    _items(*full, "rollout.weight_transfer=buckets", "rollout.gpu_memory_utilization=0.73")  # 33.1 of 33.8 GiB
+    with pytest.raises(ConfigError, match=r"rollout.colocate: the learner keeps 34.0 GiB .* transfer buffers 0.9"):
+        _items(*full, "rollout.gpu_memory_utilization=0.73")
+    seven = ["model=r1-distill-qwen-7b", "method=paper/dora", "rollout.weight_transfer=ipc", "rollout.colocate=true"]
+    with pytest.raises(ConfigError, match=r"rollout.sync_bucket_mb: 512 MiB is smaller than .* \(1,040 MiB\)"):
+        load_trial("study", [*seven, "rollout.gpu_memory_utilization=0.5"])
+    load_trial("study", [*seven, "rollout.gpu_memory_utilization=0.5", "rollout.sync_bucket_mb=1040"])
+
+
+def test_the_preflights_memory_check_counts_the_transfer_buffers():
+    from rlvr.cluster.probe import FAIL, OK, memory_check
+
+    over = ["method=paper/dora", "rollout.gpu_memory_utilization=0.99", "resources.gpu_memory_gib=null"]
+    assert memory_check([load_trial("study", ["model=r1-distill-qwen-1.5b", *over])], 139).status == OK
+    check = memory_check(
+        [load_trial("study", ["model=r1-distill-qwen-1.5b", *over, "rollout.weight_transfer=auto"])], 139
+    )
+    assert check.status == FAIL and "weight-transfer buffers need 3.2 GiB" in check.detail

@@ -15,7 +15,7 @@ from rlvr.config.loader import dump
 from rlvr.config.schema import SweepConfig
 from rlvr.storage import RunStorage
 from rlvr.sweep.lease import ControllerLease, LeaseHeld
-from rlvr.sweep.ledger import Ledger, end_attempt, start_attempt
+from rlvr.sweep.ledger import Ledger, end_attempt, new_record, placement, shared_pools, start_attempt
 from rlvr.sweep.progress import status_table
 from rlvr.sweep.results import read_results, results_table, write_results
 
@@ -124,3 +124,38 @@ def test_status_table_is_drawn_from_the_ledger_alone(storage):
     assert specs[0].trial_id[:8] in text and "0/1024" in text and "pending 2" in text
     with pytest.raises(FileNotFoundError, match="no ledger"):
         status_table(storage.uri + "-nothing", console)
+
+
+def _attempt(rec, pool, slot, start, end=None):
+    rec = start_attempt(rec, "n1", pool, slot)
+    rec["history"][-1]["started_at"] = start
+    if end is not None:
+        rec = end_attempt(rec, "done")
+        rec["history"][-1]["ended_at"] = end
+    return rec
+
+
+def test_a_tenants_slot_is_recorded_beside_its_pool_and_shown_as_pool_slot():
+    [spec] = expand(SweepConfig())
+    rec = start_attempt(new_record(spec), "n1", "pool-2", 1)
+    assert rec["pool"] == "pool-2" and rec["slot"] == 1 and rec["history"][-1]["slot"] == 1
+    assert placement(rec) == "pool-2/1"
+    assert placement(start_attempt(rec, "n1", "pool-3")) == "pool-3", "a pool leased whole has no slot"
+    assert placement(start_attempt(rec, "n1")) == "" and new_record(spec)["slot"] is None
+
+
+def test_trials_shared_a_pool_when_their_attempts_in_it_overlapped_in_time():
+    specs = expand(SweepConfig(seeds=[1, 2, 3, 4, 5, 6]))
+    a, b, c, d, e, f = (new_record(s) for s in specs)
+    _attempt(a, "pool-1", 0, 100, 200)
+    _attempt(b, "pool-1", 1, 101, 150)
+    _attempt(c, "pool-1", 0, 200, 300)  # after both ended: the pool's next lease, not a tenant beside them
+    _attempt(d, "pool-2", None, 100, 400)  # alone in its pool
+    _attempt(e, "pool-3", 0, 500)  # still running
+    _attempt(f, "pool-1", 2, 120, 130)  # f's first attempt, beside a and b
+    _attempt(f, "pool-3", 1, 600)
+    records = {r["trial_id"]: r for r in (a, b, c, d, e, f)}
+    assert shared_pools(records) == [
+        ("pool-1", [a["trial_id"], b["trial_id"], f["trial_id"]]),
+        ("pool-3", [e["trial_id"], f["trial_id"]]),
+    ]

@@ -16,12 +16,12 @@ from rlvr.sweep.progress import short_labels, sweep_eta, view
 ERROR = "StaleEngineError: policy v3: engine log-probs differ from the learner's by up to 0.07 (probe token 2)"
 
 
-def _demo_records(pool: str | None = None):
+def _demo_records(pool: str | None = None, tenants: bool = False):
     specs = expand(load_sweep("demo-cpu", []))
     records = {s.trial_id: new_record(s) for s in specs}
     ids = list(records)
-    for tid in ids[:2]:
-        rec = start_attempt(records[tid], "node-1", pool)
+    for slot, tid in enumerate(ids[:2]):
+        rec = start_attempt(records[tid], "node-1", pool, slot if tenants else None)
         rec["history"][-1]["started_at"] -= 40
         rec.update(step=30, reward=0.6)
         end_attempt(rec, "done")
@@ -64,6 +64,15 @@ def test_each_trials_warm_pool_is_shown_at_80_columns():
     header = next(line for line in lines if "trial" in line)
     assert "pool" in header.split("┃")[-2]
     assert sum("pool-12" in line for line in lines) == 2, "the two trials that ran in it"
+
+
+def test_each_tenants_pool_and_slot_are_shown_at_80_columns():
+    specs, records = _demo_records(pool="pool-12", tenants=True)
+    console = Console(width=80, record=True)
+    console.print(view(records, {s.trial_id: 30 for s in specs}, "runs/demo-cpu"))
+    lines = console.export_text().splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert sum("pool-12/0" in line for line in lines) == 1 and sum("pool-12/1" in line for line in lines) == 1
 
 
 def test_sweep_eta_counts_running_and_pending_trials():
