@@ -31,8 +31,8 @@ from typing import Any
 
 import ray
 
+from rlvr.config.pooled_plan import tenant_refusal
 from rlvr.config.schema import TrialConfig
-from rlvr.config.sharing import batch_sharing_refusal
 from rlvr.config.trial_plan import TrialPlan
 from rlvr.learner.actor import LearnerGroup
 from rlvr.learner.spec import LearnerSpec
@@ -48,8 +48,10 @@ RESET_TIMEOUT_S = 120.0  # a failed tenant's slot reset: an engine that does not
 
 
 def tenancy_refusal(cfg: TrialConfig) -> str | None:
-    """Why this trial cannot be a tenant (it runs in a solo warm pool), or None when it can."""
-    why = batch_sharing_refusal(cfg.method)
+    """Why this trial, as configured, cannot be a tenant (it runs in a solo warm pool), or None when it can: the
+    pooled plan's rules (method, engine, learner: rlvr.config.pooled_plan.tenant_refusal), then what a running
+    tenant pool needs of its config."""
+    why = tenant_refusal(cfg)
     if why is not None:
         return why
     plan = TrialPlan.from_config(cfg)
@@ -57,11 +59,6 @@ def tenancy_refusal(cfg: TrialConfig) -> str | None:
         (
             plan.route != "native",
             f"its sync route is {plan.route}; tenants share the original base (rollout.sync_route: native)",
-        ),
-        (cfg.rollout.engine != "vllm", f"rollout.engine is {cfg.rollout.engine}; adapter slots are vLLM's"),
-        (
-            cfg.learner.backend != "torch" or cfg.learner.num_learners != 1,
-            "tenants share one torch learner rank (learner.backend: torch, learner.num_learners: 1)",
         ),
         (cfg.rollout.colocate, "rollout.colocate: its engines sleep for one learner"),
         (cfg.rollout.dispatch_groups is not None, "rollout.dispatch_groups: tenants' requests are batched, not queued"),

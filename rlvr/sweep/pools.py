@@ -23,6 +23,7 @@ import ray
 from ray.util.placement_group import PlacementGroup, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
+from rlvr.config import pooled_plan
 from rlvr.config.grid import TrialSpec
 from rlvr.config.resources import trial_bundles
 from rlvr.config.schema import TrialConfig
@@ -35,16 +36,11 @@ log = logging.getLogger("rlvr.sweep")
 
 
 def as_tenant(cfg: TrialConfig) -> TrialConfig:
-    """The trial's config as a tenant runs it: ``rollout.sync_route: native`` where that makes it one (a method
-    that shares a batch, sync_route auto); otherwise unchanged."""
-    if cfg.rollout.sync_route != "auto" or cfg.rollout.engine != "vllm":
+    """The trial's config as the sweep runs it: with ``rollout.sync_route: auto``, ``native`` where that makes it
+    a tenant (rlvr.config.pooled_plan.as_tenant); otherwise unchanged."""
+    if cfg.rollout.sync_route != "auto":
         return cfg
-    data = cfg.model_dump(mode="json")
-    data["rollout"]["sync_route"] = "native"
-    try:
-        native = TrialConfig.model_validate(data)
-    except ValueError:
-        return cfg  # a method that cannot serve natively keeps its own route
+    native = pooled_plan.as_tenant(cfg)
     return native if tenancy_refusal(native) is None else cfg
 
 
