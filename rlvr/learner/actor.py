@@ -20,6 +20,55 @@ from rlvr.learner.spec import LearnerSpec
 from rlvr.sync.update import PolicyUpdate
 
 
+def learner_options(spec: LearnerSpec, placement: Any, bundle: int, gpus: float) -> dict[str, Any]:
+    """Ray options of one learner process: ``learner.threads`` CPUs, ``gpus``, and bundle ``bundle`` of
+    ``placement`` (an optional placement group)."""
+    from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+    options: dict[str, Any] = {"num_cpus": spec.learner.threads, "num_gpus": gpus}
+    if placement is not None:
+        options["scheduling_strategy"] = PlacementGroupSchedulingStrategy(
+            placement, placement_group_bundle_index=bundle
+        )
+    return options
+
+
+def rank_shards(batch: RolloutBatch, spec: LearnerSpec, world_size: int) -> list[RolloutBatch]:
+    """Each rank's share of a rollout batch: its slice of every mini-batch."""
+    mini = spec.algorithm.mini_batches
+    if len(batch) % (mini * world_size):
+        raise ValueError(
+            f"rollout batch: {len(batch)} completions do not split into {mini} mini-batches x {world_size} learners"
+        )
+    return [batch.shard(r, world_size, mini) for r in range(world_size)]
+
+
+def merge_rank_metrics(per_rank: list[dict[str, float]]) -> dict[str, float]:
+    """The whole batch's metrics from every rank's."""
+    tokens = sum(m["tokens"] for m in per_rank)
+    # token-mean metrics weigh ranks by tokens; each rank's loss is its share of the global normaliser
+    out = {k: sum(m[k] * m["tokens"] for m in per_rank) / max(tokens, 1) for k in per_rank[0]}
+    out.update(
+        tokens=tokens,
+        loss=sum(m["loss"] for m in per_rank),
+        ratio_max=max(m["ratio_max"] for m in per_rank),
+        ratio_min=min(m["ratio_min"] for m in per_rank),
+        **{k: per_rank[0][k] for k in ("grad_norm", "lr", "step")},
+    )
+    return out
+
+
+def rank_states(state: dict[str, Any], world_size: int) -> list[dict[str, Any]]:
+    """What each rank loads from a group state (``{"world_size", "ranks"}``): its own, with rank 0's weights."""
+    if state.get("world_size") != world_size:
+        raise ValueError(
+            f"learner group state: saved with {state.get('world_size')} learners, this group has {world_size}; "
+            "resume with the same learner.num_learners"
+        )
+    weights = state["ranks"][0]["trainable"]
+    return [{**s, "trainable": weights} for s in state["ranks"]]
+
+
 class LearnerActor:
     """One rank: ``setup`` builds the Learner once every rank knows the rendezvous address."""
 
@@ -91,18 +140,12 @@ class LearnerGroup:
         gpus: float | None = None,
         keep_base: bool = False,
     ):
-        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
-
         self.spec = spec
         self.world_size = num_learners or spec.learner.num_learners
         gpus = spec.model.gpus_per_learner if gpus is None else gpus
         actors = []
         for rank in range(self.world_size):
-            options: dict[str, Any] = {"num_cpus": spec.learner.threads, "num_gpus": gpus}
-            if placement is not None:
-                options["scheduling_strategy"] = PlacementGroupSchedulingStrategy(
-                    placement, placement_group_bundle_index=bundles[rank]
-                )
+            options = learner_options(spec, placement, bundles[rank] if placement is not None else 0, gpus)
             actors.append(ray.remote(LearnerActor).options(**options).remote())
         self.actors = actors
         addr, port = ray.get(actors[0].rendezvous.remote())
@@ -122,28 +165,12 @@ class LearnerGroup:
 
     def submit_train_step(self, batch: RolloutBatch) -> list[ray.ObjectRef]:
         """Start the update and return at once, so the caller can work while the ranks train."""
-        mini = self.spec.algorithm.mini_batches
-        if len(batch) % (mini * self.world_size):
-            raise ValueError(
-                f"rollout batch: {len(batch)} completions do not split into {mini} mini-batches x {self.world_size} "
-                f"learners"
-            )
-        return [a.train_step.remote(batch.shard(r, self.world_size, mini)) for r, a in enumerate(self.actors)]
+        shards = rank_shards(batch, self.spec, self.world_size)
+        return [a.train_step.remote(shard) for a, shard in zip(self.actors, shards)]
 
     def train_step_result(self, pending: list[ray.ObjectRef]) -> dict[str, float]:
         """Wait for a submitted update; the metrics of the whole batch."""
-        per_rank = ray.get(pending)
-        tokens = sum(m["tokens"] for m in per_rank)
-        # token-mean metrics weigh ranks by tokens; each rank's loss is its share of the global normaliser
-        out = {k: sum(m[k] * m["tokens"] for m in per_rank) / max(tokens, 1) for k in per_rank[0]}
-        out.update(
-            tokens=tokens,
-            loss=sum(m["loss"] for m in per_rank),
-            ratio_max=max(m["ratio_max"] for m in per_rank),
-            ratio_min=min(m["ratio_min"] for m in per_rank),
-            **{k: per_rank[0][k] for k in ("grad_norm", "lr", "step")},
-        )
-        return out
+        return merge_rank_metrics(ray.get(pending))
 
     def _rank0(self, method: str, *args: Any) -> Any:
         """Rank 0's answer; with ZeRO-3 every rank takes part, as forward passes and gathers are collective."""
@@ -181,15 +208,7 @@ class LearnerGroup:
         return {"world_size": self.world_size, "ranks": states}
 
     def load_state(self, state: dict[str, Any]) -> None:
-        if state.get("world_size") != self.world_size:
-            raise ValueError(
-                f"learner group state: saved with {state.get('world_size')} learners, this group has "
-                f"{self.world_size}; "
-                "resume with the same learner.num_learners"
-            )
-        ranks = state["ranks"]
-        weights = ranks[0]["trainable"]
-        ray.get([a.load_state.remote({**s, "trainable": weights}) for a, s in zip(self.actors, ranks)])
+        ray.get([a.load_state.remote(s) for a, s in zip(self.actors, rank_states(state, self.world_size))])
 
     def close(self) -> None:
         for a in self.actors:

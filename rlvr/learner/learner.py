@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import gc
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -25,7 +26,7 @@ from rlvr.sync.digest import weights_digest
 from rlvr.sync.update import PolicyUpdate
 
 
-def _resolve_device(choice: str) -> torch.device:
+def resolve_device(choice: str) -> torch.device:
     if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()):
         return torch.device("cuda", 0)  # Ray gives each learner actor its own visible GPU
     return torch.device("cpu")
@@ -81,9 +82,10 @@ class Learner:
         master_addr: str = "127.0.0.1",
         master_port: int | None = None,
         keep_base: bool = False,
+        model_source: Callable[[LearnerSpec], torch.nn.Module] | None = None,
     ):
         self.spec, self.rank, self.world_size, self.model_path = spec, rank, world_size, model_path
-        self.device = _resolve_device(spec.learner.device)
+        self.device = resolve_device(spec.learner.device)
         if self.device.type == "cpu":
             torch.set_num_threads(spec.learner.threads)
         if spec.learner.backend == "deepspeed" or world_size > 1:
@@ -93,9 +95,14 @@ class Learner:
         # policy on a copy of it instead of reading the checkpoint again; its digest proves no lease changed it
         self._base = load_model(spec.model, model_path, "cpu") if keep_base else None
         self._base_digest = weights_digest(self._base.state_dict()) if keep_base else None
+        # model_source (a tenant learner's, rlvr.learner.tenants): the model a spec's policy is built on comes from
+        # it, a view of a base that one process holds for several policies
+        self._model_source = model_source
         self._build(spec)
 
     def _fresh_model(self) -> torch.nn.Module:
+        if self._model_source is not None:
+            return self._model_source(self.spec)
         if self._base is None:
             return load_model(self.spec.model, self.model_path, self.device)
         if weights_digest(self._base.state_dict()) != self._base_digest:
@@ -134,13 +141,17 @@ class Learner:
                 raise ValueError(
                     f"learner reset: {section} differs from the pool's; such a trial needs a pool of its own"
                 )
+        self.release()
+        self._build(spec)
+
+    def release(self) -> None:
+        """Let go of the policy, optimizer, schedule and backend (before a reset builds others, or for good)."""
         self.close_transfer()  # its source is the policy being dropped
         self.backend.close()
         del self.policy, self.optimizer, self.scheduler, self.backend
         gc.collect()
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
-        self._build(spec)
 
     # ---- scoring -------------------------------------------------------------------------------------
 

@@ -18,7 +18,9 @@ Lifecycle (docs/architecture.md, tenant pools):
   lease the same way and restarts from its last checkpoint on new parts, through run_trial's actor restarts and
   then the sweep's retries, as after a lost node.
 
-Learners: one LearnerGroup (keep_base) per tenant, each in a bundle of its own (``tenant_bundles``).
+Learner: ONE learner process (rlvr.learner.tenants.TenantLearnerActor, in the plan's learner bundle) holds the base
+once and each tenant's policy, optimizer, schedule and RNG; a tenant sees it as a TenantLearnerGroup (LearnerGroup's
+interface), and its updates run one after another with the others' (the actor serialises calls).
 """
 
 from __future__ import annotations
@@ -34,8 +36,9 @@ import ray
 from rlvr.config.pooled_plan import tenant_refusal
 from rlvr.config.schema import TrialConfig
 from rlvr.config.trial_plan import TrialPlan
-from rlvr.learner.actor import LearnerGroup
+from rlvr.learner.actor import learner_options
 from rlvr.learner.spec import LearnerSpec
+from rlvr.learner.tenants import TenantLearnerActor, TenantLearnerGroup
 from rlvr.pool.batcher import GenerateBatcher, Request
 from rlvr.pool.warm import pool_key
 from rlvr.rollout.types import Completion, SamplingSpec
@@ -70,17 +73,6 @@ def tenancy_refusal(cfg: TrialConfig) -> str | None:
 def tenant_key(cfg: TrialConfig) -> str:
     """The pool key of a tenant: without its adapter rank (the pool serves its tenants' largest) and with its route."""
     return pool_key(cfg, tenant=True)
-
-
-def tenant_bundles(cfg: TrialConfig, controller_cpus: float, tenants: int) -> list[dict[str, float]]:
-    """A tenant pool's placement group: the trial's bundles and a learner bundle for every further tenant."""
-    plan = TrialPlan.from_config(cfg)
-    bundles = plan.bundles(controller_cpus)
-    return bundles + [bundles[plan.slots.learners[0]]] * (tenants - 1)
-
-
-def _learner_bundle(plan: TrialPlan, slot: int) -> int:
-    return plan.slots.learners[0] if slot == 0 else len(plan.slots) + slot - 1
 
 
 class SlotEngines:
@@ -147,7 +139,8 @@ class TenantPool:
         self.name, self.tenants, self.lora_rank = name, tenants, lora_rank
         self.key: str | None = None
         self.parts: _Parts | None = None
-        self.learners: dict[int, Any] = {}
+        self.learner: Any = None  # the TenantLearnerActor
+        self.learners: dict[int, TenantLearnerGroup] = {}
         self.seats: dict[int, Seat] = {}
         self.leases = 0
         self._lock = threading.Lock()
@@ -184,18 +177,15 @@ class TenantPool:
                     controller.model_path,
                     adapter_slots=self.tenants,
                     max_lora_rank=rank,
-                    learner=lambda: self._new_learner(slot, spec, plan, controller.model_path),
+                    learner=lambda: self._learner_for(slot, spec, plan, controller.model_path),
                 )
                 self.parts = seat.parts = _Parts(engines, rewards, GenerateBatcher(engines.actors))
             else:
                 engines, rewards = self.parts.engines, self.parts.rewards
                 slot_view = SlotEngines(engines, self.parts.batcher, slot)
-                if slot in self.learners:
-                    ray.get(slot_view.reset(cfg) + self.learners[slot].reset(spec))
-                else:
-                    pending = slot_view.reset(cfg)
-                    self._new_learner(slot, spec, plan, controller.model_path)
-                    ray.get(pending)
+                pending = slot_view.reset(cfg)  # the engines reset while the learner builds the tenant
+                self._learner_for(slot, spec, plan, controller.model_path)
+                ray.get(pending)
                 startup = {"t_reset": time.perf_counter() - t0}
             self.parts.batcher.register(slot)
             self.leases += 1
@@ -211,18 +201,17 @@ class TenantPool:
             time.perf_counter() - t0,
         )
 
-    def _new_learner(self, slot: int, spec: LearnerSpec, plan: TrialPlan, model_path: str) -> Any:
+    def _learner_for(self, slot: int, spec: LearnerSpec, plan: TrialPlan, model_path: str) -> TenantLearnerGroup:
+        """The slot's learner tenant, (re)built for ``spec``; the pool's learner process starts first if none runs
+        (in the plan's learner bundle)."""
         from ray.util.placement_group import get_current_placement_group
 
-        self.learners[slot] = LearnerGroup(
-            spec,
-            model_path,
-            placement=get_current_placement_group(),
-            bundles=[_learner_bundle(plan, slot)],
-            gpus=plan.learner_gpus,
-            keep_base=True,
-        )
-        return self.learners[slot]
+        if self.learner is None:
+            options = learner_options(spec, get_current_placement_group(), plan.slots.learners[0], plan.learner_gpus)
+            self.learner = TenantLearnerActor.options(**options).remote(spec, model_path)
+        group = self.learners.setdefault(slot, TenantLearnerGroup(self.learner, slot, spec))
+        ray.get(group.reset(spec))
+        return group
 
     def _release(self, seat: Seat, failed: bool) -> None:
         """End a tenant's lease; after a failure its own parts are dropped, and every part if a shared one is lost."""
@@ -232,20 +221,17 @@ class TenantPool:
             if self.seats.get(slot) is seat:
                 del self.seats[slot]
             if parts is None or parts is not self.parts:
-                if failed and parts is None and slot in self.learners:  # its lease failed while starting the parts
-                    self.learners.pop(slot).close()
                 return  # (or its parts were closed after another tenant's failure)
             parts.batcher.deregister(slot)
             if not failed:
                 return
             log.info("pool_tenant_failed pool=%s slot=%s: its learner is replaced and its slot reset", self.name, slot)
-            learner = self.learners.pop(slot, None)
-            if learner is not None:
-                learner.close()
+            self.learners.pop(slot, None)
             try:
                 ray.get(
                     [a.reset_slot.remote(slot) for a in parts.engines.actors]
-                    + [a.__ray_ready__.remote() for a in parts.rewards.actors],
+                    + [a.__ray_ready__.remote() for a in parts.rewards.actors]
+                    + [self.learner.drop.remote(slot)],
                     timeout=RESET_TIMEOUT_S,
                 )
             except (ray.exceptions.RayError, TimeoutError, RuntimeError) as err:
@@ -285,6 +271,6 @@ class TenantPool:
         if self.parts is not None:
             self.parts.engines.close()
             self.parts.rewards.close()
-        for learner in self.learners.values():
-            learner.close()
-        self.parts, self.learners = None, {}
+        if self.learner is not None:
+            ray.kill(self.learner)
+        self.parts, self.learner, self.learners = None, None, {}

@@ -25,11 +25,10 @@ from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from rlvr.config import pooled_plan
 from rlvr.config.grid import TrialSpec
-from rlvr.config.resources import trial_bundles
 from rlvr.config.schema import TrialConfig
 from rlvr.config.trial_plan import TrialPlan
 from rlvr.pool.host import PoolHost
-from rlvr.pool.tenants import tenancy_refusal, tenant_bundles, tenant_key
+from rlvr.pool.tenants import tenancy_refusal, tenant_key
 from rlvr.pool.warm import pool_key
 
 log = logging.getLogger("rlvr.sweep")
@@ -85,12 +84,6 @@ class SweepPools:
 
     def key(self, spec: TrialSpec) -> str:
         return self._key(spec)[0]
-
-    def bundles(self, spec: TrialSpec) -> list[dict[str, float]]:
-        """The placement group of a pool for ``spec``: a tenant pool's has a learner bundle per tenant."""
-        if self._key(spec)[1]:
-            return tenant_bundles(spec.config, self.cpus_per_host, self.tenants)
-        return trial_bundles(spec.config, self.cpus_per_host)
 
     def idle(self, spec: TrialSpec) -> Pool | None:
         """A pool of the trial's key with room for it."""

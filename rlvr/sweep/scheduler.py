@@ -148,8 +148,6 @@ class SweepScheduler:
         return [s for s in self.specs if self.records[s.trial_id]["status"] == "pending" and s.trial_id not in busy]
 
     def _bundles(self, spec: TrialSpec) -> list[dict[str, float]]:
-        if self.pools is not None:
-            return self.pools.bundles(spec)
         return trial_bundles(spec.config, self.cfg.cpus_per_trial)
 
     def _place_next(self) -> None:
