@@ -13,10 +13,10 @@ Lifecycle (docs/architecture.md, tenant pools):
   GenerateBatcher (rlvr.pool.batcher), one mixed-adapter generate call per engine for every tenant's requests.
   Its syncs, probes and evaluations use its own slot only.
 - release: the slot and the learner are free for the next tenant. A lease that ends in an error drops its own
-  parts: the tenant's learner is closed and its slot reset. If that shows a SHARED part lost (an engine or reward
-  actor that no longer answers), every part is closed: the other tenants' next calls fail, so each ends its
-  lease the same way and restarts from its last checkpoint on new parts, through run_trial's actor restarts and
-  then the sweep's retries, as after a lost node.
+  parts: the tenant is dropped from the learner process and its slot reset. If that shows a SHARED part lost (an
+  engine, a reward actor or the learner process that no longer answers), every part is closed: the other tenants'
+  next calls fail, so each ends its lease the same way and restarts from its last checkpoint on new parts, through
+  run_trial's actor restarts and then the sweep's retries, as after a lost node.
 
 Learner: ONE learner process (rlvr.learner.tenants.TenantLearnerActor, in the plan's learner bundle) holds the base
 once and each tenant's policy, optimizer, schedule and RNG; a tenant sees it as a TenantLearnerGroup (LearnerGroup's
