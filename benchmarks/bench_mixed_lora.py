@@ -1,14 +1,20 @@
 """One generate call mixing K adapters vs K single-adapter calls on one vLLM engine (issue 24).
 
     PYTHONPATH=$PWD .venv/bin/python benchmarks/bench_mixed_lora.py [--adapters 8] [--prompts 32] [--tokens 48]
-        [--repeats 3] [--kernels segmented|stock]
+        [--repeats 3] [--kernels segmented|stock] [--threads 1] [--max-seqs N] [--no-detokenize]
+        [--profile]
 
 The demo's tiny base in fp32, K random rank-8 LoRA adapters on all linear modules (one per adapter slot), each
 with its own prompts and seed (temperature 1). Each repeat times both sides back to back, alternating which goes
-first, so a machine loaded by other work slows both alike; asserts that both sides sample the same tokens and
-prints one JSON line per repeat (wall and CPU seconds, the speed-ups, the largest log-prob gap) and a summary line
-of medians. The engine runs in this process, so CPU seconds count all its work and move less with the load.
-``--kernels stock`` keeps vLLM's own CPU LoRA kernels (the per-token weight gather).
+first, so a machine loaded by other work slows both alike; prints one JSON line per repeat (wall and CPU seconds,
+the speed-ups, how many sequences got other tokens or other log-probs, the largest log-prob gap), asserts that both
+sides sampled the same tokens, and prints a summary line of medians. The engine runs in this process, so CPU
+seconds count all its work and move less with the load. ``--kernels stock`` keeps vLLM's own CPU LoRA kernels
+(the per-token weight gather). ``--max-seqs`` sets the engine's batch limit (a mixed call above it queues
+requests). ``--no-detokenize`` measures a lever: vLLM then decodes neither the completions' text nor each
+sampled token's log-prob entry (rlvr's engine needs the text). ``--profile`` then runs each side once under
+cProfile and prints where its time went (``SPLIT``: cumulative seconds and calls per part): what bounds the
+speed-up.
 """
 
 from __future__ import annotations
@@ -20,6 +26,21 @@ import statistics
 import time
 
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+# Parts of a generate call: (label, vLLM/rlvr source file suffix, function). Engine steps are paid once per step
+# (the mixed call has 8x fewer); the rest is paid per request or token on both sides.
+SPLIT = [
+    ("engine steps", "v1/engine/llm_engine.py", "step"),
+    ("model forward", "v1/worker/gpu_model_runner.py", "execute_model"),
+    ("  LoRA layers", "rlvr/rollout/vllm_cpu_lora.py", "_deltas"),
+    ("  LoRA metadata", "v1/worker/lora_model_runner_mixin.py", "set_active_loras"),
+    ("sampling", "v1/worker/gpu_model_runner.py", "sample_tokens"),
+    ("scheduling", "v1/core/sched/scheduler.py", "schedule"),
+    ("scheduler update", "v1/core/sched/scheduler.py", "update_from_output"),
+    ("output processing", "v1/engine/output_processor.py", "process_outputs"),
+    ("  detokenizing", "v1/engine/detokenizer.py", "update"),
+    ("  log-probs", "v1/engine/logprobs.py", "update_from_output"),
+    ("adding requests", "entrypoints/llm.py", "_validate_and_add_requests"),
+]
 
 
 def random_adapter(path: str, seed: int, version: int):
@@ -38,6 +59,22 @@ def random_adapter(path: str, seed: int, version: int):
     return PolicyUpdate(version, "native", save(get_peft_model_state_dict(peft)), config)
 
 
+def time_split(fn) -> dict:
+    """Cumulative seconds and calls of each SPLIT part while ``fn`` runs once under cProfile."""
+    import cProfile
+    import pstats
+
+    prof = cProfile.Profile()
+    start = time.perf_counter()
+    prof.runcall(fn)
+    split = {"total": [round(time.perf_counter() - start, 3), 1]}
+    stats = pstats.Stats(prof).stats
+    for label, suffix, func in SPLIT:
+        found = [(v[3], v[1]) for (path, _, name), v in stats.items() if path.endswith(suffix) and name == func]
+        split[label] = [round(sum(t for t, _ in found), 3), sum(c for _, c in found)]
+    return split
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--adapters", type=int, default=8)
@@ -45,11 +82,15 @@ def main() -> None:
     ap.add_argument("--tokens", type=int, default=48)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--kernels", choices=["segmented", "stock"], default="segmented")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads of the engine (a trial's: 1)")
+    ap.add_argument("--max-seqs", type=int, default=None, help="the engine's max_num_seqs (default rlvr's: 256)")
+    ap.add_argument("--no-detokenize", action="store_true", help="vLLM decodes no text (nor log-prob tokens)")
+    ap.add_argument("--profile", action="store_true", help="then profile each side once (SPLIT)")
     args = ap.parse_args()
 
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     from rlvr.config.loader import load_trial
     from rlvr.models.loading import load_tokenizer, resolve_model_path
     from rlvr.rollout.spec import EngineSpec
@@ -63,6 +104,29 @@ def main() -> None:
         import rlvr.rollout.vllm_worker_ops as worker_ops
 
         worker_ops.install_segmented_lora_kernels = lambda: None
+    if args.max_seqs:  # the engine's batch limit (engine_placement: 256 on CPU); a call above it queues requests
+        import rlvr.rollout.vllm_engine as vllm_engine
+
+        placement = vllm_engine.engine_placement
+
+        def wider(spec, on_gpu):
+            p = placement(spec, on_gpu)
+            tokens = p["max_num_batched_tokens"] // p["max_num_seqs"] * args.max_seqs
+            return {**p, "max_num_seqs": args.max_seqs, "max_num_batched_tokens": tokens}
+
+        vllm_engine.engine_placement = wider
+    if args.no_detokenize:  # a lever, not rlvr's engine: completions come back without text
+        import rlvr.rollout.vllm_engine as vllm_engine
+
+        params = vllm_engine.sampling_params
+
+        def untexted(spec, prompts):
+            out = params(spec, prompts)
+            for p in out:
+                p.detokenize = False
+            return out
+
+        vllm_engine.sampling_params = untexted
     spec = EngineSpec(cfg.model, cfg.rollout, max_model_len=cfg.rollout.max_model_len, max_lora_rank=8)
     engine = VLLMEngine(path, spec, cfg.seed, adapter_slots=args.adapters)
     rng = random.Random(0)
@@ -85,8 +149,8 @@ def main() -> None:
             sides[name] = (time.perf_counter() - start, time.process_time() - cpu, out)
         (t_mixed, cpu_mixed, mixed), (t_sep, cpu_sep, alone) = sides["mixed"], sides["separate"]
         pairs = [(m, a) for gm, ga in zip(mixed, alone) for sm, sa in zip(gm, ga) for m, a in zip(sm, sa)]
-        assert all(m.token_ids == a.token_ids for m, a in pairs), "the mixed call sampled other tokens"
-        gap = max(abs(x - y) for m, a in pairs for x, y in zip(m.logprobs, a.logprobs))
+        same = [(m, a) for m, a in pairs if m.token_ids == a.token_ids]
+        gap = max(abs(x - y) for m, a in same for x, y in zip(m.logprobs, a.logprobs))
         row = {
             "repeat": repeat,
             "first": "mixed" if repeat % 2 == 0 else "separate",
@@ -96,21 +160,30 @@ def main() -> None:
             "mixed_cpu_s": round(cpu_mixed, 3),
             "separate_cpu_s": round(cpu_sep, 3),
             "cpu_speedup": round(cpu_sep / cpu_mixed, 2),
-            "max_logprob_gap": gap,
+            "max_logprob_gap": gap,  # over the sequences with the same tokens on both sides
             "sequences": len(pairs),
+            "other_tokens": len(pairs) - len(same),
+            "other_logprobs": sum(m.logprobs != a.logprobs for m, a in same),
             "mean_tokens": statistics.mean(len(m.token_ids) for m, _ in pairs),
         }
         rows.append(row)
         print(json.dumps(row), flush=True)
+        assert len(same) == len(pairs), "the mixed call sampled other tokens"
     keys = ("mixed_s", "separate_s", "speedup", "mixed_cpu_s", "separate_cpu_s", "cpu_speedup")
     summary = {
         "kernels": args.kernels,
         "adapters": args.adapters,
         "prompts": args.prompts,
         "tokens": args.tokens,
+        "threads": args.threads,
+        "max_seqs": args.max_seqs,
+        "detokenize": not args.no_detokenize,
         **{f"median_{k}": statistics.median(r[k] for r in rows) for k in keys},
     }
     print(json.dumps({"summary": summary}), flush=True)
+    if args.profile:
+        for name, fn in (("mixed", lambda: engine.generate_mixed(batches)), ("separate", separate)):
+            print(json.dumps({"profile": name, **time_split(fn)}), flush=True)
     engine.close()
 
 

@@ -105,11 +105,12 @@ def main() -> None:
     arch = TinyModelConfig(
         hidden_size=512, intermediate_size=1536, num_layers=8, num_heads=8, num_kv_heads=4, pretrain_steps=0
     )
-    path = str(save_tiny(build_model(arch), build_tokenizer(), Path(tempfile.mkdtemp()) / "model"))
     points = []
-    for mode, k in (("solo", 1), ("solo", args.tenants), ("tenants", 1), ("tenants", args.tenants)):
-        cmd = [sys.executable, __file__, "--point", path, mode, str(k)]
-        points.append(json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = str(save_tiny(build_model(arch), build_tokenizer(), Path(tmp) / "model"))
+        for mode, k in (("solo", 1), ("solo", args.tenants), ("tenants", 1), ("tenants", args.tenants)):
+            cmd = [sys.executable, __file__, "--point", path, mode, str(k)]
+            points.append(json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout))
     solo_k, tenants_k = points[1], points[3]
     assert solo_k["metrics"] == tenants_k["metrics"], "a tenant's step differs from its solo learner's"
     for p in points:

@@ -37,6 +37,12 @@ def prompts(tokenizer):
 
 @pytest.fixture(scope="session")
 def engine_args(tiny_path):
+    import torch
+
+    # One thread, as a trial's engine (EngineSpec.threads), for every engine of the session: the first vLLM CPU
+    # engine of a process freezes torch's thread count (its worker makes torch.set_num_threads a no-op), and a
+    # mixed batch is bitwise each policy's solo run only on one thread (docs/platform-notes.md).
+    torch.set_num_threads(1)
     return dict(
         model_path=tiny_path,
         spec=EngineSpec(
@@ -51,9 +57,6 @@ def engine_args(tiny_path):
 
 @pytest.fixture(scope="session")
 def vllm_engine(engine_args):
-    import torch
-
-    torch.set_num_threads(1)
     from rlvr.rollout.vllm_engine import VLLMEngine
 
     engine = VLLMEngine(**engine_args)
