@@ -503,12 +503,20 @@ class SweepConfig(Section):
     tenants: int = Field(
         4,
         ge=1,
-        description="trials of one pool key that share one engine batch and one learner process (tenancy); 1 turns "
-        "tenancy off",
+        description="Trials of one pool key that share one engine batch and one learner process (tenancy); "
+        "1 turns tenancy off. Only meaningful with pools: true.",
     )
     analysis: AnalysisConfig = Field(
         default_factory=AnalysisConfig, description="Intervals and verdicts of the run's report."
     )
+
+    @model_validator(mode="after")
+    def _tenants_need_pools(self) -> SweepConfig:
+        if not self.pools and self.tenants > 1 and "tenants" in self.model_fields_set:
+            raise ValueError(
+                f"tenants: {self.tenants} trials share a warm pool, and pools is false; set pools: true, or tenants: 1"
+            )
+        return self
 
     @model_validator(mode="after")
     def _every_trial_valid(self, info: ValidationInfo) -> SweepConfig:

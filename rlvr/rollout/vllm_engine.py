@@ -298,6 +298,19 @@ class VLLMEngine:
         if self.llm.collective_rpc("rlvr_weights_digest") != self._pristine_digest:
             raise RuntimeError("rollout engine: the base weights differ from the pristine checkpoint after a reset")
 
+    def reset_slot(self, slot: int) -> None:
+        """A tenant's lease (rlvr.pool.tenants): slot ``slot`` serves no adapter, the other slots keep theirs and
+        the sampling RNG stays (every tenant's requests carry their own seeds); the base must still be the pristine
+        one (checked by digest), as only adapters on it share an engine."""
+        self._check_slot(slot)
+        adapter = self._adapters[slot]
+        self.llm.collective_rpc("rlvr_restore", args=([adapter.lora_int_id] if adapter is not None else [], [], None))
+        self._adapters[slot] = None
+        self.versions[slot] = None
+        self.llm.reset_prefix_cache()
+        if self._base_version is not None or self.llm.collective_rpc("rlvr_weights_digest") != self._pristine_digest:
+            raise RuntimeError(f"rollout engine: slot {slot} reset on base weights that are not the pristine ones")
+
     def _send(self, update: PolicyUpdate) -> None:
         """Stage the update's byte fields in every worker, in buckets of at most rollout.sync_bucket_mb."""
         try:

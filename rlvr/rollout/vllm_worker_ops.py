@@ -85,10 +85,10 @@ class PolicyLoader:
             # WorkerLoRAManager only loads adapters from a path; its model manager takes a built LoRAModel.
             runner.lora_manager._adapter_manager.add_adapter(lora)
 
-    def rlvr_restore(self, previous_lora_ids: list[int], pristine_files: list[str], seed: int) -> None:
+    def rlvr_restore(self, previous_lora_ids: list[int], pristine_files: list[str], seed: int | None) -> None:
         """A warm pool's lease: no adapter (those of ``previous_lora_ids`` removed), the base reloaded whole from
         its checkpoint (``pristine_files``, empty when no update touched it), and the sampling RNG seeded as an
-        engine started with ``seed`` has it."""
+        engine started with ``seed`` has it (None: a tenant's slot only, the RNG is the other tenants' too)."""
         from vllm.utils.torch_utils import set_random_seed
 
         self._rlvr_staging = None
@@ -103,7 +103,8 @@ class PolicyLoader:
                         yield from ((name, f.get_tensor(name)) for name in f.keys())
 
             self.reload_weights(weights_iterator=pristine())
-        set_random_seed(seed)
+        if seed is not None:
+            set_random_seed(seed)
 
     def rlvr_weights_digest(self) -> str:
         """The digest of the served base weights (rlvr.sync.digest), to check a restore."""

@@ -7,15 +7,16 @@ import ray
 from rlvr.devices import require_cuda
 from rlvr.rollout.registry import make_engine
 from rlvr.rollout.spec import EngineSpec
-from rlvr.rollout.types import Completion, SamplingSpec
+from rlvr.rollout.types import Completion, SamplingSpec, SlotBatch
 from rlvr.sync.update import PolicyUpdate
 
 
 @ray.remote
 class RolloutWorker:
-    """Thin shell: every call goes straight to the engine built by make_engine."""
+    """Thin shell: every call goes straight to the engine built by make_engine. With ``adapter_slots`` > 1 (a
+    tenant pool's engine, rlvr.pool.tenants) the slot-aware calls take the tenant's slot; None is the solo call."""
 
-    def __init__(self, spec: EngineSpec, model_path: str, seed: int):
+    def __init__(self, spec: EngineSpec, model_path: str, seed: int, adapter_slots: int = 1):
         import os
 
         import torch
@@ -26,13 +27,17 @@ class RolloutWorker:
 
         # Before the engine starts: vLLM's CPU worker forbids changing it afterwards.
         torch.set_num_threads(spec.threads)
-        self.engine = make_engine(spec.rollout.engine, model_path=model_path, spec=spec, seed=seed)
+        slots = {"adapter_slots": adapter_slots} if adapter_slots > 1 else {}
+        self.engine = make_engine(spec.rollout.engine, model_path=model_path, spec=spec, seed=seed, **slots)
 
     def generate(self, prompts: list[list[int]], spec: SamplingSpec) -> list[list[Completion]]:
         return self.engine.generate(prompts, spec)
 
-    def load_policy(self, update: PolicyUpdate) -> None:
-        self.engine.load_policy(update)
+    def generate_mixed(self, batches: list[SlotBatch]) -> list[list[list[Completion]]]:
+        return self.engine.generate_mixed(batches)
+
+    def load_policy(self, update: PolicyUpdate, slot: int | None = None) -> None:
+        self.engine.load_policy(update) if slot is None else self.engine.load_policy(update, slot)
 
     # vLLM's weight-sync control plane under its own names, so that vLLM's RayVLLMWeightSyncClient drives this
     # actor (vllm distributed/weight_transfer/clients.py; rlvr.learner.transfer)
@@ -54,8 +59,8 @@ class RolloutWorker:
     def transferred(self, version: int) -> None:
         self.engine.transferred(version)
 
-    def score(self, prompt: list[int], completion: list[int]) -> list[float]:
-        return self.engine.score(prompt, completion)
+    def score(self, prompt: list[int], completion: list[int], slot: int | None = None) -> list[float]:
+        return self.engine.score(prompt, completion) if slot is None else self.engine.score(prompt, completion, slot)
 
     def sleep(self) -> None:
         self.engine.sleep()
@@ -65,6 +70,9 @@ class RolloutWorker:
 
     def reset(self, seed: int) -> None:
         self.engine.reset(seed)
+
+    def reset_slot(self, slot: int) -> None:
+        self.engine.reset_slot(slot)
 
     def version(self) -> int | None:
         return self.engine.version

@@ -1,14 +1,20 @@
 """The sweep's warm pools (rlvr.pool): one PoolHost per placement group, kept between trials.
 
-A pool is made for a trial whose pool key has no idle pool, in a placement group of that trial's bundles (so it
-takes from the cluster what the trial would), preferring a trial whose key no pool serves yet; later trials with
-the same key run on it while it is idle. When a new pool has to wait for room, idle pools (whose keys no pending
-trial needs, as those start first) are retired to make it. A pool whose host died (its node was lost) is dropped; its
-trial is retried like any failed attempt, on a new pool wherever there is room.
+A pool is made for a trial whose pool key has no pool with room, in a placement group of that trial's bundles (so
+it takes from the cluster what the trial would), preferring a trial whose key no pool serves yet; later trials with
+the same key run on it while it has room. When a new pool has to wait for room, idle pools (whose keys no pending
+trial needs, as those start first) are retired to make it. A pool whose host died (its node was lost) is dropped;
+its trials are retried like any failed attempt, on a new pool wherever there is room.
+
+Tenancy (``SweepConfig.tenants`` > 1, rlvr.pool.tenants): a trial that can be a tenant (with
+``rollout.sync_route: auto``, its config gets ``native``, which a shareable method serves on the original base)
+runs in a tenant pool of its tenant key, up to ``tenants`` trials at once, each in a slot of its own; its engines
+serve the largest adapter rank of the sweep's trials of that key. The others keep pools of one trial at a time.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -17,11 +23,28 @@ import ray
 from ray.util.placement_group import PlacementGroup, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
+from rlvr.config import pooled_plan
 from rlvr.config.grid import TrialSpec
+from rlvr.config.schema import TrialConfig
+from rlvr.config.trial_plan import TrialPlan
 from rlvr.pool.host import PoolHost
+from rlvr.pool.tenants import tenancy_refusal, tenant_key
 from rlvr.pool.warm import pool_key
 
 log = logging.getLogger("rlvr.sweep")
+
+
+def as_tenant(cfg: TrialConfig) -> TrialConfig:
+    """The trial's config as the sweep runs it: with ``rollout.sync_route: auto``, ``native`` where that makes it
+    a tenant (rlvr.config.pooled_plan.as_tenant); otherwise unchanged."""
+    if cfg.rollout.sync_route != "auto":
+        return cfg
+    native = pooled_plan.as_tenant(cfg)
+    return native if tenancy_refusal(native) is None else cfg
+
+
+def tenant_specs(specs: list[TrialSpec]) -> list[TrialSpec]:
+    return [dataclasses.replace(s, config=as_tenant(s.config)) for s in specs]
 
 
 @dataclass
@@ -30,23 +53,40 @@ class Pool:
     key: str
     pg: PlacementGroup
     host: ray.actor.ActorHandle
-    busy: bool = False
+    capacity: int = 1  # trials at once: a tenant pool's tenants, else 1
+    slots: set[int] = field(default_factory=set)  # the tenants' slots in use
     last_used: float = field(default_factory=time.monotonic)
+
+    @property
+    def busy(self) -> bool:
+        return len(self.slots) >= self.capacity
 
 
 class SweepPools:
-    def __init__(self, cpus_per_host: float):
+    def __init__(self, cpus_per_host: float, tenants: int = 1, specs: list[TrialSpec] = ()):
         self.cpus_per_host = cpus_per_host
+        self.tenants = tenants
         self.pools: list[Pool] = []
         self._made = 0
-        self._keys: dict[str, str] = {}
+        self._keys: dict[str, tuple[str, bool]] = {}
+        self._ranks: dict[str, int] = {}  # a tenant key's largest adapter rank over the sweep's trials
+        for spec in specs:
+            key, tenant = self._key(spec)
+            if tenant:
+                rank = TrialPlan.from_config(spec.config).engine_lora_rank
+                self._ranks[key] = max(self._ranks.get(key, 0), rank)
 
-    def key(self, spec: TrialSpec) -> str:
+    def _key(self, spec: TrialSpec) -> tuple[str, bool]:
         if spec.trial_id not in self._keys:
-            self._keys[spec.trial_id] = pool_key(spec.config)
+            tenant = self.tenants > 1 and tenancy_refusal(spec.config) is None
+            self._keys[spec.trial_id] = (tenant_key(spec.config) if tenant else pool_key(spec.config), tenant)
         return self._keys[spec.trial_id]
 
+    def key(self, spec: TrialSpec) -> str:
+        return self._key(spec)[0]
+
     def idle(self, spec: TrialSpec) -> Pool | None:
+        """A pool of the trial's key with room for it."""
         key = self.key(spec)
         return next((p for p in self.pools if not p.busy and p.key == key), None)
 
@@ -59,26 +99,34 @@ class SweepPools:
         """A new pool in ``pg`` (placed for ``spec``), its host in bundle 0."""
         self._made += 1
         name = f"pool-{self._made}"
+        key, tenant = self._key(spec)
+        capacity = self.tenants if tenant else 1
         strategy = PlacementGroupSchedulingStrategy(
             pg, placement_group_bundle_index=0, placement_group_capture_child_tasks=True
         )
-        host = PoolHost.options(num_cpus=self.cpus_per_host, scheduling_strategy=strategy, name=None).remote(name)
-        pool = Pool(name, self.key(spec), pg, host)
+        host = PoolHost.options(
+            num_cpus=self.cpus_per_host, scheduling_strategy=strategy, name=None, max_concurrency=capacity + 1
+        ).remote(name, capacity, self._ranks.get(key))
+        pool = Pool(name, key, pg, host, capacity)
         self.pools.append(pool)
-        log.info("pool_created pool=%s key=%s for=%s", name, pool.key, spec.trial_id)
+        log.info("pool_created pool=%s key=%s tenants=%d for=%s", name, pool.key, capacity, spec.trial_id)
         return pool
 
-    def lease(self, pool: Pool) -> None:
-        pool.busy = True
+    def lease(self, pool: Pool) -> int | None:
+        """Take a slot of ``pool``: a tenant pool's lowest free one, None in a pool of one trial at a time."""
+        slot = min(set(range(pool.capacity)) - pool.slots)
+        pool.slots.add(slot)
+        return slot if pool.capacity > 1 else None
 
-    def give_back(self, pool: Pool, host_died: bool) -> None:
-        pool.busy, pool.last_used = False, time.monotonic()
+    def give_back(self, pool: Pool, slot: int | None, host_died: bool) -> None:
+        pool.slots.discard(slot or 0)
+        pool.last_used = time.monotonic()
         if host_died:
             self.drop(pool)
 
     def retire_idle(self) -> bool:
         """Retire the idle pool used longest ago, to make room for another; False when none is idle."""
-        idle = sorted((p for p in self.pools if not p.busy), key=lambda p: p.last_used)
+        idle = sorted((p for p in self.pools if not p.slots), key=lambda p: p.last_used)
         if idle:
             self.drop(idle[0])
         return bool(idle)

@@ -10,6 +10,8 @@ host actor, whose placement group, engines, learners and reward actors outlive t
 key has an idle pool starts on it at once, ahead of trials that wait for room (a waiting group gives way to it).
 A new pool is placed first for a trial whose key no pool serves, so pools of different keys run side by side
 (the demo's keep about one core busy each: its actors take turns) rather than a second pool of a busy key.
+With tenancy (``tenants`` > 1) a tenant pool has room for that many trials of its key at once; each attempt gets
+a tenant slot of it, which the ledger records beside the pool.
 
 Stopping: SIGTERM or Ctrl-C to the controller cancels the running tasks without force, which raises SIGINT
 in each; the task turns that into the SIGTERM the trial handles by checkpointing, waits up to ``stop_grace_s``
@@ -38,7 +40,7 @@ from rlvr.config.schema import SweepConfig, TrialConfig
 from rlvr.errors import TrialPreempted
 from rlvr.storage import RunStorage
 from rlvr.sweep.ledger import Ledger, end_attempt, start_attempt
-from rlvr.sweep.pools import Pool, SweepPools
+from rlvr.sweep.pools import Pool, SweepPools, tenant_specs
 
 log = logging.getLogger("rlvr.sweep")
 
@@ -81,6 +83,7 @@ class _Attempt:
     ready: ray.ObjectRef | None
     task: ray.ObjectRef | None = None
     pool: Pool | None = None
+    slot: int | None = None  # its tenant slot in a tenant pool
 
 
 class SweepScheduler:
@@ -98,7 +101,8 @@ class SweepScheduler:
         pools: bool = False,
     ):
         self.cfg = cfg
-        self.specs = specs
+        tenancy = pools and cfg.tenants > 1
+        self.specs = tenant_specs(specs) if tenancy else specs
         self.storage = storage
         self.ledger = Ledger(storage)
         self.trial_fn = trial_fn
@@ -110,7 +114,7 @@ class SweepScheduler:
         self.running: dict[str, _Attempt] = {}
         self.placing: _Attempt | None = None
         self._requested: list[dict[str, float]] | None = None
-        self.pools = SweepPools(cfg.cpus_per_trial) if pools else None
+        self.pools = SweepPools(cfg.cpus_per_trial, cfg.tenants, self.specs) if pools else None
 
     def trial_dir(self, spec: TrialSpec) -> str:
         return self.storage.uri_of(RunLayout.trial(spec.trial_id))
@@ -194,9 +198,9 @@ class SweepScheduler:
         spec = att.spec
         node = placement_group_table(att.pg)["bundles_to_node_id"].get(0)
         if att.pool is not None:
-            self.pools.lease(att.pool)
+            att.slot = self.pools.lease(att.pool)
             att.task = att.pool.host.run.options(name=f"trial {spec.label}").remote(
-                spec.config.model_dump_json(), self.trial_dir(spec)
+                spec.config.model_dump_json(), self.trial_dir(spec), att.slot
             )
         else:
             strategy = PlacementGroupSchedulingStrategy(
@@ -205,16 +209,19 @@ class SweepScheduler:
             att.task = _attempt.options(
                 num_cpus=self.cfg.cpus_per_trial, scheduling_strategy=strategy, name=f"trial {spec.label}"
             ).remote(self.trial_fn, spec.config.model_dump_json(), self.trial_dir(spec))
-        rec = start_attempt(self.records[spec.trial_id], node, att.pool.name if att.pool is not None else None)
+        rec = start_attempt(
+            self.records[spec.trial_id], node, att.pool.name if att.pool is not None else None, slot=att.slot
+        )
         self.records[spec.trial_id] = self.ledger.put(rec)
         self.running[spec.trial_id] = att
         log.info(
-            "trial_started id=%s label=%s attempt=%d node=%s pool=%s",
+            "trial_started id=%s label=%s attempt=%d node=%s pool=%s slot=%s",
             spec.trial_id,
             spec.label,
             rec["attempts"],
             node,
             rec.get("pool"),
+            att.slot,
         )
 
     def _collect(self, timeout: float) -> None:
@@ -244,7 +251,7 @@ class SweepScheduler:
             rec["final"] = final
             host_died = False
         if att.pool is not None:
-            self.pools.give_back(att.pool, host_died)
+            self.pools.give_back(att.pool, att.slot, host_died)
         else:
             remove_placement_group(att.pg)
         self._read_progress(rec)

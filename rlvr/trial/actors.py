@@ -6,6 +6,7 @@ RL loop and the evaluation runner use them exactly as they would use a local eng
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from typing import Any
@@ -41,23 +42,30 @@ def start_parts(
     model_path: str,
     keep_base: bool = False,
     meanwhile: Callable[[], None] = lambda: None,
-) -> tuple[EngineSet, RewardSet, LearnerGroup, dict]:
+    adapter_slots: int = 1,
+    max_lora_rank: int | None = None,
+    learner: Callable[[], Any] | None = None,
+) -> tuple[EngineSet, RewardSet, Any, dict]:
     """Start a trial's engines, reward actors and learners, each in its plan slot, and return them with the seconds
     each part added to the start-up (t_learner: ``meanwhile`` and the learners, then what the engines and reward
     actors added beyond it). Engines and reward actors start while the learners build. ``keep_base``: for a warm
-    pool, whose learners keep the pristine base for the next lease."""
+    pool, whose learners keep the pristine base for the next lease. A tenant pool (rlvr.pool.tenants) passes its
+    engines' ``adapter_slots`` and ``max_lora_rank`` and builds its own ``learner``."""
     t0 = time.perf_counter()
-    engines = EngineSet(cfg, plan, model_path)
+    engines = EngineSet(cfg, plan, model_path, adapter_slots, max_lora_rank)
     rewards = RewardSet(cfg, plan)
     meanwhile()
-    learner = LearnerGroup(
-        LearnerSpec.from_trial(cfg, plan),
-        model_path,
-        placement=get_current_placement_group(),
-        bundles=plan.slots.learners,
-        gpus=plan.learner_gpus,
-        keep_base=keep_base,
-    )
+    if learner is not None:
+        learner = learner()
+    else:
+        learner = LearnerGroup(
+            LearnerSpec.from_trial(cfg, plan),
+            model_path,
+            placement=get_current_placement_group(),
+            bundles=plan.slots.learners,
+            gpus=plan.learner_gpus,
+            keep_base=keep_base,
+        )
     t1 = time.perf_counter()
     ray.get([a.__ray_ready__.remote() for a in engines.actors])
     t2 = time.perf_counter()
@@ -71,16 +79,43 @@ def _split(items: list, parts: int) -> list[list]:
     return [items[bounds[i] : bounds[i + 1]] for i in range(parts)]
 
 
+def engine_parts(prompts: int, engines: int) -> list[list[int]]:
+    """The prompt indices each engine gets, split evenly; engines beyond the prompts get none (left out)."""
+    return [p for p in _split(list(range(prompts)), engines) if p]
+
+
+def in_prompt_order(parts: list[list[int]], results: list[list[list[Completion]]]) -> list[list[Completion]]:
+    """Each engine's groups (for its part of the prompts) as one list in prompt order, every completion numbered
+    by its prompt's global index: to the caller the engines are one engine."""
+    out: list[list[Completion]] = []
+    for part, groups in zip(parts, results):
+        for local, group in enumerate(groups):
+            for c in group:
+                c.prompt_index = part[local]
+            out.append(group)
+    return out
+
+
 class EngineSet:
     """``rollout.num_engines`` rollout actors serving the same policy; prompts are split across them evenly, or
-    handed out in chunks from a queue with ``rollout.dispatch_groups`` (rlvr.trial.dispatch)."""
+    handed out in chunks from a queue with ``rollout.dispatch_groups`` (rlvr.trial.dispatch). A tenant pool's
+    engines (rlvr.pool.tenants) hold ``adapter_slots`` policies of adapters up to ``max_lora_rank``."""
 
-    def __init__(self, cfg: TrialConfig, plan: TrialPlan, model_path: str):
+    def __init__(
+        self,
+        cfg: TrialConfig,
+        plan: TrialPlan,
+        model_path: str,
+        adapter_slots: int = 1,
+        max_lora_rank: int | None = None,
+    ):
         spec = EngineSpec.from_trial(cfg, plan)
+        if max_lora_rank is not None:
+            spec = dataclasses.replace(spec, max_lora_rank=max_lora_rank)
         self.dispatch_groups = cfg.rollout.dispatch_groups
         self.actors = [
             RolloutWorker.options(num_cpus=1, num_gpus=plan.engine_gpus, **_placement(bundle)).remote(
-                spec, model_path=model_path, seed=cfg.seed + i
+                spec, model_path=model_path, seed=cfg.seed + i, adapter_slots=adapter_slots
             )
             for i, bundle in enumerate(plan.slots.engines)
         ]
@@ -96,20 +131,14 @@ class EngineSet:
                 return self.actors[engine].generate.remote(part, part_spec).future()
 
             return QueuedRound(submit, len(self.actors), prompts, spec, self.dispatch_groups)
-        parts = [p for p in _split(list(range(len(prompts))), len(self.actors)) if p]
+        parts = engine_parts(len(prompts), len(self.actors))
         return [(part, a.generate.remote([prompts[i] for i in part], spec)) for a, part in zip(self.actors, parts)]
 
     def collect(self, launched: list[tuple[list[int], Any]] | QueuedRound) -> list[list[Completion]]:
         """Wait for a launch; groups in prompt order."""
         if isinstance(launched, QueuedRound):
             return launched.collect()
-        out: list[list[Completion]] = []
-        for (part, _), groups in zip(launched, ray.get([ref for _, ref in launched])):
-            for local, group in enumerate(groups):
-                for c in group:  # each engine numbers its own part; to the caller this set is one engine
-                    c.prompt_index = part[local]
-                out.append(group)
-        return out
+        return in_prompt_order([part for part, _ in launched], ray.get([ref for _, ref in launched]))
 
     def load_policy(self, update: PolicyUpdate) -> None:
         ref = ray.put(update)  # one copy in the object store, however many engines read it

@@ -21,11 +21,21 @@ from rlvr.trial.controller import ACTOR_FAILURES, TrialController, TrialPreempte
 from rlvr.trial.local_ray import init_local_ray
 
 if TYPE_CHECKING:
+    from rlvr.pool.tenants import Seat
     from rlvr.pool.warm import WarmPool
 
 log = logging.getLogger("rlvr.trial")
 
 __all__ = ["run_trial", "TrialPreempted"]
+
+
+_TRIAL_THREADS: set[int] = set()  # threads running a trial in this process (a tenant pool runs several at once)
+
+
+def _this_trial(record: logging.LogRecord, own: int) -> bool:
+    """A trial's log takes its own thread's records and those of threads that run no trial (several tenants of a
+    pool log through one process-wide logger; each trial.log must read as the trial's alone)."""
+    return record.thread == own or record.thread not in _TRIAL_THREADS
 
 
 def _file_log(trial_dir: str) -> logging.Handler | None:
@@ -36,6 +46,8 @@ def _file_log(trial_dir: str) -> logging.Handler | None:
         return None
     storage.makedirs("")
     handler = logging.FileHandler(storage.path(TrialLayout.LOG))
+    own = threading.get_ident()
+    handler.addFilter(lambda record: _this_trial(record, own))
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logger = logging.getLogger("rlvr")
     logger.addHandler(handler)
@@ -44,14 +56,16 @@ def _file_log(trial_dir: str) -> logging.Handler | None:
     return handler
 
 
-def run_trial(cfg: TrialConfig, trial_dir: str, pool: WarmPool | None = None) -> dict:
-    """Run (or resume) one trial to its last step; returns its final metrics. With ``pool`` (rlvr.pool.warm) the
-    trial leases the pool's parts instead of starting its own; the trial's outputs are the same."""
+def run_trial(cfg: TrialConfig, trial_dir: str, pool: WarmPool | Seat | None = None) -> dict:
+    """Run (or resume) one trial to its last step; returns its final metrics. With ``pool`` (rlvr.pool.warm, or a
+    tenant pool's seat: rlvr.pool.tenants) the trial leases the pool's parts instead of starting its own; the
+    trial's outputs are the same."""
     import ray
 
     if not ray.is_initialized():
         init_local_ray()
     handler = _file_log(trial_dir)
+    _TRIAL_THREADS.add(threading.get_ident())
     try:
         return _run(cfg, trial_dir, pool)
     except BaseException as err:
@@ -62,12 +76,13 @@ def run_trial(cfg: TrialConfig, trial_dir: str, pool: WarmPool | None = None) ->
             err.trial_log = handler.baseFilename
         raise
     finally:
+        _TRIAL_THREADS.discard(threading.get_ident())
         if handler is not None:
             logging.getLogger("rlvr").removeHandler(handler)
             handler.close()
 
 
-def _run(cfg: TrialConfig, trial_dir: str, pool: WarmPool | None) -> dict:
+def _run(cfg: TrialConfig, trial_dir: str, pool: WarmPool | Seat | None) -> dict:
     entered_at, t0 = time.time(), time.perf_counter()
     controller = TrialController(cfg, trial_dir)
     t_init = time.perf_counter() - t0
@@ -113,7 +128,7 @@ def _run(cfg: TrialConfig, trial_dir: str, pool: WarmPool | None) -> dict:
             signal.signal(signal.SIGTERM, previous)
 
 
-def _end(controller: TrialController, pool: WarmPool | None) -> None:
+def _end(controller: TrialController, pool: WarmPool | Seat | None) -> None:
     """Stop the trial after an error; a pool's parts, which may have raised, are closed (replaced at the next lease)."""
     controller.stop()
     if pool is not None and pool.leased is controller:

@@ -52,7 +52,7 @@ def test_trials_side_by_side_give_the_results_they_give_alone(cold_runs, tmp_pat
     (Before the module's pools below take the local Ray's CPUs.)"""
     methods = ["lora", "pissa", "dora"]
     specs = [TrialSpec(f"side-{m}", m, two_step_trial(m)) for m in methods]
-    cfg = SweepConfig(name="side", storage=str(tmp_path), max_concurrent=2)
+    cfg = SweepConfig(name="side", storage=str(tmp_path), max_concurrent=2, tenants=1)  # solo pools
     rows = run_sweep(cfg, specs=specs, worker_logs=False).to_pylist()
     assert [r["status"] for r in rows] == ["done"] * 3
     records = ledger_records(cfg)

@@ -1,0 +1,123 @@
+"""Tenants in lock-step (rlvr.pool.tenants): trials of different shareable methods run together in one tenant pool,
+their generate requests in one mixed-adapter call per engine, give exactly the results each gives alone (fp32 on
+CPU: the same metrics.jsonl apart from timings, the same step-N weights; alone = the same config cold, whose
+engine has the same adapter rank); a tenant that fails mid-run leaves the others' results unchanged and its slot
+serves the next tenant as new; and the sweep runs shareable trials as tenants of one pool, slot in the ledger."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from rlvr.config.grid import TrialSpec
+from rlvr.config.layout import TrialLayout
+from rlvr.config.schema import SweepConfig
+from rlvr.pool.tenants import TenantPool, tenancy_refusal
+from rlvr.sweep.controller import ledger_records, run_sweep
+from rlvr.sweep.pools import as_tenant
+from rlvr.trial.controller import TrialController
+from rlvr.trial.runner import run_trial
+
+from ..trial.trial_helpers import small_trial
+from .test_independence import STEPS, assert_independent
+
+# Three families, each served as a LoRA of rank 16 on the original base: a plain LoRA, a residual init (PiSSA's
+# rank-2r export) and a fold (VeRA's vectors folded into its projections).
+TENANTS = {
+    "lora": ("method.rank=16", "method.alpha=32"),
+    "pissa": ("rollout.sync_route=native",),
+    "vera": ("method.rank=16", "method.alpha=null", "rollout.sync_route=native"),
+}
+
+
+def trial(method: str, *more: str):
+    return small_trial(f"method.name={method}", f"steps={STEPS}", "checkpoint.every_steps=2", *TENANTS[method], *more)
+
+
+def run_together(pool: TenantPool, runs: dict[str, tuple]) -> dict[str, BaseException]:
+    """Each (config, trial_dir) of ``runs`` as a tenant of ``pool``, all at once; the errors they raised."""
+    return {name: err for name, err in zip(runs, pool.run(list(runs.values()))) if err is not None}
+
+
+def test_which_trials_can_be_tenants():
+    assert tenancy_refusal(trial("lora")) is None
+    assert "DoRA" in tenancy_refusal(small_trial("method.name=dora"))
+    auto = small_trial("method.name=pissa")
+    assert "sync route is converted" in tenancy_refusal(auto)
+    assert as_tenant(auto).rollout.sync_route == "native" and tenancy_refusal(as_tenant(auto)) is None
+    assert as_tenant(small_trial("method.name=dora")).rollout.sync_route == "auto"
+    with pytest.raises(ValueError, match="tenants: 2 trials share a warm pool"):
+        SweepConfig(pools=False, tenants=2)
+
+
+@pytest.fixture(scope="module")
+def solo_runs(local_ray, tmp_path_factory):
+    runs = {}
+    for method in TENANTS:
+        runs[method] = tmp_path_factory.mktemp(f"solo-{method}")
+        run_trial(trial(method), str(runs[method]))
+    return runs
+
+
+@pytest.mark.slow
+def test_tenants_together_give_their_solo_results(solo_runs, tmp_path):
+    pool = TenantPool("together", tenants=len(TENANTS))
+    try:
+        errors = run_together(pool, {m: (trial(m), tmp_path / m) for m in TENANTS})
+        assert not errors, errors
+        batcher = pool.parts.batcher
+        assert batcher.flushes < batcher.requests, "the tenants' requests never went out together"
+    finally:
+        pool.close()
+    for method in TENANTS:
+        assert_independent(tmp_path / method, solo_runs[method])
+        assert (tmp_path / method / TrialLayout.STARTUP).exists()
+        log = (tmp_path / method / TrialLayout.LOG).read_text()
+        assert log.count("trial_step ") == STEPS, "a tenant's trial.log has another tenant's lines"
+
+
+@pytest.mark.slow
+def test_a_failing_tenant_leaves_the_others_unchanged(solo_runs, tmp_path, monkeypatch):
+    train_step = TrialController.train_step
+
+    def fail_pissa_at_step_2(self):
+        if self.cfg.method.name == "pissa" and self.state.step == 1:
+            raise RuntimeError("injected: the tenant fails mid-run")
+        return train_step(self)
+
+    pool = TenantPool("failing", tenants=2, lora_rank=16)
+    try:
+        with monkeypatch.context() as m:
+            m.setattr(TrialController, "train_step", fail_pissa_at_step_2)
+            errors = run_together(pool, {k: (trial(k), tmp_path / k) for k in ("lora", "pissa")})
+        assert set(errors) == {"pissa"} and "injected" in str(errors["pissa"])
+        engines = [a._actor_id for a in pool.parts.engines.actors]
+        assert not pool.seats and len(pool.learners) == 1, "the failed tenant's learner was kept"
+        # the failed tenant's slot (1) serves the next tenant as new, on the same engines
+        run_trial(trial("pissa"), str(tmp_path / "after"), pool=pool.seat(1))
+        assert engines == [a._actor_id for a in pool.parts.engines.actors]
+    finally:
+        pool.close()
+    assert_independent(tmp_path / "lora", solo_runs["lora"])
+    assert_independent(tmp_path / "after", solo_runs["pissa"])
+
+
+@pytest.mark.slow
+def test_the_sweep_runs_shareable_trials_as_tenants(solo_runs, tmp_path):
+    """pissa with sync_route auto gets native written into its config and joins lora's pool in slot 1."""
+    specs = [
+        TrialSpec("ten-lora", "lora", trial("lora")),
+        TrialSpec("ten-pissa", "pissa", small_trial("method.name=pissa", f"steps={STEPS}", "checkpoint.every_steps=2")),
+    ]
+    cfg = SweepConfig(name="ten", storage=str(tmp_path), tenants=2)
+    rows = run_sweep(cfg, specs=specs, worker_logs=False).to_pylist()
+    assert [r["status"] for r in rows] == ["done"] * 2
+    records = ledger_records(cfg)
+    lora, pissa = records["ten-lora"]["history"][0], records["ten-pissa"]["history"][0]
+    assert lora["pool"] == pissa["pool"] and {lora["slot"], pissa["slot"]} == {0, 1}
+    assert pissa["started_at"] < lora["ended_at"], "they did not run as tenants together"
+    trials = tmp_path / "ten" / "trials"
+    saved = yaml.safe_load((trials / "ten-pissa" / TrialLayout.CONFIG).read_text())
+    assert saved["rollout"]["sync_route"] == "native"
+    assert_independent(trials / "ten-lora", solo_runs["lora"])
+    assert_independent(trials / "ten-pissa", solo_runs["pissa"])
