@@ -3,8 +3,9 @@
 A tenant pool (issue 24, docs/memory-plan.md "The pooled plan") is one engine set serving K adapters in one batch
 and one learner process holding the base once; its tenants step in lock-step. Which trials: ``tenant_refusal``
 (the method shares a batch, rlvr.config.sharing; a vLLM engine; a torch learner of one rank). Which together: the
-same pool key (the caller's function, rlvr.pool.warm.pool_key, of the config the sweep gives a tenant:
-``as_tenant``). The plan of a pool reuses the solo plan's models (rlvr.config.memory_plan):
+same pool key (the caller's function, rlvr.pool.warm.pool_key). A trial's config is never rewritten to make it a
+tenant: a shareable method whose own route is not native joins only with ``rollout.sync_route: native``. The
+plan of a pool reuses the solo plan's models (rlvr.config.memory_plan):
 
 - step: ONE decode of the k tenants' batches (``decode_seconds(cfg, k)``: every decoding step reads the base
   weights once for all tenants, vLLM's punica kernels batching the adapters, and each sequence's KV cache as in a
@@ -48,11 +49,6 @@ PoolKey = Callable[[TrialConfig], str]
 MOST_TENANTS = 4096  # where the search for a memory bound stops: far beyond any max_loras
 
 
-def as_tenant(cfg: TrialConfig) -> TrialConfig:
-    """The trial as the sweep runs it as a tenant: its policy sent as an adapter on the original base."""
-    return cfg.model_copy(update={"rollout": cfg.rollout.model_copy(update={"sync_route": "native"})})
-
-
 def tenant_refusal(cfg: TrialConfig) -> str | None:
     """Why this trial runs alone (in a pool of its own), or None when it can be a tenant."""
     why = batch_sharing_refusal(cfg.method)
@@ -62,10 +58,14 @@ def tenant_refusal(cfg: TrialConfig) -> str | None:
         return f"rollout.engine {cfg.rollout.engine} has no adapter slots"
     if cfg.learner.backend != "torch" or cfg.learner.num_learners != 1:
         return f"a {cfg.learner.backend} learner of {cfg.learner.num_learners} rank(s); tenants share one torch rank"
-    try:
-        TrialPlan.from_config(as_tenant(cfg))
-    except ValueError as e:  # an explicit rollout.weight_transfer that an adapter cannot take
-        return str(e)
+    route = TrialPlan.from_config(cfg).route
+    if route != "native":
+        # Not rewritten for it: another route's engine computes other last bits, so the trial would no longer give
+        # what its config gives alone (the independence contract).
+        return (
+            f"its sync route is {route}; with rollout.sync_route: native it shares a batch as a LoRA on the "
+            "original base (rlvr.config.sharing)"
+        )
     return None
 
 
@@ -226,8 +226,7 @@ def pooled_plan(trials: list[tuple[str, TrialConfig]], tenants: int, key: PoolKe
         if why is not None:
             solo.append((label, cfg, why))
             continue
-        tenant = as_tenant(cfg)
-        labels, configs = groups.setdefault(key(tenant), ([], []))
+        labels, configs = groups.setdefault(key(cfg), ([], []))
         labels.append(label)
-        configs.append(tenant)
+        configs.append(cfg)
     return PooledPlan([_group(labels, configs, tenants) for labels, configs in groups.values()], solo)

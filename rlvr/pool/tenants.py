@@ -59,10 +59,6 @@ def tenancy_refusal(cfg: TrialConfig) -> str | None:
         return why
     plan = TrialPlan.from_config(cfg)
     rules = (
-        (
-            plan.route != "native",
-            f"its sync route is {plan.route}; tenants share the original base (rollout.sync_route: native)",
-        ),
         (cfg.rollout.colocate, "rollout.colocate: its engines sleep for one learner"),
         (cfg.rollout.dispatch_groups is not None, "rollout.dispatch_groups: tenants' requests are batched, not queued"),
         (plan.transport != "buckets", f"weight transfer {plan.transport} replaces the base every tenant shares"),
@@ -71,7 +67,7 @@ def tenancy_refusal(cfg: TrialConfig) -> str | None:
 
 
 def tenant_key(cfg: TrialConfig) -> str:
-    """The pool key of a tenant: without its adapter rank (the pool serves its tenants' largest) and with its route."""
+    """The pool key of a tenant: its engines' adapter rank and its resolved route (rlvr.pool.warm.pool_key)."""
     return pool_key(cfg, tenant=True)
 
 

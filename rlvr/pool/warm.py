@@ -27,19 +27,19 @@ log = logging.getLogger("rlvr.pool")
 def pool_key(cfg: TrialConfig, tenant: bool = False) -> str:
     """What a trial's parts are started with apart from its seed: trials with the same key can share a pool.
     The method, algorithm, data and seed are the lease's; model, rollout, learner, reward and placement are the
-    pool's (with the plan's engine context and adapter rank, which the engines are started with). A ``tenant``'s
-    key leaves the rank out: a tenant pool's engines serve the largest rank of its tenants (rlvr.pool.tenants)."""
+    pool's (with the plan's engine context and adapter rank, which the engines are started with: a padded rank
+    changes the adapter products' last bits, so trials of other ranks never share engines). A ``tenant``'s key
+    reads its resolved route (auto and native are one engine for a LoRA)."""
     plan = TrialPlan.from_config(cfg)
     shape = {
         **{k: getattr(cfg, k).model_dump(mode="json") for k in ("model", "rollout", "learner", "reward")},
         "placement": cfg.placement,
         "max_model_len": plan.max_model_len,
         "bundles": plan.bundles(1.0),
+        "engine_lora_rank": plan.engine_lora_rank,
     }
-    if tenant:  # every tenant's route is native: auto (a LoRA's own route) and native are one engine
+    if tenant:
         shape["rollout"]["sync_route"] = plan.route
-    else:
-        shape["engine_lora_rank"] = plan.engine_lora_rank
     return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:12]
 
 

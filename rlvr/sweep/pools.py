@@ -6,15 +6,15 @@ the same key run on it while it has room. When a new pool has to wait for room, 
 trial needs, as those start first) are retired to make it. A pool whose host died (its node was lost) is dropped;
 its trials are retried like any failed attempt, on a new pool wherever there is room.
 
-Tenancy (``SweepConfig.tenants`` > 1, rlvr.pool.tenants): a trial that can be a tenant (with
-``rollout.sync_route: auto``, its config gets ``native``, which a shareable method serves on the original base)
-runs in a tenant pool of its tenant key, up to ``tenants`` trials at once, each in a slot of its own; its engines
-serve the largest adapter rank of the sweep's trials of that key. The others keep pools of one trial at a time.
+Tenancy (``SweepConfig.tenants`` > 1, rlvr.pool.tenants): a trial that can be a tenant as configured (its policy a
+LoRA on the original base served natively: rlvr.pool.tenants.tenancy_refusal) runs in a tenant pool of its tenant
+key, up to ``tenants`` trials at once, each in a slot of its own; its engines serve the key's adapter rank. The
+others keep pools of one trial at a time. No config is rewritten to make a tenant, so a trial gives in a pool
+what its config gives alone.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -23,28 +23,13 @@ import ray
 from ray.util.placement_group import PlacementGroup, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-from rlvr.config import pooled_plan
 from rlvr.config.grid import TrialSpec
-from rlvr.config.schema import TrialConfig
 from rlvr.config.trial_plan import TrialPlan
 from rlvr.pool.host import PoolHost
 from rlvr.pool.tenants import tenancy_refusal, tenant_key
 from rlvr.pool.warm import pool_key
 
 log = logging.getLogger("rlvr.sweep")
-
-
-def as_tenant(cfg: TrialConfig) -> TrialConfig:
-    """The trial's config as the sweep runs it: with ``rollout.sync_route: auto``, ``native`` where that makes it
-    a tenant (rlvr.config.pooled_plan.as_tenant); otherwise unchanged."""
-    if cfg.rollout.sync_route != "auto":
-        return cfg
-    native = pooled_plan.as_tenant(cfg)
-    return native if tenancy_refusal(native) is None else cfg
-
-
-def tenant_specs(specs: list[TrialSpec]) -> list[TrialSpec]:
-    return [dataclasses.replace(s, config=as_tenant(s.config)) for s in specs]
 
 
 @dataclass

@@ -40,7 +40,7 @@ from rlvr.config.schema import SweepConfig, TrialConfig
 from rlvr.errors import TrialPreempted
 from rlvr.storage import RunStorage
 from rlvr.sweep.ledger import Ledger, end_attempt, start_attempt
-from rlvr.sweep.pools import Pool, SweepPools, tenant_specs
+from rlvr.sweep.pools import Pool, SweepPools
 
 log = logging.getLogger("rlvr.sweep")
 
@@ -101,8 +101,7 @@ class SweepScheduler:
         pools: bool = False,
     ):
         self.cfg = cfg
-        tenancy = pools and cfg.tenants > 1
-        self.specs = tenant_specs(specs) if tenancy else specs
+        self.specs = specs
         self.storage = storage
         self.ledger = Ledger(storage)
         self.trial_fn = trial_fn

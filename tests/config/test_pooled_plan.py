@@ -62,12 +62,17 @@ def test_methods_that_cannot_share_a_batch_or_a_learner_stay_alone_with_the_reas
 
 
 def test_trials_share_a_pool_only_with_the_same_pool_key():
-    plan = pooled_plan(_trials(("lora", 1), ("rslora", 1), ("lora", 2), ("pissa", 1)), 4, pool_key)
+    native = _trials(("pissa", 2), over=["rollout.sync_route=native"])
+    plan = pooled_plan(_trials(("lora", 1), ("rslora", 1), ("lora", 2), ("pissa", 1)) + native, 4, pool_key)
     # LoRA r16, rsLoRA r32 and PiSSA as rank 64 start their engines with different LoRA ranks: three keys
     assert [[label.split("/", 2)[-1] for label in g.labels] for g in plan.groups] == [
         ["lora/seed1", "lora/seed2"],
         ["rslora/seed1"],
-        ["pissa/seed1"],
+        ["pissa/seed2"],
+    ]
+    # PiSSA's own route is converted: its config is not rewritten to join, so it runs alone and says how to join
+    assert [(label.split("/", 2)[-1], "sync_route: native" in why) for label, _, why in plan.solo] == [
+        ("pissa/seed1", True)
     ]
 
 
@@ -88,6 +93,7 @@ def test_the_kv_cache_bounds_k_when_every_tenants_batch_at_full_length_would_not
 def test_the_learner_bounds_k_by_the_base_once_and_each_tenants_state():
     # PiSSA tenants each keep their residual weights (W0 - B0 A0) beside the shared base: on a 30 GiB GPU two fit
     over = ["rollout.max_new_tokens=1024", "eval.max_new_tokens=1024", "resources.gpu_memory_gib=30"]
+    over += ["rollout.sync_route=native"]
     [group] = pooled_plan(_trials(*[("pissa", s) for s in range(1, 5)], over=over), 4, pool_key).groups
     items = group.learner.items
     per_tenant = (items["adapters"] + items["optimizer"] + items["residual"]) / group.k

@@ -14,7 +14,6 @@ from rlvr.config.layout import TrialLayout
 from rlvr.config.schema import SweepConfig
 from rlvr.pool.tenants import TenantPool, tenancy_refusal
 from rlvr.sweep.controller import ledger_records, run_sweep
-from rlvr.sweep.pools import as_tenant
 from rlvr.trial.controller import TrialController
 from rlvr.trial.runner import run_trial
 
@@ -42,10 +41,9 @@ def run_together(pool: TenantPool, runs: dict[str, tuple]) -> dict[str, BaseExce
 def test_which_trials_can_be_tenants():
     assert tenancy_refusal(trial("lora")) is None
     assert "DoRA" in tenancy_refusal(small_trial("method.name=dora"))
-    auto = small_trial("method.name=pissa")
-    assert "sync route is converted" in tenancy_refusal(auto)
-    assert as_tenant(auto).rollout.sync_route == "native" and tenancy_refusal(as_tenant(auto)) is None
-    assert as_tenant(small_trial("method.name=dora")).rollout.sync_route == "auto"
+    # never rewritten to join: PiSSA's own route is converted, so it needs rollout.sync_route: native
+    assert "sync route is converted" in tenancy_refusal(small_trial("method.name=pissa"))
+    assert tenancy_refusal(trial("pissa")) is None
     with pytest.raises(ValueError, match="tenants: 2 trials share a warm pool"):
         SweepConfig(pools=False, tenants=2)
 
@@ -104,11 +102,8 @@ def test_a_failing_tenant_leaves_the_others_unchanged(solo_runs, tmp_path, monke
 
 @pytest.mark.slow
 def test_the_sweep_runs_shareable_trials_as_tenants(solo_runs, tmp_path):
-    """pissa with sync_route auto gets native written into its config and joins lora's pool in slot 1."""
-    specs = [
-        TrialSpec("ten-lora", "lora", trial("lora")),
-        TrialSpec("ten-pissa", "pissa", small_trial("method.name=pissa", f"steps={STEPS}", "checkpoint.every_steps=2")),
-    ]
+    """pissa with sync_route native joins lora's pool in slot 1; its saved config is the one it was given."""
+    specs = [TrialSpec("ten-lora", "lora", trial("lora")), TrialSpec("ten-pissa", "pissa", trial("pissa"))]
     cfg = SweepConfig(name="ten", storage=str(tmp_path), tenants=2)
     rows = run_sweep(cfg, specs=specs, worker_logs=False).to_pylist()
     assert [r["status"] for r in rows] == ["done"] * 2

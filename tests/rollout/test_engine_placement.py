@@ -24,3 +24,11 @@ def test_every_prompt_gets_its_own_seed_on_every_platform():
     params = sampling_params(SamplingSpec(n=4, seed=100), 3)
     assert [p.seed for p in params] == [100, 104, 108]
     assert [p.seed for p in sampling_params(SamplingSpec(n=4), 2)] == [None, None]
+
+
+def test_a_cpu_engine_runs_every_slots_batch_at_once():
+    # a tenant pool's mixed batch queued above the limit sees other row counts than each tenant alone
+    spec = EngineSpec(ModelConfig(), RolloutConfig(), max_model_len=100)
+    one, four = engine_placement(spec, on_gpu=False), engine_placement(spec, on_gpu=False, adapter_slots=4)
+    assert (one["max_num_seqs"], four["max_num_seqs"]) == (256, 1024)
+    assert four["max_num_batched_tokens"] == 1024 * 100
