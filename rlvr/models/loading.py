@@ -5,6 +5,25 @@ from __future__ import annotations
 from rlvr.config.schema import ModelConfig
 from rlvr.models.pretrain import ensure_tiny
 
+# transformers resolves its top-level names lazily, and two threads resolving one at once can fail ("cannot import
+# name 'Qwen2Config' from 'transformers'": seen when two tenants of a pool started on an empty cache).
+TRANSFORMERS_NAMES = (
+    "AutoConfig",
+    "AutoModelForCausalLM",
+    "AutoTokenizer",
+    "Qwen2Config",
+    "Qwen2ForCausalLM",
+    "Qwen2Tokenizer",
+)
+
+
+def resolve_transformers() -> None:
+    """Resolve the transformers names rlvr imports, before threads of one process (a tenant pool's) import them."""
+    import transformers
+
+    for name in TRANSFORMERS_NAMES:
+        getattr(transformers, name)
+
 
 def resolve_model_path(cfg: ModelConfig) -> str:
     """Where the weights live: the cached pretrained tiny model (built on first use), else the name as given."""

@@ -15,6 +15,7 @@ import math
 import os
 import re
 import shutil
+import threading
 import time
 from pathlib import Path
 
@@ -317,7 +318,8 @@ def ensure_tiny(cfg: TinyModelConfig) -> Path:
         log.warning("tiny base at %s does not match its recorded digest: rebuilding it", path)
         shutil.rmtree(path, ignore_errors=True)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    # per thread too: a tenant pool's trials start in threads of one process and may install the same base at once
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
     shutil.rmtree(tmp, ignore_errors=True)
     asset = shipped_base(cfg)
     stats = _single_thread(install_shipped, cfg, asset, tmp) if asset else _single_thread(pretrain, cfg, tmp)

@@ -39,6 +39,7 @@ from rlvr.config.trial_plan import TrialPlan
 from rlvr.learner.actor import learner_options
 from rlvr.learner.spec import LearnerSpec
 from rlvr.learner.tenants import TenantLearnerActor, TenantLearnerGroup
+from rlvr.models.loading import resolve_transformers
 from rlvr.pool.batcher import GenerateBatcher, Request
 from rlvr.pool.warm import pool_key
 from rlvr.rollout.types import Completion, SamplingSpec
@@ -140,6 +141,7 @@ class TenantPool:
         self.seats: dict[int, Seat] = {}
         self.leases = 0
         self._lock = threading.Lock()
+        resolve_transformers()  # before any tenant's thread runs
 
     def seat(self, slot: int | None = None) -> Seat:
         return Seat(self, slot)

@@ -10,7 +10,7 @@ import torch
 from rlvr.config.loader import build, find_config, load_raw
 from rlvr.config.schema import ModelConfig, RolloutConfig, TinyModelConfig
 from rlvr.data.synthetic import generate
-from rlvr.models.loading import load_model, load_tokenizer, resolve_model_path
+from rlvr.models.loading import load_model, load_tokenizer, resolve_model_path, resolve_transformers
 from rlvr.models.pretrain import BaseOutOfBand, ensure_tiny, prompt_text, shipped_base, tiny_path
 from rlvr.models.tiny import VOCAB_SIZE, build_tokenizer
 from rlvr.rollout.spec import EngineSpec
@@ -104,6 +104,19 @@ def test_shipped_base_is_installed_from_its_weights_in_its_band(name, tmp_path, 
     # Measured again on this machine: decoding the same weights may differ by a rare float tie at most (which,
     # when sampling, changes the rest of that one completion).
     assert abs(stats["heldout_accuracy"] - shipped["heldout_accuracy"]) <= 2 / 256
+
+
+def test_two_threads_install_the_same_base_at_once(tmp_path, monkeypatch):
+    # a tenant pool's trials start in threads of one process; each builds aside and the first rename wins
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setenv("RLVR_CACHE_DIR", str(tmp_path))
+    cfg = _demo_base_cfg()
+    resolve_transformers()  # as the pool does before its threads
+    with ThreadPoolExecutor(2) as pool:
+        paths = list(pool.map(lambda _: ensure_tiny(cfg), range(2)))
+    assert paths[0] == paths[1] == tiny_path(cfg) and (paths[0] / "pretrain.json").is_file()
+    assert [p.name for p in (tmp_path / "models").iterdir()] == [paths[0].name], "a thread's build was left behind"
 
 
 def test_a_damaged_cached_base_is_rebuilt(tmp_path, monkeypatch):
