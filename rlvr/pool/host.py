@@ -17,8 +17,8 @@ from rlvr.pool.warm import WarmPool
 
 @ray.remote(max_concurrency=2)
 class PoolHost:
-    def __init__(self, name: str, tenants: int = 1, lora_rank: int | None = None):
-        self.pool = WarmPool(name) if tenants == 1 else TenantPool(name, tenants, lora_rank)
+    def __init__(self, name: str, tenants: int = 1):
+        self.pool = WarmPool(name) if tenants == 1 else TenantPool(name, tenants)
 
     def run(self, cfg_json: str, trial_dir: str, slot: int | None = None) -> dict:
         from rlvr.config.schema import TrialConfig

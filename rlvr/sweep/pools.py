@@ -24,7 +24,6 @@ from ray.util.placement_group import PlacementGroup, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from rlvr.config.grid import TrialSpec
-from rlvr.config.trial_plan import TrialPlan
 from rlvr.pool.host import PoolHost
 from rlvr.pool.tenants import tenancy_refusal, tenant_key
 from rlvr.pool.warm import pool_key
@@ -48,18 +47,12 @@ class Pool:
 
 
 class SweepPools:
-    def __init__(self, cpus_per_host: float, tenants: int = 1, specs: list[TrialSpec] = ()):
+    def __init__(self, cpus_per_host: float, tenants: int = 1):
         self.cpus_per_host = cpus_per_host
         self.tenants = tenants
         self.pools: list[Pool] = []
         self._made = 0
         self._keys: dict[str, tuple[str, bool]] = {}
-        self._ranks: dict[str, int] = {}  # a tenant key's largest adapter rank over the sweep's trials
-        for spec in specs:
-            key, tenant = self._key(spec)
-            if tenant:
-                rank = TrialPlan.from_config(spec.config).engine_lora_rank
-                self._ranks[key] = max(self._ranks.get(key, 0), rank)
 
     def _key(self, spec: TrialSpec) -> tuple[str, bool]:
         if spec.trial_id not in self._keys:
@@ -91,7 +84,7 @@ class SweepPools:
         )
         host = PoolHost.options(
             num_cpus=self.cpus_per_host, scheduling_strategy=strategy, name=None, max_concurrency=capacity + 1
-        ).remote(name, capacity, self._ranks.get(key))
+        ).remote(name, capacity)  # the key holds the adapter rank: the first tenant's is every tenant's
         pool = Pool(name, key, pg, host, capacity)
         self.pools.append(pool)
         log.info("pool_created pool=%s key=%s tenants=%d for=%s", name, pool.key, capacity, spec.trial_id)

@@ -113,7 +113,7 @@ class SweepScheduler:
         self.running: dict[str, _Attempt] = {}
         self.placing: _Attempt | None = None
         self._requested: list[dict[str, float]] | None = None
-        self.pools = SweepPools(cfg.cpus_per_trial, cfg.tenants, self.specs) if pools else None
+        self.pools = SweepPools(cfg.cpus_per_trial, cfg.tenants) if pools else None
 
     def trial_dir(self, spec: TrialSpec) -> str:
         return self.storage.uri_of(RunLayout.trial(spec.trial_id))

@@ -21,9 +21,6 @@ TINY = TinyModelConfig(
     max_position_embeddings=128,
     pretrain_steps=0,
 )
-# Settings the tiny shapes need: AdaLoRA's target below its initial rank, RoAd groups dividing k/v's width 32;
-# FourierFT's default scaling 150 on randomly perturbed spectra inflates activations until fp32 rounding alone
-# exceeds the 1e-5 equality tolerance.
 # The model the vLLM tests serve (head_dim 32: vLLM's CPU attention has no kernel for head_dim 16).
 SERVED = TinyModelConfig(
     hidden_size=128,
@@ -36,6 +33,9 @@ SERVED = TinyModelConfig(
     seed=3,
 )
 
+# Settings the tiny shapes need: AdaLoRA's target below its initial rank, RoAd groups dividing k/v's width 32;
+# FourierFT's default scaling 150 on randomly perturbed spectra inflates activations until fp32 rounding alone
+# exceeds the 1e-5 equality tolerance.
 TINY_OPTIONS = {
     "adalora": {"target_r": 4},
     "road": {"group_size": 8},
