@@ -207,14 +207,9 @@ class PooledPlan:
 
     def peak_gpus(self, max_concurrent: int | None) -> int:
         """The most GPUs the pools and solo trials hold at once with at most ``max_concurrent`` trials running (a
-        pool counts its tenants): those with the most GPUs per trial first."""
-        units = [(g.gpus, len(p)) for g in self.groups for p in g.pools] + [(trial_gpus(c), 1) for _, c, _ in self.solo]
-        limit = max_concurrent or sum(n for _, n in units)
-        gpus = trials = 0
-        for unit_gpus, n in sorted(units, key=lambda u: u[0] / u[1], reverse=True):
-            if trials + n <= limit:
-                gpus, trials = gpus + unit_gpus, trials + n
-        return gpus
+        pool's tenants count as one, as the sweep's scheduler counts them): those with the most GPUs first."""
+        units = [g.gpus for g in self.groups for _ in g.pools] + [trial_gpus(c) for _, c, _ in self.solo]
+        return sum(sorted(units, reverse=True)[: max_concurrent or len(units)])
 
 
 def pooled_plan(trials: list[tuple[str, TrialConfig]], tenants: int, key: PoolKey) -> PooledPlan:

@@ -491,7 +491,11 @@ class SweepConfig(Section):
     seeds: list[int] = Field(default_factory=list, description="Seeds of the grid; empty uses base.seed.")
     grid: dict[str, list[Any]] = Field(default_factory=dict, description="Extra axes: dotted trial field -> values.")
     storage: str = Field("runs", description="Local path or pyarrow filesystem URI of the run's ledger and trials.")
-    max_concurrent: int | None = Field(None, ge=1, description="Trials running at once; None fits the cluster.")
+    max_concurrent: int | None = Field(
+        None,
+        ge=1,
+        description="Trials running at once, a tenant pool's tenants counting as one; None fits the cluster.",
+    )
     max_attempts: int = Field(3, ge=1, description="Attempts per trial before it is marked failed.")
     cpus_per_trial: float = Field(1.0, gt=0, description="CPUs of a trial's controller bundle.")
     autoscale: bool = Field(False, description="Ask the Ray autoscaler for pending trials' bundles.")

@@ -64,9 +64,11 @@ class SweepPools:
         return self._key(spec)[0]
 
     def idle(self, spec: TrialSpec) -> Pool | None:
-        """A pool of the trial's key with room for it."""
+        """A pool of the trial's key with room for it, a tenant pool with tenants running first (joining it adds
+        no engine batch or learner process)."""
         key = self.key(spec)
-        return next((p for p in self.pools if not p.busy and p.key == key), None)
+        room = [p for p in self.pools if not p.busy and p.key == key]
+        return min(room, key=lambda p: not p.slots, default=None)
 
     def unserved(self, pending: list[TrialSpec]) -> TrialSpec:
         """The trial to place a new pool for: the first whose key no pool serves, else the first."""

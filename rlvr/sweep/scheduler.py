@@ -11,7 +11,9 @@ key has an idle pool starts on it at once, ahead of trials that wait for room (a
 A new pool is placed first for a trial whose key no pool serves, so pools of different keys run side by side
 (the demo's keep about one core busy each: its actors take turns) rather than a second pool of a busy key.
 With tenancy (``tenants`` > 1) a tenant pool has room for that many trials of its key at once; each attempt gets
-a tenant slot of it, which the ledger records beside the pool.
+a tenant slot of it, which the ledger records beside the pool. Against ``max_concurrent`` a tenant pool's running
+tenants count as one trial (they take turns on one engine batch and one learner process, about what one trial
+keeps busy), and a trial of a key joins a pool that already runs tenants before an empty one.
 
 Stopping: SIGTERM or Ctrl-C to the controller cancels the running tasks without force, which raises SIGINT
 in each; the task turns that into the SIGTERM the trial handles by checkpointing, waits up to ``stop_grace_s``
@@ -172,8 +174,13 @@ class SweepScheduler:
             self._launch(self.placing)
             self.placing = None
 
-    def _at_limit(self) -> bool:
-        return self.cfg.max_concurrent is not None and len(self.running) >= self.cfg.max_concurrent
+    def _at_limit(self, joining: Pool | None = None) -> bool:
+        """Whether max_concurrent is reached. A tenant pool's running tenants count as one (they take turns on
+        its one engine batch and one learner process), so a trial joining one adds nothing."""
+        if self.cfg.max_concurrent is None or (joining is not None and joining.slots):
+            return False
+        units = {att.pool.name if att.pool is not None else tid for tid, att in self.running.items()}
+        return len(units) >= self.cfg.max_concurrent
 
     def _lease_idle_pool(self) -> bool:
         """Start a pending trial (the one being placed first) on an idle pool of its key; True if one started.
@@ -181,10 +188,15 @@ class SweepScheduler:
         if self.placing is not None:
             if ray.wait([self.placing.ready], timeout=0)[0]:
                 return False  # its group is placed: it starts first
-        elif self._at_limit():
-            return False
         waiting = [self.placing.spec] if self.placing is not None else []
-        hit = next(((s, p) for s in waiting + self._pending() if (p := self.pools.idle(s)) is not None), None)
+        hit = next(
+            (
+                (s, p)
+                for s in waiting + self._pending()
+                if (p := self.pools.idle(s)) is not None and (self.placing is not None or not self._at_limit(p))
+            ),
+            None,
+        )
         if hit is None:
             return False
         if self.placing is not None:

@@ -46,7 +46,8 @@ def test_k_tenants_decode_once_reading_the_base_once_and_update_one_after_anothe
     solo = sum(plan_trial(c).gpu_hours for _, c in trials)
     # what sharing saves is the base's reads: one per pool of two instead of one per trial
     assert solo - plan.gpu_hours == pytest.approx(2 * 10 * 2 * base / 3600)
-    assert plan.peak_gpus(None) == 8 and plan.peak_gpus(4) == 6  # of 4 trials: DoRA, the pool of one, a pool of two
+    # a pool's tenants count as one trial against max_concurrent: three pools and DoRA, 2 GPUs each
+    assert plan.peak_gpus(None) == 8 and plan.peak_gpus(4) == 8 and plan.peak_gpus(3) == 6
 
 
 def test_methods_that_cannot_share_a_batch_or_a_learner_stay_alone_with_the_reason():

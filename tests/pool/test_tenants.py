@@ -102,9 +102,10 @@ def test_a_failing_tenant_leaves_the_others_unchanged(solo_runs, tmp_path, monke
 
 @pytest.mark.slow
 def test_the_sweep_runs_shareable_trials_as_tenants(solo_runs, tmp_path):
-    """pissa with sync_route native joins lora's pool in slot 1; its saved config is the one it was given."""
+    """pissa with sync_route native joins lora's pool in slot 1, within max_concurrent 1 (a tenant pool's tenants
+    count as one); its saved config is the one it was given."""
     specs = [TrialSpec("ten-lora", "lora", trial("lora")), TrialSpec("ten-pissa", "pissa", trial("pissa"))]
-    cfg = SweepConfig(name="ten", storage=str(tmp_path), tenants=2)
+    cfg = SweepConfig(name="ten", storage=str(tmp_path), tenants=2, max_concurrent=1)
     rows = run_sweep(cfg, specs=specs, worker_logs=False).to_pylist()
     assert [r["status"] for r in rows] == ["done"] * 2
     records = ledger_records(cfg)
