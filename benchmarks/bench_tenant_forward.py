@@ -283,9 +283,12 @@ def build_pool(specs, path) -> TenantLearners:
     return pool
 
 
-def compare(specs, path, cfg, steps: int) -> list[dict]:
-    """Per step: the largest gap between the sequential and the joint path over the tenants."""
+def compare(specs, path, cfg, steps: int, control: bool = False) -> list[dict]:
+    """Per step: the largest gap between the sequential and the joint path over the tenants. ``control``: the
+    joint pool's tenant 1 draws tenant 0's dropout stream, so the check must see a gap."""
     seq, joint = build_pool(specs, path), build_pool(specs, path)
+    if control:
+        joint._tenants[1].rng = joint._tenants[0].rng
     shared = frozen_view(joint)
     tenants = list(range(len(specs)))
     g_seq, g_joint = {}, {}
@@ -378,16 +381,19 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--profile", action="store_true", help="also print both paths' op times (torch.profiler)")
+    ap.add_argument("--control", action="store_true", help="give tenant 1 tenant 0's dropout stream (gap expected)")
     args = ap.parse_args()
     specs, path, cfg = demo_specs(args.methods.split(","))
     torch.set_num_threads(specs[0].learner.threads)
     print(f"K={len(specs)} tenants {args.methods}; base {path}; threads {torch.get_num_threads()}")
-    for row in compare(specs, path, cfg, args.steps):
+    for row in compare(specs, path, cfg, args.steps, args.control):
         print(
             f"step {row['step']}: max|diff| metrics {row['metric']:.3g}, grads {row['grad']:.3g}, "
             f"weights {row['weight']:.3g}; bitwise {row['bitwise']}; losses {[round(x, 5) for x in row['loss']]}; "
             f"tenants' widths per micro-batch {row['widths']}"
         )
+    if args.repeats == 0:
+        return
     times = time_paths(specs, path, cfg, args.repeats)
     for i, clock in enumerate(("wall", "CPU")):
         seq = statistics.median(x[i] for x in times["sequential"])
