@@ -19,6 +19,8 @@ steps its own optimizer and schedule.
 
 Reported: the learn phase's time (median of --repeats rounds, the two paths alternated) and the gap against the
 sequential path after each of --steps steps (max |diff| of metrics, clipped gradients, updated weights).
+Found (benchmarks/RESULTS.md): bitwise equal, and not faster on this CPU (the demo's learner is compute-bound), so
+the lever is not wired; ``joint_train_step`` is a prototype of ``Learner._update``'s on-policy case, for measuring.
 
     PYTHONPATH=$PWD nice -n 10 python benchmarks/bench_tenant_forward.py --repeats 8 --steps 5 --profile
 """
