@@ -218,11 +218,12 @@ class TenantPool:
             seat.leased = seat.taken = seat.parts = None
             if self.seats.get(slot) is seat:
                 del self.seats[slot]
-            if parts is None or parts is not self.parts:
-                return  # (or its parts were closed after another tenant's failure)
-            parts.batcher.deregister(slot)
-            if not failed:
+            if parts is None:
                 return
+            # from closed parts too: a tenant still on them must meet their failure, never wait for this one
+            parts.batcher.deregister(slot)
+            if not failed or parts is not self.parts:
+                return  # (its parts were closed after another tenant's failure)
             log.info("pool_tenant_failed pool=%s slot=%s: its learner is replaced and its slot reset", self.name, slot)
             self.learners.pop(slot, None)
             try:
