@@ -15,7 +15,8 @@ Lifecycle (docs/architecture.md, tenant pools):
 - release: the slot and the learner are free for the next tenant. A lease that ends in an error drops its own
   parts: the tenant is dropped from the learner process and its slot reset. If that shows a SHARED part lost (an
   engine, a reward actor or the learner process that no longer answers), every part is closed: the other tenants'
-  next calls fail, so each ends its lease the same way and restarts from its last checkpoint on new parts, through
+  next calls fail, so each ends its lease the same way (leaving the closed parts' barrier, so a tenant still on
+  them meets their failure rather than waiting for it) and restarts from its last checkpoint on new parts, through
   run_trial's actor restarts and then the sweep's retries, as after a lost node.
 
 Learner: ONE learner process (rlvr.learner.tenants.TenantLearnerActor, in the plan's learner bundle) holds the base
