@@ -15,7 +15,8 @@ Lifecycle (docs/architecture.md, tenant pools):
 - release: the slot and the learner are free for the next tenant. A lease that ends in an error drops its own
   parts: the tenant is dropped from the learner process and its slot reset. If that shows a SHARED part lost (an
   engine, a reward actor or the learner process that no longer answers), every part is closed: the other tenants'
-  next calls fail, so each ends its lease the same way and restarts from its last checkpoint on new parts, through
+  next calls fail, so each ends its lease the same way (leaving the closed parts' barrier, so a tenant still on
+  them meets their failure rather than waiting for it) and restarts from its last checkpoint on new parts, through
   run_trial's actor restarts and then the sweep's retries, as after a lost node.
 
 Learner: ONE learner process (rlvr.learner.tenants.TenantLearnerActor, in the plan's learner bundle) holds the base
@@ -218,11 +219,12 @@ class TenantPool:
             seat.leased = seat.taken = seat.parts = None
             if self.seats.get(slot) is seat:
                 del self.seats[slot]
-            if parts is None or parts is not self.parts:
-                return  # (or its parts were closed after another tenant's failure)
-            parts.batcher.deregister(slot)
-            if not failed:
+            if parts is None:
                 return
+            # from closed parts too: a tenant still on them must meet their failure, never wait for this one
+            parts.batcher.deregister(slot)
+            if not failed or parts is not self.parts:
+                return  # (its parts were closed after another tenant's failure)
             log.info("pool_tenant_failed pool=%s slot=%s: its learner is replaced and its slot reset", self.name, slot)
             self.learners.pop(slot, None)
             try:

@@ -2,11 +2,17 @@
 their generate requests in one mixed-adapter call per engine, give exactly the results each gives alone (fp32 on
 CPU: the same metrics.jsonl apart from timings, the same step-N weights; alone = the same config cold, whose
 engine has the same adapter rank); a tenant that fails mid-run leaves the others' results unchanged and its slot
-serves the next tenant as new; and the sweep runs shareable trials as tenants of one pool, slot in the ledger."""
+serves the next tenant as new; a shared part lost mid-run ends every lease and each tenant resumes from its last
+checkpoint on new parts with its solo results; and the sweep runs shareable trials as tenants of one pool, slot in
+the ledger."""
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
+import ray
 import yaml
 
 from rlvr.config.grid import TrialSpec
@@ -30,7 +36,8 @@ TENANTS = {
 
 
 def trial(method: str, *more: str):
-    return small_trial(f"method.name={method}", f"steps={STEPS}", "checkpoint.every_steps=2", *TENANTS[method], *more)
+    # a checkpoint every step: a tenant that loses a shared part after step 1 resumes from one
+    return small_trial(f"method.name={method}", f"steps={STEPS}", "checkpoint.every_steps=1", *TENANTS[method], *more)
 
 
 def run_together(pool: TenantPool, runs: dict[str, tuple]) -> dict[str, BaseException]:
@@ -98,6 +105,76 @@ def test_a_failing_tenant_leaves_the_others_unchanged(solo_runs, tmp_path, monke
         pool.close()
     assert_independent(tmp_path / "lora", solo_runs["lora"])
     assert_independent(tmp_path / "after", solo_runs["pissa"])
+
+
+def wait_until(condition, what: str, timeout_s: float = 300) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {timeout_s:.0f} s for {what}")
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # a tenant left waiting at the barrier of closed parts hangs: fail instead
+@pytest.mark.parametrize("lost", ["learner", "engine"])
+def test_a_lost_shared_part_restarts_every_tenant_from_its_checkpoint(lost, solo_runs, tmp_path, monkeypatch):
+    """The pool's learner process (or its engine) is killed once lora and pissa have both checkpointed step 1, while
+    vera, leased, has sent no request yet; vera goes on when both have restarted on new parts, so it meets the
+    closed parts at their barrier, where the tenants that left must not hold it. Every lease ends, the parts are
+    replaced once, each tenant restarts from its last checkpoint (vera from none) and gives its solo results."""
+    pool = TenantPool(f"lost-{lost}", tenants=3)
+    part = {"learner": lambda: pool.learner, "engine": lambda: pool.parts.engines.actors[0]}[lost]
+    logs = {m: tmp_path / m / TrialLayout.LOG for m in TENANTS}
+    restarted = lambda m: "restarts=1" in logs[m].read_text()  # noqa: E731 - its new lease started
+    train_step, checkpoint, sync = TrialController.train_step, TrialController.checkpoint, TrialController.sync
+    # lora and pissa send their first requests together, so one is a step ahead of the other at most (a tenant's
+    # first request goes out alone when the others have sent none); the one ahead waits to push its step 2 until
+    # the kill, so both meet the lost part in step 2
+    started, lock = threading.Barrier(2, timeout=300), threading.Lock()
+    held, checkpointed, killed, killed_ids = set(), set(), threading.Event(), []
+
+    def first_step_held(self):
+        method = self.cfg.method.name
+        if method not in held:
+            held.add(method)
+            if method == "vera":
+                wait_until(lambda: restarted("lora") and restarted("pissa"), "lora and pissa to restart")
+            else:
+                started.wait()
+        return train_step(self)
+
+    def kill_once_both_checkpointed_step_1(self):
+        path = checkpoint(self)
+        with lock:
+            checkpointed.add((self.cfg.method.name, self.state.step))
+            if {("lora", 1), ("pissa", 1)} <= checkpointed and not killed.is_set():
+                killed_ids.append(part()._actor_id)
+                ray.kill(part())
+                killed.set()
+        return path
+
+    def step_2_pushed_after_the_kill(self, include_base):
+        if self.state.step >= 1 and not killed.wait(300):
+            raise TimeoutError(f"no {lost} was killed")
+        return sync(self, include_base)
+
+    try:
+        with monkeypatch.context() as m:
+            m.setattr(TrialController, "train_step", first_step_held)
+            m.setattr(TrialController, "checkpoint", kill_once_both_checkpointed_step_1)
+            m.setattr(TrialController, "sync", step_2_pushed_after_the_kill)
+            errors = run_together(pool, {k: (trial(k), tmp_path / k) for k in TENANTS})
+        assert not errors, errors
+        assert killed_ids[0] != part()._actor_id and pool.leases == 2 * len(TENANTS)
+    finally:
+        pool.close()
+    text = {m: logs[m].read_text() for m in TENANTS}
+    assert sum(t.count("pool_discard") for t in text.values()) == 1, "the lost parts were not closed exactly once"
+    for method, resumed_from in {"lora": 1, "pissa": 1, "vera": None}.items():
+        assert "trial_actor_failed restart=1/" in text[method]
+        assert f"resumed_from={resumed_from} restarts=1" in text[method]
+        assert_independent(tmp_path / method, solo_runs[method])
 
 
 @pytest.mark.slow
