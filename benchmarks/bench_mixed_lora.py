@@ -1,8 +1,7 @@
 """One generate call mixing K adapters vs K single-adapter calls on one vLLM engine (issue 24).
 
     PYTHONPATH=$PWD .venv/bin/python benchmarks/bench_mixed_lora.py [--adapters 8] [--prompts 32] [--tokens 48]
-        [--repeats 3] [--kernels segmented|stock] [--threads 1] [--max-seqs N] [--no-detokenize]
-        [--profile]
+        [--repeats 3] [--kernels segmented|stock] [--threads 1] [--max-seqs N] [--profile]
 
 The demo's tiny base in fp32, K random rank-8 LoRA adapters on all linear modules (one per adapter slot), each
 with its own prompts and seed (temperature 1). Each repeat times both sides back to back, alternating which goes
@@ -11,8 +10,7 @@ the speed-ups, how many sequences got other tokens or other log-probs, the large
 sides sampled the same tokens, and prints a summary line of medians. The engine runs in this process, so CPU
 seconds count all its work and move less with the load. ``--kernels stock`` keeps vLLM's own CPU LoRA kernels
 (the per-token weight gather). ``--max-seqs`` sets the engine's batch limit (a mixed call above it queues
-requests). ``--no-detokenize`` measures a lever: vLLM then decodes neither the completions' text nor each
-sampled token's log-prob entry (rlvr's engine needs the text). ``--profile`` then runs each side once under
+requests). ``--profile`` then runs each side once under
 cProfile and prints where its time went (``SPLIT``: cumulative seconds and calls per part): what bounds the
 speed-up.
 """
@@ -37,8 +35,9 @@ SPLIT = [
     ("scheduling", "v1/core/sched/scheduler.py", "schedule"),
     ("scheduler update", "v1/core/sched/scheduler.py", "update_from_output"),
     ("output processing", "v1/engine/output_processor.py", "process_outputs"),
-    ("  detokenizing", "v1/engine/detokenizer.py", "update"),
     ("  log-probs", "v1/engine/logprobs.py", "update_from_output"),
+    ("completions", "rlvr/rollout/vllm_outputs.py", "completions"),
+    ("text (vLLM's detokenizer)", "v1/engine/detokenizer.py", "update"),
     ("adding requests", "entrypoints/llm.py", "_validate_and_add_requests"),
 ]
 
@@ -84,7 +83,6 @@ def main() -> None:
     ap.add_argument("--kernels", choices=["segmented", "stock"], default="segmented")
     ap.add_argument("--threads", type=int, default=1, help="torch threads of the engine (a trial's: 1)")
     ap.add_argument("--max-seqs", type=int, default=None, help="the engine's max_num_seqs (default rlvr's: 256)")
-    ap.add_argument("--no-detokenize", action="store_true", help="vLLM decodes no text (nor log-prob tokens)")
     ap.add_argument("--profile", action="store_true", help="then profile each side once (SPLIT)")
     args = ap.parse_args()
 
@@ -115,18 +113,6 @@ def main() -> None:
             return {**p, "max_num_seqs": args.max_seqs, "max_num_batched_tokens": tokens}
 
         vllm_engine.engine_placement = wider
-    if args.no_detokenize:  # a lever, not rlvr's engine: completions come back without text
-        import rlvr.rollout.vllm_engine as vllm_engine
-
-        params = vllm_engine.sampling_params
-
-        def untexted(spec, prompts):
-            out = params(spec, prompts)
-            for p in out:
-                p.detokenize = False
-            return out
-
-        vllm_engine.sampling_params = untexted
     spec = EngineSpec(cfg.model, cfg.rollout, max_model_len=cfg.rollout.max_model_len, max_lora_rank=8)
     engine = VLLMEngine(path, spec, cfg.seed, adapter_slots=args.adapters)
     rng = random.Random(0)
@@ -177,7 +163,6 @@ def main() -> None:
         "tokens": args.tokens,
         "threads": args.threads,
         "max_seqs": args.max_seqs,
-        "detokenize": not args.no_detokenize,
         **{f"median_{k}": statistics.median(r[k] for r in rows) for k in keys},
     }
     print(json.dumps({"summary": summary}), flush=True)
