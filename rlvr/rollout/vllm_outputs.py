@@ -1,10 +1,10 @@
 """vLLM's request outputs as rlvr Completions, built once per completion instead of once per token.
 
 rlvr asks vLLM for no text (``detokenize=False``) and for flat log-probs (``flat_logprobs=True``): with text on,
-vLLM decodes every sampled token's log-prob entry into a token string on every engine step, the largest part of
-its per-token cost on CPU (benchmarks/RESULTS.md), and rlvr reads only the sampled token's log-prob. The text is
-decoded here at the end by vLLM's own incremental detokenizer, fed the same tokens in the same order, so it is the
-text vLLM would have returned (docs/platform-notes.md).
+vLLM decodes every sampled token's log-prob entry into a token string on every engine step (~17 us a token on
+CPU, benchmarks/RESULTS.md), and rlvr reads only the sampled token's log-prob. The text is decoded here at the end
+by vLLM's own incremental detokenizer, fed the same tokens in the same order, so it is the text vLLM would have
+returned (docs/platform-notes.md).
 """
 
 from __future__ import annotations
