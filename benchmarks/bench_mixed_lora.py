@@ -1,8 +1,7 @@
 """One generate call mixing K adapters vs K single-adapter calls on one vLLM engine (issue 24).
 
     PYTHONPATH=$PWD .venv/bin/python benchmarks/bench_mixed_lora.py [--adapters 8] [--prompts 32] [--tokens 48]
-        [--repeats 3] [--kernels segmented|stock] [--threads 1] [--max-seqs N] [--no-detokenize]
-        [--profile]
+        [--repeats 3] [--kernels segmented|stock] [--output rlvr|stock] [--threads 1] [--max-seqs N] [--profile]
 
 The demo's tiny base in fp32, K random rank-8 LoRA adapters on all linear modules (one per adapter slot), each
 with its own prompts and seed (temperature 1). Each repeat times both sides back to back, alternating which goes
@@ -10,9 +9,10 @@ first, so a machine loaded by other work slows both alike; prints one JSON line 
 the speed-ups, how many sequences got other tokens or other log-probs, the largest log-prob gap), asserts that both
 sides sampled the same tokens, and prints a summary line of medians. The engine runs in this process, so CPU
 seconds count all its work and move less with the load. ``--kernels stock`` keeps vLLM's own CPU LoRA kernels
-(the per-token weight gather). ``--max-seqs`` sets the engine's batch limit (a mixed call above it queues
-requests). ``--no-detokenize`` measures a lever: vLLM then decodes neither the completions' text nor each
-sampled token's log-prob entry (rlvr's engine needs the text). ``--profile`` then runs each side once under
+(the per-token weight gather). ``--output stock`` has vLLM build each completion's text and every sampled
+token's log-prob entry (a dict with the decoded token string) on every engine step, as rlvr's engine did before
+it asked for neither (rlvr.rollout.vllm_outputs); the completions are the same. ``--max-seqs`` sets the
+engine's batch limit (a mixed call above it queues requests). ``--profile`` then runs each side once under
 cProfile and prints where its time went (``SPLIT``: cumulative seconds and calls per part): what bounds the
 speed-up.
 """
@@ -37,9 +37,10 @@ SPLIT = [
     ("scheduling", "v1/core/sched/scheduler.py", "schedule"),
     ("scheduler update", "v1/core/sched/scheduler.py", "update_from_output"),
     ("output processing", "v1/engine/output_processor.py", "process_outputs"),
-    ("  detokenizing", "v1/engine/detokenizer.py", "update"),
     ("  log-probs", "v1/engine/logprobs.py", "update_from_output"),
-    ("adding requests", "entrypoints/llm.py", "_validate_and_add_requests"),
+    ("completions", "rlvr/rollout/vllm_outputs.py", "completions"),
+    ("text (vLLM's detokenizer)", "v1/engine/detokenizer.py", "update"),
+    ("adding requests", "entrypoints/common/offline.py", "_add_completion_requests"),
 ]
 
 
@@ -82,9 +83,9 @@ def main() -> None:
     ap.add_argument("--tokens", type=int, default=48)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--kernels", choices=["segmented", "stock"], default="segmented")
+    ap.add_argument("--output", choices=["rlvr", "stock"], default="rlvr", help="stock: vLLM's per-token text")
     ap.add_argument("--threads", type=int, default=1, help="torch threads of the engine (a trial's: 1)")
     ap.add_argument("--max-seqs", type=int, default=None, help="the engine's max_num_seqs (default rlvr's: 256)")
-    ap.add_argument("--no-detokenize", action="store_true", help="vLLM decodes no text (nor log-prob tokens)")
     ap.add_argument("--profile", action="store_true", help="then profile each side once (SPLIT)")
     args = ap.parse_args()
 
@@ -104,6 +105,31 @@ def main() -> None:
         import rlvr.rollout.vllm_worker_ops as worker_ops
 
         worker_ops.install_segmented_lora_kernels = lambda: None
+    if args.output == "stock":  # vLLM's defaults: text and log-prob entries built per token, read as before
+        import rlvr.rollout.vllm_engine as vllm_engine
+        from rlvr.rollout.types import Completion
+
+        params = vllm_engine.sampling_params
+
+        def stock_params(spec, prompts):
+            out = params(spec, prompts)
+            for p in out:
+                p.detokenize, p.flat_logprobs = True, False
+            return out
+
+        def stock_completions(i, output, _params, _tokenizer):
+            return [
+                Completion(
+                    i,
+                    list(c.token_ids),
+                    [s[t].logprob for s, t in zip(c.logprobs, c.token_ids)],
+                    c.text,
+                    c.finish_reason,
+                )
+                for c in output.outputs
+            ]
+
+        vllm_engine.sampling_params, vllm_engine.completions = stock_params, stock_completions
     if args.max_seqs:  # the engine's batch limit (engine_placement: 256 on CPU); a call above it queues requests
         import rlvr.rollout.vllm_engine as vllm_engine
 
@@ -115,18 +141,6 @@ def main() -> None:
             return {**p, "max_num_seqs": args.max_seqs, "max_num_batched_tokens": tokens}
 
         vllm_engine.engine_placement = wider
-    if args.no_detokenize:  # a lever, not rlvr's engine: completions come back without text
-        import rlvr.rollout.vllm_engine as vllm_engine
-
-        params = vllm_engine.sampling_params
-
-        def untexted(spec, prompts):
-            out = params(spec, prompts)
-            for p in out:
-                p.detokenize = False
-            return out
-
-        vllm_engine.sampling_params = untexted
     spec = EngineSpec(cfg.model, cfg.rollout, max_model_len=cfg.rollout.max_model_len, max_lora_rank=8)
     engine = VLLMEngine(path, spec, cfg.seed, adapter_slots=args.adapters)
     rng = random.Random(0)
@@ -177,7 +191,7 @@ def main() -> None:
         "tokens": args.tokens,
         "threads": args.threads,
         "max_seqs": args.max_seqs,
-        "detokenize": not args.no_detokenize,
+        "output": args.output,
         **{f"median_{k}": statistics.median(r[k] for r in rows) for k in keys},
     }
     print(json.dumps({"summary": summary}), flush=True)

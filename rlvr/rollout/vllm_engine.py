@@ -17,6 +17,7 @@ from pathlib import Path
 from rlvr.config.schema import RolloutConfig
 from rlvr.rollout.spec import EngineSpec
 from rlvr.rollout.types import Completion, SamplingSpec, SlotBatch
+from rlvr.rollout.vllm_outputs import completions, sampled_logprobs
 from rlvr.rollout.vllm_worker_ops import checkpoint_files
 from rlvr.sync.buckets import bucket_bytes, split
 from rlvr.sync.servable import check_servable, served_lora_rank
@@ -69,7 +70,8 @@ def sampling_params(spec: SamplingSpec, prompts: int) -> list:
     """One SamplingParams per prompt, each with its own seed on every platform: vLLM seeds the k-th sample of
     a request with seed + k, so disjoint seeds per prompt keep repeated prompts (a group sent as n copies)
     from sampling identical completions. On GPU a seeded request stays on the batched sampler (vLLM 0.32's
-    model runner draws every request's Gumbel noise from its own seed in one kernel; docs/cluster.md)."""
+    model runner draws every request's Gumbel noise from its own seed in one kernel; docs/cluster.md). No text
+    and flat log-probs: rlvr.rollout.vllm_outputs builds the completions, and their text, once at the end."""
     from vllm import SamplingParams
 
     return [
@@ -80,6 +82,8 @@ def sampling_params(spec: SamplingSpec, prompts: int) -> list:
             max_tokens=spec.max_new_tokens,
             seed=None if spec.seed is None else spec.seed + i * spec.n,
             logprobs=0,
+            detokenize=False,
+            flat_logprobs=True,
         )
         for i in range(prompts)
     ]
@@ -194,21 +198,24 @@ class VLLMEngine:
             adapters += [adapter] * len(batch.prompts)
             params += sampling_params(batch.spec, len(batch.prompts))
         outputs = self.llm.generate(requests, params, lora_request=adapters, use_tqdm=False) if requests else []
+        tokenizer = self.llm.get_tokenizer()
         results, start = [], 0
         for batch in batches:
-            results.append([_completions(i, out) for i, out in enumerate(outputs[start : start + len(batch.prompts)])])
-            start += len(batch.prompts)
+            end = start + len(batch.prompts)
+            sent = zip(outputs[start:end], params[start:end])
+            results.append([completions(i, out, p, tokenizer) for i, (out, p) in enumerate(sent)])
+            start = end
         return results
 
     def score(self, prompt: list[int], completion: list[int], slot: int = 0) -> list[float]:
         from vllm import SamplingParams
 
-        params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0)
+        # as in generate: no token strings for the log-prob entries (rlvr.rollout.vllm_outputs)
+        params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0, detokenize=False, flat_logprobs=True)
         (out,) = self.llm.generate(
             [{"prompt_token_ids": prompt + completion}], params, lora_request=self._served(slot), use_tqdm=False
         )
-        positions = out.prompt_logprobs[len(prompt) :]
-        return [step[t].logprob for step, t in zip(positions, completion)]
+        return sampled_logprobs(out.prompt_logprobs[len(prompt) :])
 
     def _served(self, slot: int):
         """The LoRARequest of a slot's policy (None: the base)."""
@@ -367,16 +374,3 @@ class VLLMEngine:
         del self.llm
         # Frees the process group too, so a later engine can start in this process.
         cleanup_dist_env_and_memory()
-
-
-def _completions(prompt_index: int, output) -> list[Completion]:
-    return [
-        Completion(
-            prompt_index=prompt_index,
-            token_ids=list(c.token_ids),
-            logprobs=[step[t].logprob for step, t in zip(c.logprobs, c.token_ids)],
-            text=c.text,
-            finish_reason=c.finish_reason,
-        )
-        for c in output.outputs
-    ]

@@ -171,6 +171,41 @@ def test_probe_raises_when_the_engine_serves_an_older_version(vllm_engine, tiny_
         check_sync(served, hf_logprobs(new, prompt, completion), 1e-3, old_version + 1)
 
 
+def test_completions_carry_the_text_and_logprobs_of_vllms_own_per_token_output(vllm_engine, prompts, tokenizer):
+    # rlvr asks for no text and flat log-probs, and decodes each text once at the end (rlvr.rollout.vllm_outputs);
+    # stop tokens (left out of the text) and special tokens (skipped) among the samples
+    from vllm import SamplingParams
+
+    from rlvr.rollout.vllm_engine import sampling_params
+    from rlvr.rollout.vllm_outputs import completions
+
+    assert all(not p.detokenize and p.flat_logprobs for p in sampling_params(SamplingSpec(), 2))
+    stops = tokenizer.convert_tokens_to_ids(["7"])
+
+    def run(**text):
+        params = [
+            SamplingParams(n=3, temperature=1.0, max_tokens=24, seed=10 * i, logprobs=0, stop_token_ids=stops, **text)
+            for i in range(len(prompts))
+        ]
+        return params, vllm_engine.llm.generate([{"prompt_token_ids": p} for p in prompts], params, use_tqdm=False)
+
+    params, outs = run(detokenize=False, flat_logprobs=True)
+    tok = vllm_engine.llm.get_tokenizer()
+    ours = [
+        [(c.token_ids, c.logprobs, c.text, c.finish_reason) for c in completions(i, o, p, tok)]
+        for i, (o, p) in enumerate(zip(outs, params))
+    ]
+    stock = [
+        [
+            (list(c.token_ids), [s[t].logprob for s, t in zip(c.logprobs, c.token_ids)], c.text, c.finish_reason)
+            for c in o.outputs
+        ]
+        for o in run()[1]
+    ]
+    assert ours == stock
+    assert {c[3] for g in ours for c in g} == {"stop", "length"}
+
+
 def test_seeded_sampling_repeats_and_repeated_prompts_get_different_samples(vllm_engine, prompts):
     spec = SamplingSpec(n=2, temperature=1.0, max_new_tokens=16, seed=3)
     samples = [c.token_ids for g in vllm_engine.generate([prompts[0]] * 2, spec) for c in g]
