@@ -5,17 +5,20 @@ Each command runs as written (``.venv/bin/rlvr`` becomes this interpreter's ``-m
 directory, so ``runs/demo-cpu`` is the run the README's own ``rlvr sweep demo-cpu`` line made there. The rule per
 command is RUNS below: the arguments appended to keep it short (overrides and options come last on the command
 line, so they win) and the text its output must contain. A command added to the README without an entry here
-fails ``test_every_readme_command_has_a_rule``.
+fails ``test_every_readme_command_has_a_rule``. The commands run once (``readme_run``); the study's line, which
+promises that a re-run resumes, is checked in depth by its own test on that run.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -96,13 +99,13 @@ def rlvr(cwd: Path, args: list[str], timeout: int = 900) -> tuple[int, str]:
     return out.returncode, out.stdout + out.stderr
 
 
-def check(cwd: Path, command: str, extra: list[str], promised: list[str]) -> str | None:
-    """None when ``command`` + ``extra`` exits 0 and prints every promised text, else what went wrong."""
+def check(cwd: Path, command: str, extra: list[str], promised: list[str]) -> tuple[str | None, str]:
+    """(None when ``command`` + ``extra`` exits 0 and prints every promised text, else what went wrong; its output)"""
     code, output = rlvr(cwd, shlex.split(command) + extra)
     missing = [p for p in promised if p not in output]
     if code == 0 and not missing:
-        return None
-    return f"rlvr {command} {shlex.join(extra)}: exit {code}, missing {missing}\n{output[-3000:]}"
+        return None, output
+    return f"rlvr {command} {shlex.join(extra)}: exit {code}, missing {missing}\n{output[-3000:]}", output
 
 
 def test_every_readme_command_has_a_rule():
@@ -111,15 +114,23 @@ def test_every_readme_command_has_a_rule():
     assert sorted(set(RUNS) - set(commands)) == [], "entries of RUNS no longer in the README"
 
 
+@pytest.fixture(scope="module")
+def readme_run(tmp_path_factory) -> tuple[Path, dict[str, tuple[str | None, str]]]:
+    """Every README command run once, in order, in one working directory: (it, command -> check's result)."""
+    cwd = tmp_path_factory.mktemp("readme")
+    return cwd, {command: check(cwd, command, *RUNS[command]) for command in readme_commands()}
+
+
 @pytest.mark.slow
-def test_readme_commands_run_as_written(tmp_path):
-    failures = [f for command in readme_commands() if (f := check(tmp_path, command, *RUNS[command]))]
+def test_readme_commands_run_as_written(readme_run):
+    cwd, results = readme_run
+    failures = [failure for failure, _ in results.values() if failure]
     # the README's prose: `rlvr eval --trial DIR` scores a checkpoint with its trial's own evaluation settings
-    trials = sorted((tmp_path / "runs" / "demo-cpu" / "trials").glob("*"))
+    trials = sorted((cwd / "runs" / "demo-cpu" / "trials").glob("*"))
     if trials:
-        failure = check(
-            tmp_path,
-            f"eval --trial {trials[0].relative_to(tmp_path)}",
+        failure, _ = check(
+            cwd,
+            f"eval --trial {trials[0].relative_to(cwd)}",
             ["--limit", "4", "--k", "2"],
             ["synthetic:addition", "avg_at_k"],
         )
@@ -127,3 +138,31 @@ def test_readme_commands_run_as_written(tmp_path):
     else:
         failures.append("the sweep left no trial directory for `rlvr eval --trial`")
     assert not failures, "\n\n".join(failures)
+
+
+@pytest.mark.slow
+def test_the_readme_study_tunes_confirms_answers_and_a_rerun_resumes(readme_run):
+    """`rlvr study demo-cpu` as the README runs it (LoRA at two lrs, one tuning and two confirmation seeds, 2
+    steps: 4 trials): the budget before any trial, the answer after the last, the stages' records, the
+    confirmation evaluating the whole held-out set; then, as the README promises, the same command resumes."""
+    cwd, results = readme_run
+    failure, out = results["study demo-cpu"]
+    assert failure is None, failure
+    assert out.index("= 4 trials") < out.index("demo-cpu/tune-0") < out.index("demo-cpu/confirm") < out.index("Answer")
+    study = cwd / "runs" / "studies" / "demo-cpu"
+    record = json.loads((study / "study.json").read_text())
+    assert set(record["chosen"]) == {"lora r16"} and record["chosen"]["lora r16"] in (1e-3, 1e-2)
+    assert [s["name"] for s in record["stages"]] == ["demo-cpu/tune-0", "demo-cpu/confirm"]
+    confirm = study / "confirm"
+    ledger = [json.loads(p.read_text()) for p in (confirm / "ledger").glob("*.json")]
+    assert len(ledger) == 2 and {e["status"] for e in ledger} == {"done"}
+    report = (confirm / "report" / "report.md").read_text()
+    assert report.index("## Answer") < report.index("## Overview") and "lr" in report
+    # the confirmation trials evaluated the whole held-out set (128 problems), the tuning ones 16
+    for stage, problems in (("confirm", 128), ("tune-0", 16)):
+        samples = next((study / stage).glob("trials/*/eval/step_000002/samples.parquet"))
+        assert len(set(pq.read_table(samples).column("problem_id").to_pylist())) == problems
+
+    again, out = check(cwd, "study demo-cpu", *RUNS["study demo-cpu"])
+    assert again is None and "Answer" in out, again
+    assert [json.loads(p.read_text())["attempts"] for p in (confirm / "ledger").glob("*.json")] == [1, 1]
