@@ -166,11 +166,12 @@ def test_real_trial_stops_on_sigterm_and_resumes_into_a_results_row(tmp_path):
 
 def test_trials_of_one_pool_key_share_a_warm_pool(tmp_path):
     """With pools (the default) the second trial leases the first one's engines, learners and reward actors: the
-    ledger names the same pool for both, and the second trial's start-up is a reset, not a start."""
+    ledger names the same pool for both, and the second trial's start-up is a reset, not a start. (Without
+    tenants: 1 the two would run at once as tenants, which count as one trial against max_concurrent.)"""
     sweep = tmp_path / "pooled.yaml"
     sweep.write_text(
         f"name: pooled\nbase: demo-cpu\nmethods: [{{from: uniform/lora, rank: 8, alpha: 16}}]\n"
-        f"seeds: [1, 2]\nmax_concurrent: 1\nstorage: {tmp_path}\n"
+        f"seeds: [1, 2]\nmax_concurrent: 1\ntenants: 1\nstorage: {tmp_path}\n"
     )
     cfg = load_sweep(
         str(sweep),
