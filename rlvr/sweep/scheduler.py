@@ -184,19 +184,17 @@ class SweepScheduler:
 
     def _lease_idle_pool(self) -> bool:
         """Start a pending trial (the one being placed first) on an idle pool of its key; True if one started.
-        A group still waiting for room gives way: the idle pool is that room, and retiring it would waste a start."""
+        A group still waiting for room gives way: the idle pool is that room, and retiring it would waste a start.
+        Otherwise a trial starts within max_concurrent (joining a tenant pool that runs tenants always is)."""
         if self.placing is not None:
             if ray.wait([self.placing.ready], timeout=0)[0]:
                 return False  # its group is placed: it starts first
         waiting = [self.placing.spec] if self.placing is not None else []
-        hit = next(
-            (
-                (s, p)
-                for s in waiting + self._pending()
-                if (p := self.pools.idle(s)) is not None and (self.placing is not None or not self._at_limit(p))
-            ),
-            None,
-        )
+
+        def room(pool: Pool | None) -> bool:
+            return pool is not None and (self.placing is not None or not self._at_limit(pool))
+
+        hit = next(((s, p) for s in waiting + self._pending() if room(p := self.pools.idle(s))), None)
         if hit is None:
             return False
         if self.placing is not None:
